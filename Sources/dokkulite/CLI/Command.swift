@@ -1,0 +1,25 @@
+import ArgumentParser
+
+/// A dokkulite command. ArgumentParser parses its arguments (its `commandName` is Dokku's
+/// spelling, e.g. `apps:create`); the command line runs it with the shared context.
+protocol Command: ParsableCommand {
+    /// Runs the command. Throw `CommandError` for failures the user reads.
+    mutating func run(in context: Context) throws
+
+    /// The usage shown in help after the command name, e.g. `<app> <key>=<value>...`.
+    static var usage: String { get }
+
+    /// Whether the global `--app` flag supplies this command's first argument.
+    static var takesApp: Bool { get }
+}
+
+extension Command {
+    static var usage: String { "<app>" }
+    static var takesApp: Bool { true }
+    /// The abstract from the configuration, for help listings.
+    static var summary: String { configuration.abstract }
+    /// Dokku's spelling of the command.
+    static var name: String { configuration.commandName ?? "\(Self.self)" }
+    /// The namespace before the colon (`apps` for `apps:create`).
+    static var namespace: String { String(name.split(separator: ":").first ?? "") }
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+
+struct AppsCreate: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:create", abstract: "Create a new app")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.appName(app)
+        try AppLifecycle(context).create(app)
+    }
+}
+
+struct AppsDestroy: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:destroy", abstract: "Permanently destroy an app")
+    @Flag var force = false
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        if !(force || context.force) {
+            try Confirmation.require(app.rawValue, action: "destroy app \(app.rawValue).", output: context.output)
+        }
+        try AppLifecycle(context).destroy(app)
+    }
+}
+
+struct AppsList: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:list", abstract: "List your apps")
+    static let usage = "[--format stdout|json]"
+    static let takesApp = false
+    @Option var format = "stdout"
+
+    func run(in context: Context) throws {
+        let names = try context.store().apps().map(\.name.rawValue)
+        switch format {
+        case "json":
+            context.output.data(JSON.encode(names))
+        case "stdout":
+            context.output.section("My Apps")
+            if names.isEmpty {
+                context.output.warn("You haven't deployed any applications yet")
+            }
+            for name in names { context.output.data(name) }
+        default:
+            throw CommandError("Invalid --format value specified")
+        }
+    }
+}
+
+struct AppsExists: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:exists", abstract: "Checks if an app exists")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        _ = try context.existingApp(app)
+    }
+}
+
+struct AppsRename: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:rename", abstract: "Rename an app")
+    static let usage = "<old-app> <new-app>"
+    @Flag(name: .customLong("skip-deploy")) var skipDeploy = false
+    @Argument var old: String?
+    @Argument var new: String?
+
+    func run(in context: Context) throws {
+        let old = try context.existingApp(old)
+        guard let new, !new.isEmpty else { throw CommandError("Please specify an new app name") }
+        let newName = try AppName.parse(new)
+        guard try !context.store().appExists(newName) else { throw CommandError("Name is already taken") }
+        try AppLifecycle(context).rename(old, to: newName, deploy: !skipDeploy)
+    }
+}
+
+struct AppsLock: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:lock", abstract: "Locks an app for deployment")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        try context.store().setLocked(app, true)
+        context.output.step("Deploy lock created")
+    }
+}
+
+struct AppsUnlock: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:unlock", abstract: "Unlocks an app for deployment")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let store = try context.store()
+        let held = try store.deployLock(app)
+        guard try store.app(app)?.locked == true || held != nil else {
+            throw CommandError("Unable to remove deploy lock")
+        }
+        if held != nil {
+            context.output.warn("A deploy may be in progress.")
+            context.output.warn("Removing the app lock will not stop in progress deploys.")
+            try store.releaseDeployLock(app)
+        }
+        try store.setLocked(app, false)
+        context.output.step("Deploy lock removed")
+    }
+}
+
+struct AppsLocked: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:locked", abstract: "Checks if an app is locked for deployment")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let store = try context.store()
+        guard try store.app(app)?.locked == true || store.deployLock(app) != nil else {
+            throw CommandError("Deploy lock does not exist")
+        }
+        if !context.output.quiet { context.output.data("Deploy lock exists") }
+    }
+}
+
+struct AppsReport: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:report", abstract: "Display report about an app")
+    static let usage = "[<app>] [<flag>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        let arguments = try ReportArguments(words)
+        let store = try context.store()
+        for app in try context.reportApps(arguments) {
+            guard let record = try store.app(app) else { continue }
+            let locked = try record.locked || store.deployLock(app) != nil
+            let source = try store.property(.app(app), "apps", "deploy-source") ?? ""
+            let metadata = try store.property(.app(app), "apps", "deploy-source-metadata") ?? ""
+            let values = [
+                "--app-created-at": String(Int(record.createdAt.timeIntervalSince1970)),
+                "--app-deploy-source": source,
+                "--app-deploy-source-metadata": metadata,
+                "--app-dir": context.settings.paths.app(app),
+                "--app-locked": locked ? "true" : "false",
+            ]
+            try Report(type: "app", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+        }
+    }
+}
+
+/// Dokku's confirmation prompt for destructive commands.
+enum Confirmation {
+    /// Asks the user to type `expected`; throws unless they do.
+    static func require(_ expected: String, action: String, output: Output) throws {
+        output.warn("WARNING: Potentially Destructive Action")
+        output.warn("This command will \(action)")
+        output.warn("To proceed, type \"\(expected)\"")
+        output.raw("> ")
+        let answer = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces)
+        guard answer == expected else {
+            FileHandle.standardError.write(Data("Confirmation did not match \(expected). Aborted.\n".utf8))
+            throw CommandError("", exitCode: 1)
+        }
+    }
+}
+
+extension Context {
+    /// The apps a report covers: the named one, or all of them.
+    func reportApps(_ arguments: ReportArguments) throws -> [AppName] {
+        if let app = arguments.app { return [try existingApp(app)] }
+        let apps = try store().apps().map(\.name)
+        if apps.isEmpty { output.warn("You haven't deployed any applications yet") }
+        return apps
+    }
+}

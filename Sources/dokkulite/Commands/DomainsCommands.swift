@@ -1,0 +1,175 @@
+import ArgumentParser
+
+/// Validates `APP DOMAIN...` for the per-app domain commands, in Dokku's order: the domain
+/// list is checked before the app.
+private func appAndDomains(_ words: [String], context: Context) throws -> (AppName, [String]) {
+    let domains = Array(words.dropFirst())
+    guard !domains.isEmpty else {
+        throw CommandError("Please specify a domain name. Usage: \(Program.dokku) \(words.first ?? "")  <domain> [<domain> ...]")
+    }
+    let app = try context.existingApp(words.first)
+    try Domains.validate(domains)
+    return (app, domains)
+}
+
+private func requireDomains(_ domains: [String]) throws {
+    guard !domains.isEmpty else {
+        throw CommandError("Please specify a domain name. Usage: \(Program.dokku)  <domain> [<domain> ...]")
+    }
+    try Domains.validate(domains)
+}
+
+struct DomainsAdd: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:add", abstract: "Add domains to app")
+    static let usage = "<app> <domain> [<domain> ...]"
+    @Argument var words: [String] = []
+
+    func run(in context: Context) throws {
+        let (app, domains) = try appAndDomains(words, context: context)
+        let store = try context.store()
+        let existing = Set(try store.domains(.app(app)))
+        try store.addDomains(.app(app), domains)
+        for domain in domains {
+            context.output.step(existing.contains(domain) ? "Skipping: \(domain) already added to \(app)" : "Added \(domain) to \(app)")
+        }
+    }
+}
+
+struct DomainsRemove: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:remove", abstract: "Remove domains from app")
+    static let usage = "<app> <domain> [<domain> ...]"
+    @Argument var words: [String] = []
+
+    func run(in context: Context) throws {
+        let domains = Array(words.dropFirst())
+        guard !domains.isEmpty else {
+            throw CommandError("Please specify a domain name. Usage: \(Program.dokku) \(words.first ?? "")  <domain> [<domain> ...]")
+        }
+        let app = try context.existingApp(words.first)
+        try context.store().removeDomains(.app(app), domains)
+        for domain in domains { context.output.step("Removed \(domain) from \(app)") }
+    }
+}
+
+struct DomainsSet: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:set", abstract: "Set domains for app")
+    static let usage = "<app> <domain> [<domain> ...]"
+    @Argument var words: [String] = []
+
+    func run(in context: Context) throws {
+        let (app, domains) = try appAndDomains(words, context: context)
+        try context.store().setDomains(.app(app), domains)
+        context.output.step("Set \(domains.joined(separator: " ")) for \(app)")
+    }
+}
+
+struct DomainsClear: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:clear", abstract: "Clear all domains for app")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let apps: [AppName] = app == "--all" ? try context.store().apps().map(\.name) : [try context.existingApp(app)]
+        for app in apps {
+            try context.store().clearDomains(.app(app))
+            context.output.step("Cleared domains in \(app)")
+        }
+    }
+}
+
+struct DomainsReset: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:reset", abstract: "Reset app domains to global-configured domains")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let store = try context.store()
+        let defaults = try store.domains(.global).map { "\(app).\($0)" }
+        try store.setDomains(.app(app), defaults)
+        context.output.step("Cleared domains in \(app)")
+        if !defaults.isEmpty { context.output.step("Creating new app virtual host file...") }
+        context.output.step("Reset domains for \(app)")
+    }
+}
+
+struct DomainsAddGlobal: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:add-global", abstract: "Add global domain names")
+    static let usage = "<domain> [<domain> ...]"
+    static let takesApp = false
+    @Argument var domains: [String] = []
+
+    func run(in context: Context) throws {
+        try requireDomains(domains)
+        let store = try context.store()
+        let existing = Set(try store.domains(.global))
+        try store.addDomains(.global, domains)
+        for domain in domains {
+            context.output.step(existing.contains(domain) ? "Skipping \(domain): already added" : "Added \(domain)")
+        }
+    }
+}
+
+struct DomainsRemoveGlobal: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:remove-global", abstract: "Remove global domain names")
+    static let usage = "<domain> [<domain> ...]"
+    static let takesApp = false
+    @Argument var domains: [String] = []
+
+    func run(in context: Context) throws {
+        guard !domains.isEmpty else {
+            throw CommandError("Please specify a domain name. Usage: \(Program.dokku)  <domain> [<domain> ...]")
+        }
+        try context.store().removeDomains(.global, domains)
+        for domain in domains { context.output.step("Removed \(domain)") }
+    }
+}
+
+struct DomainsSetGlobal: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:set-global", abstract: "Set global domain names")
+    static let usage = "<domain> [<domain> ...]"
+    static let takesApp = false
+    @Argument var domains: [String] = []
+
+    func run(in context: Context) throws {
+        try requireDomains(domains)
+        try context.store().setDomains(.global, domains)
+        context.output.step("Set \(domains.joined(separator: " "))")
+    }
+}
+
+struct DomainsClearGlobal: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:clear-global", abstract: "Clear global domain names")
+    static let usage = ""
+    static let takesApp = false
+
+    func run(in context: Context) throws {
+        try context.store().clearDomains(.global)
+        context.output.step("Clearing global domains")
+    }
+}
+
+struct DomainsReport: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:report", abstract: "Displays a domains report for one or more apps")
+    static let usage = "[<app>|--global] [<flag>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        let arguments = try ReportArguments(words)
+        let store = try context.store()
+        let globals = try store.domains(.global)
+        let globalValues = [
+            "--domains-global-enabled": globals.isEmpty ? "false" : "true",
+            "--domains-global-vhosts": globals.joined(separator: " "),
+        ]
+        if arguments.global {
+            try Report(type: "domains", values: globalValues).print(subject: "--global", arguments: arguments, output: context.output)
+            return
+        }
+        for app in try context.reportApps(arguments) {
+            let domains = try store.domains(.app(app))
+            var values = globalValues
+            values["--domains-app-enabled"] = domains.isEmpty ? "false" : "true"
+            values["--domains-app-vhosts"] = domains.joined(separator: " ")
+            try Report(type: "domains", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+        }
+    }
+}

@@ -1,0 +1,18 @@
+/// Domain validation as Dokku's `is_valid_hostname`: lowercased, the name is `_` or
+/// matches `^[a-z0-9.*-]*[a-z0-9*-]$` (wildcards like `*.example.com` included).
+enum Domains {
+    static func isValid(_ domain: String) -> Bool {
+        let lower = Array(domain.lowercased().utf8)
+        if lower == [UInt8(ascii: "_")] { return true }
+        guard let last = lower.last, lower.count <= 253 else { return false }
+        func allowed(_ b: UInt8) -> Bool { (97...122).contains(b) || (48...57).contains(b) || b == 42 || b == 45 }
+        return allowed(last) && lower.allSatisfy { allowed($0) || $0 == 46 }
+    }
+
+    /// Throws Dokku's message for the first invalid domain; nothing is written before.
+    static func validate(_ domains: [String]) throws {
+        if let bad = domains.first(where: { !isValid($0) }) {
+            throw CommandError("\(bad) is invalid. exiting...")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import GRDB
+
+/// One app's row.
+struct AppRecord: Sendable, Equatable {
+    var name: AppName
+    var createdAt: Date
+    var locked: Bool
+}
+
+extension Store {
+    /// Creates an app; false when the name is taken. New apps get `APP.DOMAIN` for each
+    /// global domain, as Dokku's vhost setup does.
+    func createApp(_ app: AppName, at date: Date = Date()) throws -> Bool {
+        try write { db in
+            if try Self.appExists(app, db) { return false }
+            try db.execute(sql: "INSERT INTO app (name, createdAt) VALUES (?, ?)", arguments: [app.rawValue, date])
+            let globals = try String.fetchAll(db, sql: "SELECT name FROM globalDomain ORDER BY position")
+            for (index, domain) in globals.enumerated() {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO domain (app, name, position) VALUES (?, ?, ?)",
+                    arguments: [app.rawValue, "\(app.rawValue).\(domain)", index])
+            }
+            return true
+        }
+    }
+
+    /// Whether the app exists.
+    func appExists(_ app: AppName) throws -> Bool {
+        try read { try Self.appExists(app, $0) }
+    }
+
+    static func appExists(_ app: AppName, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM app WHERE name = ?", arguments: [app.rawValue]) ?? false
+    }
+
+    /// One app's row, or nil.
+    func app(_ app: AppName) throws -> AppRecord? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM app WHERE name = ?", arguments: [app.rawValue]).map(Self.appRecord)
+        }
+    }
+
+    /// Every app, by name.
+    func apps() throws -> [AppRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM app ORDER BY name").map(Self.appRecord)
+        }
+    }
+
+    /// Deletes the app and, through foreign keys, everything recorded for it.
+    func deleteApp(_ app: AppName) throws {
+        try write { db in
+            try db.execute(sql: "DELETE FROM app WHERE name = ?", arguments: [app.rawValue])
+        }
+    }
+
+    /// Renames an app; its settings follow through `ON UPDATE CASCADE`. Domains that were
+    /// the old default (`OLD.GLOBAL`) become the new default.
+    func renameApp(_ old: AppName, to new: AppName) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE app SET name = ? WHERE name = ?", arguments: [new.rawValue, old.rawValue])
+            let globals = try String.fetchAll(db, sql: "SELECT name FROM globalDomain")
+            for global in globals {
+                try db.execute(
+                    sql: "UPDATE OR REPLACE domain SET name = ? WHERE app = ? AND name = ?",
+                    arguments: ["\(new.rawValue).\(global)", new.rawValue, "\(old.rawValue).\(global)"])
+            }
+        }
+    }
+
+    /// Locks or unlocks deploys of the app (`apps:lock`).
+    func setLocked(_ app: AppName, _ locked: Bool) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE app SET locked = ? WHERE name = ?", arguments: [locked, app.rawValue])
+        }
+    }
+
+    private static func appRecord(_ row: Row) -> AppRecord {
+        AppRecord(name: AppName(row["name"])!, createdAt: row["createdAt"], locked: row["locked"])
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import GRDB
+
+/// dokkulite's state: one SQLite database (WAL, busy timeout, versioned migrations) that
+/// several `dokkulite` processes may write at once. Every write is one IMMEDIATE
+/// transaction, so concurrent writers queue instead of losing updates.
+final class Store: Sendable {
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.label = "dokkulite"
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let isNew = !FileManager.default.fileExists(atPath: path)
+        pool = try DatabasePool(path: path, configuration: configuration)
+        if isNew {
+            // Config vars are secrets: only root reads the database.
+            chmod(path, 0o600)
+        }
+        let migrator = Self.migrator
+        if try pool.read({ try !migrator.hasCompletedMigrations($0) }) {
+            try migrator.migrate(pool)
+        }
+    }
+
+    /// Runs `body` in one IMMEDIATE write transaction.
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.write(body)
+    }
+
+    /// Runs `body` with a consistent read snapshot.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
+    }
+}
+
+/// Where a setting applies: one app, or every app (`--global`).
+enum Scope: Sendable, Hashable {
+    case app(AppName)
+    case global
+
+    /// The app, when there is one.
+    var app: AppName? {
+        if case .app(let app) = self { return app }
+        return nil
+    }
+}

@@ -1,0 +1,9 @@
+import Testing
+
+@testable import Proxy
+
+@Suite struct ProxyModuleTests {
+    @Test func moduleBuilds() {
+        #expect(String(describing: ProxyModule.self) == "ProxyModule")
+    }
+}

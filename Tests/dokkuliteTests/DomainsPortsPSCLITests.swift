@@ -1,0 +1,102 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite struct DomainsCLITests {
+    @Test func addRemoveSetClear() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        #expect(try sandbox.run("domains:add", "web", "a.test", "b.test").stdout == "-----> Added a.test to web\n-----> Added b.test to web\n")
+        #expect(try sandbox.run("domains:add", "web", "a.test").stdout == "-----> Skipping: a.test already added to web\n")
+        #expect(try sandbox.run("domains:report", "web", "--domains-app-vhosts").stdout == "a.test b.test\n")
+        #expect(try sandbox.run("domains:remove", "web", "a.test").stdout == "-----> Removed a.test from web\n")
+        #expect(try sandbox.run("domains:set", "web", "x.test", "*.y.test").stdout == "-----> Set x.test *.y.test for web\n")
+        #expect(try sandbox.run("domains:report", "web", "--domains-app-vhosts").stdout == "x.test *.y.test\n")
+        #expect(try sandbox.run("domains:clear", "web").stdout == "-----> Cleared domains in web\n")
+        #expect(try sandbox.run("domains:report", "web", "--domains-app-vhosts").stdout == "\n")
+    }
+
+    @Test func invalidDomainWritesNothing() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        let bad = try sandbox.run("domains:add", "web", "ok.test", "http://bad")
+        #expect(bad.status == 1)
+        #expect(bad.stderr == " !     http://bad is invalid. exiting...\n")
+        #expect(try sandbox.run("domains:report", "web", "--domains-app-vhosts").stdout == "\n")
+        #expect(try sandbox.run("domains:add", "web").stderr.hasPrefix(" !     Please specify a domain name."))
+        #expect(try sandbox.run("domains:add", "nope", "x.test").status == 20)
+    }
+
+    @Test func globalDomainsGiveNewAppsADefault() throws {
+        let sandbox = try Sandbox()
+        #expect(try sandbox.run("domains:add-global", "dokku.test").stdout == "-----> Added dokku.test\n")
+        #expect(try sandbox.run("domains:add-global", "dokku.test").stdout == "-----> Skipping dokku.test: already added\n")
+        try sandbox.run("apps:create", "fresh")
+        #expect(try sandbox.run("domains:report", "fresh", "--domains-app-vhosts").stdout == "fresh.dokku.test\n")
+        let global = try sandbox.run("domains:report", "--global", "--format", "json")
+        #expect(global.stdout == "{\"global-enabled\":\"true\",\"global-vhosts\":\"dokku.test\"}\n")
+        #expect(try sandbox.run("domains:set-global", "a.test", "b.test").stdout == "-----> Set a.test b.test\n")
+        #expect(try sandbox.run("domains:remove-global", "a.test").stdout == "-----> Removed a.test\n")
+        #expect(try sandbox.run("domains:report", "--global", "--domains-global-vhosts").stdout == "b.test\n")
+    }
+}
+
+@Suite struct PortsCLITests {
+    @Test func addSetRemoveClear() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "p")
+        #expect(try sandbox.run("ports:add", "p", "http:80:5000", "tcp:2222:22").status == 0)
+        #expect(try sandbox.run("ports:report", "p", "--ports-map").stdout == "http:80:5000 tcp:2222:22\n")
+        #expect(try sandbox.run("ports:set", "p", "https:443:5000").status == 0)
+        #expect(try sandbox.run("ports:report", "p", "--ports-map").stdout == "https:443:5000\n")
+        try sandbox.run("ports:add", "p", "http:8080:5000")
+        #expect(try sandbox.run("ports:remove", "p", "8080").status == 0)
+        #expect(try sandbox.run("ports:report", "p", "--ports-map-json").stdout == "[{\"container_port\":5000,\"host_port\":443,\"scheme\":\"https\"}]\n")
+        #expect(try sandbox.run("ports:clear", "p").status == 0)
+        #expect(try sandbox.run("ports:list", "p").stderr == " !     No port mappings configured for app\n")
+    }
+
+    @Test func badMapsAreRefused() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "p")
+        #expect(try sandbox.run("ports:add", "p").stderr == " !     No port mapping specified\n")
+        #expect(try sandbox.run("ports:add", "p", "http:80").stderr == " !     Invalid port map http:80 [len=2]\n")
+        #expect(try sandbox.run("ports:set", "p", "http:80:1", "http:80:2").stderr == " !     Error validating port mappings: The same scheme:host-port is being reused: http:80\n")
+        let bad = try sandbox.run("ports:add", "p", "http:80:5000", "smtp:25:25")
+        #expect(bad.status == 1)
+        #expect(try sandbox.run("ports:report", "p", "--ports-map").stdout == "\n")
+    }
+}
+
+@Suite struct PSCLITests {
+    @Test func scaleRecordsFormation() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "s")
+        #expect(try sandbox.run("--quiet", "ps:scale", "s").stdout == "web:  1\n")
+        let scaled = try sandbox.run("ps:scale", "s", "web=4", "worker=1", "beat=0")
+        #expect(scaled.stdout.hasPrefix("-----> Scaling s processes: web=4 worker=1 beat=0\n"))
+        #expect(try sandbox.run("--quiet", "ps:scale", "s").stdout == "beat: 0\nweb:  4\nworker: 1\n")
+        #expect(try sandbox.run("ps:scale", "s").stdout.hasPrefix("-----> Scaling for s\nproctype: qty\n--------: ---\n"))
+        #expect(try sandbox.run("ps:scale", "--format", "json", "s").stdout == "[{\"process_type\":\"beat\",\"quantity\":0},{\"process_type\":\"web\",\"quantity\":4},{\"process_type\":\"worker\",\"quantity\":1}]\n")
+    }
+
+    @Test func badScaleWritesNothing() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "s")
+        #expect(try sandbox.run("ps:scale", "s", "web=2", "worker").stderr == " !     Missing count for process type worker\n")
+        #expect(try sandbox.run("ps:scale", "s", "web=x").stderr == " !     Invalid count for process type web\n")
+        #expect(try sandbox.run("ps:scale", "s", "web=-1").status == 1)
+        #expect(try sandbox.run("--quiet", "ps:scale", "s").stdout == "web:  1\n")
+    }
+
+    @Test func setRestartPolicy() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "s")
+        #expect(try sandbox.run("ps:set", "s", "restart-policy", "always").stdout == "=====> Setting restart-policy to always\n")
+        #expect(try sandbox.run("ps:set", "s", "restart-policy", "sometimes").stderr == " !     Invalid restart-policy specified\n")
+        #expect(try sandbox.run("ps:set", "s", "restart-policy").stdout == "=====> Unsetting restart-policy\n")
+        let bad = try sandbox.run("ps:set", "s", "colour", "red")
+        #expect(bad.stderr.hasPrefix(" !     Invalid property specified, valid properties include: "))
+        #expect(try sandbox.run("ps:set", "--global", "restore", "false").stderr == " !     Property cannot be specified globally\n")
+    }
+}

@@ -1,0 +1,103 @@
+import Testing
+
+@testable import dokkulite
+
+@Suite struct AppNameTests {
+    @Test(arguments: ["myapp", "1994testapp", "a", "my-app.v2", String(repeating: "a", count: 63)])
+    func acceptsDokkuNames(_ name: String) {
+        #expect(AppName(name)?.rawValue == name)
+    }
+
+    @Test(arguments: ["", "TestApp", "test_app", "test/app", "testapp:latest", "test;id", "test$cmd", "-app", ".app", "../x", "a b", String(repeating: "a", count: 64)])
+    func rejectsUnsafeNames(_ name: String) {
+        #expect(AppName(name) == nil)
+    }
+}
+
+@Suite struct ConfigVarsTests {
+    let pairs: [(key: String, value: String)] = [("BKEY", "true"), ("aKey", "it's $x"), ("zKey", "line1\nline2")]
+
+    @Test func keyRule() {
+        #expect(ConfigVars.isValidKey("DATABASE_URL"))
+        #expect(ConfigVars.isValidKey("_x1"))
+        #expect(!ConfigVars.isValidKey("1X"))
+        #expect(!ConfigVars.isValidKey("my-key"))
+        #expect(!ConfigVars.isValidKey(""))
+    }
+
+    @Test func exportsFormatQuotesLikeDokku() {
+        #expect(ConfigVars.export(pairs, as: .exports) == "export BKEY='true'\nexport aKey='it'\\''s $x'\nexport zKey='line1\nline2'\n")
+    }
+
+    @Test func shellFormatHasTrailingSpaceAndNoNewline() {
+        #expect(ConfigVars.export([("BKEY", "true"), ("aKey", "true")], as: .shell) == "BKEY='true' aKey='true' ")
+    }
+
+    @Test func jsonFormats() {
+        #expect(ConfigVars.export([("B", "1"), ("A", "x")], as: .json) == "{\"A\":\"x\",\"B\":\"1\"}\n")
+        #expect(ConfigVars.export([("A", "x")], as: .jsonList) == "[{\"name\":\"A\",\"value\":\"x\"}]\n")
+        #expect(ConfigVars.export([], as: .jsonList) == "null\n")
+    }
+
+    @Test func envfileEscapesAndRoundTrips() throws {
+        let text = ConfigVars.export(pairs, as: .envfile)
+        #expect(text == "BKEY=\"true\"\naKey=\"it's \\$x\"\nzKey=\"line1\\nline2\"\n")
+        let parsed = try ConfigVars.parseEnvfile(text)
+        #expect(parsed.map(\.key) == pairs.map(\.key))
+        #expect(parsed.map(\.value) == pairs.map(\.value))
+    }
+
+    @Test func envfileParserAcceptsCommonForms() throws {
+        let parsed = try ConfigVars.parseEnvfile("# comment\nexport A=1\nB='two words'\nC: three # note\n\nD=\"q\\\"uote\"\n")
+        #expect(parsed.map(\.key) == ["A", "B", "C", "D"])
+        #expect(parsed.map(\.value) == ["1", "two words", "three", "q\"uote"])
+    }
+
+    @Test func alignedRowsPadToWidestKey() {
+        #expect(ConfigVars.aligned([("A", "1"), ("LONG", " v ")], prefix: "  ") == ["  A:     1", "  LONG:  v"])
+    }
+
+    @Test func systemdEnvironmentFileEscapesOnlyWhatSystemdInterprets() {
+        #expect(ConfigVars.systemdEnvironmentFile([("A", "a\"b\\c$d`e\nf")]) == "A=\"a\\\"b\\\\c\\$d\\`e\nf\"\n")
+    }
+}
+
+@Suite struct PortMapTests {
+    @Test func parsesSchemeHostContainer() throws {
+        let map = try #require(PortMap("http:80:5000"))
+        #expect(map == PortMap(scheme: .http, hostPort: 80, containerPort: 5000))
+        #expect(map.description == "http:80:5000")
+    }
+
+    @Test(arguments: ["http:80", "ftp:21:21", "http:0:5000", "http:80:70000", "http:x:1", "tcp:80:5000:1"])
+    func rejectsBadMaps(_ text: String) {
+        #expect(PortMap(text) == nil)
+    }
+
+    @Test func dokkuErrorTexts() {
+        #expect(throws: CommandError("Invalid port map http:80 [len=2]")) { try parsePortMaps(["http:80"]) }
+        #expect(throws: CommandError("Invalid port map http:0:5000 [hostPort=0]")) { try parsePortMaps(["http:0:5000"]) }
+        #expect(throws: CommandError("Invalid port map http:80:70000 [containerPort=70000]")) { try parsePortMaps(["http:80:70000"]) }
+    }
+}
+
+@Suite struct RestartPolicyTests {
+    @Test func parsesDokkuPolicies() {
+        #expect(RestartPolicy("no") == .no)
+        #expect(RestartPolicy("always") == .always)
+        #expect(RestartPolicy("unless-stopped") == .unlessStopped)
+        #expect(RestartPolicy("on-failure") == .onFailure(maxRetries: nil))
+        #expect(RestartPolicy("on-failure:5") == .onFailure(maxRetries: 5))
+        #expect(RestartPolicy("on-failure:x") == nil)
+        #expect(RestartPolicy("sometimes") == nil)
+        #expect(RestartPolicy.default.description == "on-failure:10")
+    }
+}
+
+@Suite struct DomainTests {
+    @Test(arguments: ["example.com", "*.example.com", "a--b.example.com", "_", "Example.COM"])
+    func accepts(_ domain: String) { #expect(Domains.isValid(domain)) }
+
+    @Test(arguments: ["http://x", "a b.com", "example.com.", "", "ex_ample.com"])
+    func rejects(_ domain: String) { #expect(!Domains.isValid(domain)) }
+}
