@@ -1,23 +1,46 @@
 import Foundation
+import Synchronization
 
-/// A throwaway dokkulite installation: its own state root, and the built binary to run
-/// against it. Each test makes its own, so tests never share apps or databases.
+/// Hands each sandbox its own block of ports, so parallel tests never race for one.
+private let portBlocks = Mutex(0)
+
+/// A throwaway dokkulite installation: its own state root, its own systemd slice, and the
+/// built binary to run against it. Each test makes its own, so tests never share apps,
+/// databases or units; app users are machine-wide, so tests name apps with `uniqueApp`.
 public final class Sandbox: @unchecked Sendable {
     public let root: String
+    /// The slice all of this sandbox's units nest under.
+    public let slice: String
     public var environment: [String: String]
 
-    /// Creates a fresh root under the system temporary directory.
+    /// Creates a fresh root under `/var/lib/dokkulite-tests` (not /tmp: app processes get a
+    /// private /tmp and would not see a root there).
     public init(_ name: String = #function) throws {
-        let safe = name.filter { $0.isLetter || $0.isNumber }.prefix(40)
-        root = NSTemporaryDirectory() + "dokkulite-test-\(safe)-\(UUID().uuidString.prefix(8))"
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let safe = name.filter { $0.isLetter || $0.isNumber }.prefix(32)
+        root = "/var/lib/dokkulite-tests/\(safe)-\(id)"
+        slice = "dkt\(id)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var env = ProcessInfo.processInfo.environment
         env["DOKKULITE_ROOT"] = root
-        env["DOKKULITE_SLICE"] = "dokkulitetest"
+        env["DOKKULITE_SLICE"] = slice
+        env["DOKKULITE_CONFIG"] = "/dev/null"
+        let block = portBlocks.withLock { value in
+            value += 1
+            return value
+        }
+        let base = 30000 + (block * 64 + Int(getpid() % 97) * 64 * 8) % 30000
+        env["DOKKULITE_PORT_RANGE"] = "\(base)-\(base + 63)"
         environment = env
     }
 
     deinit {
+        // Leave no units or users behind: destroy every app this sandbox created.
+        if let list = try? run("--quiet", "apps:list"), list.status == 0 {
+            for app in list.stdout.split(separator: "\n") {
+                _ = try? run("--force", "apps:destroy", String(app))
+            }
+        }
         try? FileManager.default.removeItem(atPath: root)
     }
 
@@ -32,6 +55,16 @@ public final class Sandbox: @unchecked Sendable {
     public func run(_ arguments: String..., input: String? = nil) throws -> ProcessResult {
         try run(arguments, input: input)
     }
+
+    /// A SQL query against the sandbox's state database (test inspection only).
+    public func sql(_ query: String) throws -> String {
+        try Shell.which("sqlite3", [root + "/dokkulite.db", query]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// An app name no other test (or earlier run) uses: app users are machine-wide.
+public func uniqueApp(_ base: String) -> String {
+    "\(base)-\(UUID().uuidString.prefix(6).lowercased())"
 }
 
 /// Where the built products are.
@@ -65,4 +98,16 @@ public enum Integration {
     /// Whether systemd integration tests run: when a manager is configured, or when the
     /// suite requires them (then they fail loudly on the missing manager).
     public static let systemdEnabled = systemdBus != nil || required
+}
+
+/// Polls `condition` until it holds or `timeout` passes; never a fixed sleep.
+public func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    var delay = 0.01
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: delay)
+        delay = min(delay * 2, 0.2)
+    }
+    return try condition()
 }

@@ -63,6 +63,26 @@ final class BusMessage {
                 try check(r, "append ay")
             }
             try close()
+        case .pathFlags(let pairs):
+            try open("a", "(sb)")
+            for pair in pairs {
+                try open("r", "sb")
+                try appendString("s", pair.path)
+                try append(.bool(pair.flag))
+                try close()
+            }
+            try close()
+        case .stringPairs(let pairs):
+            try open("a", "(ss)")
+            for pair in pairs {
+                try open("r", "ss")
+                try appendString("s", pair.first)
+                try appendString("s", pair.second)
+                try close()
+            }
+            try close()
+        case .fileDescriptor(let fd):
+            try appendBasic("h", fd)
         case .unsupported(let signature):
             throw BusFailure(code: -22, what: "append unsupported signature \(signature)")
         }

@@ -15,6 +15,12 @@ package enum BusValue: Sendable, Equatable {
     case bindPaths([BindPath])
     /// `aay`: LogExtraFields.
     case byteArrays([[UInt8]])
+    /// `a(sb)`: EnvironmentFiles: path, ignore-if-missing.
+    case pathFlags([PathFlag])
+    /// `a(ss)`: TimersCalendar: base, calendar spec.
+    case stringPairs([StringPair])
+    /// `h`: a file descriptor, duplicated into the message (StandardOutputFileDescriptor).
+    case fileDescriptor(Int32)
     /// A value of a type this client does not decode; its signature is kept.
     case unsupported(String)
 
@@ -32,6 +38,9 @@ package enum BusValue: Sendable, Equatable {
         case .execCommands: "a(sasb)"
         case .bindPaths: "a(ssbt)"
         case .byteArrays: "aay"
+        case .pathFlags: "a(sb)"
+        case .stringPairs: "a(ss)"
+        case .fileDescriptor: "h"
         case .unsupported(let signature): signature
         }
     }
@@ -81,5 +90,27 @@ package struct BindPath: Sendable, Equatable {
         self.destination = destination
         self.ignoreMissing = ignoreMissing
         self.recursive = recursive
+    }
+}
+
+/// One `(sb)` element.
+package struct PathFlag: Sendable, Equatable {
+    package var path: String
+    package var flag: Bool
+
+    package init(_ path: String, _ flag: Bool) {
+        self.path = path
+        self.flag = flag
+    }
+}
+
+/// One `(ss)` element.
+package struct StringPair: Sendable, Equatable {
+    package var first: String
+    package var second: String
+
+    package init(_ first: String, _ second: String) {
+        self.first = first
+        self.second = second
     }
 }

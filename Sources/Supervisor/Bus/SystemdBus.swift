@@ -90,6 +90,15 @@ package final class SystemdBus {
         }
     }
 
+    /// Changes properties of a loaded unit (`runtime`: until the next reboot).
+    package func setUnitProperties(_ name: String, runtime: Bool, _ properties: [(String, BusValue)]) throws(SupervisorError) {
+        _ = try call("SetUnitProperties", unit: name) { m throws(BusFailure) in
+            try m.append(.string(name))
+            try m.append(.bool(runtime))
+            try m.appendProperties(properties)
+        }
+    }
+
     /// Clears a unit's failed state so its name can be reused.
     package func resetFailedUnit(_ name: String) throws(SupervisorError) {
         _ = try call("ResetFailedUnit", unit: name) { m throws(BusFailure) in

@@ -17,13 +17,26 @@ struct AppLifecycle {
         if try !store.domains(.global).isEmpty {
             context.output.step("Creating new app virtual host file...")
         }
-        try prepareDirectories(app)
+        do {
+            try prepareDirectories(app)
+        } catch {
+            try? store.deleteApp(app)
+            throw error
+        }
     }
 
     /// Removes the app, its processes, data and settings.
     func destroy(_ app: AppName) throws {
         context.output.step("Destroying \(app) (including all add-ons)")
-        try context.store().deleteApp(app)
+        let store = try context.store()
+        let instances = try store.instances(app)
+        if !instances.isEmpty {
+            try ProcessManager(context).stop(instances)
+        }
+        let user = try AppUser.name(of: app, store: store)
+        try store.deleteApp(app)
+        try RouteSync(context).update(app)
+        if let user { AppUser.remove(user) }
         let directory = context.settings.paths.app(app)
         if FileManager.default.fileExists(atPath: directory) {
             try FileManager.default.removeItem(atPath: directory)
@@ -33,6 +46,12 @@ struct AppLifecycle {
     /// Renames the app; its settings, domains and files follow.
     func rename(_ old: AppName, to new: AppName, deploy: Bool) throws {
         context.output.step("Renaming \(old) to \(new)")
+        let instances = try context.store().instances(old)
+        if !instances.isEmpty {
+            // Units and paths carry the name: stop under the old name, start under the new.
+            try ProcessManager(context).stop(instances)
+            try RouteSync(context).update(old)
+        }
         try context.store().renameApp(old, to: new)
         let from = context.settings.paths.app(old)
         let to = context.settings.paths.app(new)
@@ -41,10 +60,34 @@ struct AppLifecycle {
         } else {
             try prepareDirectories(new)
         }
+        if deploy, !instances.isEmpty {
+            try ProcessManager(context).restore(new)
+            try RouteSync(context).update(new)
+        }
     }
 
+    /// Creates the app's user and directories. Only the app's group may enter the app
+    /// directory; config (`ENV`) is root's alone; `data` and `cache` belong to the app.
     private func prepareDirectories(_ app: AppName) throws {
-        let directory = context.settings.paths.app(app)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        let paths = context.settings.paths
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: paths.apps, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        var owner: (uid: uid_t, gid: gid_t)?
+        if context.settings.appUsers {
+            let user = try AppUser.create(for: app, prefix: context.settings.userPrefix, store: try context.store())
+            owner = AppUser.uid(of: user)
+        }
+        let appDirectory = paths.app(app)
+        try fm.createDirectory(atPath: appDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        try fm.createDirectory(atPath: paths.releases(app), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        for private_ in [paths.data(app), paths.cache(app)] {
+            try fm.createDirectory(atPath: private_, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        if let owner {
+            chown(appDirectory, 0, owner.gid)
+            chown(paths.releases(app), 0, owner.gid)
+            chown(paths.data(app), owner.uid, owner.gid)
+            chown(paths.cache(app), owner.uid, owner.gid)
+        }
     }
 }

@@ -8,6 +8,9 @@ enum CommandCatalog {
         DomainsAdd.self, DomainsAddGlobal.self, DomainsClear.self, DomainsClearGlobal.self, DomainsRemove.self,
         DomainsRemoveGlobal.self, DomainsReport.self, DomainsReset.self, DomainsSet.self, DomainsSetGlobal.self,
         PortsAdd.self, PortsClear.self, PortsList.self, PortsRemove.self, PortsReport.self, PortsSet.self,
-        PSScale.self, PSSet.self,
+        Logs.self,
+        PSReport.self, PSRestart.self, PSRestore.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,
+        ResourceLimit.self, ResourceLimitClear.self, ResourceReport.self, ResourceReset.self,
+        Run.self,
     ]
 }

@@ -1,3 +1,5 @@
+import Supervisor
+
 /// What every command runs with: settings, output, the store (opened on first use), and
 /// the app named by the global `--app` flag.
 final class Context {
@@ -6,6 +8,7 @@ final class Context {
     /// Set by the global `--force` flag (`dokku --force apps:destroy myapp`).
     var force = false
     private var openedStore: Store?
+    fileprivate var openedSupervisor: Supervisor?
 
     init(settings: Settings, output: Output) {
         self.settings = settings
@@ -41,5 +44,19 @@ final class Context {
     func scope(app raw: String?, global: Bool) throws -> Scope {
         if global { return .global }
         return .app(try existingApp(raw))
+    }
+}
+
+extension Context {
+    /// The connection to systemd, opened once per command.
+    func supervisor() throws -> Supervisor {
+        if let openedSupervisor { return openedSupervisor }
+        do {
+            let supervisor = try Supervisor(address: settings.bus)
+            openedSupervisor = supervisor
+            return supervisor
+        } catch {
+            throw CommandError("\(error)")
+        }
     }
 }

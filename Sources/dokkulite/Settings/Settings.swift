@@ -16,12 +16,21 @@ struct Settings: Sendable {
     var controlSocket: String
     /// Create run-time users per app (off in environments that cannot run useradd).
     var appUsers: Bool
+    /// Prefix of app users' names (`DOKKULITE_USER_PREFIX`; default `dl-`, or `SLICE-` for
+    /// an installation with its own slice, so two installations never share a user).
+    var userPrefix: String
 
     /// The default machine layout.
     static let defaultRoot = "/var/lib/dokkulite"
 
-    /// Reads settings from `environment`.
-    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// The machine's settings file, written by `scripts/install` (`KEY=VALUE` lines); the
+    /// process environment overrides it. `DOKKULITE_CONFIG` names another file.
+    static let defaultConfigFile = "/etc/dokkulite/dokkulite.env"
+
+    /// Reads settings from the settings file and `environment` (which wins).
+    init(environment processEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
+        var environment = Self.readConfigFile(processEnvironment["DOKKULITE_CONFIG"] ?? Self.defaultConfigFile)
+        environment.merge(processEnvironment) { $1 }
         let root = environment["DOKKULITE_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultRoot
         paths = Paths(root: root)
         bus = BusAddress(setting: environment["DOKKULITE_SYSTEMD_BUS"])
@@ -29,6 +38,17 @@ struct Settings: Sendable {
         rootSlice = environment["DOKKULITE_SLICE"].flatMap { $0.isEmpty ? nil : $0 } ?? "dokkulite"
         controlSocket = environment["DOKKULITE_CONTROL_SOCKET"] ?? "\(paths.root)/proxy.sock"
         appUsers = environment["DOKKULITE_APP_USERS"] != "0"
+        userPrefix = environment["DOKKULITE_USER_PREFIX"].flatMap { $0.isEmpty ? nil : $0 } ?? (rootSlice == "dokkulite" ? "dl-" : "\(rootSlice)-")
+    }
+
+    private static func readConfigFile(_ path: String) -> [String: String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            values[String(line[..<equals]).trimmingCharacters(in: .whitespaces)] = String(line[line.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
+        }
+        return values
     }
 
     private static func range(_ text: String?) -> ClosedRange<Int>? {

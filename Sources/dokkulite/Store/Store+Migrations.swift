@@ -72,6 +72,7 @@ extension Store {
                     description TEXT NOT NULL DEFAULT '',
                     buildpacks TEXT NOT NULL DEFAULT '[]',
                     processTypes TEXT NOT NULL DEFAULT '{}',
+                    appJSON TEXT NOT NULL DEFAULT '{}',
                     createdAt DATETIME NOT NULL,
                     buildSeconds DOUBLE,
                     failure TEXT,
@@ -84,7 +85,8 @@ extension Store {
                     processType TEXT NOT NULL,
                     number INTEGER NOT NULL,
                     port INTEGER UNIQUE,
-                    state TEXT NOT NULL
+                    state TEXT NOT NULL,
+                    generation INTEGER NOT NULL
                 );
                 CREATE INDEX instance_app ON instance(app);
                 """)

@@ -1,0 +1,96 @@
+extension ProcessSpec {
+    /// The script `bash -c` runs: Heroku's order is config vars (already in the
+    /// environment), then `.profile.d/*.sh`, then `.profile`, then the command itself.
+    package static let launcher = """
+        for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; \
+        [ -r .profile ] && . ./.profile; \
+        exec /bin/bash -c "$1"
+        """
+
+    /// The cgroup limit properties; also applied to running units by `resource:limit`.
+    package var limitProperties: [(String, BusValue)] {
+        var properties: [(String, BusValue)] = []
+        properties.append(("MemoryMax", .uint64(limits.memoryBytes ?? UInt64.max)))
+        properties.append(("MemorySwapMax", .uint64(limits.memoryBytes == nil ? UInt64.max : 0)))
+        properties.append(("CPUQuotaPerSecUSec", .uint64(limits.cpuPercent.map { UInt64($0 * 10_000) } ?? UInt64.max)))
+        properties.append(("TasksMax", .uint64(limits.tasks ?? UInt64.max)))
+        return properties
+    }
+
+    /// systemd expands `$VAR`, `${VAR}` and `$$` in ExecStart arguments itself; doubling
+    /// every `$` hands the command to bash untouched.
+    package static func escapingDollars(_ argument: String) -> String {
+        var result = ""
+        for character in argument {
+            if character == "$" { result.append("$$") } else { result.append(character) }
+        }
+        return result
+    }
+
+    /// The transient unit properties for this process.
+    package var unitProperties: [(String, BusValue)] {
+        var properties: [(String, BusValue)] = [
+            ("Description", .string(description)),
+            ("Slice", .string(slice)),
+            ("Type", .string("exec")),
+            ("ExecStart", .execCommands([ExecCommand(path: "/bin/bash", argv: ["/bin/bash", "-c", Self.launcher, "dokkulite-launch", command].map(Self.escapingDollars))])),
+            ("WorkingDirectory", .string(workingDirectory)),
+            ("Environment", .strings(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })),
+            ("SyslogIdentifier", .string(syslogIdentifier)),
+            ("StandardInput", .string("null")),
+            ("StandardOutput", .string("journal")),
+            ("StandardError", .string("journal")),
+            ("CollectMode", .string("inactive-or-failed")),
+            ("KillMode", .string("control-group")),
+            ("TimeoutStopUSec", .uint64(UInt64(max(0, stopTimeoutSeconds)) * 1_000_000)),
+            ("Restart", .string(restart.mode)),
+            ("RestartUSec", .uint64(UInt64(restart.delaySeconds * 1_000_000))),
+        ]
+        if !environmentFiles.isEmpty {
+            // a(sb): path, ignore-if-missing.
+            properties.append(("EnvironmentFiles", .pathFlags(environmentFiles.map { PathFlag($0, false) })))
+        }
+        if let maxStarts = restart.maxStarts {
+            // Count restarts over the whole life of the unit, like Docker's on-failure:N.
+            properties.append(("StartLimitIntervalUSec", .uint64(UInt64.max)))
+            properties.append(("StartLimitBurst", .uint32(UInt32(clamping: maxStarts))))
+        } else {
+            properties.append(("StartLimitIntervalUSec", .uint64(0)))
+        }
+        switch identity {
+        case .user(let user):
+            properties.append(("User", .string(user)))
+            properties.append(("Group", .string(user)))
+        case .dynamic(let name):
+            properties.append(("DynamicUser", .bool(true)))
+            if let name { properties.append(("User", .string(name))) }
+        case .root:
+            break
+        }
+        properties += limitProperties
+        if sandbox.hardened {
+            properties += [
+                ("NoNewPrivileges", .bool(true)),
+                ("ProtectSystem", .string("strict")),
+                ("ProtectHome", .string("yes")),
+                ("PrivateTmp", .bool(true)),
+                ("ProtectKernelTunables", .bool(true)),
+                ("ProtectKernelModules", .bool(true)),
+                ("ProtectControlGroups", .bool(true)),
+                ("RestrictSUIDSGID", .bool(true)),
+                ("LockPersonality", .bool(true)),
+            ]
+        }
+        if !sandbox.readWritePaths.isEmpty {
+            properties.append(("ReadWritePaths", .strings(sandbox.readWritePaths)))
+        }
+        if !sandbox.inaccessiblePaths.isEmpty {
+            // A leading "-" ignores paths that do not exist.
+            properties.append(("InaccessiblePaths", .strings(sandbox.inaccessiblePaths.map { "-" + $0 })))
+        }
+        if !sandbox.bindPaths.isEmpty {
+            properties.append(("BindPaths", .bindPaths(sandbox.bindPaths)))
+        }
+        return properties
+    }
+}

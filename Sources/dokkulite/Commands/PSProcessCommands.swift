@@ -1,0 +1,201 @@
+import ArgumentParser
+import Foundation
+import Supervisor
+
+/// `[--all|<app>]` for the ps commands that can run against every app.
+private func targets(_ app: String?, all: Bool, context: Context) throws -> [AppName] {
+    if all || app == "--all" { return try context.store().apps().map(\.name) }
+    return [try context.existingApp(app)]
+}
+
+struct PSStart: Command {
+    static let configuration = CommandConfiguration(commandName: "ps:start", abstract: "Start an app")
+    static let usage = "[--all|<app>]"
+    @Flag var all = false
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        for app in try targets(app, all: all, context: context) {
+            let manager = ProcessManager(context)
+            guard try manager.currentRelease(app) != nil else {
+                context.output.warn("App \(app) has not been deployed")
+                continue
+            }
+            let store = try context.store()
+            if try store.instances(app).contains(where: { $0.state == .running }) {
+                try store.setProperty(.app(app), "ps", "restore", nil)
+                try manager.restore(app)
+                context.output.warn("App \(app) already running")
+                continue
+            }
+            context.output.step("Starting \(app)")
+            try store.setProperty(.app(app), "ps", "restore", nil)
+            try manager.restore(app)
+            try RouteSync(context).update(app)
+        }
+    }
+}
+
+struct PSStop: Command {
+    static let configuration = CommandConfiguration(commandName: "ps:stop", abstract: "Stop an app")
+    static let usage = "[--all|<app>]"
+    @Flag var all = false
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        for app in try targets(app, all: all, context: context) {
+            guard try ProcessManager(context).currentRelease(app) != nil else {
+                context.output.warn("App \(app) has not been deployed")
+                continue
+            }
+            context.output.step("Stopping \(app)")
+            try ProcessManager(context).stopAll(app)
+            try RouteSync(context).update(app)
+        }
+    }
+}
+
+struct PSRestart: Command {
+    static let configuration = CommandConfiguration(commandName: "ps:restart", abstract: "Restart an app")
+    static let usage = "[--all|<app>]"
+    @Flag var all = false
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        for app in try targets(app, all: all, context: context) {
+            guard try ProcessManager(context).currentRelease(app) != nil else {
+                context.output.warn("App \(app) has not been deployed")
+                continue
+            }
+            try Deployer(context).restart(app)
+        }
+    }
+}
+
+struct PSRestore: Command {
+    static let configuration = CommandConfiguration(commandName: "ps:restore", abstract: "Start previously running apps e.g. after reboot")
+    static let usage = "[--all|<app>]"
+    @Flag var all = false
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        if app == nil && !all { context.output.warn("Restore specified without app, assuming --all") }
+        var failures = 0
+        for app in try targets(app, all: all || app == nil, context: context) {
+            do {
+                try Deployer(context).recover(app)
+                if try context.store().property(.app(app), "ps", "restore") == "false" {
+                    context.output.warn("Skipping ps:restore for \(app) as restore property is false")
+                    continue
+                }
+                guard try ProcessManager(context).currentRelease(app) != nil else { continue }
+                context.output.step("Restoring \(app)")
+                try ProcessManager(context).restore(app)
+                try RouteSync(context).update(app)
+            } catch {
+                failures += 1
+                context.output.warn("Error running ps:restore against app \(app): \(error)")
+            }
+        }
+        if failures > 0 { throw CommandError("ps:restore command returned \(failures) errors") }
+    }
+}
+
+struct PSReport: Command {
+    static let configuration = CommandConfiguration(commandName: "ps:report", abstract: "Displays a process report for one or more apps")
+    static let usage = "[<app>] [<flag>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        let arguments = try ReportArguments(words)
+        let store = try context.store()
+        for app in try context.reportApps(arguments) {
+            let instances = try store.instances(app).filter { $0.state == .running }
+            let patterns = [UnitNames.appUnitPattern(root: context.settings.rootSlice, app: app.rawValue)]
+            let live = Dictionary(try context.supervisor().status(matching: patterns).map { ($0.unit, $0) }, uniquingKeysWith: { a, _ in a })
+            let props = try store.properties(.app(app), "ps")
+            let global = try store.properties(.global, "ps")
+            let runningCount = instances.filter { live[$0.unit]?.isRunning == true }.count
+            var values: [String: String] = [
+                "--deployed": try store.currentRelease(app) != nil ? "true" : "false",
+                "--processes": String(instances.count),
+                "--ps-can-scale": "true",
+                "--ps-restart-policy": props["restart-policy"] ?? "",
+                "--ps-global-restart-policy": global["restart-policy"] ?? "",
+                "--ps-computed-restart-policy": props["restart-policy"] ?? global["restart-policy"] ?? RestartPolicy.default.description,
+                "--ps-stop-timeout-seconds": props["stop-timeout-seconds"] ?? "",
+                "--ps-global-stop-timeout-seconds": global["stop-timeout-seconds"] ?? "",
+                "--ps-computed-stop-timeout-seconds": props["stop-timeout-seconds"] ?? global["stop-timeout-seconds"] ?? "30",
+                "--ps-procfile-path": props["procfile-path"] ?? "",
+                "--ps-global-procfile-path": global["procfile-path"] ?? "",
+                "--ps-computed-procfile-path": props["procfile-path"] ?? global["procfile-path"] ?? "Procfile",
+                "--restore": props["restore"] == "false" ? "false" : "true",
+                "--running": instances.isEmpty || runningCount == 0 ? "false" : runningCount == instances.count ? "true" : "mixed",
+            ]
+            var details: [InstanceReport] = []
+            for instance in instances {
+                let status = live[instance.unit]
+                let detail = InstanceReport(instance: instance, status: status)
+                details.append(detail)
+                values["--status-\(instance.dyno)"] = detail.summary
+            }
+            if arguments.format == "json" && arguments.infoFlag == nil {
+                var object: [String: AnyEncodable] = [:]
+                for (key, value) in values { object[String(key.dropFirst(2))] = AnyEncodable(value) }
+                object["instances"] = AnyEncodable(details)
+                context.output.data(JSON.encode(object))
+                continue
+            }
+            try Report(type: "ps", values: values, legacyKeys: true).print(subject: app.rawValue, arguments: arguments, output: context.output)
+        }
+    }
+}
+
+/// One instance's live state in `ps:report`.
+struct InstanceReport: Encodable {
+    var process: String
+    var unit: String
+    var state: String
+    var pid: Int32
+    var memory_bytes: UInt64?
+    var uptime_seconds: Int?
+    var restarts: Int
+    var port: Int?
+    var release: String
+
+    init(instance: InstanceRecord, status: UnitStatus?) {
+        process = instance.dyno
+        unit = instance.unit
+        state = status.map { $0.isRunning ? "running" : "\($0.activeState) (\($0.subState))" } ?? "missing"
+        pid = status?.mainPID ?? 0
+        memory_bytes = status?.memoryBytes
+        restarts = status?.restarts ?? 0
+        port = instance.port
+        release = "v\(instance.release)"
+        if let started = status?.startedAtMicroseconds, status?.isRunning == true {
+            uptime_seconds = max(0, Int(Date().timeIntervalSince1970) - Int(started / 1_000_000))
+        }
+    }
+
+    /// `running (unit: …, pid: 123, memory: 12.3 MB, uptime: 5s, restarts: 0)`.
+    var summary: String {
+        var parts = ["unit: \(unit)", "pid: \(pid)"]
+        if let memory = memory_bytes { parts.append("memory: \(String(format: "%.1f", Double(memory) / 1_048_576)) MB") }
+        if let uptime = uptime_seconds { parts.append("uptime: \(uptime)s") }
+        parts.append("restarts: \(restarts)")
+        return "\(state) (\(parts.joined(separator: ", ")))"
+    }
+}
+
+/// Wraps any encodable value, for mixed JSON objects.
+struct AnyEncodable: Encodable {
+    private let encodeValue: (any Encoder) throws -> Void
+
+    init<T: Encodable>(_ value: T) {
+        encodeValue = value.encode
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try encodeValue(encoder)
+    }
+}

@@ -1,0 +1,163 @@
+import Builder
+import Foundation
+import Supervisor
+
+/// Maps apps to running processes: which instances a release needs, their units, ports
+/// and environment, starting and stopping them, and converging after a crash.
+struct ProcessManager {
+    let context: Context
+
+    init(_ context: Context) {
+        self.context = context
+    }
+
+    private var settings: Settings { context.settings }
+    private var store: Store { get throws { try context.store() } }
+
+    // MARK: Planning
+
+    /// The instance counts a release runs: the recorded formation (web defaults to 1)
+    /// limited to the release's process types; `release` never runs as a service.
+    func desiredCounts(_ app: AppName, release: Release) throws -> [String: Int] {
+        let formation = try store.formation(app)
+        var counts: [String: Int] = [:]
+        for type in release.processTypes.keys where type != "release" {
+            counts[type] = formation[type] ?? (type == "web" ? 1 : 0)
+        }
+        return counts
+    }
+
+    /// Records and starts instances of `release`: `counts` per type, numbered from 1 (or the
+    /// given numbers), in one generation. Returns the instances, which are `starting` until
+    /// the caller marks them running.
+    @discardableResult
+    func launch(_ app: AppName, release: Release, generation: Int, numbers: [String: [Int]]) throws -> [InstanceRecord] {
+        try writeEnvironmentFile(app)
+        var planned: [InstanceRecord] = []
+        for type in numbers.keys.sorted() {
+            for number in numbers[type]! {
+                let unit = UnitNames.instanceUnit(root: settings.rootSlice, app: app.rawValue, processType: type, number: number, generation: generation)
+                planned.append(InstanceRecord(unit: unit, app: app, release: release.version, processType: type, number: number, generation: generation, port: nil, state: .starting))
+            }
+        }
+        let instances = try store.reserveInstances(planned, needsPort: { $0.processType == "web" }, range: settings.portRange, isFree: Supervisor.isFree)
+        let specs = try instances.map { try spec(for: $0, release: release) }
+        do {
+            try context.supervisor().start(specs)
+        } catch {
+            try? stop(instances)
+            throw CommandError("\(app): starting \(instances.map(\.dyno).joined(separator: ", ")) failed: \(error)")
+        }
+        return instances
+    }
+
+    /// Numbers 1…count for each type.
+    static func numbering(_ counts: [String: Int]) -> [String: [Int]] {
+        counts.filter { $0.value > 0 }.mapValues { Array(1...$0) }
+    }
+
+    /// Stops instances' units and forgets them.
+    func stop(_ instances: [InstanceRecord]) throws {
+        guard !instances.isEmpty else { return }
+        try store.setInstanceState(instances.map(\.unit), .retiring)
+        try context.supervisor().stop(instances.map(\.unit))
+        try store.deleteInstances(instances.map(\.unit))
+    }
+
+    /// Waits until each instance passes the default check: a web process accepts
+    /// connections on its port; every process is still up, never restarted, `uptime` after
+    /// the check began. All instances share the one uptime window.
+    func waitUntilReady(_ instances: [InstanceRecord], timeout: Duration = .seconds(60), uptime: Duration = .milliseconds(500)) throws {
+        let supervisor = try context.supervisor()
+        let began = ContinuousClock.now
+        for instance in instances {
+            guard let port = instance.port else { continue }
+            do {
+                try supervisor.waitUntilListening(unit: instance.unit, port: port, timeout: timeout)
+            } catch {
+                throw CommandError("\(instance.app) \(instance.dyno) \(Self.reason(error))")
+            }
+        }
+        let others = instances.filter { $0.port == nil }
+        guard !others.isEmpty else { return }
+        let left = ContinuousClock.now.duration(to: began.advanced(by: uptime))
+        if left > .zero { Thread.sleep(forTimeInterval: Double(left.components.attoseconds) / 1e18 + Double(left.components.seconds)) }
+        for instance in others {
+            let status = try supervisor.status(of: instance.unit)
+            guard let status, status.isRunning, status.restarts == 0 else {
+                throw CommandError("\(instance.app) \(instance.dyno) exited within \(uptime) of starting")
+            }
+        }
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        if case SupervisorError.processFailed(_, let reason) = error { return reason }
+        return "\(error)"
+    }
+
+    // MARK: Units
+
+    /// The transient unit for one instance.
+    func spec(for instance: InstanceRecord, release: Release) throws -> ProcessSpec {
+        let app = instance.app
+        let store = try store
+        guard let command = release.processTypes[instance.processType] else {
+            throw CommandError("\(app): release v\(release.version) has no \(instance.processType) process type")
+        }
+        let slug = settings.paths.slug(app, version: release.version)
+        var environment = [
+            "DYNO": instance.dyno,
+            "PS": instance.dyno,
+            "HOME": slug,
+            "APP_NAME": app.rawValue,
+            "DOKKU_APP_NAME": app.rawValue,
+            "DOKKU_APP_TYPE": "herokuish",
+            "DOKKULITE_RELEASE": "v\(release.version)",
+        ]
+        if let port = instance.port { environment["PORT"] = String(port) }
+        let identity: ProcessSpec.Identity = try AppUser.name(of: app, store: store).map { .user($0) } ?? .dynamic(name: nil)
+        return ProcessSpec(
+            unit: instance.unit,
+            slice: UnitNames.appSlice(root: settings.rootSlice, app: app.rawValue),
+            description: "dokkulite \(app) \(instance.dyno) (v\(release.version))",
+            command: command,
+            workingDirectory: slug,
+            environment: environment,
+            environmentFiles: [settings.paths.environmentFile(app)],
+            identity: identity,
+            restart: try restartRule(app),
+            stopTimeoutSeconds: try stopTimeout(app),
+            limits: try ResourceSettings(context).limits(app, processType: instance.processType),
+            sandbox: ProcessSpec.Sandbox(
+                hardened: true,
+                readWritePaths: [settings.paths.data(app)],
+                inaccessiblePaths: [settings.paths.database, settings.paths.database + "-wal", settings.paths.database + "-shm", settings.paths.certs]),
+            syslogIdentifier: "\(app).\(instance.dyno)")
+    }
+
+    /// Writes the app's merged config vars where systemd reads them (root-only).
+    func writeEnvironmentFile(_ app: AppName) throws {
+        let path = settings.paths.environmentFile(app)
+        let text = ConfigVars.systemdEnvironmentFile(try store.mergedConfig(app))
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CommandError("cannot write \(temporary)")
+        }
+        guard rename(temporary, path) == 0 else { throw CommandError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    private func restartRule(_ app: AppName) throws -> ProcessSpec.RestartRule {
+        let text = try store.property(.app(app), "ps", "restart-policy") ?? store.property(.global, "ps", "restart-policy")
+        switch text.flatMap(RestartPolicy.init) ?? .default {
+        case .no: return .init(mode: "no", maxStarts: nil)
+        case .always, .unlessStopped: return .init(mode: "always", maxStarts: nil)
+        case .onFailure(nil): return .init(mode: "on-failure", maxStarts: nil)
+        case .onFailure(let n?): return .init(mode: "on-failure", maxStarts: n + 1)
+        }
+    }
+
+    private func stopTimeout(_ app: AppName) throws -> Int {
+        let text = try store.property(.app(app), "ps", "stop-timeout-seconds") ?? store.property(.global, "ps", "stop-timeout-seconds")
+        return text.flatMap { Int($0) } ?? 30
+    }
+}
