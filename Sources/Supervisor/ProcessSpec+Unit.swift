@@ -27,13 +27,19 @@ extension ProcessSpec {
         return result
     }
 
+    /// The command line: the Procfile launcher around `command`, or `argv` as given.
+    package var execCommand: ExecCommand {
+        let words = argv ?? ["/bin/bash", "-c", Self.launcher, "dokkulite-launch", command]
+        return ExecCommand(path: words[0], argv: words.map(Self.escapingDollars))
+    }
+
     /// The transient unit properties for this process.
     package var unitProperties: [(String, BusValue)] {
         var properties: [(String, BusValue)] = [
             ("Description", .string(description)),
             ("Slice", .string(slice)),
             ("Type", .string("exec")),
-            ("ExecStart", .execCommands([ExecCommand(path: "/bin/bash", argv: ["/bin/bash", "-c", Self.launcher, "dokkulite-launch", command].map(Self.escapingDollars))])),
+            ("ExecStart", .execCommands([execCommand])),
             ("WorkingDirectory", .string(workingDirectory)),
             ("Environment", .strings(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })),
             ("SyslogIdentifier", .string(syslogIdentifier)),
@@ -90,6 +96,9 @@ extension ProcessSpec {
         }
         if !sandbox.bindPaths.isEmpty {
             properties.append(("BindPaths", .bindPaths(sandbox.bindPaths)))
+        }
+        if !sandbox.readOnlyBindPaths.isEmpty {
+            properties.append(("BindReadOnlyPaths", .bindPaths(sandbox.readOnlyBindPaths)))
         }
         return properties
     }

@@ -29,12 +29,14 @@ package struct ProcessSpec: Sendable, Equatable {
     package var sandbox: Sandbox
     /// The journal identifier (e.g. `myapp.web.1`).
     package var syslogIdentifier: String
+    /// Run this argv directly instead of the Procfile launcher (builds, helpers).
+    package var argv: [String]?
 
     package init(
         unit: String, slice: String, description: String, command: String, workingDirectory: String,
         environment: [String: String] = [:], environmentFiles: [String] = [], identity: Identity = .dynamic(name: nil),
         restart: RestartRule = RestartRule(), stopTimeoutSeconds: Int = 30, limits: ResourceLimits = ResourceLimits(),
-        sandbox: Sandbox = Sandbox(), syslogIdentifier: String
+        sandbox: Sandbox = Sandbox(), syslogIdentifier: String, argv: [String]? = nil
     ) {
         self.unit = unit
         self.slice = slice
@@ -49,6 +51,7 @@ package struct ProcessSpec: Sendable, Equatable {
         self.limits = limits
         self.sandbox = sandbox
         self.syslogIdentifier = syslogIdentifier
+        self.argv = argv
     }
 
     /// Who the process runs as.
@@ -99,14 +102,17 @@ package struct ProcessSpec: Sendable, Equatable {
         package var readWritePaths: [String]
         /// Paths hidden from the process.
         package var inaccessiblePaths: [String]
-        /// Host paths bound into the process's view (`storage:mount`).
+        /// Host paths bound writable into the process's view (`storage:mount`, a build's tree).
         package var bindPaths: [BindPath]
+        /// Host paths bound read-only (a release tree at `/app`).
+        package var readOnlyBindPaths: [BindPath]
 
-        package init(hardened: Bool = true, readWritePaths: [String] = [], inaccessiblePaths: [String] = [], bindPaths: [BindPath] = []) {
+        package init(hardened: Bool = true, readWritePaths: [String] = [], inaccessiblePaths: [String] = [], bindPaths: [BindPath] = [], readOnlyBindPaths: [BindPath] = []) {
             self.hardened = hardened
             self.readWritePaths = readWritePaths
             self.inaccessiblePaths = inaccessiblePaths
             self.bindPaths = bindPaths
+            self.readOnlyBindPaths = readOnlyBindPaths
         }
     }
 }

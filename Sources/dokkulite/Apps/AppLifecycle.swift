@@ -71,6 +71,11 @@ struct AppLifecycle {
     private func prepareDirectories(_ app: AppName) throws {
         let paths = context.settings.paths
         let fm = FileManager.default
+        // App users must be able to traverse the root to reach their own tree.
+        var info = stat()
+        if stat(paths.root, &info) == 0, info.st_mode & 0o001 == 0 {
+            chmod(paths.root, (info.st_mode & 0o7777) | 0o111)
+        }
         try fm.createDirectory(atPath: paths.apps, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
         var owner: (uid: uid_t, gid: gid_t)?
         if context.settings.appUsers {

@@ -3,14 +3,20 @@ enum CommandCatalog {
     static let all: [any Command.Type] = [
         AppsCreate.self, AppsDestroy.self, AppsExists.self, AppsList.self, AppsLock.self, AppsLocked.self,
         AppsRename.self, AppsReport.self, AppsUnlock.self,
+        BuildpacksAdd.self, BuildpacksClear.self, BuildpacksList.self, BuildpacksRemove.self, BuildpacksReport.self, BuildpacksSet.self,
+        ChecksDisable.self, ChecksEnable.self, ChecksReport.self, ChecksSet.self, ChecksSkip.self,
         ConfigBare.self, ConfigClear.self, ConfigExport.self, ConfigGet.self, ConfigImport.self, ConfigKeys.self,
         ConfigSet.self, ConfigShow.self, ConfigUnset.self,
         DomainsAdd.self, DomainsAddGlobal.self, DomainsClear.self, DomainsClearGlobal.self, DomainsRemove.self,
         DomainsRemoveGlobal.self, DomainsReport.self, DomainsReset.self, DomainsSet.self, DomainsSetGlobal.self,
-        PortsAdd.self, PortsClear.self, PortsList.self, PortsRemove.self, PortsReport.self, PortsSet.self,
+        GitFromArchive.self, GitReport.self, GitSet.self, GitSync.self,
+        GitHook.self, GitReceivePack.self, GitUploadPack.self,
         Logs.self,
-        PSReport.self, PSRestart.self, PSRestore.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,
+        PortsAdd.self, PortsClear.self, PortsList.self, PortsRemove.self, PortsReport.self, PortsSet.self,
+        PSRebuild.self, PSReport.self, PSRestart.self, PSRestore.self, PSRetire.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,
+        Releases.self, ReleasesRollback.self,
         ResourceLimit.self, ResourceLimitClear.self, ResourceReport.self, ResourceReset.self,
         Run.self,
+        URLCommand.self, URLsCommand.self,
     ]
 }

@@ -30,7 +30,7 @@ enum Help {
             "Usage: \(Program.name) [--quiet|--trace|--force] [--app APP] COMMAND <app> [command-specific-options]",
             "",
         ]
-        let commands = CommandLineTool.commands
+        let commands = CommandLineTool.commands.filter { $0.configuration.shouldDisplay }
         if all {
             lines.append("Commands:")
             lines.append("")
@@ -56,7 +56,7 @@ enum Help {
 
     /// Prints one namespace's commands; false when there is no such namespace.
     static func printNamespace(_ namespace: String, output: Output) -> Bool {
-        let commands = CommandLineTool.commands.filter { $0.namespace == namespace }
+        let commands = CommandLineTool.commands.filter { $0.namespace == namespace && $0.configuration.shouldDisplay }
         guard !commands.isEmpty else { return false }
         var lines = [
             "Usage: \(Program.name) \(namespace)[:COMMAND]",

@@ -24,14 +24,13 @@ struct PSStart: Command {
             let store = try context.store()
             if try store.instances(app).contains(where: { $0.state == .running }) {
                 try store.setProperty(.app(app), "ps", "restore", nil)
-                try manager.restore(app)
+                try Deployer(context).restore(app)
                 context.output.warn("App \(app) already running")
                 continue
             }
             context.output.step("Starting \(app)")
             try store.setProperty(.app(app), "ps", "restore", nil)
-            try manager.restore(app)
-            try RouteSync(context).update(app)
+            try Deployer(context).restore(app)
         }
     }
 }
@@ -49,8 +48,10 @@ struct PSStop: Command {
                 continue
             }
             context.output.step("Stopping \(app)")
-            try ProcessManager(context).stopAll(app)
-            try RouteSync(context).update(app)
+            try Deployer(context).withDeployLock(app, operation: "stop") {
+                try ProcessManager(context).stopAll(app)
+                try RouteSync(context).update(app)
+            }
         }
     }
 }
@@ -83,15 +84,13 @@ struct PSRestore: Command {
         var failures = 0
         for app in try targets(app, all: all || app == nil, context: context) {
             do {
-                try Deployer(context).recover(app)
                 if try context.store().property(.app(app), "ps", "restore") == "false" {
                     context.output.warn("Skipping ps:restore for \(app) as restore property is false")
-                    continue
                 }
-                guard try ProcessManager(context).currentRelease(app) != nil else { continue }
-                context.output.step("Restoring \(app)")
-                try ProcessManager(context).restore(app)
-                try RouteSync(context).update(app)
+                if try ProcessManager(context).currentRelease(app) != nil {
+                    context.output.step("Restoring \(app)")
+                }
+                try Deployer(context).restore(app)
             } catch {
                 failures += 1
                 context.output.warn("Error running ps:restore against app \(app): \(error)")
@@ -197,5 +196,19 @@ struct AnyEncodable: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         try encodeValue(encoder)
+    }
+}
+
+/// `ps:retire APP --before GEN`: stops an app's retiring processes (run by the timer a
+/// deploy schedules; safe to run by hand).
+struct PSRetire: Command {
+    static let configuration = CommandConfiguration(commandName: "ps:retire", abstract: "Stop an app's old processes left from earlier deploys")
+    static let usage = "<app> [--before GENERATION]"
+    @Option var before: Int = Int.max
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        try ProcessManager(context).retire(app, before: before)
     }
 }

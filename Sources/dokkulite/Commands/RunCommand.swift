@@ -38,17 +38,17 @@ struct Run: Command {
 
 extension ProcessManager {
     /// Runs a one-off process of the app (`DYNO=run.N`) attached to this terminal's stdio.
-    func runOneOff(_ app: AppName, release: Release, command: String, environment: [String: String]) throws -> Int32 {
+    func runOneOff(_ app: AppName, release: Release, command: String, environment: [String: String], dyno type: String = "run") throws -> Int32 {
         let number = Int.random(in: 1000...99999)
         let instance = InstanceRecord(
-            unit: UnitNames.instanceUnit(root: context.settings.rootSlice, app: app.rawValue, processType: "run", number: number, generation: 0),
-            app: app, release: release.version, processType: "run", number: number, generation: 0, port: nil, state: .running)
+            unit: UnitNames.instanceUnit(root: context.settings.rootSlice, app: app.rawValue, processType: type, number: number, generation: 0),
+            app: app, release: release.version, processType: type, number: number, generation: 0, port: nil, state: .running)
         try writeEnvironmentFile(app)
         var spec = try spec(for: instance, release: Release(
             app: app, version: release.version, status: release.status, revision: release.revision, description: "",
-            buildpacks: [], processTypes: ["run": command], appJSON: "{}", createdAt: release.createdAt))
+            buildpacks: [], processTypes: [type: command], appJSON: "{}", createdAt: release.createdAt))
         spec.environment.merge(environment) { $1 }
-        spec.description = "dokkulite \(app) one-off run.\(number)"
+        spec.description = "dokkulite \(app) one-off \(instance.dyno)"
         do {
             return try context.supervisor().runAttached(spec)
         } catch {

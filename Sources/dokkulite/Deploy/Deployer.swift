@@ -1,6 +1,10 @@
-/// Dokku's deploy flow without containers: lock, (build,) start the new formation next to
-/// the old, check it, switch the proxy, retire the old. Restarts and config changes take
-/// the same path without the build.
+import Builder
+import Foundation
+import Supervisor
+
+/// Dokku's deploy flow without containers: lock, (build,) release phase, start the new
+/// formation next to the old, check it, switch the proxy, retire the old. Restarts,
+/// rollbacks and config changes take the same path without the build.
 struct Deployer {
     let context: Context
 
@@ -8,20 +12,178 @@ struct Deployer {
         self.context = context
     }
 
-    /// A restart without downtime: the current release's formation starts fresh, is
-    /// checked, takes the traffic, and the old instances stop.
+    private var output: Output { context.output }
+
+    /// Builds `source` and deploys the result; the running release keeps serving when any
+    /// step fails.
+    func buildAndDeploy(_ app: AppName, source: ReleaseBuilder.Source, description: String) throws {
+        try withDeployLock(app, operation: "deploy") {
+            let release = try ReleaseBuilder(context).build(app, source: source, description: description)
+            try deploy(app, release: release)
+        }
+    }
+
+    /// A restart without downtime: the current release again, in a new generation.
     func restart(_ app: AppName) throws {
         try withDeployLock(app, operation: "restart") {
-            try ProcessManager(context).restart(app)
+            guard let release = try context.store().currentReleaseRecord(app) else {
+                throw CommandError("App \(app) has not been deployed")
+            }
+            try deploy(app, release: release, announce: false)
+        }
+    }
+
+    /// Makes an earlier release current again, without rebuilding.
+    func rollback(_ app: AppName, to version: Int?) throws {
+        try withDeployLock(app, operation: "rollback") {
+            let store = try context.store()
+            let current = try store.currentRelease(app)
+            let candidates = try store.releases(app).filter { $0.status == .available && $0.version != current }
+            let target: Release
+            if let version {
+                guard let release = try store.release(app, version: version) else { throw CommandError("Release v\(version) of \(app) does not exist") }
+                guard release.status == .available || release.status == .current else {
+                    throw CommandError("Release v\(version) of \(app) cannot be rolled back to: it is \(release.status.rawValue)")
+                }
+                guard FileManager.default.fileExists(atPath: context.settings.paths.slug(app, version: version)) else {
+                    throw CommandError("Release v\(version) of \(app) has been pruned")
+                }
+                target = release
+            } else {
+                guard let previous = candidates.first(where: { current == nil || $0.version < current! }) else {
+                    throw CommandError("\(app) has no earlier release to roll back to")
+                }
+                target = previous
+            }
+            output.step("Rolling back \(app) to v\(target.version)")
+            try deploy(app, release: target)
+        }
+    }
+
+    /// Deploys a built release: release phase, new formation, checks, switch, retire.
+    func deploy(_ app: AppName, release: Release, announce: Bool = true) throws {
+        let store = try context.store()
+        let manager = ProcessManager(context)
+        let appJSON = (try? AppJSON(parsing: Data(release.appJSON.utf8))) ?? AppJSON()
+        if announce {
+            output.step("Releasing \(app)...")
+            try runPhase(app, release: release, name: "predeploy", command: appJSON.predeploy)
+            try runPhase(app, release: release, name: "release", command: release.processTypes["release"])
+        }
+        if !appJSON.formation.isEmpty {
+            try store.setFormation(app, appJSON.formation.map { ($0.key, $0.value) })
+        }
+        output.step("Deploying \(app) via the dokkulite scheduler...")
+        let old = try store.instances(app)
+        let counts = try manager.desiredCounts(app, release: release)
+        let checks = HealthChecks(context)
+        // checks:disable: the old instances stop first (downtime), as in Dokku.
+        let disabledTypes = try counts.keys.filter { try checks.mode(app, processType: $0) == .disabled }
+        let stoppedFirst = old.filter { disabledTypes.contains($0.processType) }
+        if !stoppedFirst.isEmpty {
+            for type in Set(stoppedFirst.map(\.processType)).sorted() {
+                output.detail("Zero downtime is disabled, stopping currently running processes  (\(type))")
+            }
+            try manager.stop(stoppedFirst)
+        }
+        let generation = try store.nextGeneration(app)
+        for type in counts.keys.sorted() where counts[type]! > 0 {
+            output.step("Deploying \(type) (count=\(counts[type]!))")
+        }
+        let started = try manager.launch(app, release: release, generation: generation, numbers: ProcessManager.numbering(counts))
+        do {
+            try checks.verify(app, release: release, instances: started)
+        } catch {
+            try? manager.stop(started)
+            try? store.failRelease(app, version: release.version, reason: "\(error)")
+            if release.status == .current { try? store.makeCurrent(app, version: release.version) }
+            throw CommandError("Deploy failed at the health checks: \((error as? CommandError)?.message ?? "\(error)"); the previous release is still serving")
+        }
+        // The switch: new instances serve, the old ones retire, the proxy follows.
+        let retiring = old.filter { !stoppedFirst.contains($0) }
+        try store.write { db in
+            for unit in started.map(\.unit) {
+                try db.execute(sql: "UPDATE instance SET state = 'running' WHERE unit = ?", arguments: [unit])
+            }
+            for unit in retiring.map(\.unit) {
+                try db.execute(sql: "UPDATE instance SET state = 'retiring' WHERE unit = ?", arguments: [unit])
+            }
+        }
+        try store.makeCurrent(app, version: release.version)
+        try store.setProperty(.app(app), "ps", "restore", nil)
+        try RouteSync(context).update(app)
+        try retire(app, retiring, generation: generation)
+        if announce {
+            try runPhase(app, release: release, name: "postdeploy", command: appJSON.postdeploy)
+            try prune(app)
+            output.section("Application deployed:")
+            for url in try URLs(context).all(app) { output.detail(url) }
+            output.data("")
+        }
+    }
+
+    /// Runs app.json's predeploy/postdeploy or the Procfile `release` process as a one-off.
+    private func runPhase(_ app: AppName, release: Release, name: String, command: String?) throws {
+        let label = name == "release" ? "release task" : "\(name) task"
+        output.step("Checking for \(label)")
+        guard let command, !command.isEmpty else {
+            output.detail("No \(label) found, skipping")
+            return
+        }
+        output.step("Executing \(label): \(command)")
+        let code = try ProcessManager(context).runOneOff(app, release: release, command: command, environment: [:], dyno: name)
+        guard code == 0 else {
+            try? context.store().failRelease(app, version: release.version, reason: "\(label) exited \(code)")
+            throw CommandError("Execution of \(label) failed (exit status \(code)): \(command)")
+        }
+    }
+
+    /// Stops retiring instances after `wait-to-retire` seconds, letting in-flight requests
+    /// finish. The wait happens in a transient unit, so the push returns at once; a crash
+    /// before it fires is handled by `ps:restore`, which stops every retiring instance.
+    private func retire(_ app: AppName, _ instances: [InstanceRecord], generation: Int) throws {
+        guard !instances.isEmpty else { return }
+        let wait = Int(try HealthChecks(context).setting(app, "wait-to-retire", default: 60))
+        if wait <= 0 {
+            try ProcessManager(context).stop(instances)
+            return
+        }
+        output.step("Shutting down old processes in \(wait) seconds")
+        try ProcessManager(context).scheduleRetirement(app, generation: generation, after: wait)
+    }
+
+    /// Deletes the oldest releases beyond the number kept (never the current one).
+    func prune(_ app: AppName) throws {
+        let store = try context.store()
+        let releases = try store.releases(app)
+        let keep = context.settings.keepReleases
+        let inUse = Set(try store.instances(app).map(\.release))
+        let removable = releases.filter { $0.status != .current && !inUse.contains($0.version) && $0.status != .building }
+        let excess = releases.count - keep
+        guard excess > 0 else { return }
+        let victims = Array(removable.sorted { $0.version < $1.version }.prefix(excess))
+        for release in victims {
+            try? FileManager.default.removeItem(atPath: context.settings.paths.release(app, version: release.version))
+        }
+        try store.deleteReleases(app, versions: victims.map(\.version))
+    }
+
+    /// Converges an app after a crash or reboot, under its deploy lock: a build that was
+    /// interrupted is marked failed, and the processes match the recorded state again.
+    func restore(_ app: AppName) throws {
+        try withDeployLock(app, operation: "restore") {
+            try ProcessManager(context).restore(app)
             try RouteSync(context).update(app)
         }
     }
 
-    /// Clears what a killed deploy left behind: a lock whose holder is gone.
-    func recover(_ app: AppName) throws {
+    /// Marks releases a killed build left in `building` as failed and removes their trees.
+    /// Only called with the deploy lock held, so no build is running.
+    private func clearInterruptedBuilds(_ app: AppName) throws {
         let store = try context.store()
-        if let lock = try store.deployLock(app), !ProcessIdentity.isAlive(pid: lock.pid, identity: lock.identity) {
-            try store.releaseDeployLock(app)
+        for release in try store.releases(app) where release.status == .building {
+            try store.failRelease(app, version: release.version, reason: "interrupted")
+            try? FileManager.default.removeItem(atPath: context.settings.paths.release(app, version: release.version))
         }
     }
 
@@ -33,6 +195,7 @@ struct Deployer {
             throw CommandError("\(app) currently has a deploy lock in place. Exiting...\nRun 'apps:unlock' to release the existing deploy lock")
         }
         defer { try? store.releaseDeployLock(app) }
+        try clearInterruptedBuilds(app)
         return try body()
     }
 }

@@ -43,27 +43,6 @@ extension ProcessManager {
         try stop(toStop)
     }
 
-    /// Starts the current release's formation in a new generation, waits until it is ready,
-    /// then retires whatever ran before: a restart without downtime.
-    func restart(_ app: AppName) throws {
-        guard let release = try currentRelease(app) else {
-            throw CommandError("App \(app) has not been deployed")
-        }
-        let store = try context.store()
-        let old = try store.instances(app)
-        let generation = try store.nextGeneration(app)
-        let started = try launch(app, release: release, generation: generation, numbers: Self.numbering(try desiredCounts(app, release: release)))
-        do {
-            try waitUntilReady(started)
-        } catch {
-            try? stop(started)
-            throw error
-        }
-        try store.setInstanceState(started.map(\.unit), .running)
-        try store.setProperty(.app(app), "ps", "restore", nil)
-        try stop(old)
-    }
-
     /// Stops every instance of the app; `ps:restore` leaves it stopped.
     func stopAll(_ app: AppName) throws {
         try stop(try context.store().instances(app))
@@ -85,7 +64,8 @@ extension ProcessManager {
         // Half-finished deploys and retirements: their instances must not survive.
         let abandoned = records.filter { $0.state != .running }
         let recorded = Set(records.map(\.unit))
-        let strays = live.map(\.unit).filter { !recorded.contains($0) && $0.hasSuffix(".service") }
+        let root = context.settings.rootSlice
+        let strays = live.map(\.unit).filter { !recorded.contains($0) && UnitNames.parseInstanceUnit($0, root: root) != nil && !$0.contains("-run.") && !$0.contains("-build.") }
         try stop(abandoned)
         try supervisor.stop(strays)
 
@@ -114,5 +94,34 @@ extension ProcessManager {
             try stop(running)
         }
         return (started, abandoned.count + strays.count)
+    }
+}
+
+extension ProcessManager {
+    /// Starts a helper unit that runs `ps:retire` for the app after `seconds`: the old
+    /// instances of a deploy stop once in-flight requests had time to finish.
+    func scheduleRetirement(_ app: AppName, generation: Int, after seconds: Int) throws {
+        let unit = "\(context.settings.rootSlice)-\(UnitNames.escape(app.rawValue))-retire-\(generation).service"
+        var environment = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("DOKKULITE_") }
+        environment["DOKKULITE_ROOT"] = context.settings.paths.root
+        let spec = ProcessSpec(
+            unit: unit,
+            slice: UnitNames.appSlice(root: context.settings.rootSlice, app: app.rawValue),
+            description: "dokkulite \(app): retire processes older than generation \(generation)",
+            command: "",
+            workingDirectory: "/",
+            environment: environment,
+            identity: .root,
+            restart: .init(mode: "no", maxStarts: nil),
+            sandbox: .init(hardened: false),
+            syslogIdentifier: "dokkulite",
+            argv: ["/bin/sh", "-c", "sleep \(seconds) && exec \"$0\" ps:retire \"$1\" --before \"$2\"", ReleaseBuilder.binaryPath, app.rawValue, String(generation)])
+        try context.supervisor().start([spec])
+    }
+
+    /// Stops the app's retiring instances from generations before `generation`.
+    func retire(_ app: AppName, before generation: Int) throws {
+        let retiring = try context.store().instances(app).filter { $0.state == .retiring && $0.generation < generation }
+        try stop(retiring)
     }
 }

@@ -97,6 +97,10 @@ struct ProcessManager {
 
     // MARK: Units
 
+    /// Where every process sees its release tree, as on Heroku: builds happen there too, so
+    /// absolute paths a build writes (a virtualenv's) stay valid when the release runs.
+    static let appMount = "/app"
+
     /// The transient unit for one instance.
     func spec(for instance: InstanceRecord, release: Release) throws -> ProcessSpec {
         let app = instance.app
@@ -108,7 +112,7 @@ struct ProcessManager {
         var environment = [
             "DYNO": instance.dyno,
             "PS": instance.dyno,
-            "HOME": slug,
+            "HOME": Self.appMount,
             "APP_NAME": app.rawValue,
             "DOKKU_APP_NAME": app.rawValue,
             "DOKKU_APP_TYPE": "herokuish",
@@ -121,7 +125,7 @@ struct ProcessManager {
             slice: UnitNames.appSlice(root: settings.rootSlice, app: app.rawValue),
             description: "dokkulite \(app) \(instance.dyno) (v\(release.version))",
             command: command,
-            workingDirectory: slug,
+            workingDirectory: Self.appMount,
             environment: environment,
             environmentFiles: [settings.paths.environmentFile(app)],
             identity: identity,
@@ -131,7 +135,8 @@ struct ProcessManager {
             sandbox: ProcessSpec.Sandbox(
                 hardened: true,
                 readWritePaths: [settings.paths.data(app)],
-                inaccessiblePaths: [settings.paths.database, settings.paths.database + "-wal", settings.paths.database + "-shm", settings.paths.certs]),
+                inaccessiblePaths: [settings.paths.database, settings.paths.database + "-wal", settings.paths.database + "-shm", settings.paths.certs],
+                readOnlyBindPaths: [BindPath(source: slug, destination: Self.appMount)]),
             syslogIdentifier: "\(app).\(instance.dyno)")
     }
 

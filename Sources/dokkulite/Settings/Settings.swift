@@ -16,6 +16,10 @@ struct Settings: Sendable {
     var controlSocket: String
     /// Create run-time users per app (off in environments that cannot run useradd).
     var appUsers: Bool
+    /// The memory limit of a build (`DOKKULITE_BUILD_MEMORY`, Docker syntax; default 2g).
+    var buildMemoryBytes: UInt64
+    /// How many releases to keep per app (`DOKKULITE_KEEP_RELEASES`, default 5).
+    var keepReleases: Int
     /// Prefix of app users' names (`DOKKULITE_USER_PREFIX`; default `dl-`, or `SLICE-` for
     /// an installation with its own slice, so two installations never share a user).
     var userPrefix: String
@@ -38,6 +42,8 @@ struct Settings: Sendable {
         rootSlice = environment["DOKKULITE_SLICE"].flatMap { $0.isEmpty ? nil : $0 } ?? "dokkulite"
         controlSocket = environment["DOKKULITE_CONTROL_SOCKET"] ?? "\(paths.root)/proxy.sock"
         appUsers = environment["DOKKULITE_APP_USERS"] != "0"
+        buildMemoryBytes = environment["DOKKULITE_BUILD_MEMORY"].flatMap(ResourceSettings.memoryBytes) ?? (2 << 30)
+        keepReleases = environment["DOKKULITE_KEEP_RELEASES"].flatMap { Int($0) }.map { max(1, $0) } ?? 5
         userPrefix = environment["DOKKULITE_USER_PREFIX"].flatMap { $0.isEmpty ? nil : $0 } ?? (rootSlice == "dokkulite" ? "dl-" : "\(rootSlice)-")
     }
 

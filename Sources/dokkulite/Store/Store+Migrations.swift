@@ -73,6 +73,7 @@ extension Store {
                     buildpacks TEXT NOT NULL DEFAULT '[]',
                     processTypes TEXT NOT NULL DEFAULT '{}',
                     appJSON TEXT NOT NULL DEFAULT '{}',
+                    configVars TEXT NOT NULL DEFAULT '{}',
                     createdAt DATETIME NOT NULL,
                     buildSeconds DOUBLE,
                     failure TEXT,

@@ -28,6 +28,8 @@ struct Release: Sendable, Equatable {
     var createdAt: Date
     var buildSeconds: Double?
     var failure: String?
+    /// `config_vars` from the buildpacks' `bin/release`: defaults under the app's config.
+    var configVars: [String: String] = [:]
 }
 
 extension Store {
@@ -75,12 +77,12 @@ extension Store {
         try write { db in
             try db.execute(
                 sql: """
-                    UPDATE release SET status = ?, revision = ?, buildpacks = ?, processTypes = ?, appJSON = ?, buildSeconds = ?, failure = ?
+                    UPDATE release SET status = ?, revision = ?, buildpacks = ?, processTypes = ?, appJSON = ?, buildSeconds = ?, failure = ?, configVars = ?
                     WHERE app = ? AND version = ?
                     """,
                 arguments: [
                     release.status.rawValue, release.revision, JSON.encode(release.buildpacks), JSON.encode(release.processTypes),
-                    release.appJSON, release.buildSeconds, release.failure, release.app.rawValue, release.version,
+                    release.appJSON, release.buildSeconds, release.failure, JSON.encode(release.configVars), release.app.rawValue, release.version,
                 ])
         }
     }
@@ -113,10 +115,11 @@ extension Store {
         guard let app = AppName(row["app"]), let status = Release.Status(rawValue: row["status"]) else { return nil }
         let buildpacks = (try? JSONDecoder().decode([String].self, from: Data((row["buildpacks"] as String).utf8))) ?? []
         let types = (try? JSONDecoder().decode([String: String].self, from: Data((row["processTypes"] as String).utf8))) ?? [:]
+        let configVars = (try? JSONDecoder().decode([String: String].self, from: Data((row["configVars"] as String).utf8))) ?? [:]
         return Release(
             app: app, version: row["version"], status: status, revision: row["revision"], description: row["description"],
             buildpacks: buildpacks, processTypes: types, appJSON: row["appJSON"], createdAt: row["createdAt"],
-            buildSeconds: row["buildSeconds"], failure: row["failure"])
+            buildSeconds: row["buildSeconds"], failure: row["failure"], configVars: configVars)
     }
 }
 

@@ -1,0 +1,179 @@
+package import Foundation
+
+/// The parts of `app.json` dokkulite acts on, as Dokku reads them: deploy scripts, health
+/// checks, formation, cron, env and buildpacks. Unknown keys are ignored; malformed JSON
+/// is an error that names the file.
+package struct AppJSON: Sendable, Equatable {
+    package var predeploy: String?
+    package var postdeploy: String?
+    /// Process type → checks.
+    package var healthchecks: [String: [Healthcheck]]
+    /// Process type → quantity.
+    package var formation: [String: Int]
+    package var cron: [CronEntry]
+    /// Declared env vars with a default value.
+    package var env: [String: String]
+    package var buildpacks: [String]
+
+    package init() {
+        healthchecks = [:]
+        formation = [:]
+        cron = []
+        env = [:]
+        buildpacks = []
+    }
+
+    /// One health check (Dokku's `healthchecks` entry).
+    package struct Healthcheck: Sendable, Equatable {
+        /// `startup`, `liveness` or `readiness`; dokkulite runs startup and readiness checks
+        /// during deploys.
+        package var type: String
+        package var name: String
+        /// An HTTP path; nil for a plain uptime / listening check.
+        package var path: String?
+        /// Text the response body must contain.
+        package var content: String?
+        package var attempts: Int
+        /// Seconds per attempt.
+        package var timeout: Double
+        /// Seconds between attempts (and before the first).
+        package var wait: Double
+        /// Seconds the process must stay up.
+        package var uptime: Double?
+        /// The port to check instead of the process's `PORT`.
+        package var port: Int?
+        /// A command to run instead of an HTTP request.
+        package var command: [String]?
+        /// Send the request with this scheme (`http`).
+        package var scheme: String
+        /// Extra request headers (`Host` and friends).
+        package var headers: [String: String]
+    }
+
+    /// One `cron` entry.
+    package struct CronEntry: Sendable, Equatable {
+        package var command: String
+        package var schedule: String
+    }
+
+    /// Parses app.json text; `file` names the file in errors.
+    package init(parsing data: Data, file: String = "app.json") throws(BuildError) {
+        self.init()
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw .invalidAppJSON(file: file, reason: "malformed JSON (\(Self.describe(error)))")
+        }
+        guard let root = object as? [String: Any] else {
+            throw .invalidAppJSON(file: file, reason: "the top level must be an object")
+        }
+        if let scripts = root["scripts"] as? [String: Any], let dokku = scripts["dokku"] as? [String: Any] {
+            predeploy = dokku["predeploy"] as? String
+            postdeploy = dokku["postdeploy"] as? String
+        }
+        if let checks = root["healthchecks"] as? [String: Any] {
+            for (type, list) in checks {
+                guard let list = list as? [[String: Any]] else {
+                    throw .invalidAppJSON(file: file, reason: "healthchecks.\(type) must be a list")
+                }
+                healthchecks[type] = try list.enumerated().map { index, entry throws(BuildError) in
+                    try Self.healthcheck(entry, index: index, file: file, processType: type)
+                }
+            }
+        }
+        if let formation = root["formation"] as? [String: Any] {
+            for (type, entry) in formation {
+                if let quantity = (entry as? [String: Any])?["quantity"] as? Int, quantity >= 0 {
+                    self.formation[type] = quantity
+                }
+            }
+        }
+        if let cron = root["cron"] as? [[String: Any]] {
+            for (index, entry) in cron.enumerated() {
+                guard let command = entry["command"] as? String, let schedule = entry["schedule"] as? String else {
+                    throw .invalidAppJSON(file: file, reason: "cron[\(index)] needs a command and a schedule")
+                }
+                self.cron.append(CronEntry(command: command, schedule: schedule))
+            }
+        }
+        if let env = root["env"] as? [String: Any] {
+            for (key, value) in env {
+                if let string = value as? String {
+                    self.env[key] = string
+                } else if let value = (value as? [String: Any])?["value"] as? String {
+                    self.env[key] = value
+                }
+            }
+        }
+        if let buildpacks = root["buildpacks"] as? [[String: Any]] {
+            self.buildpacks = buildpacks.compactMap { $0["url"] as? String }
+        }
+    }
+
+    private static func healthcheck(_ entry: [String: Any], index: Int, file: String, processType: String) throws(BuildError) -> Healthcheck {
+        func number(_ key: String) -> Double? {
+            (entry[key] as? NSNumber)?.doubleValue ?? (entry[key] as? String).flatMap(Double.init)
+        }
+        let command: [String]?
+        if let list = entry["command"] as? [String] {
+            command = list
+        } else if let string = entry["command"] as? String {
+            command = ["/bin/sh", "-c", string]
+        } else {
+            command = nil
+        }
+        let attempts = Int(number("attempts") ?? 3)
+        guard attempts >= 1 else {
+            throw .invalidAppJSON(file: file, reason: "healthchecks.\(processType)[\(index)].attempts must be at least 1")
+        }
+        return Healthcheck(
+            type: entry["type"] as? String ?? "startup",
+            name: entry["name"] as? String ?? (entry["path"] != nil ? "path check \(index + 1)" : "check \(index + 1)"),
+            path: entry["path"] as? String,
+            content: entry["content"] as? String,
+            attempts: attempts,
+            timeout: number("timeout") ?? 5,
+            wait: number("wait") ?? (entry["initialDelay"] as? NSNumber)?.doubleValue ?? 0,
+            uptime: number("uptime"),
+            port: number("port").map { Int($0) },
+            command: command,
+            scheme: entry["scheme"] as? String ?? "http",
+            headers: Dictionary(((entry["httpHeaders"] as? [[String: Any]]) ?? []).compactMap { header in
+                guard let name = header["name"] as? String, let value = header["value"] as? String else { return nil }
+                return (name, value)
+            }, uniquingKeysWith: { $1 }))
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
+        return text.replacingOccurrences(of: "\n", with: " ")
+    }
+}
+
+extension AppJSON.Healthcheck {
+    /// Parses Dokku's deprecated `CHECKS` file: `WAIT=`, `TIMEOUT=`, `ATTEMPTS=` settings and
+    /// `PATH [CONTENT]` lines (`//host/path` keeps only the path).
+    package static func parseChecksFile(_ text: String) -> [AppJSON.Healthcheck] {
+        var wait = 5.0, timeout = 30.0, attempts = 5
+        var checks: [(String, String?)] = []
+        for raw in text.split(whereSeparator: \.isNewline) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("WAIT=") { wait = Double(line.dropFirst(5)) ?? wait; continue }
+            if line.hasPrefix("TIMEOUT=") { timeout = Double(line.dropFirst(8)) ?? timeout; continue }
+            if line.hasPrefix("ATTEMPTS=") { attempts = Int(line.dropFirst(9)) ?? attempts; continue }
+            let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+            var path = parts[0]
+            if path.hasPrefix("//") {
+                path = "/" + path.dropFirst(2).split(separator: "/", maxSplits: 1).dropFirst().joined()
+            }
+            checks.append((path, parts.count > 1 ? parts[1] : nil))
+        }
+        return checks.enumerated().map { index, check in
+            AppJSON.Healthcheck(
+                type: "startup", name: "CHECKS \(index + 1)", path: check.0, content: check.1, attempts: attempts,
+                timeout: timeout, wait: index == 0 ? wait : 0, uptime: nil, port: nil, command: nil, scheme: "http", headers: [:])
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Yams
+
+/// What a finished build produced, read from the build's metadata directory and tree.
+package struct BuildOutcome: Sendable, Equatable {
+    /// The buildpacks that ran, with the names their detect printed.
+    package var buildpacks: [(source: String, name: String)]
+    /// Process type → command: the Procfile over the buildpacks' default types.
+    package var processTypes: [String: String]
+    /// Where the types came from, for the build output.
+    package var procfileTypes: [String]
+    package var defaultTypes: [String]
+    /// `config_vars` from `bin/release`, used as defaults under the app's own config.
+    package var configVars: [String: String]
+    /// The app's app.json, parsed, and its raw text.
+    package var appJSON: AppJSON
+    package var appJSONText: String
+
+    package static func == (lhs: BuildOutcome, rhs: BuildOutcome) -> Bool {
+        lhs.buildpacks.map(\.source) == rhs.buildpacks.map(\.source) && lhs.processTypes == rhs.processTypes
+            && lhs.configVars == rhs.configVars && lhs.appJSON == rhs.appJSON
+    }
+
+    /// Reads the outcome: `meta` holds the driver's files, `tree` is the built app.
+    package static func read(meta: String, tree: String, procfilePath: String = "Procfile") throws(BuildError) -> BuildOutcome {
+        let used = (try? String(contentsOfFile: meta + "/buildpacks", encoding: .utf8)) ?? ""
+        let buildpacks = used.split(separator: "\n").map { line -> (String, String) in
+            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
+            return (parts[0], parts.count > 1 ? parts[1] : parts[0])
+        }
+        var defaults: [String: String] = [:]
+        var configVars: [String: String] = [:]
+        for index in 0..<buildpacks.count {
+            guard let text = try? String(contentsOfFile: "\(meta)/release.\(index).yml", encoding: .utf8) else { continue }
+            let release = try parseRelease(text, buildpack: buildpacks[index].1)
+            defaults.merge(release.types) { $1 }
+            configVars.merge(release.configVars) { $1 }
+        }
+        var types = defaults
+        var procfileTypes: [String] = []
+        if let text = try? String(contentsOfFile: tree + "/" + procfilePath, encoding: .utf8) {
+            let procfile = try Procfile(parsing: text, file: procfilePath)
+            for entry in procfile.entries { types[entry.type] = entry.command }
+            procfileTypes = procfile.types
+        }
+        var appJSON = AppJSON()
+        var appJSONText = "{}"
+        if let data = FileManager.default.contents(atPath: tree + "/app.json") {
+            appJSON = try AppJSON(parsing: data)
+            appJSONText = String(decoding: data, as: UTF8.self)
+        }
+        return BuildOutcome(
+            buildpacks: buildpacks, processTypes: types, procfileTypes: procfileTypes,
+            defaultTypes: defaults.keys.sorted(), configVars: configVars, appJSON: appJSON, appJSONText: appJSONText)
+    }
+
+    /// Parses `bin/release` YAML: `default_process_types` and `config_vars`.
+    package static func parseRelease(_ text: String, buildpack: String) throws(BuildError) -> (types: [String: String], configVars: [String: String]) {
+        let node: Any?
+        do {
+            node = try Yams.load(yaml: text)
+        } catch {
+            throw .buildpackFailed(buildpack: buildpack, phase: "release (invalid YAML: \(error))", status: 1)
+        }
+        guard let root = node as? [String: Any] else { return ([:], [:]) }
+        func strings(_ key: String) -> [String: String] {
+            guard let map = root[key] as? [String: Any] else { return [:] }
+            return map.compactMapValues { value in
+                if let string = value as? String { return string }
+                if value is NSNull { return nil }
+                return "\(value)"
+            }
+        }
+        return (strings("default_process_types"), strings("config_vars"))
+    }
+}

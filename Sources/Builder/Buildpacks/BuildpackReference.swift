@@ -1,0 +1,79 @@
+/// A buildpack as a user names it: a git URL (optionally `#ref`), a tarball URL, a local
+/// path, a `heroku/NAME` shorthand, or one of dokkulite's built-in buildpacks.
+package struct BuildpackReference: Sendable, Equatable, CustomStringConvertible {
+    /// What the reference points at.
+    package enum Source: Sendable, Equatable {
+        /// One of the buildpacks shipped with dokkulite.
+        case builtin(BuiltinBuildpack)
+        /// A git repository, at a ref when `#ref` was given.
+        case git(url: String, ref: String?)
+        /// A `.tgz` / `.tar.gz` archive.
+        case tarball(url: String)
+    }
+
+    /// The text the user gave, after `heroku/NAME` expansion.
+    package var url: String
+    package var source: Source
+
+    package var description: String { url }
+
+    /// Parses a reference; nil when it is none of the accepted forms.
+    package init?(_ text: String) {
+        var text = text.trimmingSpaces()
+        guard !text.isEmpty, !text.contains(" ") else { return nil }
+        if let builtin = BuiltinBuildpack(rawValue: text) {
+            url = text
+            source = .builtin(builtin)
+            return
+        }
+        // Dokku's shorthand: heroku/ruby → https://github.com/heroku/heroku-buildpack-ruby.git
+        if text.hasPrefix("heroku/") || text.hasPrefix("heroku-community/") {
+            let name = text.split(separator: "/", maxSplits: 1)[1]
+            guard !name.isEmpty, !name.contains("/") else { return nil }
+            text = "https://github.com/heroku/heroku-buildpack-\(name).git"
+        }
+        url = text
+        let parts = text.split(separator: "#", maxSplits: 1).map(String.init)
+        let base = parts[0]
+        let ref = parts.count > 1 ? parts[1] : nil
+        if let builtin = BuiltinBuildpack.forUpstream(base) {
+            source = .builtin(builtin)
+            return
+        }
+        let lower = base.lowercased()
+        if (lower.hasSuffix(".tgz") || lower.hasSuffix(".tar.gz")) && (lower.hasPrefix("http://") || lower.hasPrefix("https://") || lower.hasPrefix("file://")) {
+            source = .tarball(url: base)
+            return
+        }
+        let schemes = ["https://", "http://", "git://", "file://", "ssh://", "git@"]
+        guard schemes.contains(where: { lower.hasPrefix($0) }) || base.hasPrefix("/") else { return nil }
+        source = .git(url: base, ref: ref)
+    }
+}
+
+/// The buildpacks shipped with dokkulite, in detection order. They need no download at
+/// build time: they use the server's python3, node and npm.
+package enum BuiltinBuildpack: String, CaseIterable, Sendable {
+    /// The app's own `bin/compile` (and `bin/release`), as heroku-buildpack-inline runs them.
+    case inline
+    case python
+    case nodejs
+    case `static`
+    /// Apps that need no build: a Procfile and the code as pushed.
+    case procfile
+
+    /// The upstream buildpacks each built-in stands in for (no network needed).
+    static func forUpstream(_ url: String) -> BuiltinBuildpack? {
+        var key = url.lowercased()
+        if key.hasSuffix(".git") { key.removeLast(4) }
+        if key.hasSuffix("/") { key.removeLast() }
+        switch key {
+        case "https://github.com/heroku/heroku-buildpack-python": return .python
+        case "https://github.com/heroku/heroku-buildpack-nodejs": return .nodejs
+        case "https://github.com/kr/heroku-buildpack-inline", "https://github.com/heroku/heroku-buildpack-inline": return .inline
+        case "https://github.com/heroku/heroku-buildpack-static", "https://github.com/dokku/heroku-buildpack-static", "https://github.com/dokku/buildpack-nginx": return .static
+        case "https://github.com/dokku/heroku-buildpack-null", "https://github.com/ryandotsmith/null-buildpack": return .procfile
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,177 @@
+extension BuiltinBuildpack {
+    /// The buildpack's files: path → content. Every file is installed executable.
+    var files: [String: String] {
+        switch self {
+        case .inline:
+            [
+                "bin/detect": #"""
+                    #!/usr/bin/env bash
+                    # The app ships its own buildpack in bin/: detect, compile, release.
+                    [ -x "$1/bin/compile" ] || exit 1
+                    if [ -x "$1/bin/detect" ]; then exec "$1/bin/detect" "$1"; fi
+                    echo "inline"
+                    """#,
+                "bin/compile": #"""
+                    #!/usr/bin/env bash
+                    exec "$1/bin/compile" "$@"
+                    """#,
+                "bin/release": #"""
+                    #!/usr/bin/env bash
+                    if [ -x "$1/bin/release" ]; then exec "$1/bin/release" "$1"; fi
+                    echo "--- {}"
+                    """#,
+            ]
+        case .python:
+            [
+                "bin/detect": #"""
+                    #!/usr/bin/env bash
+                    [ -f "$1/requirements.txt" ] || [ -f "$1/setup.py" ] || [ -f "$1/pyproject.toml" ] || [ -f "$1/Pipfile" ] || exit 1
+                    echo "Python"
+                    """#,
+                "bin/compile": #"""
+                    #!/usr/bin/env bash
+                    # Python: a virtualenv from the server's python3 at $BUILD/.venv, requirements
+                    # installed with pip. Wheels are cached, and the whole virtualenv is reused when
+                    # the requirements and the Python version have not changed.
+                    set -eo pipefail
+                    build=$1 cache=$2 env=$3
+                    indent() { sed -u 's/^/       /'; }
+                    for var in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST PIP_FIND_LINKS; do
+                      if [ -f "$env/$var" ]; then export "$var=$(cat "$env/$var")"; fi
+                    done
+                    python=${DOKKULITE_PYTHON:-/usr/bin/python3}
+                    if [ ! -x "$python" ] || ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+                      echo " !     python3 with venv is not installed on this server; install it with: apt-get install python3 python3-venv" >&2
+                      exit 1
+                    fi
+                    if [ ! -f "$build/requirements.txt" ]; then
+                      echo " !     Only requirements.txt is supported: add one listing your dependencies" >&2
+                      exit 1
+                    fi
+                    version=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+                    echo "-----> Using Python $version from the server"
+                    key=$( (echo "$version"; cat "$build/requirements.txt") | sha256sum | cut -c1-16)
+                    venv=$build/.venv
+                    rm -rf "$venv"
+                    if [ -d "$cache/venv-$key" ]; then
+                      echo "-----> Requirements unchanged: reusing the cached virtualenv"
+                      cp -a "$cache/venv-$key" "$venv"
+                    else
+                      echo "-----> Installing requirements with pip"
+                      "$python" -m venv "$venv"
+                      "$venv/bin/pip" install --disable-pip-version-check --no-input --cache-dir "$cache/pip" -r "$build/requirements.txt" 2>&1 | indent
+                      rm -rf "$cache"/venv-*
+                      cp -a "$venv" "$cache/venv-$key"
+                    fi
+                    mkdir -p "$build/.profile.d"
+                    cat > "$build/.profile.d/python.sh" <<'PROFILE'
+                    export PATH="$HOME/.venv/bin:$PATH"
+                    export PYTHONUNBUFFERED=1
+                    PROFILE
+                    cat > "$(dirname "$0")/../export" <<EXPORT
+                    export PATH="$venv/bin:\$PATH"
+                    EXPORT
+                    """#,
+                "bin/release": #"""
+                    #!/usr/bin/env bash
+                    echo "--- {}"
+                    """#,
+            ]
+        case .nodejs:
+            [
+                "bin/detect": #"""
+                    #!/usr/bin/env bash
+                    [ -f "$1/package.json" ] || exit 1
+                    echo "Node.js"
+                    """#,
+                "bin/compile": #"""
+                    #!/usr/bin/env bash
+                    # Node.js: the server's node and npm; `npm ci` with a lockfile, else `npm install`;
+                    # npm's cache is kept between builds; `npm run build` when the app has one.
+                    set -eo pipefail
+                    build=$1 cache=$2 env=$3
+                    indent() { sed -u 's/^/       /'; }
+                    for var in NPM_CONFIG_REGISTRY NPM_CONFIG_PRODUCTION NODE_ENV; do
+                      if [ -f "$env/$var" ]; then export "$var=$(cat "$env/$var")"; fi
+                    done
+                    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+                      echo " !     node and npm are not installed on this server; install them with: apt-get install nodejs npm" >&2
+                      exit 1
+                    fi
+                    echo "-----> Using Node.js $(node --version) and npm $(npm --version) from the server"
+                    export npm_config_cache="$cache/npm" npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+                    cd "$build"
+                    if [ -f package-lock.json ] || [ -f npm-shrinkwrap.json ]; then
+                      echo "-----> Installing dependencies with npm ci"
+                      npm ci --prefer-offline 2>&1 | indent
+                    else
+                      echo "-----> Installing dependencies with npm install"
+                      npm install --prefer-offline 2>&1 | indent
+                    fi
+                    if node -e 'process.exit(require("./package.json").scripts?.build ? 0 : 1)'; then
+                      echo "-----> Running npm run build"
+                      npm run build 2>&1 | indent
+                    fi
+                    mkdir -p "$build/.profile.d"
+                    cat > "$build/.profile.d/nodejs.sh" <<'PROFILE'
+                    export PATH="$HOME/node_modules/.bin:$PATH"
+                    export NODE_ENV=${NODE_ENV:-production}
+                    PROFILE
+                    """#,
+                "bin/release": #"""
+                    #!/usr/bin/env bash
+                    cd "$1"
+                    if node -e 'process.exit(require("./package.json").scripts?.start ? 0 : 1)' 2>/dev/null; then
+                      printf -- '---\ndefault_process_types:\n  web: npm start\n'
+                    elif [ -f server.js ]; then
+                      printf -- '---\ndefault_process_types:\n  web: node server.js\n'
+                    else
+                      echo "--- {}"
+                    fi
+                    """#,
+            ]
+        case .static:
+            [
+                "bin/detect": #"""
+                    #!/usr/bin/env bash
+                    [ -f "$1/static.json" ] || [ -f "$1/index.html" ] || [ -f "$1/public/index.html" ] || exit 1
+                    echo "Static HTML"
+                    """#,
+                "bin/compile": #"""
+                    #!/usr/bin/env bash
+                    # Static sites are served by dokkulite's own file server: nothing to build.
+                    set -eo pipefail
+                    root=.
+                    [ -f "$1/index.html" ] || { [ -d "$1/public" ] && root=public; }
+                    if [ -f "$1/static.json" ] && command -v python3 >/dev/null; then
+                      configured=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("root", ""))' "$1/static.json" 2>/dev/null || true)
+                      [ -n "$configured" ] && root=$configured
+                    fi
+                    echo "-----> Serving $root with dokkulite's static file server"
+                    echo "$root" > "$1/.static-root"
+                    """#,
+                "bin/release": #"""
+                    #!/usr/bin/env bash
+                    root=$(cat "$1/.static-root" 2>/dev/null || echo .)
+                    printf -- '---\ndefault_process_types:\n  web: exec %s static:serve --root %q --port "$PORT"\n' "${DOKKULITE_BINARY:-dokkulite}" "/app/$root"
+                    """#,
+            ]
+        case .procfile:
+            [
+                "bin/detect": #"""
+                    #!/usr/bin/env bash
+                    [ -f "$1/Procfile" ] || exit 1
+                    echo "Procfile"
+                    """#,
+                "bin/compile": #"""
+                    #!/usr/bin/env bash
+                    echo "-----> Nothing to build: the app runs as pushed"
+                    """#,
+                "bin/release": #"""
+                    #!/usr/bin/env bash
+                    echo "--- {}"
+                    """#,
+            ]
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+
+/// `checks:disable|enable|skip APP [TYPES]`: lists of process types (or `_all_`) kept in
+/// the `checks/disabled` and `checks/skipped` properties.
+private struct ChecksLists {
+    let context: Context
+    let app: AppName
+
+    func get(_ key: String) throws -> [String] {
+        (try context.store().property(.app(app), "checks", key) ?? "").split(separator: ",").map(String.init)
+    }
+
+    func set(_ key: String, _ values: [String]) throws {
+        try context.store().setProperty(.app(app), "checks", key, values.isEmpty ? nil : values.joined(separator: ","))
+    }
+}
+
+private func types(_ text: String?) -> [String] {
+    (text ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
+}
+
+struct ChecksDisable: Command {
+    static let configuration = CommandConfiguration(commandName: "checks:disable", abstract: "Disable zero-downtime deployment for all processes (or comma-separated process-type list)")
+    static let usage = "<app> [process-type(s)]"
+    @Argument var app: String?
+    @Argument var processTypes: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let lists = ChecksLists(context: context, app: app)
+        let chosen = types(processTypes)
+        if chosen.isEmpty {
+            context.output.step("Disabling zero downtime for app (\(app))")
+            try lists.set("disabled", ["_all_"])
+            try lists.set("skipped", [])
+        } else {
+            context.output.step("Disabling zero downtime for app's (\(app)) proctypes (\(chosen.joined(separator: ",")))")
+            let current = try lists.get("disabled").filter { $0 != "_all_" }
+            try lists.set("disabled", Array(Set(current + chosen)).sorted())
+            try lists.set("skipped", try lists.get("skipped").filter { !chosen.contains($0) })
+        }
+    }
+}
+
+struct ChecksEnable: Command {
+    static let configuration = CommandConfiguration(commandName: "checks:enable", abstract: "Enable zero-downtime deployment for all processes (or comma-separated process-type list)")
+    static let usage = "<app> [process-type(s)]"
+    @Argument var app: String?
+    @Argument var processTypes: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let lists = ChecksLists(context: context, app: app)
+        let chosen = types(processTypes)
+        if chosen.isEmpty {
+            context.output.step("Enabling zero downtime for app's (\(app))")
+            try lists.set("disabled", [])
+            try lists.set("skipped", [])
+        } else {
+            context.output.step("Enabling zero downtime for app's (\(app)) proctypes (\(chosen.joined(separator: ",")))")
+            try lists.set("disabled", try lists.get("disabled").filter { !chosen.contains($0) })
+            try lists.set("skipped", try lists.get("skipped").filter { !chosen.contains($0) })
+        }
+    }
+}
+
+struct ChecksSkip: Command {
+    static let configuration = CommandConfiguration(commandName: "checks:skip", abstract: "Skip zero-downtime checks for all processes (or comma-separated process-type list)")
+    static let usage = "<app> [process-type(s)]"
+    @Argument var app: String?
+    @Argument var processTypes: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let lists = ChecksLists(context: context, app: app)
+        let chosen = types(processTypes)
+        if chosen.isEmpty {
+            context.output.step("Skipping zero downtime for app (\(app))")
+            try lists.set("skipped", ["_all_"])
+            try lists.set("disabled", [])
+        } else {
+            context.output.step("Skipping zero downtime for app's (\(app)) proctypes (\(chosen.joined(separator: ",")))")
+            let current = try lists.get("skipped").filter { $0 != "_all_" }
+            try lists.set("skipped", Array(Set(current + chosen)).sorted())
+            try lists.set("disabled", try lists.get("disabled").filter { !chosen.contains($0) })
+        }
+    }
+}
+
+struct ChecksSet: Command {
+    static let configuration = CommandConfiguration(commandName: "checks:set", abstract: "Set or clear a checks property for an app")
+    static let usage = "(<app>|--global) <key> [<value>]"
+    @Flag var global = false
+    @Argument var words: [String] = []
+
+    static let keys = ["attempts", "timeout", "wait", "wait-to-retire"]
+
+    func run(in context: Context) throws {
+        var words = words[...]
+        let scope: Scope = global ? .global : .app(try context.existingApp(words.popFirst()))
+        guard let key = words.popFirst(), !key.isEmpty else { throw CommandError("No key specified") }
+        guard Self.keys.contains(key) else { throw CommandError("Invalid key specified, valid keys include: \(Self.keys.joined(separator: ", "))") }
+        if let value = words.first, !value.isEmpty {
+            guard let number = Double(value), number >= 0 else { throw CommandError("Invalid \(key) value: \(value) (expected a number of seconds)") }
+            _ = number
+            context.output.section("Setting \(key) to \(value)")
+            try context.store().setProperty(scope, "checks", key, value)
+        } else {
+            context.output.section("Unsetting \(key)")
+            try context.store().setProperty(scope, "checks", key, nil)
+        }
+    }
+}
+
+struct ChecksReport: Command {
+    static let configuration = CommandConfiguration(commandName: "checks:report", abstract: "Displays a checks report for one or more apps")
+    static let usage = "[<app>] [<flag>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        let arguments = try ReportArguments(words)
+        let store = try context.store()
+        let global = try store.properties(.global, "checks")
+        for app in try context.reportApps(arguments) {
+            let props = try store.properties(.app(app), "checks")
+            var values = [
+                "--checks-disabled-list": props["disabled"] ?? "none",
+                "--checks-skipped-list": props["skipped"] ?? "none",
+            ]
+            for key in ChecksSet.keys {
+                values["--checks-\(key)"] = props[key] ?? ""
+                values["--checks-global-\(key)"] = global[key] ?? ""
+            }
+            values["--checks-computed-wait-to-retire"] = props["wait-to-retire"] ?? global["wait-to-retire"] ?? "60"
+            try Report(type: "checks", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import ArgumentParser
+import Builder
+import Foundation
+
+/// The app name in `git-receive-pack 'APP'` as git sends it over ssh: quotes, a leading
+/// `/` and a trailing `.git` are dropped, then the name must be a valid app name.
+func repositoryArgument(_ raw: String?) throws -> AppName {
+    guard var text = raw, !text.isEmpty else { throw CommandError.missingApp }
+    if text.count >= 2, text.first == "'", text.last == "'" { text = String(text.dropFirst().dropLast()) }
+    if text.hasPrefix("/") { text.removeFirst() }
+    if text.hasSuffix(".git") { text.removeLast(4) }
+    return try AppName.parse(text)
+}
+
+/// The app's bare repository with its `pre-receive` hook, created on first use.
+struct AppRepository {
+    let context: Context
+    let app: AppName
+
+    var path: String { context.settings.paths.repository(app) }
+
+    /// Creates the repository and (re)writes its hook so it calls this binary.
+    @discardableResult
+    func ensure() throws -> GitRepository {
+        let repository = try GitRepository.initBare(path)
+        let hook = path + "/hooks/pre-receive"
+        try FileManager.default.createDirectory(atPath: path + "/hooks", withIntermediateDirectories: true)
+        let script = """
+            #!/usr/bin/env bash
+            # Installed by dokkulite: builds and deploys pushes to the deploy branch.
+            set -eo pipefail
+            exec \(ConfigVars.singleQuoted(ReleaseBuilder.binaryPath)) git-hook \(ConfigVars.singleQuoted(app.rawValue))
+
+            """
+        try Data(script.utf8).write(to: URL(fileURLWithPath: hook))
+        chmod(hook, 0o755)
+        return repository
+    }
+
+    /// The branch pushes deploy from: the app's setting, the global one, else `master`.
+    func deployBranch() throws -> String? {
+        let store = try context.store()
+        return try store.property(.app(app), "git", "deploy-branch") ?? store.property(.global, "git", "deploy-branch")
+    }
+}
+
+/// `git-receive-pack 'APP'`: what a push runs (through the ssh entry). Creates the app on
+/// first push unless auto-creation is off, then hands over to git.
+struct GitReceivePack: Command {
+    static let configuration = CommandConfiguration(commandName: "git-receive-pack", abstract: "Receive a git push into an app's repository", shouldDisplay: false)
+    static let usage = "'<app>'"
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try repositoryArgument(app)
+        let store = try context.store()
+        if try !store.appExists(app) {
+            if try store.property(.global, "apps", "disable-autocreation") == "true" {
+                throw CommandError("App auto-creation disabled.\nRe-enable app auto-creation or create an app with 'dokku apps:create \(app)'")
+            }
+            var quiet = context.output
+            quiet.quiet = true
+            let silent = Context(settings: context.settings, output: quiet)
+            try AppLifecycle(silent).create(app)
+        }
+        let repository = AppRepository(context: context, app: app)
+        try repository.ensure()
+        try GitExec.replaceProcess("git-receive-pack", [repository.path])
+    }
+}
+
+/// `git-upload-pack 'APP'`: clone or fetch an app's repository.
+struct GitUploadPack: Command {
+    static let configuration = CommandConfiguration(commandName: "git-upload-pack", abstract: "Serve an app's repository to git clone or fetch", shouldDisplay: false)
+    static let usage = "'<app>'"
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try repositoryArgument(app)
+        guard try context.store().appExists(app) else { throw CommandError.appNotFound(app.rawValue) }
+        let repository = AppRepository(context: context, app: app)
+        guard FileManager.default.fileExists(atPath: repository.path) else {
+            throw CommandError("App \(app) has no git repository yet: push to it first")
+        }
+        try GitExec.replaceProcess("git-upload-pack", [repository.path])
+    }
+}
+
+/// `git-hook APP`: the `pre-receive` hook. Reads `OLD NEW REF` lines; a push to the deploy
+/// branch is built and deployed inside the push, and a failure rejects it.
+struct GitHook: Command {
+    static let configuration = CommandConfiguration(commandName: "git-hook", abstract: "Build and deploy a pushed revision (pre-receive hook)", shouldDisplay: false)
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let repository = AppRepository(context: context, app: app)
+        var updates: [(new: String, branch: String)] = []
+        while let line = readLine() {
+            let parts = line.split(separator: " ").map(String.init)
+            guard parts.count == 3, parts[2].hasPrefix("refs/heads/") else { continue }
+            if parts[1].allSatisfy({ $0 == "0" }) { continue }
+            updates.append((parts[1], String(parts[2].dropFirst("refs/heads/".count))))
+        }
+        for update in updates {
+            var deployBranch = try repository.deployBranch()
+            if deployBranch == nil {
+                if update.branch != "master", try context.store().releases(app).isEmpty {
+                    try context.store().setProperty(.app(app), "git", "deploy-branch", update.branch)
+                    context.output.step("Set \(update.branch) as deploy-branch")
+                    deployBranch = update.branch
+                } else {
+                    deployBranch = "master"
+                }
+            }
+            guard update.branch == deployBranch else {
+                context.output.step("WARNING: deploy did not complete, you must push to \(deployBranch!).")
+                context.output.step("for example, try 'git push <dokku> \(update.branch):\(deployBranch!)'")
+                continue
+            }
+            try GitDeploy(context: context, app: app).deploy(repository: repository.path, revision: update.new, source: "git-push")
+        }
+    }
+}
+
+/// Deploying a revision of an app's repository (push, rebuild, sync, archive).
+struct GitDeploy {
+    let context: Context
+    let app: AppName
+
+    func deploy(repository: String, revision: String, source: String, metadata: String? = nil) throws {
+        let store = try context.store()
+        let short = String(revision.prefix(7))
+        if try store.property(.app(app), "git", "rev-env-var") != "" {
+            let name = try store.property(.app(app), "git", "rev-env-var") ?? "GIT_REV"
+            try store.setConfig(.app(app), [(name, revision)])
+        }
+        try store.setProperty(.app(app), "apps", "deploy-source", source)
+        try store.setProperty(.app(app), "apps", "deploy-source-metadata", metadata ?? revision)
+        try Deployer(context).buildAndDeploy(app, source: .git(repository: repository, revision: revision), description: "\(source) \(short)")
+    }
+}
+
+struct GitSet: Command {
+    static let configuration = CommandConfiguration(commandName: "git:set", abstract: "Set or clear a git property for an app")
+    static let usage = "(<app>|--global) <key> [<value>]"
+    @Flag var global = false
+    @Argument var words: [String] = []
+
+    func run(in context: Context) throws {
+        var words = words[...]
+        let scope: Scope = global ? .global : .app(try context.existingApp(words.popFirst()))
+        guard let key = words.popFirst(), !key.isEmpty else { throw CommandError("No key specified") }
+        let keys = ["deploy-branch", "keep-git-dir", "rev-env-var"]
+        guard keys.contains(key) else { throw CommandError("Invalid key specified, valid keys include: \(keys.joined(separator: ", "))") }
+        let value = words.joined(separator: " ")
+        if key == "deploy-branch", !value.isEmpty, !Self.isValidBranch(value) {
+            throw CommandError("Invalid branch name '\(value)' specified via deploy-branch setting.")
+        }
+        if value.isEmpty {
+            context.output.section("Unsetting \(key)")
+            // An empty rev-env-var disables GIT_REV, as in Dokku.
+            try context.store().setProperty(scope, "git", key, key == "rev-env-var" ? "" : nil)
+        } else {
+            context.output.section("Setting \(key) to \(value)")
+            try context.store().setProperty(scope, "git", key, value)
+        }
+    }
+
+    /// The common rules of `git check-ref-format --branch`.
+    static func isValidBranch(_ name: String) -> Bool {
+        guard !name.isEmpty, !name.hasPrefix("-"), !name.hasPrefix("/"), !name.hasSuffix("/"), !name.hasSuffix(".lock"),
+            !name.hasSuffix("."), !name.contains(".."), !name.contains("@{"), !name.contains("//")
+        else { return false }
+        return !name.unicodeScalars.contains { $0.value < 0x20 || $0 == " " || $0 == "~" || $0 == "^" || $0 == ":" || $0 == "?" || $0 == "*" || $0 == "[" || $0 == "\\" || $0 == "\u{7f}" }
+    }
+}
+
+struct GitReport: Command {
+    static let configuration = CommandConfiguration(commandName: "git:report", abstract: "Displays a git report for one or more apps")
+    static let usage = "[<app>] [<flag>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        let arguments = try ReportArguments(words)
+        let store = try context.store()
+        for app in try context.reportApps(arguments) {
+            let props = try store.properties(.app(app), "git")
+            let global = try store.properties(.global, "git")
+            let repo = AppRepository(context: context, app: app)
+            let branch = props["deploy-branch"] ?? global["deploy-branch"] ?? "master"
+            let sha = (try? GitRepository.open(repo.path, environment: [:]).resolve("refs/heads/\(branch)")) ?? ""
+            let values = [
+                "--git-deploy-branch": props["deploy-branch"] ?? "",
+                "--git-global-deploy-branch": global["deploy-branch"] ?? "",
+                "--git-computed-deploy-branch": branch,
+                "--git-rev-env-var": props["rev-env-var"] ?? "GIT_REV",
+                "--git-sha": sha,
+            ]
+            try Report(type: "git", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+        }
+    }
+}
+
+/// Replacing this process with a git program keeps the ssh channel's stdio as is.
+enum GitExec {
+    static func replaceProcess(_ program: String, _ arguments: [String]) throws -> Never {
+        let argv = [program] + arguments
+        var cArgs = argv.map { strdup($0) }
+        cArgs.append(nil)
+        execvp(program, &cArgs)
+        throw CommandError("cannot run \(program): \(String(cString: strerror(errno)))")
+    }
+}

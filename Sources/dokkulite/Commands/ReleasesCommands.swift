@@ -1,0 +1,195 @@
+import ArgumentParser
+import Builder
+import Foundation
+
+struct Releases: Command {
+    static let configuration = CommandConfiguration(commandName: "releases", abstract: "List an app's releases")
+    static let usage = "<app> [--format stdout|json]"
+    @Option var format = "stdout"
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let releases = try context.store().releases(app)
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        switch format {
+        case "json":
+            context.output.data(JSON.encode(releases.map { release in
+                ReleaseRow(
+                    version: release.version, status: release.status.rawValue, revision: release.revision ?? "",
+                    created_at: ISO8601DateFormatter().string(from: release.createdAt), build_seconds: release.buildSeconds,
+                    buildpacks: release.buildpacks, process_types: release.processTypes.keys.sorted(),
+                    description: release.description, failure: release.failure)
+            }))
+        case "stdout":
+            context.output.section("\(app) releases")
+            guard !releases.isEmpty else {
+                context.output.warn("No releases yet: push code with git push")
+                return
+            }
+            let rows = [["Version", "Status", "Created (UTC)", "Revision", "Build", "Description"]] + releases.map { release in
+                [
+                    "v\(release.version)", release.status.rawValue, formatter.string(from: release.createdAt),
+                    String((release.revision ?? "").prefix(7)), release.buildSeconds.map { String(format: "%.1fs", $0) } ?? "",
+                    release.failure.map { "\(release.description) (failed: \($0))" } ?? release.description,
+                ]
+            }
+            let widths = (0..<6).map { column in rows.map { $0[column].count }.max()! }
+            for row in rows {
+                context.output.data(row.enumerated().map { index, cell in
+                    index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
+                }.joined())
+            }
+        default:
+            throw CommandError("Invalid --format value specified")
+        }
+    }
+
+    private struct ReleaseRow: Encodable {
+        var version: Int
+        var status: String
+        var revision: String
+        var created_at: String
+        var build_seconds: Double?
+        var buildpacks: [String]
+        var process_types: [String]
+        var description: String
+        var failure: String?
+    }
+}
+
+struct ReleasesRollback: Command {
+    static let configuration = CommandConfiguration(commandName: "releases:rollback", abstract: "Make an earlier release current again, without rebuilding")
+    static let usage = "<app> [<version>]"
+    @Argument var app: String?
+    @Argument var version: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        var number: Int?
+        if let version {
+            guard let parsed = Int(version.hasPrefix("v") ? String(version.dropFirst()) : version), parsed > 0 else {
+                throw CommandError("Invalid release version: \(version) (expected vN)")
+            }
+            number = parsed
+        }
+        try Deployer(context).rollback(app, to: number)
+    }
+}
+
+struct PSRebuild: Command {
+    static let configuration = CommandConfiguration(commandName: "ps:rebuild", abstract: "Rebuild an app from its git repository")
+    static let usage = "[--all|<app>]"
+    @Flag var all = false
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let apps: [AppName] = (all || app == "--all") ? try context.store().apps().map(\.name) : [try context.existingApp(app)]
+        for app in apps {
+            let repository = AppRepository(context: context, app: app)
+            let branch = try repository.deployBranch() ?? "master"
+            guard FileManager.default.fileExists(atPath: repository.path),
+                let revision = try? GitRepository.open(repository.path, environment: [:]).resolve("refs/heads/\(branch)")
+            else {
+                context.output.warn("App \(app) has not been deployed")
+                continue
+            }
+            try GitDeploy(context: context, app: app).deploy(repository: repository.path, revision: revision, source: try context.store().property(.app(app), "apps", "deploy-source") ?? "git-push")
+        }
+    }
+}
+
+struct GitFromArchive: Command {
+    static let configuration = CommandConfiguration(commandName: "git:from-archive", abstract: "Build an app from an archive (URL, or -- for stdin)")
+    static let usage = "[--archive-type tar|tar.gz|zip] <app> (<archive-url>|--)"
+    @Option(name: .customLong("archive-type")) var archiveType = "tar"
+    @Argument var app: String?
+    @Argument(parsing: .allUnrecognized) var source: [String] = []
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        guard ["tar", "tar.gz", "zip"].contains(archiveType) else {
+            throw CommandError("Invalid archive type specified, valid archive types include: tar, tar.gz, zip")
+        }
+        guard let location = source.first else {
+            throw CommandError("Please specify an archive url or -- to fetch the archive from stdin")
+        }
+        let work = NSTemporaryDirectory() + "dokkulite-archive-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work + "/code", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let archive = work + "/archive"
+        if location == "--" || location == "-" {
+            context.output.step("Fetching \(archiveType) file from stdin")
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            guard !data.isEmpty else { throw CommandError("No archive data received on stdin") }
+            FileManager.default.createFile(atPath: archive, contents: data)
+        } else {
+            context.output.step("Downloading \(archiveType) file from \(location)")
+            let download = try Subprocess.run("/usr/bin/curl", ["-fsSL", "--max-time", "300", "-o", archive, location])
+            guard download.status == 0 else { throw CommandError("Unable to download \(location): \(download.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        }
+        context.output.step("Generating build context")
+        let unpack: Subprocess.Result
+        switch archiveType {
+        case "zip": unpack = try Subprocess.run("/usr/bin/unzip", ["-q", archive, "-d", work + "/code"])
+        case "tar.gz": unpack = try Subprocess.run("/bin/tar", ["-xzf", archive, "-C", work + "/code"])
+        default: unpack = try Subprocess.run("/bin/tar", ["-xf", archive, "-C", work + "/code"])
+        }
+        guard unpack.status == 0 else { throw CommandError("Unable to extract the \(archiveType) archive: \(unpack.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        var root = work + "/code"
+        let entries = try FileManager.default.contentsOfDirectory(atPath: root)
+        var isDirectory: ObjCBool = false
+        if entries.count == 1, FileManager.default.fileExists(atPath: root + "/" + entries[0], isDirectory: &isDirectory), isDirectory.boolValue {
+            context.output.detail("Stripping top-level archive folder components")
+            root += "/" + entries[0]
+        }
+        context.output.step("Updating git repository with specified build context")
+        let repository = AppRepository(context: context, app: app)
+        let git = try repository.ensure()
+        let branch = try repository.deployBranch() ?? "master"
+        let revision = try git.commitDirectory(root, branch: branch, message: "Deploy from \(archiveType) archive")
+        try git.setHead(branch: branch)
+        try GitDeploy(context: context, app: app).deploy(repository: repository.path, revision: revision, source: archiveType, metadata: location == "--" ? "stdin" : location)
+    }
+}
+
+struct GitSync: Command {
+    static let configuration = CommandConfiguration(commandName: "git:sync", abstract: "Clone or fetch an app from a remote git repository")
+    static let usage = "[--build] <app> <repository> [<git-ref>]"
+    @Flag var build = false
+    @Argument var app: String?
+    @Argument var remote: String?
+    @Argument var ref: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        guard let remote, !remote.isEmpty else { throw CommandError("Missing GIT_REMOTE parameter") }
+        let mirror = context.settings.paths.app(app) + "/sync.git"
+        let fresh = !FileManager.default.fileExists(atPath: mirror)
+        let clone: GitRepository
+        if fresh {
+            context.output.step("Cloning \(app) from \(remote)\(ref.map { "#\($0)" } ?? "")")
+            clone = try GitRepository.clone(remote, into: mirror, bare: true)
+        } else {
+            context.output.detail("Fetching remote code for \(app) from \(remote)\(ref.map { "#\($0)" } ?? "")")
+            clone = try GitRepository.open(mirror, environment: [:])
+            try clone.fetchOrigin()
+        }
+        let revision = try clone.resolve(ref ?? "HEAD")
+        let work = NSTemporaryDirectory() + "dokkulite-sync-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try clone.extract(revision, into: work, submoduleCache: context.settings.paths.app(app) + "/submodules")
+        let repository = AppRepository(context: context, app: app)
+        let git = try repository.ensure()
+        let branch = try repository.deployBranch() ?? "master"
+        let committed = try git.commitDirectory(work, branch: branch, message: "Sync \(remote)#\(revision)")
+        try git.setHead(branch: branch)
+        try context.store().setProperty(.app(app), "apps", "deploy-source", "git-sync")
+        try context.store().setProperty(.app(app), "apps", "deploy-source-metadata", "\(remote)#\(revision)")
+        if build {
+            try GitDeploy(context: context, app: app).deploy(repository: repository.path, revision: committed, source: "git-sync", metadata: "\(remote)#\(revision)")
+        }
+    }
+}
