@@ -16,6 +16,7 @@ enum CommandCatalog {
         PSRebuild.self, PSReport.self, PSRestart.self, PSRestore.self, PSRetire.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,
         Releases.self, ReleasesRollback.self,
         ResourceLimit.self, ResourceLimitClear.self, ResourceReport.self, ResourceReset.self,
+        ProxyDaemonCommand.self, ProxyServe.self,
         Run.self,
         URLCommand.self, URLsCommand.self,
     ]

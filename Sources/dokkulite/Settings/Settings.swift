@@ -20,6 +20,11 @@ struct Settings: Sendable {
     var buildMemoryBytes: UInt64
     /// How many releases to keep per app (`DOKKULITE_KEEP_RELEASES`, default 5).
     var keepReleases: Int
+    /// Listen ports to use instead of the ones in port maps (`DOKKULITE_PROXY_PORTS`,
+    /// `80=8080,443=8443`): for running beside another web server, and for tests.
+    var proxyPortRemap: [Int: Int]
+    /// The address the proxy listens on (`DOKKULITE_PROXY_HOST`, default all).
+    var proxyListenHost: String
     /// Prefix of app users' names (`DOKKULITE_USER_PREFIX`; default `dl-`, or `SLICE-` for
     /// an installation with its own slice, so two installations never share a user).
     var userPrefix: String
@@ -42,6 +47,11 @@ struct Settings: Sendable {
         rootSlice = environment["DOKKULITE_SLICE"].flatMap { $0.isEmpty ? nil : $0 } ?? "dokkulite"
         controlSocket = environment["DOKKULITE_CONTROL_SOCKET"] ?? "\(paths.root)/proxy.sock"
         appUsers = environment["DOKKULITE_APP_USERS"] != "0"
+        proxyPortRemap = Dictionary((environment["DOKKULITE_PROXY_PORTS"] ?? "").split(separator: ",").compactMap { pair -> (Int, Int)? in
+            let parts = pair.split(separator: "=").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }, uniquingKeysWith: { $1 })
+        proxyListenHost = environment["DOKKULITE_PROXY_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
         buildMemoryBytes = environment["DOKKULITE_BUILD_MEMORY"].flatMap(ResourceSettings.memoryBytes) ?? (2 << 30)
         keepReleases = environment["DOKKULITE_KEEP_RELEASES"].flatMap { Int($0) }.map { max(1, $0) } ?? 5
         userPrefix = environment["DOKKULITE_USER_PREFIX"].flatMap { $0.isEmpty ? nil : $0 } ?? (rootSlice == "dokkulite" ? "dl-" : "\(rootSlice)-")

@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+internal import Glibc
+#endif
+internal import NIOConcurrencyHelpers
+internal import NIOCore
+
+/// What the server shares across event loops: the route table (swapped whole), the
+/// configuration and the access log.
+final class ProxyShared: Sendable {
+    let routes: NIOLockedValueBox<RouteTable>
+    let configuration: ProxyServer.Configuration
+    let accessLog: AccessLog
+
+    init(routes: RouteTable, configuration: ProxyServer.Configuration) {
+        self.routes = NIOLockedValueBox(routes)
+        self.configuration = configuration
+        self.accessLog = AccessLog()
+    }
+}
+
+/// State that belongs to one event loop: its upstream pool, request ids, and buffered
+/// access log lines. Only ever touched from that loop (channels of the loop and tasks
+/// scheduled on it), which is what makes the unchecked Sendable sound.
+final class LoopState: @unchecked Sendable {
+    let pool: UpstreamPool
+    private let idPrefix: String
+    private var counter: UInt64 = 0
+    var logBuffer = ""
+    var logFlushScheduled = false
+
+    init(eventLoop: any EventLoop, configuration: ProxyServer.Configuration) {
+        pool = UpstreamPool(eventLoop: eventLoop, connectTimeout: configuration.connectTimeout, maxIdle: configuration.maxIdlePerUpstream)
+        idPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    }
+
+    /// A request id unique to this process: a random per-loop prefix and a counter.
+    func nextRequestID() -> String {
+        counter &+= 1
+        return "\(idPrefix)-\(String(counter, radix: 16))"
+    }
+
+    /// `t=MILLISECONDS` since the epoch, for `X-Request-Start`, as nginx's `t=${msec}`.
+    func requestStart() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return "t=\(now.tv_sec * 1000 + now.tv_nsec / 1_000_000)"
+    }
+
+    /// Client connections of this loop, whose deadlines the sweep checks.
+    private var handlers: [ObjectIdentifier: HTTPProxyHandler] = [:]
+
+    func track(_ handler: HTTPProxyHandler) {
+        handlers[ObjectIdentifier(handler)] = handler
+    }
+
+    func untrack(_ handler: HTTPProxyHandler) {
+        handlers.removeValue(forKey: ObjectIdentifier(handler))
+    }
+
+    /// Enforces every tracked connection's deadlines (run once a second on the loop).
+    func sweep() {
+        let now = NIODeadline.now()
+        for handler in Array(handlers.values) { handler.checkDeadlines(now) }
+    }
+}
+
+/// One line per request on stdout (the journal keeps it under systemd). Lines are
+/// buffered per event loop and written in batches, off the request path.
+final class AccessLog: Sendable {
+    func write(loop: LoopState, app: String, host: String, method: String, uri: String, status: Int, bytes: Int, milliseconds: Double, upstream: String, requestID: String, client: String) {
+        let duration = (milliseconds * 10).rounded() / 10
+        loop.logBuffer += "app=\(app) host=\(host.isEmpty ? "-" : host) method=\(method) uri=\(uri) status=\(status) bytes=\(bytes) duration_ms=\(duration) upstream=\(upstream) client=\(client) request_id=\(requestID)\n"
+        if loop.logBuffer.utf8.count > 32 * 1024 { flush(loop) }
+    }
+
+    func flush(_ loop: LoopState) {
+        guard !loop.logBuffer.isEmpty else { return }
+        var text = loop.logBuffer
+        loop.logBuffer = ""
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+}

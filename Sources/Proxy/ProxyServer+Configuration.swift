@@ -1,0 +1,64 @@
+package import NIOCore
+
+extension ProxyServer {
+    /// How the proxy listens and how patient it is.
+    package struct Configuration: Sendable {
+        /// The sockets to listen on.
+        package var listeners: [Listener]
+        /// Connecting to an upstream.
+        package var connectTimeout: TimeAmount
+        /// Receiving a complete request head (a slow-loris client is dropped after this).
+        package var headerTimeout: TimeAmount
+        /// An idle keep-alive client connection is closed after this.
+        package var idleTimeout: TimeAmount
+        /// Waiting for the upstream's response head (then 504).
+        package var responseTimeout: TimeAmount
+        /// Idle upstream connections kept per upstream and event loop.
+        package var maxIdlePerUpstream: Int
+        /// Write an access log line per request to stdout.
+        package var accessLog: Bool
+        /// Event loop threads (default: one per core).
+        package var threads: Int
+
+        package init(
+            listeners: [Listener], connectTimeout: TimeAmount = .seconds(5), headerTimeout: TimeAmount = .seconds(30),
+            idleTimeout: TimeAmount = .seconds(75), responseTimeout: TimeAmount = .seconds(60), maxIdlePerUpstream: Int = 128,
+            accessLog: Bool = true, threads: Int = System.coreCount
+        ) {
+            self.listeners = listeners
+            self.connectTimeout = connectTimeout
+            self.headerTimeout = headerTimeout
+            self.idleTimeout = idleTimeout
+            self.responseTimeout = responseTimeout
+            self.maxIdlePerUpstream = maxIdlePerUpstream
+            self.accessLog = accessLog
+            self.threads = threads
+        }
+    }
+
+    /// One listening socket.
+    package struct Listener: Sendable, Equatable {
+        package enum Kind: Sendable, Equatable {
+            /// Plain HTTP, routed by Host.
+            case http
+            /// HTTPS, the certificate chosen by SNI, routed by Host.
+            case https
+            /// Raw TCP forwarded to one app's processes.
+            case tcp
+        }
+
+        package var host: String
+        /// The port; 0 picks a free one (tests), read back with `ProxyServer.boundPorts`.
+        package var port: Int
+        package var kind: Kind
+        /// A socket handed over by systemd (socket activation) instead of binding.
+        package var inheritedDescriptor: CInt?
+
+        package init(host: String = "0.0.0.0", port: Int, kind: Kind, inheritedDescriptor: CInt? = nil) {
+            self.host = host
+            self.port = port
+            self.kind = kind
+            self.inheritedDescriptor = inheritedDescriptor
+        }
+    }
+}

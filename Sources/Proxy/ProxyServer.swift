@@ -1,0 +1,158 @@
+package import Logging
+internal import NIOConcurrencyHelpers
+internal import NIOCore
+internal import NIOHTTP1
+internal import NIOPosix
+package import ServiceLifecycle
+
+/// dokkulite's reverse proxy: listens on the configured ports, routes HTTP by Host to an
+/// app's running instances, forwards raw TCP ports, and takes route updates while running
+/// without dropping a connection. Runs as a `Service`; graceful shutdown stops accepting
+/// and lets open connections finish.
+package final class ProxyServer: Service, Sendable {
+    private let shared: ProxyShared
+    private let group: MultiThreadedEventLoopGroup
+    private let loops: [ObjectIdentifier: LoopState]
+    private let logger: Logger
+    private let listening: NIOLockedValueBox<[(ProxyServer.Listener, any Channel)]>
+    private let certificates: TLSCertificates
+
+    package init(configuration: Configuration, routes: RouteTable, certificates: [TLSCertificates.Entry] = [], logger: Logger = Logger(label: "dokkulite.proxy")) throws {
+        let shared = ProxyShared(routes: routes, configuration: configuration)
+        self.shared = shared
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        var loops: [ObjectIdentifier: LoopState] = [:]
+        for loop in group.makeIterator() {
+            let state = LoopState(eventLoop: loop, configuration: configuration)
+            loops[ObjectIdentifier(loop as AnyObject)] = state
+            let sweepEvery = min(TimeAmount.seconds(1), configuration.headerTimeout, configuration.responseTimeout)
+            loop.scheduleRepeatedTask(initialDelay: sweepEvery, delay: sweepEvery) { _ in state.sweep() }
+            if configuration.accessLog {
+                loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+                    shared.accessLog.flush(state)
+                }
+            }
+        }
+        self.loops = loops
+        listening = NIOLockedValueBox([])
+        self.certificates = try TLSCertificates(certificates)
+    }
+
+    /// Replaces the route table; new requests use it at once, requests in flight finish on
+    /// the upstreams they already have.
+    package func update(_ routes: RouteTable) {
+        shared.routes.withLockedValue { $0 = routes }
+    }
+
+    /// Replaces the TLS certificates (chosen by SNI on the next handshake).
+    package func update(certificates: [TLSCertificates.Entry]) throws {
+        try self.certificates.replace(certificates)
+    }
+
+    /// The route table in use.
+    package var routes: RouteTable {
+        shared.routes.withLockedValue { $0 }
+    }
+
+    /// Binds every listener (or adopts the inherited sockets) and returns the ports.
+    @discardableResult
+    package func start() async throws -> [Int] {
+        var bound: [(Listener, any Channel)] = []
+        for listener in shared.configuration.listeners {
+            let channel = try await bind(listener)
+            bound.append((listener, channel))
+            logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "kind": "\(listener.kind)"])
+        }
+        listening.withLockedValue { $0 = bound }
+        return bound.map { $0.1.localAddress?.port ?? 0 }
+    }
+
+    /// Binds listeners that are new and closes those no longer wanted; connections already
+    /// accepted on a closed listener carry on.
+    package func setListeners(_ wanted: [Listener]) async throws {
+        let current = listening.withLockedValue { $0 }
+        func same(_ a: Listener, _ b: Listener) -> Bool { a.host == b.host && a.port == b.port && a.kind == b.kind }
+        var kept: [(Listener, any Channel)] = []
+        for (listener, channel) in current {
+            if wanted.contains(where: { same($0, listener) }) {
+                kept.append((listener, channel))
+            } else {
+                try? await channel.close()
+            }
+        }
+        for listener in wanted where !kept.contains(where: { same($0.0, listener) }) {
+            let channel = try await bind(listener)
+            logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "kind": "\(listener.kind)"])
+            kept.append((listener, channel))
+        }
+        listening.withLockedValue { $0 = kept }
+    }
+
+    /// The ports actually bound, in listener order.
+    package var boundPorts: [Int] {
+        listening.withLockedValue { $0.map { $0.1.localAddress?.port ?? 0 } }
+    }
+
+    /// Stops listening and closes everything.
+    package func stop() async {
+        let channels = listening.withLockedValue { list in
+            defer { list = [] }
+            return list.map(\.1)
+        }
+        for channel in channels { try? await channel.close() }
+        try? await group.shutdownGracefully()
+    }
+
+    package func run() async throws {
+        if boundPorts.isEmpty { try await start() }
+        try? await gracefulShutdown()
+        await stop()
+    }
+
+    // MARK: Listening
+
+    private func bind(_ listener: Listener) async throws -> any Channel {
+        let shared = self.shared
+        let loops = self.loops
+        let certificates = self.certificates
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                guard let state = loops[ObjectIdentifier(channel.eventLoop as AnyObject)] else {
+                    return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+                }
+                do {
+                    let port = channel.localAddress?.port ?? listener.port
+                    switch listener.kind {
+                    case .http:
+                        try Self.configureHTTP(channel, shared: shared, state: state, listener: listener, port: port)
+                    case .https:
+                        try certificates.configure(channel) { channel in
+                            try Self.configureHTTP(channel, shared: shared, state: state, listener: listener, port: port)
+                        }
+                    case .tcp:
+                        try TCPForwarder.configure(channel, shared: shared, state: state, port: port, logger: logger)
+                    }
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        if let descriptor = listener.inheritedDescriptor {
+            return try await bootstrap.withBoundSocket(descriptor).get()
+        }
+        return try await bootstrap.bind(host: listener.host, port: listener.port).get()
+    }
+
+    static func configureHTTP(_ channel: any Channel, shared: ProxyShared, state: LoopState, listener: Listener, port: Int) throws {
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
+        try pipeline.addHandler(HTTPResponseEncoder(), name: "encoder")
+        try pipeline.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port), name: "proxy")
+    }
+}

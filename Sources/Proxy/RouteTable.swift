@@ -1,0 +1,112 @@
+internal import NIOCore
+
+/// Which app answers a Host, and where its processes listen. A plain value: the daemon
+/// builds it from the store, the standalone mode from its arguments, and the server swaps
+/// it in whole, so every request sees one consistent table.
+package struct RouteTable: Sendable, Equatable {
+    /// One app's routing.
+    package struct App: Sendable, Equatable {
+        /// The app's name, for error pages and the access log.
+        package var name: String
+        /// `127.0.0.1:PORT` of each running web instance.
+        package var upstreams: [Upstream]
+        /// Largest request body accepted (`proxy:set APP client-max-body-size`); nil: no limit.
+        package var maxBodyBytes: Int?
+        /// Redirect plain HTTP to HTTPS (the app has a certificate).
+        package var redirectToHTTPS: Bool
+        /// The HTTPS port to redirect to.
+        package var httpsPort: Int
+
+        package init(name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443) {
+            self.name = name
+            self.upstreams = upstreams
+            self.maxBodyBytes = maxBodyBytes
+            self.redirectToHTTPS = redirectToHTTPS
+            self.httpsPort = httpsPort
+        }
+    }
+
+    /// Lowercased exact host → app.
+    package var hosts: [String: App]
+    /// `*.example.com` routes, as `.example.com` suffixes, longest first.
+    package var wildcards: [(suffix: String, app: App)]
+    /// Per listener port: the app that takes requests whose Host matches nothing (an app
+    /// without domains owning a port, as Dokku serves apps without vhosts).
+    package var portDefaults: [Int: App]
+    /// Per TCP listener port: the app whose processes take the connections.
+    package var tcp: [Int: App]
+
+    package init(hosts: [String: App] = [:], wildcards: [(suffix: String, app: App)] = [], portDefaults: [Int: App] = [:], tcp: [Int: App] = [:]) {
+        self.hosts = hosts
+        self.wildcards = wildcards.sorted { $0.suffix.count > $1.suffix.count }
+        self.portDefaults = portDefaults
+        self.tcp = tcp
+    }
+
+    /// Builds a table from domains: `*.x.y` entries become wildcard routes.
+    package init(domains: [(domain: String, app: App)], portDefaults: [Int: App] = [:], tcp: [Int: App] = [:]) {
+        var hosts: [String: App] = [:]
+        var wildcards: [(String, App)] = []
+        for (domain, app) in domains {
+            let lower = domain.lowercased()
+            if lower.hasPrefix("*.") {
+                wildcards.append((String(lower.dropFirst()), app))
+            } else {
+                hosts[lower] = app
+            }
+        }
+        self.init(hosts: hosts, wildcards: wildcards, portDefaults: portDefaults, tcp: tcp)
+    }
+
+    /// The app for a Host header value (port and trailing dot ignored, case-insensitive).
+    package func app(forHost host: String?, port: Int) -> App? {
+        if let host {
+            // Fast path: the common Host is already a bare lowercase name.
+            if let app = hosts[host] { return app }
+            let name = Self.normalize(host)
+            if let app = hosts[name] { return app }
+            for (suffix, app) in wildcards where name.hasSuffix(suffix) && name.count > suffix.count {
+                return app
+            }
+        }
+        return portDefaults[port]
+    }
+
+    /// `Example.COM:8080` → `example.com`; IPv6 literals keep their brackets.
+    static func normalize(_ host: String) -> String {
+        var name = Substring(host)
+        if name.hasPrefix("[") {
+            if let end = name.firstIndex(of: "]") { name = name[...end] }
+        } else if let colon = name.lastIndex(of: ":") {
+            name = name[..<colon]
+        }
+        if name.hasSuffix(".") { name = name.dropLast() }
+        return name.lowercased()
+    }
+
+    package static func == (lhs: RouteTable, rhs: RouteTable) -> Bool {
+        lhs.hosts == rhs.hosts && lhs.portDefaults == rhs.portDefaults && lhs.tcp == rhs.tcp
+            && lhs.wildcards.map(\.suffix) == rhs.wildcards.map(\.suffix) && lhs.wildcards.map(\.app) == rhs.wildcards.map(\.app)
+    }
+}
+
+/// An upstream process: host and port.
+package struct Upstream: Sendable, Hashable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
+
+    package init(host: String = "127.0.0.1", port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`.
+    package init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        let host = String(text[..<colon])
+        guard !host.isEmpty else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    package var description: String { "\(host):\(port)" }
+}

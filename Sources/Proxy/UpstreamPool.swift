@@ -1,0 +1,135 @@
+internal import NIOCore
+internal import NIOHTTP1
+internal import NIOPosix
+
+/// A keep-alive connection to one upstream process, owned by one event loop.
+final class UpstreamConnection {
+    let channel: any Channel
+    let upstream: Upstream
+    let handler: UpstreamHandler
+    /// False once the upstream said `Connection: close` or an exchange broke off midway.
+    var reusable = true
+
+    init(channel: any Channel, upstream: Upstream, handler: UpstreamHandler) {
+        self.channel = channel
+        self.upstream = upstream
+        self.handler = handler
+    }
+}
+
+/// Idle upstream connections of one event loop, per upstream. Everything here runs on
+/// that loop, so no locks: each loop keeps its own pool and round-robin counters.
+final class UpstreamPool {
+    private let eventLoop: any EventLoop
+    private let connectTimeout: TimeAmount
+    private let maxIdle: Int
+    private var idle: [Upstream: [UpstreamConnection]] = [:]
+    private var counters: [String: Int] = [:]
+
+    init(eventLoop: any EventLoop, connectTimeout: TimeAmount, maxIdle: Int) {
+        self.eventLoop = eventLoop
+        self.connectTimeout = connectTimeout
+        self.maxIdle = maxIdle
+    }
+
+    /// The next upstream of an app in round-robin order, skipping those in `exclude`.
+    func pick(_ app: RouteTable.App, excluding exclude: [Upstream]) -> Upstream? {
+        let counter = counters[app.name, default: 0]
+        counters[app.name] = counter &+ 1
+        if exclude.isEmpty { return app.upstreams.isEmpty ? nil : app.upstreams[counter % app.upstreams.count] }
+        let candidates = app.upstreams.filter { !exclude.contains($0) }
+        guard !candidates.isEmpty else { return nil }
+        return candidates[counter % candidates.count]
+    }
+
+    /// An idle pooled connection to `upstream`, if there is one.
+    func takeIdle(_ upstream: Upstream) -> UpstreamConnection? {
+        while let connection = idle[upstream]?.popLast() {
+            if connection.channel.isActive { return connection }
+        }
+        return nil
+    }
+
+    /// Returns a connection after a complete exchange; extra or broken ones are closed.
+    func release(_ connection: UpstreamConnection) {
+        connection.handler.exchange = nil
+        guard connection.reusable, connection.channel.isActive else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        guard idle[connection.upstream, default: []].count < maxIdle else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        idle[connection.upstream, default: []].append(connection)
+    }
+
+    /// Forgets a connection that closed while idle.
+    func remove(_ connection: UpstreamConnection) {
+        idle[connection.upstream]?.removeAll { $0 === connection }
+    }
+
+    /// A new connection to `upstream`.
+    func connect(_ upstream: Upstream) -> EventLoopFuture<UpstreamConnection> {
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    // No outbound header validator: the heads written here come from a decoder
+                    // that validated them, plus headers the proxy sets itself.
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(HTTPRequestEncoder(), name: "encoder")
+                    try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
+                    try pipeline.addHandler(UpstreamHandler(), name: "upstream")
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        return bootstrap.connect(host: upstream.host, port: upstream.port).flatMapThrowing { channel in
+            let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+            let connection = UpstreamConnection(channel: channel, upstream: upstream, handler: handler)
+            handler.connection = connection
+            handler.pool = self
+            return connection
+        }
+    }
+}
+
+/// Receives an upstream's response and hands it to the exchange using the connection.
+final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    /// The client-side handler whose request this connection carries; nil while idle.
+    weak var exchange: HTTPProxyHandler?
+    weak var connection: UpstreamConnection?
+    weak var pool: UpstreamPool?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        exchange?.upstreamRead(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstreamReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        exchange?.upstreamWritabilityChanged(context.channel.isWritable)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let connection {
+            connection.reusable = false
+            pool?.remove(connection)
+        }
+        exchange?.upstreamClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        connection?.reusable = false
+        context.close(promise: nil)
+    }
+}

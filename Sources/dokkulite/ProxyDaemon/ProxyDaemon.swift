@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Proxy
+import ServiceLifecycle
+
+/// `proxy:daemon`: the proxy as systemd runs it. Serves the routes recorded in the store,
+/// re-reads them when a deploy or a settings change asks on the control socket, and binds
+/// or closes listeners as port maps change, all without a restart.
+struct ProxyDaemonCommand: Command {
+    static let configuration = CommandConfiguration(commandName: "proxy:daemon", abstract: "Run the proxy daemon (started by systemd)", shouldDisplay: false)
+    static let usage = ""
+    static let takesApp = false
+    @Flag(name: .customLong("no-access-log")) var noAccessLog = false
+
+    func run(in context: Context) throws {
+        let logger = Logger(label: "dokkulite.proxy")
+        let plan = try RouteBuilder(context).plan()
+        let inherited = SocketActivation.listeners()
+        let listeners = plan.listeners.map { listener -> ProxyServer.Listener in
+            var listener = listener
+            listener.inheritedDescriptor = inherited[listener.port]
+            return listener
+        }
+        let server = try ProxyServer(
+            configuration: .init(listeners: listeners, accessLog: !noAccessLog),
+            routes: plan.routes, certificates: plan.certificates, logger: logger)
+        let settings = context.settings
+        try BlockingTask.run {
+            try await server.start()
+            let control = ControlSocket(path: settings.controlSocket, logger: logger) {
+                // Each request re-reads the whole table: the store is the one source of truth.
+                let reader = Context(settings: settings, output: Output(quiet: true))
+                let plan = try RouteBuilder(reader).plan()
+                try server.update(certificates: plan.certificates)
+                server.update(plan.routes)
+                try await server.setListeners(plan.listeners.map { listener in
+                    var listener = listener
+                    listener.inheritedDescriptor = inherited[listener.port]
+                    return listener
+                })
+            }
+            try control.start()
+            let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+            control.stop()
+        }
+    }
+}
+
+/// Sockets handed over by systemd socket activation (`LISTEN_FDS`), by local port.
+enum SocketActivation {
+    static func listeners(environment: [String: String] = ProcessInfo.processInfo.environment) -> [Int: CInt] {
+        guard let pid = environment["LISTEN_PID"].flatMap({ Int32($0) }), pid == getpid(),
+            let count = environment["LISTEN_FDS"].flatMap({ Int32($0) }), count > 0
+        else { return [:] }
+        var result: [Int: CInt] = [:]
+        for fd in 3..<(3 + count) {
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let ok = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            guard ok == 0 else { continue }
+            let port: UInt16
+            switch Int32(address.ss_family) {
+            case AF_INET: port = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
+            case AF_INET6: port = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+            default: continue
+            }
+            result[Int(port)] = fd
+        }
+        return result
+    }
+}
+
+/// The daemon's control socket: a client writes `reload`, the daemon re-reads the routes
+/// and answers `ok` once the new table is in use (or `error: …`).
+final class ControlSocket: @unchecked Sendable {
+    private let path: String
+    private let logger: Logger
+    private let reload: @Sendable () async throws -> Void
+    private var fd: CInt = -1
+
+    init(path: String, logger: Logger, reload: @escaping @Sendable () async throws -> Void) {
+        self.path = path
+        self.logger = logger
+        self.reload = reload
+    }
+
+    func start() throws {
+        unlink(path)
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CommandError("cannot create the control socket") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes + [0])
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else { throw CommandError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
+        chmod(path, 0o600)
+        let listener = fd
+        Thread.detachNewThread { [self] in
+            while true {
+                let client = accept(listener, nil, nil)
+                if client < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                handle(client)
+            }
+        }
+    }
+
+    func stop() {
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+        unlink(path)
+    }
+
+    private func handle(_ client: CInt) {
+        defer { close(client) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = read(client, &buffer, buffer.count)
+        guard n > 0, String(decoding: buffer[0..<n], as: UTF8.self).hasPrefix("reload") else { return }
+        let result = LockedBox<String>("ok\n")
+        let semaphore = DispatchSemaphore(value: 0)
+        let reload = self.reload
+        let logger = self.logger
+        Task {
+            do {
+                try await reload()
+            } catch {
+                logger.error("reload failed", metadata: ["error": "\(error)"])
+                result.set("error: \(error)\n")
+            }
+            semaphore.signal()
+        }
+        semaphore.wait()
+        let answer = Array(result.get().utf8)
+        _ = answer.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Proxy
+import ServiceLifecycle
+
+/// `proxy:serve`: the proxy with a static route table, for benchmarks and debugging.
+struct ProxyServe: Command {
+    static let configuration = CommandConfiguration(commandName: "proxy:serve", abstract: "Run the proxy in the foreground with a static route table")
+    static let usage = "--listen HOST:PORT --route HOST=UPSTREAM[,UPSTREAM...]..."
+    static let takesApp = false
+
+    @Option(help: "Address to listen on (HOST:PORT); repeatable") var listen: [String] = []
+    @Option(help: "HOST=ADDR:PORT[,ADDR:PORT...]; repeatable") var route: [String] = []
+    @Flag(name: .customLong("access-log")) var accessLog = false
+    @Option var threads: Int?
+
+    func run(in context: Context) throws {
+        guard !listen.isEmpty else { throw CommandError("At least one --listen HOST:PORT is required") }
+        var listeners: [ProxyServer.Listener] = []
+        for address in listen {
+            guard let upstream = Upstream(address) else { throw CommandError("Invalid --listen address: \(address) (expected HOST:PORT)") }
+            listeners.append(.init(host: upstream.host, port: upstream.port, kind: .http))
+        }
+        var domains: [(domain: String, app: RouteTable.App)] = []
+        for entry in route {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw CommandError("Invalid --route: \(entry) (expected HOST=ADDR:PORT[,ADDR:PORT])") }
+            let upstreams = try parts[1].split(separator: ",").map { text in
+                guard let upstream = Upstream(String(text)) else { throw CommandError("Invalid upstream in --route \(entry): \(text)") }
+                return upstream
+            }
+            domains.append((parts[0], RouteTable.App(name: parts[0], upstreams: upstreams)))
+        }
+        var configuration = ProxyServer.Configuration(listeners: listeners, accessLog: accessLog)
+        if let threads { configuration.threads = max(1, threads) }
+        let server = try ProxyServer(configuration: configuration, routes: RouteTable(domains: domains))
+        try BlockingTask.run {
+            try await server.start()
+            let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "dokkulite.proxy")))
+            try await group.run()
+        }
+    }
+}
+
+/// Runs async work from a synchronous command and waits for it.
+enum BlockingTask {
+    static func run(_ body: @escaping @Sendable () async throws -> Void) throws {
+        let semaphore = DispatchSemaphore(value: 0)
+        let failure = LockedBox<(any Error)?>(nil)
+        Task {
+            do { try await body() } catch { failure.set(error) }
+            semaphore.signal()
+        }
+        semaphore.wait()
+        if let error = failure.get() { throw error }
+    }
+}
+
+/// A value guarded by a lock.
+final class LockedBox<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+
+    init(_ value: T) { self.value = value }
+
+    func get() -> T { lock.withLock { value } }
+    func set(_ newValue: T) { lock.withLock { value = newValue } }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Proxy
+
+/// Builds the proxy's route table and listeners from the store: every app's domains and
+/// port maps, pointing at its running web instances.
+struct RouteBuilder {
+    let context: Context
+
+    init(_ context: Context) {
+        self.context = context
+    }
+
+    /// What the daemon should serve.
+    struct Plan: Equatable {
+        var routes: RouteTable
+        var listeners: [ProxyServer.Listener]
+        var certificates: [TLSCertificates.Entry]
+    }
+
+    func plan() throws -> Plan {
+        let store = try context.store()
+        var domains: [(domain: String, app: RouteTable.App)] = []
+        var portDefaults: [Int: RouteTable.App] = [:]
+        var tcp: [Int: RouteTable.App] = [:]
+        var ports: [Int: ProxyServer.Listener.Kind] = [80: .http]
+        var certificates: [TLSCertificates.Entry] = []
+        let certs = Certificates(context)
+        for record in try store.apps() {
+            let app = record.name
+            if try store.property(.app(app), "proxy", "disabled") == "true" { continue }
+            let upstreams = try store.instances(app)
+                .filter { $0.state == .running && $0.processType == "web" }
+                .compactMap { $0.port.map { Upstream(port: $0) } }
+            let hasCertificate = try certs.exists(app)
+            let maps = try PortPlan.effective(app, context: context)
+            let httpsPort = maps.first { $0.scheme == .https }?.hostPort ?? 443
+            let maxBody = try store.property(.app(app), "proxy", "client-max-body-size").flatMap(ProxySettings.bytes)
+            let route = RouteTable.App(name: app.rawValue, upstreams: upstreams, maxBodyBytes: maxBody, redirectToHTTPS: hasCertificate, httpsPort: httpsPort)
+            let appDomains = try store.domains(.app(app))
+            for map in maps {
+                switch map.scheme {
+                case .http:
+                    ports[map.hostPort] = ports[map.hostPort] ?? .http
+                case .https:
+                    guard hasCertificate else { continue }
+                    ports[map.hostPort] = .https
+                case .tcp:
+                    ports[map.hostPort] = .tcp
+                    tcp[map.hostPort] = route
+                    continue
+                }
+                if appDomains.isEmpty, portDefaults[map.hostPort] == nil {
+                    portDefaults[map.hostPort] = route
+                }
+            }
+            for domain in appDomains { domains.append((domain, route)) }
+            if hasCertificate {
+                certificates.append(TLSCertificates.Entry(
+                    hosts: appDomains, certificatePath: certs.directory(app) + "/server.crt", keyPath: certs.directory(app) + "/server.key"))
+            }
+        }
+        let remap = context.settings.proxyPortRemap
+        let listeners = ports.keys.sorted().compactMap { port -> ProxyServer.Listener? in
+            if ports[port] == .https && certificates.isEmpty { return nil }
+            return ProxyServer.Listener(host: context.settings.proxyListenHost, port: remap[port] ?? port, kind: ports[port]!)
+        }
+        // Routes are keyed by the port the request arrived on.
+        let remappedDefaults = Dictionary(portDefaults.map { (remap[$0.key] ?? $0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let remappedTCP = Dictionary(tcp.map { (remap[$0.key] ?? $0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        return Plan(routes: RouteTable(domains: domains, portDefaults: remappedDefaults, tcp: remappedTCP), listeners: listeners, certificates: certificates)
+    }
+}
+
+/// `proxy:set` values.
+enum ProxySettings {
+    /// nginx's size syntax for `client-max-body-size`: bytes, or `k`/`m`/`g` suffixed; `0`
+    /// means no limit.
+    static func bytes(_ text: String) -> Int? {
+        let lower = text.lowercased().trimmingCharacters(in: .whitespaces)
+        let units: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
+        var number = lower
+        var unit = 1
+        if let last = lower.last, let multiplier = units[last] {
+            number.removeLast()
+            unit = multiplier
+        }
+        guard let value = Int(number), value >= 0 else { return nil }
+        return value == 0 ? nil : value * unit
+    }
+}

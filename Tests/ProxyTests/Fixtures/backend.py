@@ -1,0 +1,112 @@
+"""A test upstream for the proxy tests. Usage: backend.py PORT NAME
+
+GET /            -> "NAME"
+GET /headers     -> the request headers as JSON
+GET /connections -> how many TCP connections this backend has accepted
+GET /slow?s=N    -> answers after N seconds
+GET /die         -> sends half a response, then closes the connection
+GET /big?mb=N    -> N MiB of body
+POST /echo       -> the request body back
+GET /ws          -> answers an Upgrade with 101, then echoes raw bytes
+"""
+import json
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORT = int(sys.argv[1])
+NAME = sys.argv[2]
+connections = 0
+inflight = 0
+lock = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        global connections
+        with lock:
+            connections += 1
+        super().setup()
+
+    def log_message(self, *args):
+        pass
+
+    def send_text(self, body, status=200):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Keep-Alive", "timeout=5")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        global inflight
+        path, _, query = self.path.partition("?")
+        if path == "/headers":
+            self.send_text(json.dumps({k.lower(): v for k, v in self.headers.items()}))
+        elif path == "/connections":
+            self.send_text(str(connections))
+        elif path == "/inflight":
+            self.send_text(str(inflight))
+        elif path == "/slow":
+            with lock:
+                inflight += 1
+            time.sleep(float(query.split("=")[1]))
+            with lock:
+                inflight -= 1
+            self.send_text(NAME)
+        elif path == "/die":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"partial")
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            self.close_connection = True
+        elif path == "/big":
+            size = int(query.split("=")[1]) * 1024 * 1024
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            chunk = b"x" * 65536
+            sent = 0
+            while sent < size:
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        elif path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            while True:
+                data = self.rfile.read1(65536)
+                if not data:
+                    break
+                self.connection.sendall(data)
+            self.close_connection = True
+        else:
+            self.send_text(NAME)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        remaining = length
+        total = 0
+        while remaining > 0:
+            data = self.rfile.read(min(remaining, 65536))
+            if not data:
+                break
+            total += len(data)
+            remaining -= len(data)
+        self.send_text("received %d" % total)
+
+
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer.allow_reuse_address = True
+server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+print("ready %d" % server.server_address[1], flush=True)
+server.serve_forever()

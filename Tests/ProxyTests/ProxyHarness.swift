@@ -1,0 +1,93 @@
+import Foundation
+import TestSupport
+
+@testable import Proxy
+
+/// A Python test upstream (Fixtures/backend.py) on a free port.
+final class Backend: @unchecked Sendable {
+    let process: Process
+    let port: Int
+    let name: String
+
+    init(_ name: String) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/backend.py").path
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [script, "0", name]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let line = Backend.readLine(pipe.fileHandleForReading)
+        guard line.hasPrefix("ready "), let port = Int(line.dropFirst(6)) else {
+            process.terminate()
+            throw HarnessError("backend did not start: \(line)")
+        }
+        self.port = port
+        self.name = name
+    }
+
+    var upstream: Upstream { Upstream(port: port) }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+
+    private static func readLine(_ handle: FileHandle) -> String {
+        var bytes: [UInt8] = []
+        while true {
+            let data = handle.readData(ofLength: 1)
+            guard let byte = data.first, byte != UInt8(ascii: "\n") else { break }
+            bytes.append(byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A proxy on a free loopback port with the given routes.
+func startProxy(_ routes: RouteTable, configure: (inout ProxyServer.Configuration) -> Void = { _ in }) async throws -> (ProxyServer, Int) {
+    var configuration = ProxyServer.Configuration(listeners: [.init(host: "127.0.0.1", port: 0, kind: .http)], accessLog: false, threads: 2)
+    configure(&configuration)
+    let server = try ProxyServer(configuration: configuration, routes: routes)
+    let ports = try await server.start()
+    return (server, ports[0])
+}
+
+/// A raw HTTP exchange over one TCP connection: sends `request`, reads until the peer
+/// closes or `timeout` passes.
+func rawExchange(port: Int, _ request: String, timeout: Double = 5) -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let ok = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard ok == 0 else { return "" }
+    _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    var data = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        data += buffer[0..<n]
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// curl through the proxy.
+func curl(_ port: Int, host: String, path: String = "/", extra: [String] = []) throws -> ProcessResult {
+    try Shell.which("curl", ["-sS", "--max-time", "20", "-H", "Host: \(host)"] + extra + ["http://127.0.0.1:\(port)\(path)"])
+}

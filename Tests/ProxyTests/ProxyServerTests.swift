@@ -1,0 +1,183 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Proxy
+
+/// The proxy against real upstream processes over loopback.
+@Suite struct ProxyServerTests {
+    @Test func routesByHostWithClearErrorPages() async throws {
+        let one = try Backend("one"), two = try Backend("two")
+        let routes = RouteTable(domains: [
+            ("one.test", .init(name: "one", upstreams: [one.upstream])),
+            ("*.two.test", .init(name: "two", upstreams: [two.upstream])),
+            ("idle.test", .init(name: "idle", upstreams: [])),
+        ])
+        let (server, port) = try await startProxy(routes)
+        defer { Task { await server.stop() } }
+        #expect(try curl(port, host: "one.test").stdout == "one")
+        #expect(try curl(port, host: "ONE.test:80").stdout == "one")
+        #expect(try curl(port, host: "a.two.test").stdout == "two")
+        let unknown = try curl(port, host: "nobody.test", extra: ["-w", "\n%{http_code}"])
+        #expect(unknown.stdout.hasSuffix("\n404"))
+        #expect(unknown.stdout.contains("No app is configured for nobody.test"))
+        let idle = try curl(port, host: "idle.test", extra: ["-w", "\n%{http_code}"])
+        #expect(idle.stdout.hasSuffix("\n502"))
+        #expect(idle.stdout.contains("The app idle has no running web processes"))
+    }
+
+    @Test func balancesAndReusesUpstreamConnections() async throws {
+        let a = try Backend("a"), b = try Backend("b")
+        let (server, port) = try await startProxy(RouteTable(domains: [("lb.test", .init(name: "lb", upstreams: [a.upstream, b.upstream]))]))
+        defer { Task { await server.stop() } }
+        var seen: [String: Int] = [:]
+        // One client connection, many requests: keep-alive on both sides.
+        let result = try Shell.which("curl", ["-sS", "-H", "Host: lb.test"] + Array(repeating: "http://127.0.0.1:\(port)/", count: 20).flatMap { [$0, "-w", "\n"] })
+        for line in result.stdout.split(separator: "\n") { seen[String(line), default: 0] += 1 }
+        #expect(seen == ["a": 10, "b": 10])
+        let connectionsA = try #require(Int(try Shell.which("curl", ["-sS", "http://127.0.0.1:\(a.port)/connections"]).stdout))
+        #expect(connectionsA <= 3, "upstream connections are pooled, not one per request (\(connectionsA))")
+    }
+
+    @Test func setsForwardingHeadersAndDropsHopByHop() async throws {
+        let backend = try Backend("h")
+        let (server, port) = try await startProxy(RouteTable(domains: [("h.test", .init(name: "h", upstreams: [backend.upstream]))]))
+        defer { Task { await server.stop() } }
+        let result = try curl(port, host: "h.test", path: "/headers", extra: ["-H", "X-Forwarded-For: 10.0.0.1", "-H", "Connection: keep-alive, X-Secret", "-H", "X-Secret: hop", "-H", "Keep-Alive: timeout=5", "-H", "X-Request-Id: given-id"])
+        let headers = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: String])
+        #expect(headers["host"] == "h.test")
+        #expect(headers["x-forwarded-for"] == "10.0.0.1, 127.0.0.1")
+        #expect(headers["x-forwarded-proto"] == "http")
+        #expect(headers["x-forwarded-port"] == String(port))
+        #expect(headers["x-request-id"] == "given-id")
+        let start = try #require(headers["x-request-start"])
+        #expect(start.hasPrefix("t=") && Int(start.dropFirst(2)) != nil)
+        #expect(headers["x-secret"] == nil, "headers named in Connection are hop-by-hop")
+        #expect(headers["keep-alive"] == nil)
+        let generated = try curl(port, host: "h.test", path: "/headers")
+        let fresh = try #require(try JSONSerialization.jsonObject(with: Data(generated.stdout.utf8)) as? [String: String])
+        #expect(fresh["x-request-id"]?.isEmpty == false)
+    }
+
+    @Test func skipsARefusedUpstreamForSafeRequests() async throws {
+        let live = try Backend("live")
+        let dead = try Backend("dead")
+        dead.stop()
+        let (server, port) = try await startProxy(RouteTable(domains: [("r.test", .init(name: "r", upstreams: [dead.upstream, live.upstream]))]))
+        defer { Task { await server.stop() } }
+        for _ in 0..<6 {
+            #expect(try curl(port, host: "r.test").stdout == "live")
+        }
+    }
+
+    @Test func rejectsSmugglingMalformedAndOversizedRequests() async throws {
+        let backend = try Backend("s")
+        let (server, port) = try await startProxy(RouteTable(domains: [("s.test", .init(name: "s", upstreams: [backend.upstream], maxBodyBytes: 1024))]))
+        defer { Task { await server.stop() } }
+        let both = rawExchange(port: port, "POST / HTTP/1.1\r\nHost: s.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        #expect(both.hasPrefix("HTTP/1.1 400"), "\(both.prefix(80))")
+        let conflicting = rawExchange(port: port, "POST / HTTP/1.1\r\nHost: s.test\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde")
+        #expect(conflicting.hasPrefix("HTTP/1.1 400"), "\(conflicting.prefix(80))")
+        let garbage = rawExchange(port: port, "NOT HTTP AT ALL\r\n\r\n")
+        #expect(garbage.hasPrefix("HTTP/1.1 400"), "\(garbage.prefix(80))")
+        let huge = rawExchange(port: port, "GET / HTTP/1.1\r\nHost: s.test\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n")
+        #expect(huge.hasPrefix("HTTP/1.1 431"), "\(huge.prefix(80))")
+        let tooLarge = try curl(port, host: "s.test", path: "/echo", extra: ["-X", "POST", "--data-binary", String(repeating: "x", count: 4096), "-w", "%{http_code}", "-o", "/dev/null"])
+        #expect(tooLarge.stdout == "413")
+        let fits = try curl(port, host: "s.test", path: "/echo", extra: ["-X", "POST", "--data-binary", String(repeating: "x", count: 1000)])
+        #expect(fits.stdout == "received 1000")
+    }
+
+    @Test func anUpstreamDyingMidResponseClosesOnlyThatClient() async throws {
+        let backend = try Backend("d")
+        let (server, port) = try await startProxy(RouteTable(domains: [("d.test", .init(name: "d", upstreams: [backend.upstream]))]))
+        defer { Task { await server.stop() } }
+        let broken = try curl(port, host: "d.test", path: "/die")
+        #expect(broken.status != 0, "curl sees the truncated response")
+        #expect(try curl(port, host: "d.test").stdout == "d", "the proxy and other requests carry on")
+    }
+
+    @Test func slowClientsAndSlowUpstreamsTimeOut() async throws {
+        let backend = try Backend("t")
+        let (server, port) = try await startProxy(RouteTable(domains: [("t.test", .init(name: "t", upstreams: [backend.upstream]))])) {
+            $0.headerTimeout = .seconds(1)
+            $0.responseTimeout = .seconds(1)
+        }
+        defer { Task { await server.stop() } }
+        let started = ContinuousClock.now
+        let loris = rawExchange(port: port, "GET / HTTP/1.1\r\nHost: t.te", timeout: 10)
+        #expect(loris.isEmpty, "a client that never finishes its head is dropped")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let slow = try curl(port, host: "t.test", path: "/slow?s=4", extra: ["-w", "%{http_code}", "-o", "/dev/null"])
+        #expect(slow.stdout == "504")
+    }
+
+    @Test func routeUpdatesApplyWithoutDroppingConnections() async throws {
+        let old = try Backend("old"), new = try Backend("new")
+        let (server, port) = try await startProxy(RouteTable(domains: [("u.test", .init(name: "u", upstreams: [old.upstream]))]))
+        defer { Task { await server.stop() } }
+        #expect(try curl(port, host: "u.test").stdout == "old")
+        // A slow request in flight on the old upstream finishes there.
+        async let inFlight = Task.detached { try curl(port, host: "u.test", path: "/slow?s=2").stdout }.value
+        #expect(try eventually { try Shell.which("curl", ["-sS", "http://127.0.0.1:\(old.port)/inflight"]).stdout == "1" })
+        server.update(RouteTable(domains: [("u.test", .init(name: "u", upstreams: [new.upstream]))]))
+        #expect(try curl(port, host: "u.test").stdout == "new")
+        #expect(try await inFlight == "old")
+    }
+
+    @Test func websocketUpgradesAreSpliced() async throws {
+        let backend = try Backend("ws")
+        let (server, port) = try await startProxy(RouteTable(domains: [("ws.test", .init(name: "ws", upstreams: [backend.upstream]))]))
+        defer { Task { await server.stop() } }
+        // As WebSocket clients do: frames go out once the 101 has arrived.
+        let script = """
+            import socket, sys, time
+            c = socket.create_connection(("127.0.0.1", \(port))); c.settimeout(3)
+            c.sendall(b"GET /ws HTTP/1.1\\r\\nHost: ws.test\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\n\\r\\n")
+            data = b""
+            while b"\\r\\n\\r\\n" not in data: data += c.recv(4096)
+            print(data.split(b"\\r\\n")[0].decode())
+            for word in [b"ping", b"through", b"the-proxy"]:
+                c.sendall(word)
+                print(c.recv(4096).decode())
+            """
+        let result = try Shell.run("/usr/bin/python3", ["-c", script])
+        #expect(result.stdout == "HTTP/1.1 101 Switching Protocols\nping\nthrough\nthe-proxy\n", "\(result)")
+    }
+
+    @Test func tcpForwardsReachTheApp() async throws {
+        let backend = try Backend("tcp")
+        let app = RouteTable.App(name: "tcp", upstreams: [backend.upstream])
+        let server = try ProxyServer(configuration: .init(listeners: [.init(host: "127.0.0.1", port: 0, kind: .tcp)], accessLog: false, threads: 1), routes: RouteTable())
+        let port = try await server.start()[0]
+        server.update(RouteTable(tcp: [port: app]))
+        defer { Task { await server.stop() } }
+        let response = rawExchange(port: port, "GET / HTTP/1.0\r\n\r\n")
+        #expect(response.hasSuffix("tcp"), "\(response)")
+    }
+
+    @Test func holdsThousandsOfIdleConnectionsWhileServing() async throws {
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = min(limit.rlim_max, 16384)
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        let backend = try Backend("busy")
+        let (server, port) = try await startProxy(RouteTable(domains: [("busy.test", .init(name: "busy", upstreams: [backend.upstream]))]))
+        defer { Task { await server.stop() } }
+        var idle: [Int32] = []
+        defer { idle.forEach { close($0) } }
+        for _ in 0..<3000 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let ok = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            #expect(ok == 0)
+            idle.append(fd)
+        }
+        for _ in 0..<20 {
+            #expect(try curl(port, host: "busy.test").stdout == "busy")
+        }
+    }
+}
