@@ -36,6 +36,12 @@ package final class TLSCertificates: Sendable {
         table.withLockedValue { $0 = built }
     }
 
+    /// Loads a certificate and key the way the proxy will, throwing if they are unusable
+    /// (unreadable, not PEM, or a key that does not match the certificate).
+    package static func check(certificatePath: String, keyPath: String) throws {
+        _ = try build([Entry(hosts: [], certificatePath: certificatePath, keyPath: keyPath)])
+    }
+
     private static func build(_ entries: [Entry]) throws -> Table {
         var table = Table()
         for entry in entries {

@@ -77,6 +77,7 @@ package struct BuildpackStore: Sendable {
         if FileManager.default.fileExists(atPath: checkout + "/.complete") { return checkout }
         let staging = checkout + ".tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)
+        try? FileManager.default.createDirectory(atPath: "\(directory)/checkout", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try repository.extract(revision, into: staging, submoduleCache: "\(directory)/git")
         FileManager.default.createFile(atPath: staging + "/.complete", contents: nil)
         try makeReadable(staging)

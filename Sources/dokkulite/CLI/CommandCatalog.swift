@@ -4,6 +4,7 @@ enum CommandCatalog {
         AppsCreate.self, AppsDestroy.self, AppsExists.self, AppsList.self, AppsLock.self, AppsLocked.self,
         AppsRename.self, AppsReport.self, AppsUnlock.self,
         BuildpacksAdd.self, BuildpacksClear.self, BuildpacksList.self, BuildpacksRemove.self, BuildpacksReport.self, BuildpacksSet.self,
+        CertsAdd.self, CertsRemove.self, CertsReport.self,
         ChecksDisable.self, ChecksEnable.self, ChecksReport.self, ChecksSet.self, ChecksSkip.self,
         ConfigBare.self, ConfigClear.self, ConfigExport.self, ConfigGet.self, ConfigImport.self, ConfigKeys.self,
         ConfigSet.self, ConfigShow.self, ConfigUnset.self,
@@ -16,8 +17,9 @@ enum CommandCatalog {
         PSRebuild.self, PSReport.self, PSRestart.self, PSRestore.self, PSRetire.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,
         Releases.self, ReleasesRollback.self,
         ResourceLimit.self, ResourceLimitClear.self, ResourceReport.self, ResourceReset.self,
-        ProxyDaemonCommand.self, ProxyServe.self,
+        ProxyBuildConfig.self, ProxyDaemonCommand.self, ProxyDisable.self, ProxyEnable.self, ProxyReport.self, ProxyServe.self, ProxySet.self,
         Run.self,
+        StaticServe.self,
         URLCommand.self, URLsCommand.self,
     ]
 }

@@ -32,6 +32,7 @@ struct DomainsAdd: Command {
         for domain in domains {
             context.output.step(existing.contains(domain) ? "Skipping: \(domain) already added to \(app)" : "Added \(domain) to \(app)")
         }
+        try RouteSync(context).update(app)
     }
 }
 
@@ -48,6 +49,7 @@ struct DomainsRemove: Command {
         let app = try context.existingApp(words.first)
         try context.store().removeDomains(.app(app), domains)
         for domain in domains { context.output.step("Removed \(domain) from \(app)") }
+        try RouteSync(context).update(app)
     }
 }
 
@@ -60,6 +62,7 @@ struct DomainsSet: Command {
         let (app, domains) = try appAndDomains(words, context: context)
         try context.store().setDomains(.app(app), domains)
         context.output.step("Set \(domains.joined(separator: " ")) for \(app)")
+        try RouteSync(context).update(app)
     }
 }
 
@@ -72,6 +75,7 @@ struct DomainsClear: Command {
         for app in apps {
             try context.store().clearDomains(.app(app))
             context.output.step("Cleared domains in \(app)")
+            try RouteSync(context).update(app)
         }
     }
 }
@@ -88,6 +92,7 @@ struct DomainsReset: Command {
         context.output.step("Cleared domains in \(app)")
         if !defaults.isEmpty { context.output.step("Creating new app virtual host file...") }
         context.output.step("Reset domains for \(app)")
+        try RouteSync(context).update(app)
     }
 }
 

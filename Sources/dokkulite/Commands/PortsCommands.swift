@@ -56,6 +56,7 @@ struct PortsAdd: Command {
         let all = Array(Set(try store.portMaps(app) + maps)).sorted()
         try checkReuse(all, context: "all ")
         try store.addPortMaps(app, maps)
+        try RouteSync(context).update(app)
     }
 }
 
@@ -71,6 +72,7 @@ struct PortsSet: Command {
         let maps = try parsePortMaps(words).maps
         try checkReuse(maps, context: "")
         try context.store().setPortMaps(app, maps)
+        try RouteSync(context).update(app)
     }
 }
 
@@ -85,6 +87,7 @@ struct PortsRemove: Command {
         guard !words.isEmpty else { throw CommandError("No port mapping specified") }
         let (maps, bare) = try parsePortMaps(words, allowBare: true)
         try context.store().removePortMaps(app, maps: maps, hostPorts: bare)
+        try RouteSync(context).update(app)
     }
 }
 
@@ -93,7 +96,9 @@ struct PortsClear: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        try context.store().clearPortMaps(try context.existingApp(app))
+        let app = try context.existingApp(app)
+        try context.store().clearPortMaps(app)
+        try RouteSync(context).update(app)
     }
 }
 
@@ -146,7 +151,11 @@ enum PortPlan {
 
     /// The maps Dokku would detect: `http:80:5000`, plus `https:443:5000` with a certificate.
     static func detected(_ app: AppName, context: Context) throws -> [PortMap] {
-        [PortMap(scheme: .http, hostPort: 80, containerPort: defaultContainerPort)]
+        var maps = [PortMap(scheme: .http, hostPort: 80, containerPort: defaultContainerPort)]
+        if try Certificates(context).exists(app) {
+            maps.append(PortMap(scheme: .https, hostPort: 443, containerPort: defaultContainerPort))
+        }
+        return maps
     }
 
     /// The maps in effect: the explicit ones, else the detected ones.

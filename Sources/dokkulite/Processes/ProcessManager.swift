@@ -109,7 +109,10 @@ struct ProcessManager {
             throw CommandError("\(app): release v\(release.version) has no \(instance.processType) process type")
         }
         let slug = settings.paths.slug(app, version: release.version)
-        var environment = [
+        // Buildpacks' `config_vars` are defaults: the app's config (EnvironmentFile, read
+        // after Environment=) overrides them.
+        var environment = release.configVars
+        environment.merge([
             "DYNO": instance.dyno,
             "PS": instance.dyno,
             "HOME": Self.appMount,
@@ -117,7 +120,9 @@ struct ProcessManager {
             "DOKKU_APP_NAME": app.rawValue,
             "DOKKU_APP_TYPE": "herokuish",
             "DOKKULITE_RELEASE": "v\(release.version)",
-        ]
+            // The app's persistent, writable directory (kept across deploys and rollbacks).
+            "DATA_DIR": settings.paths.data(app),
+        ]) { $1 }
         if let port = instance.port { environment["PORT"] = String(port) }
         let identity: ProcessSpec.Identity = try AppUser.name(of: app, store: store).map { .user($0) } ?? .dynamic(name: nil)
         return ProcessSpec(

@@ -1,0 +1,195 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// git push → build → release → proxy, end to end on the real systemd manager, git and HTTP.
+@Suite(.enabled(if: Integration.systemdEnabled, "needs a systemd manager: run scripts/test"), .serialized)
+struct DeployTests {
+    /// A minimal web app answering `VERSION` (and config var GREETING when set).
+    static func versionApp(_ version: String) -> [String: String] {
+        [
+            "Procfile": "web: exec python3 server.py\n",
+            "server.py": """
+                import http.server, os
+                class H(http.server.BaseHTTPRequestHandler):
+                    def do_GET(self):
+                        body = ("%s %s" % (open("VERSION").read().strip(), os.environ.get("GREETING", ""))).strip().encode()
+                        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+                    def log_message(self, *a): pass
+                http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+                """,
+            "VERSION": version + "\n",
+        ]
+    }
+
+    func setUp(_ name: String) throws -> (Sandbox, DaemonProcess) {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        let sandbox = try Sandbox(name)
+        try sandbox.run("domains:set-global", "dokku.test")
+        // Old processes stop as soon as the new ones serve: keeps the machine quiet.
+        try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
+        return (sandbox, try DaemonProcess(sandbox))
+    }
+
+    @Test func procfileAppPushedAndReachedByHost() throws {
+        let (sandbox, proxy) = try setUp("procfile")
+        let app = uniqueApp("pf")
+        let source = try AppSource(sandbox, files: Self.versionApp("v1"))
+        let push = try source.push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect(push.stderr.contains("-----> Procfile app detected"))
+        #expect(push.stderr.contains("=====> Application deployed:"))
+        #expect(push.stderr.contains("http://\(app).dokku.test"))
+        #expect(proxy.get("\(app).dokku.test")?.body == "v1")
+        #expect(proxy.get("unknown.dokku.test")?.status == 404)
+        #expect(try sandbox.run("url", app).stdout == "http://\(app).dokku.test\n")
+        let releases = try sandbox.run("releases", app)
+        #expect(releases.stdout.contains("v1       current"), "\(releases.stdout)")
+
+        // A domain added later routes at once; GREETING reaches the process on restart.
+        try sandbox.run("domains:add", app, "www.\(app).test")
+        #expect(proxy.get("www.\(app).test")?.body == "v1")
+        #expect(try sandbox.run("config:set", app, "GREETING=hi").status == 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi")
+    }
+
+    @Test func buildpackExamplesDeploy() throws {
+        let (sandbox, proxy) = try setUp("examples")
+        for (example, expected) in [("node-web", "Hello from Node.js"), ("static-site", "Hello from a static site"), ("python-web", "Hello from Python")] {
+            let app = uniqueApp(String(example.prefix(6)))
+            let push = try AppSource(sandbox, example: example).push(app)
+            #expect(push.status == 0, "\(example): \(push)")
+            let answer = proxy.get("\(app).dokku.test")
+            #expect(answer?.status == 200, "\(example)")
+            #expect(answer?.body.contains(expected) == true, "\(example): \(String(describing: answer))")
+        }
+    }
+
+    @Test func workerAndReleasePhase() throws {
+        let (sandbox, proxy) = try setUp("worker")
+        let app = uniqueApp("wr")
+        try sandbox.run("apps:create", app)
+        try sandbox.run("ps:scale", app, "worker=1")
+        let push = try AppSource(sandbox, example: "worker-release").push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect(push.stderr.contains("release phase done"))
+        #expect(try eventually(timeout: .seconds(15)) {
+            proxy.get("\(app).dokku.test")?.body.range(of: #"release=True ticks=[1-9]"#, options: .regularExpression) != nil
+        })
+    }
+
+    @Test func failuresLeaveTheRunningReleaseServing() throws {
+        let (sandbox, proxy) = try setUp("failures")
+        let app = uniqueApp("keep")
+        let source = try AppSource(sandbox, files: Self.versionApp("good"))
+        #expect(try source.push(app).status == 0)
+
+        // A build that fails (an inline buildpack whose compile exits 3).
+        try source.commit(["bin/compile": "#!/bin/sh\necho compiling; exit 3\n", "VERSION": "broken-build\n"], message: "broken build")
+        let build = try source.push(app)
+        #expect(build.status != 0)
+        #expect(build.stderr.contains("failed (exit status 3)"), "\(build.stderr)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "good")
+
+        // A release phase that fails.
+        try source.commit(["bin/compile": "", "Procfile": "web: exec python3 server.py\nrelease: exit 4\n", "VERSION": "broken-release\n"], message: "broken release")
+        try FileManager.default.removeItem(atPath: source.directory + "/bin/compile")
+        try source.commit([:], message: "no inline buildpack")
+        let release = try source.push(app)
+        #expect(release.status != 0)
+        #expect(release.stderr.contains("Execution of release task failed (exit status 4)"), "\(release.stderr)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "good")
+
+        // A health check that fails.
+        try source.commit([
+            "Procfile": "web: exec python3 server.py\n",
+            "app.json": #"{"healthchecks": {"web": [{"type": "startup", "name": "needs content", "path": "/", "content": "never there", "attempts": 2, "wait": 0}]}}"#,
+            "VERSION": "unhealthy\n",
+        ], message: "unhealthy")
+        let unhealthy = try source.push(app)
+        #expect(unhealthy.status != 0)
+        #expect(unhealthy.stderr.contains("failed healthcheck name='needs content'"), "\(unhealthy.stderr)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "good")
+        let releases = try sandbox.run("releases", app).stdout
+        #expect(releases.contains("v1       current"), "\(releases)")
+    }
+
+    @Test func rollbackWithoutRebuilding() throws {
+        let (sandbox, proxy) = try setUp("rollback")
+        let app = uniqueApp("rb")
+        let source = try AppSource(sandbox, files: Self.versionApp("one"))
+        #expect(try source.push(app).status == 0)
+        try source.commit(["VERSION": "two\n"], message: "two")
+        #expect(try source.push(app).status == 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "two")
+        let rollback = try sandbox.run("releases:rollback", app)
+        #expect(rollback.status == 0, "\(rollback)")
+        #expect(!rollback.stdout.contains("Building"))
+        #expect(proxy.get("\(app).dokku.test")?.body == "one")
+        #expect(try sandbox.run("releases:rollback", app, "v2").status == 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "two")
+        #expect(try sandbox.run("releases:rollback", app, "v9").stderr == " !     Release v9 of \(app) does not exist\n")
+    }
+
+    @Test func onlyTheDeployBranchDeploys() throws {
+        let (sandbox, _) = try setUp("branch")
+        let app = uniqueApp("br")
+        let source = try AppSource(sandbox, files: Self.versionApp("x"))
+        #expect(try source.push(app).status == 0)
+        let other = try source.push(app, branch: "main", to: "feature")
+        #expect(other.status == 0)
+        #expect(other.stderr.contains("WARNING: deploy did not complete, you must push to main."))
+        #expect(try sandbox.run("releases", app).stdout.components(separatedBy: "\n").filter { $0.hasPrefix("v") }.count == 1)
+    }
+
+    @Test func buildpackAPIWithFixtureBuildpacks() throws {
+        let (sandbox, proxy) = try setUp("buildpacks")
+        let first = try BuildpackRepository(files: [
+            "bin/detect": "#!/bin/sh\n[ -f \"$1/needs-first\" ] && echo First\n",
+            "bin/compile": "#!/bin/sh\nset -e\necho \"       compiling first with $(cat $3/COLOR)\"\necho first > \"$1/first.txt\"\nmkdir -p \"$1/.profile.d\"\necho 'export FROM_FIRST=yes' > \"$1/.profile.d/first.sh\"\necho 'export CHAINED=from-first' > \"$(dirname $0)/../export\"\n",
+            "bin/release": "#!/bin/sh\nprintf -- '---\\nconfig_vars:\\n  FIRST_DEFAULT: one\\ndefault_process_types:\\n  web: exec python3 server.py\\n'\n",
+        ])
+        let second = try BuildpackRepository(files: [
+            "bin/detect": "#!/bin/sh\necho Second\n",
+            "bin/compile": "#!/bin/sh\nset -e\necho \"$CHAINED\" > \"$1/chained.txt\"\n",
+        ])
+        let app = uniqueApp("bp")
+        try sandbox.run("apps:create", app)
+        try sandbox.run("config:set", "--no-restart", app, "COLOR=blue")
+        let server = Self.versionApp("bp")["server.py"]!.replacingOccurrences(of: #"open("VERSION").read().strip()"#, with: #"open("first.txt").read().strip() + "," + open("chained.txt").read().strip() + "," + os.environ.get("FROM_FIRST", "") + "," + os.environ.get("FIRST_DEFAULT", "")"#)
+        let source = try AppSource(sandbox, files: [
+            "server.py": server, "needs-first": "", ".buildpacks": "\(first.url)\n\(second.url)\n",
+        ])
+        let push = try source.push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect(push.stderr.contains("-----> First app detected"))
+        #expect(push.stderr.contains("compiling first with blue"), "ENV_DIR carries config vars")
+        #expect(push.stderr.contains("Default types for Second -> web") || push.stderr.contains("Default types for First -> web"))
+        #expect(proxy.get("\(app).dokku.test")?.body == "first,from-first,yes,one")
+        let report = try sandbox.run("buildpacks:report", app, "--buildpacks-list")
+        #expect(report.stdout == "\n", "no buildpacks:set: the .buildpacks file chose")
+    }
+}
+
+/// A local git repository holding a buildpack, reachable as a `file://` URL.
+final class BuildpackRepository: @unchecked Sendable {
+    let directory: String
+    var url: String { "file://\(directory)" }
+
+    init(files: [String: String]) throws {
+        directory = "/var/lib/dokkulite-tests/buildpack-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (path, content) in files {
+            let full = directory + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try content.write(toFile: full, atomically: true, encoding: .utf8)
+            chmod(full, 0o755)
+        }
+        for arguments in [["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "buildpack"]] {
+            let result = try Shell.which("git", arguments, directory: directory)
+            guard result.status == 0 else { throw TestFailure("git \(arguments) failed: \(result)") }
+        }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
