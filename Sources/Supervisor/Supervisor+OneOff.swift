@@ -13,8 +13,9 @@ extension Supervisor {
             ("StandardOutputFileDescriptor", .fileDescriptor(1)),
             ("StandardErrorFileDescriptor", .fileDescriptor(2)),
             ("Restart", .string("no")),
-            // A unit that exits 0 is collected (GetUnit then says NoSuchUnit: exit 0); one
-            // that fails stays loaded, failed, so its status can be read and then reset.
+            // The unit stays loaded (active, sub-state "exited", or failed) after its process
+            // ends, so the exit status can be read without racing the garbage collector.
+            ("RemainAfterExit", .bool(true)),
             ("CollectMode", .string("inactive")),
         ]
         var signals = sigset_t()
@@ -29,11 +30,16 @@ extension Supervisor {
         while true {
             let received = sigtimedwait(&signals, nil, &timeout)
             if received > 0 { try? bus.killUnit(spec.unit, signal: received, who: "main") }
-            guard let path = try bus.unitPath(spec.unit) else { return 0 }
+            guard let path = try bus.unitPath(spec.unit) else {
+                throw .processFailed(process: spec.unit, reason: "vanished before its exit status was read")
+            }
             let unit = try bus.properties(path: path, interface: "org.freedesktop.systemd1.Unit", unit: spec.unit)
             let state = unit["ActiveState"]?.stringValue ?? ""
-            if state == "active" || state == "activating" || state == "deactivating" { continue }
+            let sub = unit["SubState"]?.stringValue ?? ""
+            let ended = state == "failed" || (state == "active" && sub == "exited") || state == "inactive"
+            if !ended { continue }
             let service = try bus.properties(path: path, interface: "org.freedesktop.systemd1.Service", unit: spec.unit)
+            if state == "active", let job = try? bus.stopUnit(spec.unit) { _ = try? bus.waitForJob(job, unit: spec.unit) }
             try? bus.resetFailedUnit(spec.unit)
             let code = service["ExecMainCode"].flatMap(Self.int32) ?? 1
             let status = service["ExecMainStatus"].flatMap(Self.int32) ?? 1

@@ -19,6 +19,7 @@ enum CommandCatalog {
         ResourceLimit.self, ResourceLimitClear.self, ResourceReport.self, ResourceReset.self,
         ProxyBuildConfig.self, ProxyDaemonCommand.self, ProxyDisable.self, ProxyEnable.self, ProxyReport.self, ProxyServe.self, ProxySet.self,
         Run.self,
+        SSHCommand.self, SSHKeysAdd.self, SSHKeysList.self, SSHKeysRemove.self,
         StaticServe.self,
         URLCommand.self, URLsCommand.self,
     ]

@@ -19,7 +19,7 @@ enum Help {
         "releases": "List and roll back an app's releases",
         "resource": "Manage resource settings for an app",
         "run": "Run a one-off process inside an app's environment",
-        "ssh-keys": "Manage public ssh keys that are allowed to connect to dokkulite",
+        "ssh-keys": "Manage public ssh keys used for deployment",
         "storage": "Manage mounted volumes",
         "url": "Show the first URL for an app",
         "urls": "Show all URLs for an app",

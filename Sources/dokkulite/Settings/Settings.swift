@@ -25,6 +25,11 @@ struct Settings: Sendable {
     var proxyPortRemap: [Int: Int]
     /// The address the proxy listens on (`DOKKULITE_PROXY_HOST`, default all).
     var proxyListenHost: String
+    /// The `authorized_keys` file of the user pushes arrive as (`DOKKULITE_AUTHORIZED_KEYS`).
+    var authorizedKeys: String
+    /// How the forced command of a key starts dokkulite (`DOKKULITE_SSH_COMMAND`); the
+    /// installer's sudo rule allows exactly this.
+    var sshCommandPrefix: String
     /// Prefix of app users' names (`DOKKULITE_USER_PREFIX`; default `dl-`, or `SLICE-` for
     /// an installation with its own slice, so two installations never share a user).
     var userPrefix: String
@@ -47,6 +52,8 @@ struct Settings: Sendable {
         rootSlice = environment["DOKKULITE_SLICE"].flatMap { $0.isEmpty ? nil : $0 } ?? "dokkulite"
         controlSocket = environment["DOKKULITE_CONTROL_SOCKET"] ?? "\(paths.root)/proxy.sock"
         appUsers = environment["DOKKULITE_APP_USERS"] != "0"
+        authorizedKeys = environment["DOKKULITE_AUTHORIZED_KEYS"].flatMap { $0.isEmpty ? nil : $0 } ?? "/home/dokku/.ssh/authorized_keys"
+        sshCommandPrefix = environment["DOKKULITE_SSH_COMMAND"].flatMap { $0.isEmpty ? nil : $0 } ?? "sudo -n /usr/local/bin/dokkulite"
         proxyPortRemap = Dictionary((environment["DOKKULITE_PROXY_PORTS"] ?? "").split(separator: ",").compactMap { pair -> (Int, Int)? in
             let parts = pair.split(separator: "=").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             return parts.count == 2 ? (parts[0], parts[1]) : nil
