@@ -86,6 +86,7 @@ let package = Package(
                 "Proxy", "TestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: upcoming
         ),
         .testTarget(
