@@ -153,7 +153,7 @@ extension BuiltinBuildpack {
                 "bin/release": #"""
                     #!/usr/bin/env bash
                     root=$(cat "$1/.static-root" 2>/dev/null || echo .)
-                    printf -- '---\ndefault_process_types:\n  web: exec %s static:serve --root %q --port "$PORT"\n' "${DOKKULITE_BINARY:-dokkulite}" "/app/$root"
+                    printf -- '---\ndefault_process_types:\n  web: exec /usr/local/lib/dokkulite/dokkulite static:serve --root %q --port "$PORT"\n' "/app/$root"
                     """#,
             ]
         case .procfile:

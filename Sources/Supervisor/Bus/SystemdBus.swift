@@ -52,12 +52,19 @@ package final class SystemdBus {
 
     /// Starts a transient unit and returns its job's object path. `mode` is systemd's job
     /// mode (`fail`, `replace`).
-    package func startTransientUnit(_ name: String, properties: [(String, BusValue)], mode: String = "fail") throws(SupervisorError) -> String {
+    package func startTransientUnit(_ name: String, properties: [(String, BusValue)], aux: [(String, [(String, BusValue)])] = [], mode: String = "fail") throws(SupervisorError) -> String {
         let reply = try call("StartTransientUnit", unit: name) { m throws(BusFailure) in
             try m.append(.string(name))
             try m.append(.string(mode))
             try m.appendProperties(properties)
+            // Auxiliary units created with it (the service a transient timer starts).
             try m.open("a", "(sa(sv))")
+            for (auxName, auxProperties) in aux {
+                try m.open("r", "sa(sv)")
+                try m.append(.string(auxName))
+                try m.appendProperties(auxProperties)
+                try m.close()
+            }
             try m.close()
         }
         return try decode("StartTransientUnit", name) { () throws(BusFailure) in try reply.readObjectPath() }

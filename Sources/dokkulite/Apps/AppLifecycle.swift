@@ -1,4 +1,5 @@
 import Foundation
+import Supervisor
 
 /// Creating, renaming and destroying apps: the store rows, the app's directory tree, and
 /// (once processes run) its units.
@@ -34,6 +35,10 @@ struct AppLifecycle {
             try ProcessManager(context).stop(instances)
         }
         let user = try AppUser.name(of: app, store: store)
+        if try !store.releases(app).isEmpty {
+            let timers = try context.supervisor().status(matching: ["\(context.settings.rootSlice)-\(UnitNames.escape(app.rawValue))-cron-*"]).map(\.unit)
+            try context.supervisor().stop(timers)
+        }
         try store.deleteApp(app)
         try RouteSync(context).update(app)
         if let user { AppUser.remove(user) }

@@ -6,6 +6,7 @@ enum CommandCatalog {
         BuildpacksAdd.self, BuildpacksClear.self, BuildpacksList.self, BuildpacksRemove.self, BuildpacksReport.self, BuildpacksSet.self,
         CertsAdd.self, CertsRemove.self, CertsReport.self,
         ChecksDisable.self, ChecksEnable.self, ChecksReport.self, ChecksSet.self, ChecksSkip.self,
+        CronList.self, CronRun.self,
         ConfigBare.self, ConfigClear.self, ConfigExport.self, ConfigGet.self, ConfigImport.self, ConfigKeys.self,
         ConfigSet.self, ConfigShow.self, ConfigUnset.self,
         DomainsAdd.self, DomainsAddGlobal.self, DomainsClear.self, DomainsClearGlobal.self, DomainsRemove.self,
@@ -21,6 +22,7 @@ enum CommandCatalog {
         Run.self,
         SSHCommand.self, SSHKeysAdd.self, SSHKeysList.self, SSHKeysRemove.self,
         StaticServe.self,
+        StorageEnsureDirectory.self, StorageList.self, StorageMount.self, StorageReport.self, StorageUnmount.self,
         URLCommand.self, URLsCommand.self,
     ]
 }

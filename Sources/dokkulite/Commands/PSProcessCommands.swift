@@ -51,6 +51,7 @@ struct PSStop: Command {
             try Deployer(context).withDeployLock(app, operation: "stop") {
                 try ProcessManager(context).stopAll(app)
                 try RouteSync(context).update(app)
+                try CronScheduler(context).sync(app)
             }
         }
     }

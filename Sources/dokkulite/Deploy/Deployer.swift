@@ -14,11 +14,19 @@ struct Deployer {
 
     private var output: Output { context.output }
 
+    /// Fault injection for the crash-safety tests: `DOKKULITE_CRASH_AT=STEP` kills this
+    /// process with SIGKILL when the deploy reaches STEP (`built`, `launched`, `checked`,
+    /// `switched`), as a power cut or `kill -9` would.
+    private func crashPoint(_ step: String) {
+        if ProcessInfo.processInfo.environment["DOKKULITE_CRASH_AT"] == step { kill(getpid(), SIGKILL) }
+    }
+
     /// Builds `source` and deploys the result; the running release keeps serving when any
     /// step fails.
     func buildAndDeploy(_ app: AppName, source: ReleaseBuilder.Source, description: String) throws {
         try withDeployLock(app, operation: "deploy") {
             let release = try ReleaseBuilder(context).build(app, source: source, description: description)
+            crashPoint("built")
             try deploy(app, release: release)
         }
     }
@@ -91,6 +99,7 @@ struct Deployer {
             output.step("Deploying \(type) (count=\(counts[type]!))")
         }
         let started = try manager.launch(app, release: release, generation: generation, numbers: ProcessManager.numbering(counts))
+        crashPoint("launched")
         do {
             try checks.verify(app, release: release, instances: started)
         } catch {
@@ -99,6 +108,7 @@ struct Deployer {
             if release.status == .current { try? store.makeCurrent(app, version: release.version) }
             throw CommandError("Deploy failed at the health checks: \((error as? CommandError)?.message ?? "\(error)"); the previous release is still serving")
         }
+        crashPoint("checked")
         // The switch: new instances serve, the old ones retire, the proxy follows.
         let retiring = old.filter { !stoppedFirst.contains($0) }
         try store.write { db in
@@ -112,6 +122,14 @@ struct Deployer {
         try store.makeCurrent(app, version: release.version)
         try store.setProperty(.app(app), "ps", "restore", nil)
         try RouteSync(context).update(app)
+        crashPoint("switched")
+        // The new release serves from here on: a failure to schedule its cron tasks is
+        // reported, not a reason to fail the deploy.
+        do {
+            try CronScheduler(context).sync(app)
+        } catch {
+            output.warn("Cron tasks of \(app) could not be scheduled: \((error as? CommandError)?.message ?? "\(error)")")
+        }
         try retire(app, retiring, generation: generation)
         if announce {
             try runPhase(app, release: release, name: "postdeploy", command: appJSON.postdeploy)
@@ -174,6 +192,7 @@ struct Deployer {
         try withDeployLock(app, operation: "restore") {
             try ProcessManager(context).restore(app)
             try RouteSync(context).update(app)
+            try CronScheduler(context).sync(app)
         }
     }
 

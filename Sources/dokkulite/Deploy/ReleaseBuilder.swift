@@ -105,7 +105,6 @@ struct ReleaseBuilder {
             "HOME": ProcessManager.appMount,
             "STACK": "heroku-22",
             "DOKKULITE_DETECT": chosen == nil ? "1" : "0",
-            "DOKKULITE_BINARY": Self.binaryPath,
             "DOKKU_APP_NAME": app.rawValue,
         ]
         if let revision { environment["SOURCE_VERSION"] = revision }

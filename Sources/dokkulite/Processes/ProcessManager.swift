@@ -100,6 +100,9 @@ struct ProcessManager {
     /// Where every process sees its release tree, as on Heroku: builds happen there too, so
     /// absolute paths a build writes (a virtualenv's) stay valid when the release runs.
     static let appMount = "/app"
+    /// Where every process finds this dokkulite binary (the static file server runs it),
+    /// wherever it is installed and whatever PrivateTmp hides.
+    static let binaryMount = "/usr/local/lib/dokkulite/dokkulite"
 
     /// The transient unit for one instance.
     func spec(for instance: InstanceRecord, release: Release) throws -> ProcessSpec {
@@ -141,7 +144,11 @@ struct ProcessManager {
                 hardened: true,
                 readWritePaths: [settings.paths.data(app)],
                 inaccessiblePaths: [settings.paths.database, settings.paths.database + "-wal", settings.paths.database + "-shm", settings.paths.certs],
-                readOnlyBindPaths: [BindPath(source: slug, destination: Self.appMount)]),
+                bindPaths: try StorageMounts(context: context, app: app).list().map { BindPath(source: $0.host_path, destination: $0.container_path) },
+                readOnlyBindPaths: [
+                    BindPath(source: slug, destination: Self.appMount),
+                    BindPath(source: ReleaseBuilder.binaryPath, destination: Self.binaryMount),
+                ]),
             syslogIdentifier: "\(app).\(instance.dyno)")
     }
 

@@ -16,6 +16,8 @@ struct Paths: Sendable {
     var buildpacks: String { "\(root)/buildpacks" }
     /// Certificates and keys, root-only.
     var certs: String { "\(root)/certs" }
+    /// Host directories made for `storage:mount` (`storage:ensure-directory`).
+    var storage: String { "\(root)/storage" }
     /// Plugins.
     var plugins: String { "\(root)/plugins" }
 

@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import Supervisor
+
+/// Host directories bound into an app's processes (`storage:mount`), kept one per line as
+/// `HOST:CONTAINER` in the `storage/mounts` property; they become `BindPaths=` on the app's
+/// units at the next deploy or restart, as in Dokku.
+struct StorageMounts {
+    let context: Context
+    let app: AppName
+
+    struct Mount: Equatable, Encodable {
+        var host_path: String
+        var container_path: String
+
+        var text: String { "\(host_path):\(container_path)" }
+    }
+
+    func list() throws -> [Mount] {
+        (try context.store().property(.app(app), "storage", "mounts") ?? "").split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: ":", maxSplits: 1).map(String.init)
+            return parts.count == 2 ? Mount(host_path: parts[0], container_path: parts[1]) : nil
+        }
+    }
+
+    func write(_ mounts: [Mount]) throws {
+        try context.store().setProperty(.app(app), "storage", "mounts", mounts.isEmpty ? nil : mounts.map(\.text).joined(separator: "\n"))
+    }
+
+    /// Parses `HOST:CONTAINER` (a trailing `:options` is accepted and ignored).
+    static func parse(_ text: String) throws -> Mount {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {
+            throw CommandError("Storage path must be two valid paths divided by colon.")
+        }
+        func clean(_ path: String) -> String {
+            let standard = (path as NSString).standardizingPath
+            return standard.count > 1 && standard.hasSuffix("/") ? String(standard.dropLast()) : standard
+        }
+        return Mount(host_path: clean(parts[0]), container_path: clean(parts[1]))
+    }
+}
+
+struct StorageEnsureDirectory: Command {
+    static let configuration = CommandConfiguration(commandName: "storage:ensure-directory", abstract: "Creates a persistent storage directory in the recommended storage path")
+    static let usage = "[--chown APP|root|false] <directory-name>"
+    static let takesApp = false
+    @Option var chown: String?
+    @Argument var name: String?
+
+    func run(in context: Context) throws {
+        guard let name, !name.isEmpty else { throw CommandError("Please specify a directory to create") }
+        guard name.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 95 }) else {
+            throw CommandError("Directory can only contain the following set of characters: [A-Za-z0-9_-]")
+        }
+        let path = context.settings.paths.storage + "/" + name
+        context.output.step("Ensuring \(path) exists")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        chmod(context.settings.paths.storage, 0o711)
+        if let chown, chown != "false" {
+            let owner: (uid: uid_t, gid: gid_t)
+            if chown == "root" {
+                owner = (0, 0)
+            } else {
+                let app = try context.existingApp(chown)
+                guard let user = try AppUser.name(of: app, store: context.store()), let ids = AppUser.uid(of: user) else {
+                    throw CommandError("Unsupported chown permissions")
+                }
+                owner = ids
+            }
+            context.output.detail("Setting directory ownership to \(owner.uid):\(owner.gid)")
+            Glibc.chown(path, owner.uid, owner.gid)
+        }
+        context.output.detail("Directory ready for mounting")
+    }
+}
+
+struct StorageMount: Command {
+    static let configuration = CommandConfiguration(commandName: "storage:mount", abstract: "Create a new persistent storage mount (applied at the next deploy or restart)")
+    static let usage = "<app> <host-dir>:<container-dir>"
+    @Argument var app: String?
+    @Argument var mount: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let mount = try StorageMounts.parse(mount ?? "")
+        let paths = context.settings.paths
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: mount.host_path, isDirectory: &isDirectory) else {
+            throw CommandError("Host path \(mount.host_path) does not exist (storage:ensure-directory creates one under \(paths.storage))")
+        }
+        func inside(_ path: String, _ root: String) -> Bool { path == root || path.hasPrefix(root + "/") }
+        if inside(mount.host_path, paths.root) && !inside(mount.host_path, paths.storage) {
+            throw CommandError("Host path \(mount.host_path) lies inside dokkulite's own state (\(paths.root)); use a directory under \(paths.storage)")
+        }
+        if inside(mount.host_path, paths.storage) == false, mount.host_path == "/" {
+            throw CommandError("Host path / cannot be mounted")
+        }
+        if ["/app", "/", "/proc", "/sys", "/dev"].contains(mount.container_path) || inside(mount.container_path, "/app") {
+            throw CommandError("Container path \(mount.container_path) is reserved")
+        }
+        let store = StorageMounts(context: context, app: app)
+        var mounts = try store.list()
+        guard !mounts.contains(mount) else { throw CommandError("Mount path already exists.") }
+        mounts.append(mount)
+        try store.write(mounts)
+    }
+}
+
+struct StorageUnmount: Command {
+    static let configuration = CommandConfiguration(commandName: "storage:unmount", abstract: "Remove an existing storage mount")
+    static let usage = "<app> <host-dir>:<container-dir>"
+    @Argument var app: String?
+    @Argument var mount: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let mount = try StorageMounts.parse(mount ?? "")
+        let store = StorageMounts(context: context, app: app)
+        var mounts = try store.list()
+        guard mounts.contains(mount) else { throw CommandError("Mount path does not exist.") }
+        mounts.removeAll { $0 == mount }
+        try store.write(mounts)
+    }
+}
+
+struct StorageList: Command {
+    static let configuration = CommandConfiguration(commandName: "storage:list", abstract: "List an app's persistent storage mounts")
+    static let usage = "<app> [--format text|json]"
+    @Option var format = "text"
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let mounts = try StorageMounts(context: context, app: app).list()
+        switch format {
+        case "json":
+            context.output.data(JSON.encode(mounts))
+        case "text":
+            context.output.step("\(app) volume bind-mounts:")
+            for mount in mounts {
+                if context.output.quiet { context.output.data(mount.text) } else { context.output.detail(mount.text) }
+            }
+        default:
+            throw CommandError("Invalid --format value specified")
+        }
+    }
+}
+
+struct StorageReport: Command {
+    static let configuration = CommandConfiguration(commandName: "storage:report", abstract: "Displays a storage report for one or more apps")
+    static let usage = "[<app>] [<flag>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        let arguments = try ReportArguments(words)
+        for app in try context.reportApps(arguments) {
+            let mounts = try StorageMounts(context: context, app: app).list().map { "-v \($0.text)" }.joined(separator: " ")
+            let values = [
+                "--storage-build-mounts": "",
+                "--storage-deploy-mounts": mounts,
+                "--storage-run-mounts": mounts,
+                "--storage-data-dir": context.settings.paths.data(app),
+            ]
+            try Report(type: "storage", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Persistent storage: the app's DATA_DIR across deploys and rollbacks, storage:mount as
+/// BindPaths, and the sandbox around both.
+@Suite(.enabled(if: Integration.systemdEnabled, "needs a systemd manager: run scripts/test"))
+struct StorageTests {
+    @Test func dataSurvivesDeploysAndMountsAreWritable() throws {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        let sandbox = try Sandbox("storage")
+        try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
+        _ = try DaemonProcess(sandbox)
+        let app = uniqueApp("store"), other = uniqueApp("other")
+        let source = try AppSource(sandbox, files: DeployTests.versionApp("one"))
+        #expect(try source.push(app).status == 0)
+        #expect(try AppSource(sandbox, files: DeployTests.versionApp("x")).push(other).status == 0)
+
+        #expect(try sandbox.run("run", app, "echo kept > $DATA_DIR/file").status == 0)
+        try source.commit(["VERSION": "two\n"], message: "two")
+        #expect(try source.push(app).status == 0)
+        #expect(try sandbox.run("run", app, "cat $DATA_DIR/file").stdout == "kept\n", "survives a redeploy")
+        #expect(try sandbox.run("releases:rollback", app).status == 0)
+        #expect(try sandbox.run("run", app, "cat $DATA_DIR/file").stdout == "kept\n", "survives a rollback")
+
+        let elsewhere = try sandbox.run("run", app, "touch /app/new-file || touch /var/lib/x || touch \(sandbox.root)/x")
+        #expect(elsewhere.status != 0, "nothing else is writable")
+        let spy = try sandbox.run("run", other, "cat \(sandbox.root)/apps/\(app)/data/file")
+        #expect(spy.status != 0, "another app cannot read the data directory")
+
+        let ensured = try sandbox.run("storage:ensure-directory", "--chown", app, "uploads")
+        #expect(ensured.status == 0, "\(ensured)")
+        let host = sandbox.root + "/storage/uploads"
+        #expect(try sandbox.run("storage:mount", app, "\(host):/uploads").status == 0)
+        #expect(try sandbox.run("storage:mount", app, "\(host):/uploads").stderr == " !     Mount path already exists.\n")
+        #expect(try sandbox.run("storage:mount", app, "/nonexistent/dir:/x").status != 0)
+        #expect(try sandbox.run("storage:mount", app, "\(sandbox.root)/apps:/x").stderr.contains("inside dokkulite's own state"))
+        #expect(try sandbox.run("storage:list", app, "--format", "json").stdout == "[{\"container_path\":\"/uploads\",\"host_path\":\"\(host)\"}]\n")
+        #expect(try sandbox.run("ps:restart", app).status == 0)
+        #expect(try sandbox.run("run", app, "echo uploaded > /uploads/a && cat /uploads/a").stdout == "uploaded\n")
+        #expect(try String(contentsOfFile: host + "/a", encoding: .utf8) == "uploaded\n")
+        #expect(try sandbox.run("storage:unmount", app, "\(host):/uploads").status == 0)
+        #expect(try sandbox.run("storage:unmount", app, "\(host):/uploads").stderr == " !     Mount path does not exist.\n")
+    }
+}
