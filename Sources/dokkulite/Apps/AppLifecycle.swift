@@ -24,6 +24,7 @@ struct AppLifecycle {
             try? store.deleteApp(app)
             throw error
         }
+        try Plugins(context).fire("post-create", [app.rawValue])
     }
 
     /// Removes the app, its processes, data and settings.
@@ -42,6 +43,7 @@ struct AppLifecycle {
         try store.deleteApp(app)
         try RouteSync(context).update(app)
         if let user { AppUser.remove(user) }
+        try Plugins(context).fire("post-delete", [app.rawValue])
         let directory = context.settings.paths.app(app)
         if FileManager.default.fileExists(atPath: directory) {
             try FileManager.default.removeItem(atPath: directory)

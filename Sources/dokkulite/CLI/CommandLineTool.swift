@@ -40,6 +40,7 @@ enum CommandLineTool {
             }
         }
 
+        Help.pluginContext = Context(settings: settings, output: output)
         guard let invoked = arguments.first else {
             Help.printOverview(output: output, all: false)
             return 0
@@ -68,6 +69,8 @@ enum CommandLineTool {
         }
 
         guard let type = commands.first(where: { $0.name == name }) else {
+            let context = Context(settings: settings, output: output)
+            if let status = try? Plugins(context).runCommand(arguments) { return status }
             return unknown(arguments, output)
         }
         if let globalApp, type.takesApp {

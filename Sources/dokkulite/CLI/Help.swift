@@ -1,6 +1,9 @@
 /// `help`, `help --all` and `NAMESPACE:help`, generated from the command catalog and
 /// grouped by namespace as Dokku's help is.
 enum Help {
+    /// Set by the command line so help can ask installed plugins for their commands.
+    nonisolated(unsafe) static var pluginContext: Context?
+
     /// Each namespace's one-line description.
     static let namespaces: [String: String] = [
         "apps": "Manage apps",
@@ -49,6 +52,12 @@ enum Help {
             }
             for extra in ["help", "version"] {
                 lines.append(row(extra, extra == "help" ? "Print the list of commands" : "Print dokkulite's version", width: 25))
+            }
+            if let context = Help.pluginContext {
+                let community = Plugins(context).helpLines()
+                if !community.isEmpty {
+                    lines += ["", "Community plugin commands:", ""] + community
+                }
             }
         }
         output.data(lines.joined(separator: "\n"))

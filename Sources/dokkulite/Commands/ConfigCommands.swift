@@ -34,6 +34,7 @@ struct ConfigSet: Command {
             parsed.append((key, value))
         }
         try context.store().setConfig(scope, parsed)
+        try Plugins(context).fire("post-config-update", [scope.app?.rawValue ?? "--global", "set"] + parsed.map(\.key))
         context.output.step("Setting config vars")
         for line in ConfigVars.aligned(parsed.sorted { $0.key < $1.key }, prefix: "       ") where !context.output.quiet {
             context.output.data(line)

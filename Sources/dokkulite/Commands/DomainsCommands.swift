@@ -33,6 +33,7 @@ struct DomainsAdd: Command {
             context.output.step(existing.contains(domain) ? "Skipping: \(domain) already added to \(app)" : "Added \(domain) to \(app)")
         }
         try RouteSync(context).update(app)
+        try Plugins(context).fire("post-domains-update", [app.rawValue, "add"] + domains)
     }
 }
 
@@ -50,6 +51,7 @@ struct DomainsRemove: Command {
         try context.store().removeDomains(.app(app), domains)
         for domain in domains { context.output.step("Removed \(domain) from \(app)") }
         try RouteSync(context).update(app)
+        try Plugins(context).fire("post-domains-update", [app.rawValue, "remove"] + domains)
     }
 }
 
@@ -63,6 +65,7 @@ struct DomainsSet: Command {
         try context.store().setDomains(.app(app), domains)
         context.output.step("Set \(domains.joined(separator: " ")) for \(app)")
         try RouteSync(context).update(app)
+        try Plugins(context).fire("post-domains-update", [app.rawValue, "set"] + domains)
     }
 }
 

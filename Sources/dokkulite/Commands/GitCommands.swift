@@ -103,6 +103,7 @@ struct GitHook: Command {
             updates.append((parts[1], String(parts[2].dropFirst("refs/heads/".count))))
         }
         for update in updates {
+            try Plugins(context).fire("pre-receive-app", [app.rawValue, "buildpacks", repository.path, update.new])
             var deployBranch = try repository.deployBranch()
             if deployBranch == nil {
                 if update.branch != "master", try context.store().releases(app).isEmpty {

@@ -52,6 +52,7 @@ struct PSStop: Command {
                 try ProcessManager(context).stopAll(app)
                 try RouteSync(context).update(app)
                 try CronScheduler(context).sync(app)
+                try Plugins(context).fire("post-stop", [app.rawValue])
             }
         }
     }

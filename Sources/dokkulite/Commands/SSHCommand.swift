@@ -27,6 +27,8 @@ struct SSHCommand: Command {
             return
         }
         let name = first.split(separator: " ").first.map(String.init) ?? first
+        // user-auth: a plugin may refuse this user, key or command.
+        try Plugins(context).fire("user-auth", [NSUserName(), keyName ?? "", name] + Array(words.dropFirst()))
         if name == "git-receive-pack" || name == "git-upload-pack" {
             guard words.count == 2 else { throw CommandError("\(name) takes exactly one repository") }
             // Validation happens in the command; the repository path is built from the name.
@@ -36,6 +38,7 @@ struct SSHCommand: Command {
             throw CommandError("`\(original)` is not a dokku command.\nSee `dokku help` for a list of available commands.")
         }
         let known = CommandLineTool.commands.contains { $0.name == name } || ["help", "version", "--version", "-v"].contains(name)
+            || Plugins(context).providesCommand(name)
             || name.hasSuffix(":help") || Help.namespaces[name] != nil || CommandLineTool.aliases[name] != nil
             || name.hasPrefix("--")
         guard known else {

@@ -25,9 +25,19 @@ struct Deployer {
     /// step fails.
     func buildAndDeploy(_ app: AppName, source: ReleaseBuilder.Source, description: String) throws {
         try withDeployLock(app, operation: "deploy") {
+            try Plugins(context).fire("pre-build", [app.rawValue, "buildpacks"])
             let release = try ReleaseBuilder(context).build(app, source: source, description: description)
+            try Plugins(context).fire("post-build", [app.rawValue, "buildpacks"])
             crashPoint("built")
-            try deploy(app, release: release)
+            do {
+                try deploy(app, release: release)
+            } catch {
+                // Recorded in `releases`; the running release is untouched.
+                if try context.store().currentRelease(app) != release.version {
+                    try? context.store().failRelease(app, version: release.version, reason: (error as? CommandError)?.message ?? "\(error)")
+                }
+                throw error
+            }
         }
     }
 
@@ -73,11 +83,15 @@ struct Deployer {
         let store = try context.store()
         let manager = ProcessManager(context)
         let appJSON = (try? AppJSON(parsing: Data(release.appJSON.utf8))) ?? AppJSON()
+        let plugins = Plugins(context)
         if announce {
             output.step("Releasing \(app)...")
+            try plugins.fire("pre-release", [app.rawValue, "v\(release.version)"])
             try runPhase(app, release: release, name: "predeploy", command: appJSON.predeploy)
             try runPhase(app, release: release, name: "release", command: release.processTypes["release"])
+            try plugins.fire("post-release", [app.rawValue, "v\(release.version)"])
         }
+        try plugins.fire("pre-deploy", [app.rawValue, "v\(release.version)"])
         if !appJSON.formation.isEmpty {
             try store.setFormation(app, appJSON.formation.map { ($0.key, $0.value) })
         }
@@ -102,6 +116,7 @@ struct Deployer {
         crashPoint("launched")
         do {
             try checks.verify(app, release: release, instances: started)
+            try plugins.fire("check-deploy", [app.rawValue, "v\(release.version)"] + started.compactMap { $0.port.map(String.init) })
         } catch {
             try? manager.stop(started)
             try? store.failRelease(app, version: release.version, reason: "\(error)")
@@ -131,6 +146,7 @@ struct Deployer {
             output.warn("Cron tasks of \(app) could not be scheduled: \((error as? CommandError)?.message ?? "\(error)")")
         }
         try retire(app, retiring, generation: generation)
+        try plugins.fire("post-deploy", [app.rawValue, "", "", "v\(release.version)"])
         if announce {
             try runPhase(app, release: release, name: "postdeploy", command: appJSON.postdeploy)
             try prune(app)

@@ -30,6 +30,8 @@ struct Settings: Sendable {
     /// How the forced command of a key starts dokkulite (`DOKKULITE_SSH_COMMAND`); the
     /// installer's sudo rule allows exactly this.
     var sshCommandPrefix: String
+    /// How long a plugin trigger may run (`DOKKULITE_PLUGIN_TIMEOUT`, seconds; default 60).
+    var pluginTimeout: Double
     /// Prefix of app users' names (`DOKKULITE_USER_PREFIX`; default `dl-`, or `SLICE-` for
     /// an installation with its own slice, so two installations never share a user).
     var userPrefix: String
@@ -52,6 +54,7 @@ struct Settings: Sendable {
         rootSlice = environment["DOKKULITE_SLICE"].flatMap { $0.isEmpty ? nil : $0 } ?? "dokkulite"
         controlSocket = environment["DOKKULITE_CONTROL_SOCKET"] ?? "\(paths.root)/proxy.sock"
         appUsers = environment["DOKKULITE_APP_USERS"] != "0"
+        pluginTimeout = environment["DOKKULITE_PLUGIN_TIMEOUT"].flatMap { Double($0) }.map { max(0.1, $0) } ?? 60
         authorizedKeys = environment["DOKKULITE_AUTHORIZED_KEYS"].flatMap { $0.isEmpty ? nil : $0 } ?? "/home/dokku/.ssh/authorized_keys"
         sshCommandPrefix = environment["DOKKULITE_SSH_COMMAND"].flatMap { $0.isEmpty ? nil : $0 } ?? "sudo -n /usr/local/bin/dokkulite"
         proxyPortRemap = Dictionary((environment["DOKKULITE_PROXY_PORTS"] ?? "").split(separator: ",").compactMap { pair -> (Int, Int)? in

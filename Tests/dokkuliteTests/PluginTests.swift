@@ -1,0 +1,108 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Dokku-style plugins: commands, triggers, vetoes and a hanging trigger.
+@Suite struct PluginTests {
+    /// Writes a plugin directory and returns its path.
+    static func makePlugin(in root: String, name: String, files: [String: String]) throws -> String {
+        let directory = root + "/src-" + name
+        for (path, content) in files.merging(["plugin.toml": "[plugin]\nname = \"\(name)\"\ndescription = \"test plugin \(name)\"\nversion = \"1.2.3\"\n"], uniquingKeysWith: { a, _ in a }) {
+            let full = directory + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try content.write(toFile: full, atomically: true, encoding: .utf8)
+            chmod(full, 0o755)
+        }
+        return directory
+    }
+
+    @Test func commandsTriggersAndVetoes() throws {
+        let sandbox = try Sandbox("plugins")
+        let log = sandbox.root + "/trigger.log"
+        let source = try Self.makePlugin(in: sandbox.root, name: "sample", files: [
+            "commands": "#!/bin/bash\ncase \"$1\" in\n  help) echo '    hello:world <app>          say hello';;\n  hello:world) echo \"hello from the plugin to $2\";;\n  *) exit 10;;\nesac\n",
+            "subcommands/greet": "#!/bin/bash\necho \"greetings, $2\"\n",
+            "post-create": "#!/bin/bash\necho \"post-create $*\" >> \(log)\n",
+            "pre-deploy": "#!/bin/bash\nif [[ $1 == veto* ]]; then echo \"deploys of $1 are not allowed by policy\" >&2; exit 1; fi\n",
+            "post-config-update": "#!/bin/bash\necho \"post-config-update $*\" >> \(log)\n",
+        ])
+        let installed = try sandbox.run("plugin:install", source)
+        #expect(installed.status == 0, "\(installed)")
+        #expect(try sandbox.run("plugin:list").stdout.contains("sample"))
+        #expect(try sandbox.run("help").stdout.contains("hello:world <app>"))
+        #expect(try sandbox.run("hello:world", "x").stdout == "hello from the plugin to x\n")
+        #expect(try sandbox.run("greet", "you").stdout == "greetings, you\n")
+        #expect(try sandbox.run("not:handled").stderr.contains("is not a dokku command"))
+
+        let app = uniqueApp("plug")
+        try sandbox.run("apps:create", app)
+        try sandbox.run("config:set", "--no-restart", app, "A=1")
+        let lines = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(lines.contains("post-create \(app)\n"))
+        #expect(lines.contains("post-config-update \(app) set A\n"))
+
+        let trigger = try sandbox.run("plugin:trigger", "pre-deploy", "veto-app")
+        #expect(trigger.status != 0)
+        #expect(trigger.stderr == " !     deploys of veto-app are not allowed by policy\n")
+
+        #expect(try sandbox.run("plugin:disable", "sample").status == 0)
+        #expect(try sandbox.run("hello:world", "x").status != 0, "a disabled plugin's commands are gone")
+        #expect(try sandbox.run("plugin:enable", "sample").status == 0)
+        #expect(try sandbox.run("plugin:uninstall", "sample").status == 0)
+        #expect(try sandbox.run("plugin:list").stdout.isEmpty)
+    }
+
+    @Test func aHangingTriggerIsStoppedAndNamed() throws {
+        let sandbox = try Sandbox("hanging")
+        sandbox.environment["DOKKULITE_PLUGIN_TIMEOUT"] = "1"
+        let source = try Self.makePlugin(in: sandbox.root, name: "sleepy", files: ["post-create": "#!/bin/bash\nsleep 60\n"])
+        #expect(try sandbox.run("plugin:install", source).status == 0)
+        let started = ContinuousClock.now
+        let created = try sandbox.run("apps:create", uniqueApp("slow"))
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(created.status == 0, "post-create is not a veto: the app is created")
+        #expect(created.stderr.contains("plugin sleepy: trigger post-create did not finish within 1s and was stopped"), "\(created)")
+        #expect(try sandbox.run("--quiet", "apps:list").stdout.split(separator: "\n").count == 1, "state is intact")
+    }
+
+    @Test func userAuthCanRefuseSSHCommands() throws {
+        let sandbox = try Sandbox("userauth")
+        let source = try Self.makePlugin(in: sandbox.root, name: "gate", files: [
+            "user-auth": "#!/bin/bash\n# $1 user, $2 key name, $3 command\nif [[ $2 == intern && $3 == apps:destroy ]]; then echo \"$2 may not destroy apps\" >&2; exit 1; fi\n",
+        ])
+        #expect(try sandbox.run("plugin:install", source).status == 0)
+        sandbox.environment["SSH_ORIGINAL_COMMAND"] = "apps:destroy something --force"
+        let refused = try sandbox.run("ssh-command", "--key-name", "intern")
+        #expect(refused.status != 0)
+        #expect(refused.stderr == " !     intern may not destroy apps\n")
+        sandbox.environment["SSH_ORIGINAL_COMMAND"] = "version"
+        #expect(try sandbox.run("ssh-command", "--key-name", "intern").status == 0)
+        sandbox.environment["SSH_ORIGINAL_COMMAND"] = "plugin:install /tmp/x"
+        #expect(try sandbox.run("ssh-command", "--key-name", "admin").status != 0, "plugins are installed on the server only")
+    }
+}
+
+/// A veto on a real deploy: the plugin's message, and no release goes live.
+@Suite(.enabled(if: Integration.systemdEnabled, "needs a systemd manager: run scripts/test"))
+struct PluginDeployTests {
+    @Test func preDeployVetoStopsTheDeployAndPostDeployRuns() throws {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        let sandbox = try Sandbox("plugindeploy")
+        try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
+        let log = sandbox.root + "/deployed.log"
+        let source = try PluginTests.makePlugin(in: sandbox.root, name: "policy", files: [
+            "pre-deploy": "#!/bin/bash\nif [[ $1 == veto* ]]; then echo \"deploys of $1 are not allowed by policy\" >&2; exit 1; fi\n",
+            "post-deploy": "#!/bin/bash\necho \"post-deploy $1 $4\" >> \(log)\n",
+        ])
+        #expect(try sandbox.run("plugin:install", source).status == 0)
+        let allowed = uniqueApp("ok")
+        #expect(try AppSource(sandbox, files: DeployTests.versionApp("fine")).push(allowed).status == 0)
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "post-deploy \(allowed) v1\n")
+        let vetoed = uniqueApp("veto")
+        let push = try AppSource(sandbox, files: DeployTests.versionApp("no")).push(vetoed)
+        #expect(push.status != 0)
+        #expect(push.stderr.contains("deploys of \(vetoed) are not allowed by policy"))
+        #expect(try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(vetoed)' AND status = 'current'") == "0")
+        #expect(try sandbox.sql("SELECT COUNT(*) FROM instance WHERE app = '\(vetoed)'") == "0")
+    }
+}
