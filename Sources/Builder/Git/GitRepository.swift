@@ -93,6 +93,12 @@ package final class GitRepository {
         try Self.check(git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION)), "checkout options")
         options.checkout_strategy = GIT_CHECKOUT_FORCE.rawValue | GIT_CHECKOUT_DONT_UPDATE_INDEX.rawValue
         let absolute = directory.hasPrefix("/") ? directory : FileManager.default.currentDirectoryPath + "/" + directory
+        try? FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true)
+        // A bare repository has no work tree, and checkout refuses trees with submodules
+        // without one: lend it the target directory, in memory only (no config written).
+        if git_repository_is_bare(repository) == 1 {
+            try Self.check(git_repository_set_workdir(repository, absolute, 0), "set work tree")
+        }
         let result = absolute.withCString { target in
             options.target_directory = target
             return git_checkout_tree(repository, tree, &options)
