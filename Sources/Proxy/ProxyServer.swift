@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+internal import Glibc
+#endif
 package import Logging
 internal import NIOConcurrencyHelpers
 internal import NIOCore
@@ -18,6 +21,7 @@ package final class ProxyServer: Service, Sendable {
     private let certificates: TLSCertificates
 
     package init(configuration: Configuration, routes: RouteTable, certificates: [TLSCertificates.Entry] = [], logger: Logger = Logger(label: "dokkulite.proxy")) throws {
+        Self.raiseDescriptorLimit()
         let shared = ProxyShared(routes: routes, configuration: configuration)
         self.shared = shared
         self.logger = logger
@@ -37,6 +41,16 @@ package final class ProxyServer: Service, Sendable {
         self.loops = loops
         listening = NIOLockedValueBox([])
         self.certificates = try TLSCertificates(certificates)
+    }
+
+    /// Every client connection and its upstream connection take a descriptor each: lift
+    /// the soft limit to the hard one so a thousand clients do not run out.
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(resource, &limit)
     }
 
     /// Replaces the route table; new requests use it at once, requests in flight finish on

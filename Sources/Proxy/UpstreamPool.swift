@@ -53,6 +53,9 @@ final class UpstreamPool {
     /// Returns a connection after a complete exchange; extra or broken ones are closed.
     func release(_ connection: UpstreamConnection) {
         connection.handler.exchange = nil
+        // A slow client may have paused reading from this upstream; the next exchange must
+        // start with reads on.
+        try? connection.channel.syncOptions?.setOption(.autoRead, value: true)
         guard connection.reusable, connection.channel.isActive else {
             connection.channel.close(promise: nil)
             return
