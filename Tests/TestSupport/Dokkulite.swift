@@ -29,7 +29,9 @@ public final class Sandbox: @unchecked Sendable {
             value += 1
             return value
         }
-        let base = 30000 + (block * 64 + Int(getpid() % 97) * 64 * 8) % 30000
+        // Below the kernel's ephemeral range (32768+), where outgoing connections could take
+        // a port between dokkulite's check and the app's bind, as in production's 20000-29999.
+        let base = 20000 + (block * 64 + Int(getpid() % 97) * 64 * 8) % 12000
         env["DOKKULITE_PORT_RANGE"] = "\(base)-\(base + 63)"
         environment = env
     }

@@ -100,3 +100,20 @@ import Testing
         #expect(try sandbox.run("ps:set", "--global", "restore", "false").stderr == " !     Property cannot be specified globally\n")
     }
 }
+
+@Suite struct ChecksCLITests {
+    @Test func disableSkipEnableAndReport() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "c")
+        #expect(try sandbox.run("checks:disable", "c").stdout == "-----> Disabling zero downtime for app (c)\n")
+        #expect(try sandbox.run("checks:report", "c", "--checks-disabled-list").stdout == "_all_\n")
+        #expect(try sandbox.run("checks:skip", "c", "worker,web").stdout == "-----> Skipping zero downtime for app's (c) proctypes (worker,web)\n")
+        #expect(try sandbox.run("checks:report", "c", "--checks-skipped-list").stdout == "web,worker\n")
+        #expect(try sandbox.run("checks:report", "c", "--checks-disabled-list").stdout == "_all_\n", "as in Dokku, naming types does not undo _all_")
+        #expect(try sandbox.run("checks:enable", "c").stdout == "-----> Enabling zero downtime for app's (c)\n")
+        #expect(try sandbox.run("checks:report", "c", "--checks-skipped-list").stdout == "none\n")
+        #expect(try sandbox.run("checks:set", "c", "wait-to-retire", "30").stdout == "=====> Setting wait-to-retire to 30\n")
+        #expect(try sandbox.run("checks:report", "c", "--checks-computed-wait-to-retire").stdout == "30\n")
+        #expect(try sandbox.run("checks:set", "c", "colour", "red").stderr.hasPrefix(" !     Invalid key specified, valid keys include: "))
+    }
+}

@@ -19,6 +19,23 @@ private func types(_ text: String?) -> [String] {
     (text ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
 }
 
+extension ChecksLists {
+    /// Puts process types (all of them when none are given) on one list (`disabled` or
+    /// `skipped`) and off the other, with Dokku's message (`verb`: Disabling, Skipping).
+    func mark(_ list: String, clearing other: String, types chosen: [String], verb: String, output: Output) throws {
+        if chosen.isEmpty {
+            output.step("\(verb) zero downtime for app (\(app))")
+            try set(list, ["_all_"])
+            try set(other, [])
+        } else {
+            output.step("\(verb) zero downtime for app's (\(app)) proctypes (\(chosen.joined(separator: ",")))")
+            let current = try get(list).filter { $0 != "_all_" }
+            try set(list, Array(Set(current + chosen)).sorted())
+            try set(other, try get(other).filter { !chosen.contains($0) })
+        }
+    }
+}
+
 struct ChecksDisable: Command {
     static let configuration = CommandConfiguration(commandName: "checks:disable", abstract: "Disable zero-downtime deployment for all processes (or comma-separated process-type list)")
     static let usage = "<app> [process-type(s)]"
@@ -27,18 +44,7 @@ struct ChecksDisable: Command {
 
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
-        let lists = ChecksLists(context: context, app: app)
-        let chosen = types(processTypes)
-        if chosen.isEmpty {
-            context.output.step("Disabling zero downtime for app (\(app))")
-            try lists.set("disabled", ["_all_"])
-            try lists.set("skipped", [])
-        } else {
-            context.output.step("Disabling zero downtime for app's (\(app)) proctypes (\(chosen.joined(separator: ",")))")
-            let current = try lists.get("disabled").filter { $0 != "_all_" }
-            try lists.set("disabled", Array(Set(current + chosen)).sorted())
-            try lists.set("skipped", try lists.get("skipped").filter { !chosen.contains($0) })
-        }
+        try ChecksLists(context: context, app: app).mark("disabled", clearing: "skipped", types: types(processTypes), verb: "Disabling", output: context.output)
     }
 }
 
@@ -72,18 +78,7 @@ struct ChecksSkip: Command {
 
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
-        let lists = ChecksLists(context: context, app: app)
-        let chosen = types(processTypes)
-        if chosen.isEmpty {
-            context.output.step("Skipping zero downtime for app (\(app))")
-            try lists.set("skipped", ["_all_"])
-            try lists.set("disabled", [])
-        } else {
-            context.output.step("Skipping zero downtime for app's (\(app)) proctypes (\(chosen.joined(separator: ",")))")
-            let current = try lists.get("skipped").filter { $0 != "_all_" }
-            try lists.set("skipped", Array(Set(current + chosen)).sorted())
-            try lists.set("disabled", try lists.get("disabled").filter { !chosen.contains($0) })
-        }
+        try ChecksLists(context: context, app: app).mark("skipped", clearing: "disabled", types: types(processTypes), verb: "Skipping", output: context.output)
     }
 }
 

@@ -2,10 +2,12 @@ import ArgumentParser
 import Foundation
 import Supervisor
 
-/// `[--all|<app>]` for the ps commands that can run against every app.
-private func targets(_ app: String?, all: Bool, context: Context) throws -> [AppName] {
-    if all || app == "--all" { return try context.store().apps().map(\.name) }
-    return [try context.existingApp(app)]
+extension Context {
+    /// `[--all|<app>]`: every app, or the one named (which must exist).
+    func targets(_ app: String?, all: Bool) throws -> [AppName] {
+        if all || app == "--all" { return try store().apps().map(\.name) }
+        return [try existingApp(app)]
+    }
 }
 
 struct PSStart: Command {
@@ -15,7 +17,7 @@ struct PSStart: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        for app in try targets(app, all: all, context: context) {
+        for app in try context.targets(app, all: all) {
             let manager = ProcessManager(context)
             guard try manager.currentRelease(app) != nil else {
                 context.output.warn("App \(app) has not been deployed")
@@ -42,7 +44,7 @@ struct PSStop: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        for app in try targets(app, all: all, context: context) {
+        for app in try context.targets(app, all: all) {
             guard try ProcessManager(context).currentRelease(app) != nil else {
                 context.output.warn("App \(app) has not been deployed")
                 continue
@@ -65,7 +67,7 @@ struct PSRestart: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        for app in try targets(app, all: all, context: context) {
+        for app in try context.targets(app, all: all) {
             guard try ProcessManager(context).currentRelease(app) != nil else {
                 context.output.warn("App \(app) has not been deployed")
                 continue
@@ -84,7 +86,7 @@ struct PSRestore: Command {
     func run(in context: Context) throws {
         if app == nil && !all { context.output.warn("Restore specified without app, assuming --all") }
         var failures = 0
-        for app in try targets(app, all: all || app == nil, context: context) {
+        for app in try context.targets(app, all: all || app == nil) {
             do {
                 if try context.store().property(.app(app), "ps", "restore") == "false" {
                     context.output.warn("Skipping ps:restore for \(app) as restore property is false")

@@ -40,7 +40,7 @@ struct ProxyEnable: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        let apps: [AppName] = (all || app == "--all") ? try context.store().apps().map(\.name) : [try context.existingApp(app)]
+        let apps = try context.targets(app, all: all)
         for app in apps {
             if try context.store().property(.app(app), "proxy", "disabled") != "true" {
                 context.output.step("Proxy is already enabled for app")
@@ -60,7 +60,7 @@ struct ProxyDisable: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        let apps: [AppName] = (all || app == "--all") ? try context.store().apps().map(\.name) : [try context.existingApp(app)]
+        let apps = try context.targets(app, all: all)
         for app in apps {
             if try context.store().property(.app(app), "proxy", "disabled") == "true" {
                 context.output.step("Proxy is already disable for app")

@@ -86,7 +86,7 @@ struct PSRebuild: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        let apps: [AppName] = (all || app == "--all") ? try context.store().apps().map(\.name) : [try context.existingApp(app)]
+        let apps = try context.targets(app, all: all)
         for app in apps {
             let repository = AppRepository(context: context, app: app)
             let branch = try repository.deployBranch() ?? "master"
