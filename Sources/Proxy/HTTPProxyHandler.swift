@@ -4,47 +4,69 @@ internal import NIOHTTP1
 
 /// The client side of a proxied HTTP/1.1 connection: routes each request by Host, sends
 /// it to an upstream from the event loop's pool, streams bodies both ways with
-/// backpressure, and answers errors with clear pages. One exchange at a time: requests a
-/// client pipelines behind the current one wait in a short queue (reading stops while it
-/// is full). Doing this here rather than with NIO's pipelining handler keeps the socket's
-/// read interest steady, which saved two `epoll_ctl` calls per request.
+/// backpressure, and answers errors with clear pages.
 ///
-/// Timeouts are deadlines checked by the event loop's once-a-second sweep rather than
-/// timers scheduled and cancelled per request, which profiling showed to be costly.
-final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+/// It works on the bytes themselves (`HTTPWire`) rather than through NIO's HTTP codec:
+/// heads are checked in place and forwarded as rewritten copies, bodies pass through as
+/// slices of the buffers they arrived in, and only their framing is followed. Profiling
+/// showed the codec, decoding every header into strings and encoding them again on both
+/// sides, to cost more than everything else the proxy does.
+///
+/// One exchange at a time: the bytes of requests a client pipelines behind the current one
+/// wait in the input buffer (reading stops while it is large). Timeouts are deadlines
+/// checked by the event loop's once-a-second sweep rather than timers scheduled and
+/// cancelled per request, which profiling also showed to be costly.
+final class HTTPProxyHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let shared: ProxyShared
     private let loop: LoopState
     private let listener: ProxyServer.Listener
     private let listenPort: Int
-    private let listenPortText: String
-    private let proto: String
+    /// `X-Forwarded-Proto` and `X-Forwarded-Port` lines, the same for every request.
+    private let forwardingLines: ByteBuffer
     private var context: ChannelHandlerContext!
     private var clientAddress = ""
     private var exchange: Exchange?
     private var closing = false
-    /// Parts of pipelined requests that arrived while an exchange was in progress.
-    private var queued: CircularBuffer<HTTPServerRequestPart> = []
-    private static let maxQueued = 64
-    private var pausedForQueue = false
+    /// Bytes read from the client and not yet used: the rest of a head, a body, or
+    /// requests pipelined behind the current one.
+    private var inbound = ByteBuffer()
+    /// How much of `inbound` was already searched for the end of a head.
+    private var headScanned = 0
+    private var processing = false
+    /// Within a read of the client's socket: its read-complete flushes the upstream.
+    private var inClientRead = false
+    /// Bytes were written to the upstream since its last flush.
+    private var upstreamUnflushed = false
+    /// The response's head and the small pieces of body that came with it, written as one.
+    private var staged: ByteBuffer?
+    private static let stageLimit = 8 * 1024
+    private var pausedForPipelining = false
+    private static let maxPipelinedBytes = 64 * 1024
     /// The connection is closed unless a request head arrives by then.
     private var waitDeadline: NIODeadline?
+    /// After a 101: the upstream connection this one is spliced to, byte for byte.
+    private var spliced: UpstreamConnection?
 
     /// One request and its response. A class: the handler updates it in place many times
     /// per request.
     private final class Exchange {
-        let head: HTTPRequestHead
+        let head: HTTPWire.RequestHead
         let app: RouteTable.App?
         let host: String
         let started: NIODeadline
         var keepAlive: Bool
-        var requestID: String
-        /// The head as sent upstream.
-        var upstreamHead: HTTPRequestHead?
-        /// Request parts not yet sent (while connecting).
-        var pending: [HTTPClientRequestPart] = []
+        /// The client's own `X-Request-Id`, or nil for the generated `requestNumber`.
+        let givenRequestID: Range<Int>?
+        let requestNumber: UInt64
+        var requestFraming: HTTPWire.Framing = .none
+        var requestChunks = ChunkedScanner()
+        /// The head as sent upstream, kept while the request may be sent again.
+        var upstreamHead: ByteBuffer?
+        /// Request bytes not yet sent (while connecting).
+        var pending: [ByteBuffer] = []
         var requestDone = false
         var responseStarted = false
         var responseDone = false
@@ -61,16 +83,22 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         /// 504 unless the response head arrives by then.
         var responseDeadline: NIODeadline?
         var upgrading = false
-        /// Completes when the response's last part is written.
-        var responseWritten: EventLoopFuture<Void>?
+        /// Response bytes read from the upstream and not yet used.
+        var upstreamInbound = ByteBuffer()
+        var responseHeadScanned = 0
+        var responseFraming: HTTPWire.Framing = .none
+        var responseChunks = ChunkedScanner()
+        /// A chunked response to an HTTP/1.0 client: sent as plain data, ended by closing.
+        var dechunk = false
 
-        init(head: HTTPRequestHead, app: RouteTable.App?, host: String, keepAlive: Bool, requestID: String, retryable: Bool) {
+        init(head: HTTPWire.RequestHead, app: RouteTable.App?, host: String, keepAlive: Bool, givenRequestID: Range<Int>?, requestNumber: UInt64, retryable: Bool) {
             self.head = head
             self.app = app
             self.host = host
             self.started = .now()
             self.keepAlive = keepAlive
-            self.requestID = requestID
+            self.givenRequestID = givenRequestID
+            self.requestNumber = requestNumber
             self.retryable = retryable
         }
     }
@@ -80,8 +108,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.loop = loop
         self.listener = listener
         self.listenPort = listenPort
-        listenPortText = String(listenPort)
-        proto = listener.kind == .https ? "https" : "http"
+        let proto = listener.kind == .https ? "https" : "http"
+        forwardingLines = ByteBuffer(string: "X-Forwarded-Proto: \(proto)\r\nX-Forwarded-Port: \(listenPort)\r\n")
     }
 
     // MARK: Client events
@@ -107,50 +135,86 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if !queued.isEmpty || (exchange?.requestDone == true) {
-            // A pipelined request behind one still being answered.
-            queued.append(part)
-            if queued.count >= Self.maxQueued, !pausedForQueue {
-                pausedForQueue = true
-                try? context.channel.syncOptions?.setOption(.autoRead, value: false)
-            }
+        let buffer = unwrapInboundIn(data)
+        inClientRead = true
+        if let spliced {
+            sendUpstream(spliced, buffer)
             return
         }
-        process(part)
+        if inbound.readableBytes == 0 {
+            inbound = buffer
+        } else {
+            inbound.writeImmutableBuffer(buffer)
+        }
+        processInbound()
     }
 
-    private func process(_ part: HTTPServerRequestPart) {
-        switch part {
-        case .head(let head):
-            begin(head)
-        case .body(let buffer):
-            requestBody(buffer)
-        case .end(let trailers):
-            requestEnd(trailers)
+    /// Uses the client's bytes: heads start exchanges, bodies go upstream, and requests
+    /// pipelined behind an unfinished exchange wait.
+    private func processInbound() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while inbound.readableBytes > 0, !closing, spliced == nil {
+            if let exchange {
+                if exchange.requestDone {
+                    if inbound.readableBytes >= Self.maxPipelinedBytes, !pausedForPipelining {
+                        pausedForPipelining = true
+                        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+                    }
+                    return
+                }
+                requestBody(exchange)
+            } else {
+                guard let head = readHead() else { return }
+                begin(head)
+            }
         }
-    }
-
-    /// Starts the pipelined requests that waited for the previous exchange to finish.
-    private func drainQueue() {
-        while exchange == nil || exchange?.requestDone == false, let part = queued.popFirst() {
-            process(part)
-            if !context.channel.isActive { return }
-        }
-        if pausedForQueue, queued.count < Self.maxQueued {
-            pausedForQueue = false
+        if pausedForPipelining, exchange == nil || inbound.readableBytes < Self.maxPipelinedBytes {
+            pausedForPipelining = false
             try? context.channel.syncOptions?.setOption(.autoRead, value: true)
         }
+        if !inClientRead { flushUpstream() }
+    }
+
+    private func sendUpstream(_ upstream: UpstreamConnection, _ piece: ByteBuffer) {
+        upstream.handler.write(piece)
+        upstreamUnflushed = true
+    }
+
+    private func flushUpstream() {
+        guard upstreamUnflushed else { return }
+        upstreamUnflushed = false
+        (exchange?.upstream ?? spliced)?.handler.flush()
+    }
+
+    private func readHead() -> HTTPWire.RequestHead? {
+        do {
+            let found = try inbound.withUnsafeReadableBytes { try HTTPWire.headLength($0, from: headScanned) }
+            guard let (leading, length) = found else {
+                headScanned = inbound.readableBytes
+                return nil
+            }
+            headScanned = 0
+            inbound.moveReaderIndex(forwardBy: leading)
+            return try HTTPWire.parseRequest(inbound.readSlice(length: length)!)
+        } catch HTTPWire.ParseError.tooLarge {
+            respondAndClose(.requestHeaderFieldsTooLarge, "The request headers are too large.")
+        } catch {
+            respondAndClose(.badRequest, "The request could not be parsed.")
+        }
+        return nil
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        exchange?.upstream?.channel.flush()
+        inClientRead = false
+        flushUpstream()
         context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // The client reads slower than the upstream sends: stop reading the upstream.
-        if let upstream = exchange?.upstream {
+        if let upstream = exchange?.upstream ?? spliced {
             try? upstream.channel.syncOptions?.setOption(.autoRead, value: context.channel.isWritable)
         }
         context.fireChannelWritabilityChanged()
@@ -158,6 +222,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         waitDeadline = nil
+        if let spliced {
+            spliced.channel.close(promise: nil)
+            self.spliced = nil
+        }
         if let exchange {
             // The client left mid-exchange: the upstream connection cannot be reused.
             if let upstream = exchange.upstream {
@@ -172,11 +240,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parserError = error as? HTTPParserError, exchange?.responseStarted != true {
-            let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-            respondAndClose(status, ErrorPages.page(status, detail: status == .badRequest ? "The request could not be parsed." : "The request headers are too large."))
-            return
-        }
         context.close(promise: nil)
     }
 
@@ -190,148 +253,213 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             exchange.responseDeadline = nil
             exchange.upstream.map { $0.reusable = false; $0.channel.close(promise: nil) }
             exchange.upstream = nil
-            respondLocally(.gatewayTimeout, ErrorPages.page(.gatewayTimeout, detail: "The app \(exchange.app?.name ?? "") did not answer in time."))
+            respondLocally(.gatewayTimeout, "The app \(exchange.app?.name ?? "") did not answer in time.")
         }
     }
 
     // MARK: Request
 
-    private func begin(_ head: HTTPRequestHead) {
+    private func begin(_ head: HTTPWire.RequestHead) {
         waitDeadline = nil
-        // One pass over the headers: what routing needs, and the upstream's copy without
-        // hop-by-hop headers.
-        var host: String?
-        var contentLengths: [String] = []
+        // One pass over the headers for what routing and framing need.
+        var host: Range<Int>?
+        var hosts = 0
+        var contentLength: Int?
+        var badLength = false
+        var transferEncoding = false
         var chunked = false
-        var connectionUpgrade = false
-        var upgrade: String?
-        var forwardedFor: String?
-        var requestID: String?
-        var connectionTokens: [String] = []
-        var dropped: [String] = []
-        for (name, value) in head.headers {
-            switch HeaderName.classify(name) {
-            case .host:
-                host = host ?? value
-            case .contentLength:
-                contentLengths.append(value)
-            case .transferEncoding:
-                chunked = true
-                dropped.append(name)
-            case .connection:
-                dropped.append(name)
-                for token in value.split(separator: ",") {
-                    let token = HeaderName.trim(token)
-                    if token == "upgrade" { connectionUpgrade = true } else if token != "keep-alive" && token != "close" { connectionTokens.append(token) }
+        var sawClose = false, sawKeepAlive = false, connectionUpgrade = false, namesOthers = false
+        var upgrade: Range<Int>?
+        var givenRequestID: Range<Int>?
+        head.bytes.withUnsafeReadableBytes { bytes in
+            for field in head.fields {
+                let value = UnsafeRawBufferPointer(rebasing: bytes[field.value])
+                switch field.kind {
+                case .host:
+                    hosts += 1
+                    host = host ?? field.value
+                case .contentLength:
+                    let length = HTTPWire.contentLength(value)
+                    if length == nil || contentLength != nil && contentLength != length { badLength = true }
+                    contentLength = length
+                case .transferEncoding:
+                    transferEncoding = true
+                    chunked = false
+                    HTTPWire.forEachToken(value) { chunked = HTTPWire.equalsLowercase($0, "chunked") }
+                case .connection:
+                    HTTPWire.forEachToken(value) { token in
+                        if HTTPWire.equalsLowercase(token, "close") {
+                            sawClose = true
+                        } else if HTTPWire.equalsLowercase(token, "keep-alive") {
+                            sawKeepAlive = true
+                        } else if HTTPWire.equalsLowercase(token, "upgrade") {
+                            connectionUpgrade = true
+                        } else {
+                            namesOthers = true
+                        }
+                    }
+                case .upgrade:
+                    upgrade = field.value
+                case .xRequestID:
+                    if !field.value.isEmpty, field.value.count <= 200 { givenRequestID = field.value }
+                default:
+                    break
                 }
-            case .upgrade:
-                upgrade = value
-                dropped.append(name)
-            case .xForwardedFor:
-                forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
-                dropped.append(name)
-            case .xRequestID:
-                requestID = value
-                dropped.append(name)
-            case .forwardingHeader, .hopByHop:
-                dropped.append(name)
-            case .other:
-                break
             }
         }
-        // The client's headers are kept as they are (already validated by the decoder);
-        // only the few the proxy must not forward, or sets itself, are taken out.
-        var forward = head.headers
-        for name in dropped + connectionTokens { forward.remove(name: name) }
-
-        let app = Self.lookup(shared, host: host, port: listenPort)
-        let method = head.method
-        let hasBody = chunked || contentLengths.contains { $0 != "0" }
+        let hostName = host.map { head.string($0) }
+        let app = Self.lookup(shared, host: hostName, port: listenPort)
+        let framing: HTTPWire.Framing = chunked ? .chunked : (contentLength ?? 0) > 0 ? .length(contentLength!) : .none
         let exchange = Exchange(
-            head: head, app: app, host: host ?? "", keepAlive: head.isKeepAlive,
-            requestID: requestID.flatMap { $0.isEmpty || $0.utf8.count > 200 ? nil : $0 } ?? loop.nextRequestID(),
-            retryable: !hasBody && (method == .GET || method == .HEAD || method == .OPTIONS || method == .TRACE || method == .DELETE || method == .PUT))
+            head: head, app: app, host: hostName ?? "", keepAlive: !sawClose && (head.minorVersion >= 1 || sawKeepAlive),
+            givenRequestID: givenRequestID, requestNumber: loop.nextRequestNumber(),
+            retryable: framing == .none && head.isIdempotent)
+        exchange.requestFraming = framing
         self.exchange = exchange
 
-        // Request smuggling guards: both framings, or conflicting lengths.
-        if chunked && !contentLengths.isEmpty || contentLengths.count > 1 && Set(contentLengths).count > 1 {
-            respondAndClose(.badRequest, ErrorPages.page(.badRequest, detail: "Conflicting Content-Length and Transfer-Encoding headers."))
+        // Request smuggling guards: both framings, conflicting lengths, an unknown coding.
+        if transferEncoding && (contentLength != nil || !chunked) || badLength {
+            respondAndClose(.badRequest, "Conflicting or invalid Content-Length and Transfer-Encoding headers.")
             return
         }
-        guard let app else {
-            respondLocally(.notFound, ErrorPages.page(.notFound, detail: host.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header."))
+        if hosts > 1 {
+            respondAndClose(.badRequest, "The request has more than one Host header.")
             return
         }
+        if let app {
+            forward(exchange, to: app, upgrade: connectionUpgrade ? upgrade : nil, chunked: chunked, namesOthers: namesOthers)
+        } else {
+            respondLocally(.notFound, hostName.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header.")
+        }
+        if framing == .none, self.exchange === exchange { requestEnd() }
+    }
+
+    /// Sends the request on to one of the app's instances, or answers for it.
+    private func forward(_ exchange: Exchange, to app: RouteTable.App, upgrade: Range<Int>?, chunked: Bool, namesOthers: Bool) {
+        let head = exchange.head
         if app.redirectToHTTPS, listener.kind == .http {
-            let name = RouteTable.normalize(host ?? "")
+            let name = RouteTable.normalize(exchange.host)
             let port = app.httpsPort == 443 ? "" : ":\(app.httpsPort)"
-            respondLocally(.movedPermanently, ErrorPages.page(.movedPermanently, detail: "Moved to HTTPS."), extra: [("Location", "https://\(name)\(port)\(head.uri)")])
+            respondLocally(.movedPermanently, "Moved to HTTPS.", extra: [("Location", "https://\(name)\(port)\(head.targetString)")])
             return
         }
-        if let limit = app.maxBodyBytes, let length = contentLengths.first.flatMap({ Int($0) }), length > limit {
-            respondAndClose(.payloadTooLarge, ErrorPages.page(.payloadTooLarge, detail: "The request body is larger than \(app.name) accepts."))
+        if let limit = app.maxBodyBytes, case .length(let length) = exchange.requestFraming, length > limit {
+            respondAndClose(.payloadTooLarge, "The request body is larger than \(app.name) accepts.")
             return
         }
         guard !app.upstreams.isEmpty else {
-            respondLocally(.badGateway, ErrorPages.page(.badGateway, detail: "The app \(app.name) has no running web processes."))
+            respondLocally(.badGateway, "The app \(app.name) has no running web processes.")
             return
         }
-        if connectionUpgrade, let upgrade {
-            exchange.upgrading = true
-            forward.add(name: "Connection", value: "upgrade")
-            forward.add(name: "Upgrade", value: upgrade)
+        exchange.upgrading = upgrade != nil
+        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256)
+        head.bytes.withUnsafeReadableBytes { bytes in
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
+            out.writeStaticString(" ")
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
+            out.writeStaticString(" HTTP/1.1\r\n")
+            // The client's headers are kept as they are; only those the proxy must not
+            // forward, or sets itself, are left out.
+            for field in head.fields where field.kind == .other || field.kind == .host || field.kind == .contentLength {
+                if namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
+                out.writeStaticString("\r\n")
+            }
+            if let upgrade {
+                out.writeStaticString("Connection: upgrade\r\nUpgrade: ")
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[upgrade]))
+                out.writeStaticString("\r\n")
+            }
+            out.writeStaticString("X-Forwarded-For: ")
+            for field in head.fields where field.kind == .xForwardedFor {
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                out.writeStaticString(", ")
+            }
+            out.writeString(clientAddress)
+            out.writeStaticString("\r\n")
+            out.writeImmutableBuffer(forwardingLines)
+            out.writeStaticString("X-Request-Start: t=")
+            out.writeDecimal(LoopState.millisecondsSinceEpoch())
+            out.writeStaticString("\r\nX-Request-Id: ")
+            writeRequestID(exchange, into: &out)
+            out.writeStaticString(chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\n\r\n")
         }
-        forward.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(clientAddress)" } ?? clientAddress)
-        forward.add(name: "X-Forwarded-Proto", value: proto)
-        forward.add(name: "X-Forwarded-Port", value: listenPortText)
-        forward.add(name: "X-Request-Start", value: loop.requestStart())
-        forward.add(name: "X-Request-Id", value: exchange.requestID)
-        if chunked { forward.add(name: "Transfer-Encoding", value: "chunked") }
-        let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: forward)
-        exchange.upstreamHead = upstreamHead
-        exchange.pending.append(.head(upstreamHead))
+        if exchange.retryable { exchange.upstreamHead = out }
+        exchange.pending.append(out)
         connectUpstream()
+    }
+
+    /// Whether a header is one the client's `Connection` header names as hop-by-hop.
+    private static func namedByConnection(_ field: HTTPWire.Field, _ fields: [HTTPWire.Field], _ bytes: UnsafeRawBufferPointer) -> Bool {
+        let name = UnsafeRawBufferPointer(rebasing: bytes[field.name])
+        var named = false
+        for connection in fields where connection.kind == .connection {
+            HTTPWire.forEachToken(UnsafeRawBufferPointer(rebasing: bytes[connection.value])) { token in
+                if !named, token.count == name.count, zip(token, name).allSatisfy({ $0 | 0x20 == $1 | 0x20 }) { named = true }
+            }
+        }
+        return named
     }
 
     private static func lookup(_ shared: ProxyShared, host: String?, port: Int) -> RouteTable.App? {
         shared.routes.withLockedValue { $0.app(forHost: host, port: port) }
     }
 
-    private func requestBody(_ buffer: ByteBuffer) {
-        guard let exchange else { return }
-        exchange.bodyBytes += buffer.readableBytes
-        if exchange.local { return }
-        if let limit = exchange.app?.maxBodyBytes, exchange.bodyBytes > limit {
-            if !exchange.responseStarted {
-                exchange.upstream.map { $0.reusable = false; $0.channel.close(promise: nil) }
-                exchange.upstream = nil
-                respondAndClose(.payloadTooLarge, ErrorPages.page(.payloadTooLarge, detail: "The request body is larger than \(exchange.app?.name ?? "the app") accepts."))
-            } else {
-                context.close(promise: nil)
+    /// Passes the body bytes at hand to the upstream, following the request's framing.
+    private func requestBody(_ exchange: Exchange) {
+        var piece: ByteBuffer
+        var dataBytes: Int
+        var ended = false
+        switch exchange.requestFraming {
+        case .length(let remaining):
+            dataBytes = min(remaining, inbound.readableBytes)
+            piece = inbound.readSlice(length: dataBytes)!
+            exchange.requestFraming = .length(remaining - dataBytes)
+            ended = remaining == dataBytes
+        case .chunked:
+            var scanner = exchange.requestChunks
+            let before = scanner.dataBytes
+            do {
+                let consumed = try inbound.withUnsafeReadableBytes { try scanner.scan($0) }
+                piece = inbound.readSlice(length: consumed)!
+            } catch {
+                respondAndClose(.badRequest, "The request's chunked body is malformed.")
+                return
             }
+            exchange.requestChunks = scanner
+            dataBytes = scanner.dataBytes - before
+            ended = scanner.isDone
+        case .none, .untilClose:
+            requestEnd()
             return
         }
-        exchange.retryable = false
-        if let upstream = exchange.upstream {
-            upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
-        } else {
-            exchange.pending.append(.body(.byteBuffer(buffer)))
+        exchange.bodyBytes += dataBytes
+        if !exchange.local {
+            if let limit = exchange.app?.maxBodyBytes, exchange.bodyBytes > limit {
+                exchange.upstream.map { $0.reusable = false; $0.channel.close(promise: nil) }
+                exchange.upstream = nil
+                respondAndClose(.payloadTooLarge, "The request body is larger than \(exchange.app?.name ?? "the app") accepts.")
+                return
+            }
+            exchange.retryable = false
+            exchange.upstreamHead = nil
+            if let upstream = exchange.upstream {
+                sendUpstream(upstream, piece)
+            } else {
+                exchange.pending.append(piece)
+            }
         }
+        if ended { requestEnd() }
     }
 
-    private func requestEnd(_ trailers: HTTPHeaders?) {
+    private func requestEnd() {
         guard let exchange else { return }
         exchange.requestDone = true
         if exchange.local {
             finishIfComplete()
             return
         }
-        if let upstream = exchange.upstream {
-            upstream.channel.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil)
-            armResponseDeadline(exchange)
-        } else {
-            exchange.pending.append(.end(trailers))
-        }
+        if exchange.upstream != nil { armResponseDeadline(exchange) }
         finishIfComplete()
     }
 
@@ -364,7 +492,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func attach(_ connection: UpstreamConnection, reused: Bool) {
-        guard let exchange = self.exchange, context.channel.isActive else {
+        guard let exchange = self.exchange, !exchange.local, context.channel.isActive else {
             loop.pool.release(connection)
             return
         }
@@ -373,59 +501,219 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         // A fresh connection that breaks is the instance's fault; a reused one may just
         // have been closed by the upstream's keep-alive timeout, so it may be retried.
         if !reused { exchange.tried = exchange.tried.filter { $0 != connection.upstream } + [connection.upstream] }
-        for part in exchange.pending {
-            connection.channel.write(part, promise: nil)
+        for piece in exchange.pending {
+            sendUpstream(connection, piece)
         }
         exchange.pending.removeAll()
-        connection.channel.flush()
+        if !inClientRead { flushUpstream() }
         if !context.channel.isWritable {
             try? connection.channel.syncOptions?.setOption(.autoRead, value: false)
         }
         if exchange.requestDone { armResponseDeadline(exchange) }
     }
 
-    func upstreamRead(_ part: HTTPClientResponsePart) {
+    /// Bytes from the upstream: the response head, then its body, as far as they go.
+    func upstreamRead(_ buffer: ByteBuffer) {
+        if spliced != nil {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            return
+        }
         guard let exchange else { return }
-        switch part {
-        case .head(let head):
-            if head.status.code < 200 && head.status != .switchingProtocols { return }
-            exchange.responseDeadline = nil
-            exchange.responseStarted = true
-            exchange.status = Int(head.status.code)
-            var keepAlive = head.version.minor >= 1
-            var dropped: [String] = []
-            for (name, value) in head.headers {
-                switch HeaderName.classify(name) {
-                case .connection:
-                    dropped.append(name)
-                    for token in value.split(separator: ",") {
-                        let token = HeaderName.trim(token)
-                        if token == "close" { keepAlive = false } else if token == "keep-alive" { keepAlive = true } else if token != "upgrade" { dropped.append(token) }
-                    }
-                case .transferEncoding, .hopByHop, .upgrade:
-                    dropped.append(name)
-                default:
-                    continue
-                }
-            }
-            var headers = head.headers
-            for name in dropped { headers.remove(name: name) }
-            if !keepAlive { exchange.upstream?.reusable = false }
-            if head.status == .switchingProtocols, exchange.upgrading {
-                upgrade(head)
+        if exchange.upstreamInbound.readableBytes == 0 {
+            exchange.upstreamInbound = buffer
+        } else {
+            exchange.upstreamInbound.writeImmutableBuffer(buffer)
+        }
+        defer { writeStaged() }
+        while exchange.upstreamInbound.readableBytes > 0, self.exchange === exchange, !exchange.responseDone {
+            if exchange.responseStarted {
+                responseBody(exchange)
+            } else if !responseHead(exchange) {
                 return
             }
-            if !exchange.keepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status, headers: headers))), promise: nil)
-        case .body(let buffer):
-            exchange.responseBytes += buffer.readableBytes
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        case .end(let trailers):
-            exchange.responseDone = true
-            if !exchange.requestDone { exchange.upstream?.reusable = false }
-            exchange.responseWritten = context.write(wrapOutboundOut(.end(trailers)))
-            finishIfComplete()
         }
+        if exchange.responseDone, exchange.upstreamInbound.readableBytes > 0 {
+            // More than the response: the connection is out of step; do not reuse it.
+            exchange.upstream?.reusable = false
+        }
+    }
+
+    /// Reads a response head; false while it is incomplete or after the exchange ended.
+    private func responseHead(_ exchange: Exchange) -> Bool {
+        let head: HTTPWire.ResponseHead
+        do {
+            let found = try exchange.upstreamInbound.withUnsafeReadableBytes { try HTTPWire.headLength($0, from: exchange.responseHeadScanned) }
+            guard let (leading, length) = found else {
+                exchange.responseHeadScanned = exchange.upstreamInbound.readableBytes
+                return false
+            }
+            exchange.responseHeadScanned = 0
+            exchange.upstreamInbound.moveReaderIndex(forwardBy: leading)
+            head = try HTTPWire.parseResponse(exchange.upstreamInbound.readSlice(length: length)!)
+        } catch {
+            exchange.retryable = false
+            failUpstream("The app \(exchange.app?.name ?? "") sent a response that could not be parsed.")
+            return false
+        }
+        if head.status == 101, exchange.upgrading {
+            upgrade(exchange, head)
+            return false
+        }
+        if head.status < 200 {
+            // Interim responses (100 Continue, 103 Early Hints) reach HTTP/1.1 clients.
+            if exchange.head.minorVersion >= 1, head.status != 101 {
+                var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 16)
+                writeResponseHead(head, into: &out, keepChunked: false)
+                out.writeStaticString("\r\n")
+                context.write(wrapOutboundOut(out), promise: nil)
+            }
+            return true
+        }
+        exchange.responseDeadline = nil
+        exchange.responseStarted = true
+        exchange.status = head.status
+
+        var upstreamKeepAlive = head.minorVersion >= 1
+        var contentLength: Int?
+        var badLength = false
+        var transferEncoding = false, chunked = false
+        head.bytes.withUnsafeReadableBytes { bytes in
+            for field in head.fields {
+                let value = UnsafeRawBufferPointer(rebasing: bytes[field.value])
+                switch field.kind {
+                case .connection:
+                    HTTPWire.forEachToken(value) { token in
+                        if HTTPWire.equalsLowercase(token, "close") { upstreamKeepAlive = false } else if HTTPWire.equalsLowercase(token, "keep-alive") { upstreamKeepAlive = true }
+                    }
+                case .contentLength:
+                    let length = HTTPWire.contentLength(value)
+                    if length == nil || contentLength != nil && contentLength != length { badLength = true }
+                    contentLength = length
+                case .transferEncoding:
+                    transferEncoding = true
+                    chunked = false
+                    HTTPWire.forEachToken(value) { chunked = HTTPWire.equalsLowercase($0, "chunked") }
+                default:
+                    break
+                }
+            }
+        }
+        // RFC 9112 §6.3, in order.
+        let framing: HTTPWire.Framing
+        if exchange.head.isHEAD || head.status == 204 || head.status == 304 {
+            framing = .none
+        } else if transferEncoding {
+            framing = chunked ? .chunked : .untilClose
+        } else if badLength {
+            exchange.retryable = false
+            exchange.responseStarted = false
+            failUpstream("The app \(exchange.app?.name ?? "") sent an invalid Content-Length.")
+            return false
+        } else if let contentLength {
+            framing = contentLength > 0 ? .length(contentLength) : .none
+        } else {
+            framing = .untilClose
+        }
+        exchange.responseFraming = framing
+        if !upstreamKeepAlive || framing == .untilClose { exchange.upstream?.reusable = false }
+        // An HTTP/1.0 client cannot take chunks: it gets the data, and the end is the close.
+        exchange.dechunk = framing == .chunked && exchange.head.minorVersion == 0
+        if framing == .untilClose || exchange.dechunk { exchange.keepAlive = false }
+
+        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 32)
+        writeResponseHead(head, into: &out, keepChunked: transferEncoding && chunked && exchange.head.minorVersion >= 1)
+        if !exchange.keepAlive {
+            out.writeStaticString("Connection: close\r\n")
+        } else if exchange.head.minorVersion == 0 {
+            out.writeStaticString("Connection: keep-alive\r\n")
+        }
+        out.writeStaticString("\r\n")
+        staged = out
+        if framing == .none { responseEnd(exchange) }
+        return true
+    }
+
+    /// The status line and the headers worth passing on: hop-by-hop ones are left out.
+    private func writeResponseHead(_ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool) {
+        head.bytes.withUnsafeReadableBytes { bytes in
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
+            out.writeStaticString("\r\n")
+            for field in head.fields {
+                switch field.kind {
+                case .connection, .hopByHop, .upgrade:
+                    continue
+                case .transferEncoding where !keepChunked:
+                    continue
+                default:
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
+                    out.writeStaticString("\r\n")
+                }
+            }
+        }
+    }
+
+    /// Passes the response body bytes at hand to the client, following its framing.
+    private func responseBody(_ exchange: Exchange) {
+        switch exchange.responseFraming {
+        case .length(let remaining):
+            let count = min(remaining, exchange.upstreamInbound.readableBytes)
+            sendResponse(exchange, exchange.upstreamInbound.readSlice(length: count)!)
+            exchange.responseFraming = .length(remaining - count)
+            if remaining == count { responseEnd(exchange) }
+        case .chunked:
+            var scanner = exchange.responseChunks
+            let consumed: Int
+            do {
+                if exchange.dechunk {
+                    let base = exchange.upstreamInbound
+                    consumed = try exchange.upstreamInbound.withUnsafeReadableBytes { bytes in
+                        try scanner.scan(bytes) { range in
+                            self.sendResponse(exchange, base.getSlice(at: base.readerIndex + range.lowerBound, length: range.count)!)
+                        }
+                    }
+                    exchange.upstreamInbound.moveReaderIndex(forwardBy: consumed)
+                } else {
+                    consumed = try exchange.upstreamInbound.withUnsafeReadableBytes { try scanner.scan($0) }
+                    sendResponse(exchange, exchange.upstreamInbound.readSlice(length: consumed)!)
+                }
+            } catch {
+                // Mid-response: this client's response is broken; close it, nothing else.
+                exchange.upstream.map { $0.reusable = false; $0.channel.close(promise: nil) }
+                context.close(promise: nil)
+                return
+            }
+            exchange.responseChunks = scanner
+            if scanner.isDone { responseEnd(exchange) }
+        case .untilClose:
+            sendResponse(exchange, exchange.upstreamInbound.readSlice(length: exchange.upstreamInbound.readableBytes)!)
+        case .none:
+            responseEnd(exchange)
+        }
+    }
+
+    private func sendResponse(_ exchange: Exchange, _ piece: ByteBuffer) {
+        exchange.responseBytes += piece.readableBytes
+        if staged != nil, piece.readableBytes <= Self.stageLimit {
+            staged!.writeImmutableBuffer(piece)
+            return
+        }
+        writeStaged()
+        context.write(wrapOutboundOut(piece), promise: nil)
+    }
+
+    /// A small response is copied behind its head: one buffer, one write.
+    private func writeStaged() {
+        if let staged {
+            self.staged = nil
+            context.write(wrapOutboundOut(staged), promise: nil)
+        }
+    }
+
+    private func responseEnd(_ exchange: Exchange) {
+        exchange.responseDone = true
+        if !exchange.requestDone { exchange.upstream?.reusable = false }
+        finishIfComplete()
     }
 
     func upstreamReadComplete() {
@@ -438,7 +726,17 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func upstreamClosed() {
+        if spliced != nil {
+            context.close(promise: nil)
+            return
+        }
         guard let exchange, !exchange.responseDone else { return }
+        if exchange.responseStarted, exchange.responseFraming == .untilClose {
+            // A response without a length ends when the upstream closes.
+            exchange.upstream = nil
+            responseEnd(exchange)
+            return
+        }
         exchange.upstream = nil
         if exchange.responseStarted {
             // Mid-response: this client's response is broken; close it, nothing else.
@@ -448,10 +746,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if exchange.retryable, let head = exchange.upstreamHead {
             // A pooled connection the upstream had closed, or a process that died before
             // answering: send the request once more, on another instance when there is one.
-            exchange.pending = [.head(head)]
-            if exchange.requestDone { exchange.pending.append(.end(nil)) }
+            exchange.pending = [head]
             exchange.retryable = false
             exchange.responseDeadline = nil
+            exchange.upstreamInbound.clear()
+            exchange.responseHeadScanned = 0
             if exchange.tried.count >= (exchange.app?.upstreams.count ?? 0) { exchange.tried.removeAll() }
             connectUpstream()
             return
@@ -467,9 +766,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange.upstream.map { $0.reusable = false; $0.channel.close(promise: nil) }
         exchange.upstream = nil
         if exchange.requestDone {
-            respondLocally(.badGateway, ErrorPages.page(.badGateway, detail: detail))
+            respondLocally(.badGateway, detail)
         } else {
-            respondAndClose(.badGateway, ErrorPages.page(.badGateway, detail: detail))
+            respondAndClose(.badGateway, detail)
         }
     }
 
@@ -485,107 +784,98 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let upstream = exchange.upstream { loop.pool.release(upstream) }
         log(exchange, status: exchange.status)
         self.exchange = nil
+        writeStaged()
         if exchange.keepAlive && !closing {
             // The pool took the upstream connection: its read-complete will not reach us.
             context.flush()
             waitDeadline = .now() + shared.configuration.idleTimeout
-            if !queued.isEmpty { drainQueue() }
+            if inbound.readableBytes > 0 || pausedForPipelining { processInbound() }
         } else {
-            context.flush()
+            closing = true
             let channel = context.channel
-            if let written = exchange.responseWritten {
-                written.whenComplete { _ in channel.close(promise: nil) }
-            } else {
-                channel.close(promise: nil)
-            }
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
         }
     }
 
     /// Answers from the proxy itself and keeps the connection if the request allows.
-    private func respondLocally(_ status: HTTPResponseStatus, _ body: String, extra: [(String, String)] = []) {
+    private func respondLocally(_ status: HTTPResponseStatus, _ detail: String, extra: [(String, String)] = []) {
         guard let exchange else { return }
+        let body = ErrorPages.page(status, detail: detail)
         exchange.local = true
         exchange.responseStarted = true
         exchange.status = Int(status.code)
-        var headers = HTTPHeaders([("Content-Type", "text/html; charset=utf-8"), ("Content-Length", String(body.utf8.count))])
-        headers.add(contentsOf: extra)
-        headers.add(name: "X-Request-Id", value: exchange.requestID)
-        if !exchange.keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: status, headers: headers))), promise: nil)
-        if exchange.head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        }
+        exchange.pending.removeAll()
+        var out = context.channel.allocator.buffer(capacity: 512 + body.utf8.count)
+        out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n")
+        for (name, value) in extra { out.writeString("\(name): \(value)\r\n") }
+        out.writeStaticString("X-Request-Id: ")
+        writeRequestID(exchange, into: &out)
+        out.writeStaticString(exchange.keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
+        if !exchange.head.isHEAD { out.writeString(body) }
         exchange.responseBytes = body.utf8.count
         exchange.responseDone = true
-        exchange.pending.removeAll()
-        exchange.responseWritten = context.write(wrapOutboundOut(.end(nil)))
-        context.flush()
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         finishIfComplete()
     }
 
     /// Answers and closes: the request cannot be drained safely.
-    private func respondAndClose(_ status: HTTPResponseStatus, _ body: String) {
+    private func respondAndClose(_ status: HTTPResponseStatus, _ detail: String) {
+        if let exchange, exchange.responseStarted {
+            closing = true
+            context.close(promise: nil)
+            return
+        }
         closing = true
         if exchange == nil {
-            exchange = Exchange(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), app: nil, host: "", keepAlive: false, requestID: loop.nextRequestID(), retryable: false)
+            let head = HTTPWire.RequestHead(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), method: 0..<3, target: 4..<5, minorVersion: 1, fields: [])
+            exchange = Exchange(head: head, app: nil, host: "", keepAlive: false, givenRequestID: nil, requestNumber: loop.nextRequestNumber(), retryable: false)
         }
         exchange!.keepAlive = false
         exchange!.requestDone = true
-        respondLocally(status, body)
+        respondLocally(status, detail)
+    }
+
+    private func writeRequestID(_ exchange: Exchange, into out: inout ByteBuffer) {
+        if let given = exchange.givenRequestID {
+            exchange.head.bytes.withUnsafeReadableBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[given])) }
+        } else {
+            loop.writeRequestID(exchange.requestNumber, into: &out)
+        }
     }
 
     // MARK: Upgrade
 
     /// A 101 from the upstream: both sides become raw byte streams spliced together.
-    private func upgrade(_ head: HTTPResponseHead) {
-        guard let exchange, let upstream = exchange.upstream else { return }
+    private func upgrade(_ exchange: Exchange, _ head: HTTPWire.ResponseHead) {
+        guard let upstream = exchange.upstream else { return }
         upstream.reusable = false
-        upstream.handler.exchange = nil
-        var headers = HTTPHeaders()
-        for (name, value) in head.headers where HeaderName.classify(name) != .transferEncoding {
-            headers.add(name: name, value: value)
+        exchange.status = 101
+        exchange.responseStarted = true
+        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes)
+        head.bytes.withUnsafeReadableBytes { bytes in
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
+            out.writeStaticString("\r\n")
+            for field in head.fields where field.kind != .transferEncoding {
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
+                out.writeStaticString("\r\n")
+            }
+            out.writeStaticString("\r\n")
         }
-        let response = HTTPResponseHead(version: head.version, status: head.status, headers: headers)
-        let client = context.channel
+        context.write(wrapOutboundOut(out), promise: nil)
+        // Whatever either side sent past the heads belongs to the new protocol.
+        if exchange.upstreamInbound.readableBytes > 0 { context.write(wrapOutboundOut(exchange.upstreamInbound), promise: nil) }
+        context.flush()
+        if inbound.readableBytes > 0 {
+            upstream.handler.write(inbound)
+            upstream.handler.flush()
+            inbound.clear()
+        }
         log(exchange, status: 101)
         self.exchange = nil
+        spliced = upstream
         waitDeadline = nil
         loop.untrack(self)
-        let eventLoop = context.eventLoop
-        context.writeAndFlush(wrapOutboundOut(.head(response))).assumeIsolated().whenComplete { _ in
-            // On the next tick: the write may complete inside the decoders' loops, which
-            // must finish (their paused parsers hold the bytes after the upgrade) first.
-            eventLoop.assumeIsolated().execute { self.splice(client: client, upstream: upstream) }
-        }
-    }
-
-    private func splice(client: any Channel, upstream: UpstreamConnection) {
-        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair()
-        do {
-            // Both glues go in before either decoder leaves: a decoder hands the bytes it
-            // holds to the next handler as it is removed.
-            let upstreamPipeline = upstream.channel.pipeline.syncOperations
-            upstreamPipeline.removeHandler(upstream.handler, promise: nil)
-            upstreamPipeline.removeHandler(name: "encoder", promise: nil)
-            try upstreamPipeline.addHandler(upstreamGlue)
-            let clientPipeline = client.pipeline.syncOperations
-            clientPipeline.removeHandler(name: "encoder", promise: nil)
-            clientPipeline.removeHandler(self, promise: nil)
-            try clientPipeline.addHandler(clientGlue)
-            upstreamPipeline.removeHandler(name: "decoder", promise: nil)
-            clientPipeline.removeHandler(name: "decoder", promise: nil)
-            // Bytes the decoders handed over were written without a read-complete to flush them.
-            client.flush()
-            upstream.channel.flush()
-            try? client.syncOptions?.setOption(.autoRead, value: true)
-            try? upstream.channel.syncOptions?.setOption(.autoRead, value: true)
-            // A read requested while only one glue was in place was held back; ask again.
-            client.read()
-            upstream.channel.read()
-        } catch {
-            client.close(promise: nil)
-            upstream.channel.close(promise: nil)
-        }
     }
 
     // MARK: Logging
@@ -593,65 +883,12 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func log(_ exchange: Exchange, status: Int) {
         guard shared.configuration.accessLog else { return }
         let elapsed = Double((NIODeadline.now() - exchange.started).nanoseconds) / 1_000_000
+        var requestID = ByteBuffer()
+        writeRequestID(exchange, into: &requestID)
         shared.accessLog.write(
             loop: loop,
-            app: exchange.app?.name ?? "-", host: exchange.host, method: exchange.head.method.rawValue, uri: exchange.head.uri,
+            app: exchange.app?.name ?? "-", host: exchange.host, method: exchange.head.methodString, uri: exchange.head.targetString,
             status: status, bytes: exchange.responseBytes, milliseconds: elapsed,
-            upstream: exchange.upstreamAddress?.description ?? "-", requestID: exchange.requestID, client: clientAddress)
-    }
-}
-
-/// Header names the proxy treats specially, recognised in one pass without allocating.
-enum HeaderName: Equatable {
-    case host, contentLength, transferEncoding, connection, upgrade, xForwardedFor, xRequestID
-    /// Set by the proxy; a client's value is replaced.
-    case forwardingHeader
-    /// Never forwarded.
-    case hopByHop
-    case other
-
-    static func classify(_ name: String) -> HeaderName {
-        var name = name
-        return name.withUTF8 { bytes -> HeaderName in
-            switch bytes.count {
-            case 4 where equal(bytes, "host"): return .host
-            case 14 where equal(bytes, "content-length"): return .contentLength
-            case 17 where equal(bytes, "transfer-encoding"): return .transferEncoding
-            case 10 where equal(bytes, "connection"): return .connection
-            case 10 where equal(bytes, "keep-alive"): return .hopByHop
-            case 7 where equal(bytes, "upgrade"): return .upgrade
-            case 15 where equal(bytes, "x-forwarded-for"): return .xForwardedFor
-            case 12 where equal(bytes, "x-request-id"): return .xRequestID
-            case 17 where equal(bytes, "x-forwarded-proto"): return .forwardingHeader
-            case 16 where equal(bytes, "x-forwarded-port"): return .forwardingHeader
-            case 15 where equal(bytes, "x-request-start"): return .forwardingHeader
-            case 9 where equal(bytes, "x-real-ip"): return .forwardingHeader
-            case 2 where equal(bytes, "te"): return .hopByHop
-            case 7 where equal(bytes, "trailer"): return .hopByHop
-            case 16 where equal(bytes, "proxy-connection"): return .hopByHop
-            case 18 where equal(bytes, "proxy-authenticate"): return .hopByHop
-            case 19 where equal(bytes, "proxy-authorization"): return .hopByHop
-            default: return .other
-            }
-        }
-    }
-
-    /// A Connection token, trimmed and lowercased.
-    static func trim(_ token: Substring) -> String {
-        var token = token
-        while let first = token.first, first == " " || first == "\t" { token.removeFirst() }
-        while let last = token.last, last == " " || last == "\t" { token.removeLast() }
-        return token.lowercased()
-    }
-
-    /// ASCII case-insensitive comparison with a lowercase literal of the same length.
-    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: StaticString) -> Bool {
-        let target = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-        for index in 0..<bytes.count {
-            var byte = bytes[index]
-            if byte >= 65 && byte <= 90 { byte |= 0x20 }
-            if byte != target[index] { return false }
-        }
-        return true
+            upstream: exchange.upstreamAddress?.description ?? "-", requestID: String(buffer: requestID), client: clientAddress)
     }
 }

@@ -23,27 +23,33 @@ final class ProxyShared: Sendable {
 /// scheduled on it), which is what makes the unchecked Sendable sound.
 final class LoopState: @unchecked Sendable {
     let pool: UpstreamPool
-    private let idPrefix: String
+    private let idPrefix: ByteBuffer
     private var counter: UInt64 = 0
     var logBuffer = ""
     var logFlushScheduled = false
 
     init(eventLoop: any EventLoop, configuration: ProxyServer.Configuration) {
         pool = UpstreamPool(eventLoop: eventLoop, connectTimeout: configuration.connectTimeout, maxIdle: configuration.maxIdlePerUpstream)
-        idPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        idPrefix = ByteBuffer(string: String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-")
     }
 
-    /// A request id unique to this process: a random per-loop prefix and a counter.
-    func nextRequestID() -> String {
+    /// The number of this loop's next request, for its id.
+    func nextRequestNumber() -> UInt64 {
         counter &+= 1
-        return "\(idPrefix)-\(String(counter, radix: 16))"
+        return counter
     }
 
-    /// `t=MILLISECONDS` since the epoch, for `X-Request-Start`, as nginx's `t=${msec}`.
-    func requestStart() -> String {
+    /// A request id unique to this process: the loop's random prefix and the request's number.
+    func writeRequestID(_ number: UInt64, into buffer: inout ByteBuffer) {
+        buffer.writeImmutableBuffer(idPrefix)
+        buffer.writeInteger(number, radix: 16)
+    }
+
+    /// Milliseconds since the epoch, for `X-Request-Start: t=…`, as nginx's `t=${msec}`.
+    static func millisecondsSinceEpoch() -> Int {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        return "t=\(now.tv_sec * 1000 + now.tv_nsec / 1_000_000)"
+        return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
     }
 
     /// Client connections of this loop, whose deadlines the sweep checks.

@@ -164,9 +164,6 @@ package final class ProxyServer: Service, Sendable {
     }
 
     static func configureHTTP(_ channel: any Channel, shared: ProxyShared, state: LoopState, listener: Listener, port: Int) throws {
-        let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
-        try pipeline.addHandler(HTTPResponseEncoder(), name: "encoder")
-        try pipeline.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port), name: "proxy")
+        try channel.pipeline.syncOperations.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port), name: "proxy")
     }
 }

@@ -1,5 +1,4 @@
 internal import NIOCore
-internal import NIOHTTP1
 internal import NIOPosix
 
 /// A keep-alive connection to one upstream process, owned by one event loop.
@@ -78,16 +77,9 @@ final class UpstreamPool {
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                do {
-                    // No outbound header validator: the heads written here come from a decoder
-                    // that validated them, plus headers the proxy sets itself.
-                    let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(HTTPRequestEncoder(), name: "encoder")
-                    try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
-                    try pipeline.addHandler(UpstreamHandler(), name: "upstream")
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
+                // Bytes only: the client's handler reads and writes HTTP/1.1 itself.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(), name: "upstream")
                 }
             }
         return bootstrap.connect(host: upstream.host, port: upstream.port).flatMapThrowing { channel in
@@ -100,18 +92,38 @@ final class UpstreamPool {
     }
 }
 
-/// Receives an upstream's response and hands it to the exchange using the connection.
-final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+/// Hands an upstream's bytes to the client-side handler using the connection, and writes
+/// that handler's bytes to the upstream.
+final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// The client-side handler whose request this connection carries; nil while idle.
     weak var exchange: HTTPProxyHandler?
     weak var connection: UpstreamConnection?
     weak var pool: UpstreamPool?
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func write(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        exchange?.upstreamRead(unwrapInboundIn(data))
+        guard let exchange else {
+            // An idle connection has nothing to say; one that does is out of step.
+            connection?.reusable = false
+            context.close(promise: nil)
+            return
+        }
+        exchange.upstreamRead(unwrapInboundIn(data))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

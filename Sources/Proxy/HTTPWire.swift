@@ -1,0 +1,424 @@
+#if canImport(Glibc)
+internal import Glibc
+#endif
+internal import NIOCore
+
+/// HTTP/1.1 on the wire, as the proxy needs it: heads are found and checked in the bytes
+/// they arrived in, and described by offsets rather than copied into strings, so a request
+/// can be forwarded with a few memory copies. Bodies are never parsed beyond their framing.
+///
+/// The checks are those of RFC 9112 that keep a proxy safe: tokens where tokens belong,
+/// no control characters in values, no obsolete line folding, and one framing per message.
+enum HTTPWire {
+    /// The largest head accepted (request line or status line plus headers).
+    static let maxHeadBytes = 64 * 1024
+
+    enum ParseError: Error, Equatable {
+        /// Not HTTP/1.x, or a character where it may not be.
+        case malformed(String)
+        /// The head grew past `maxHeadBytes` without ending.
+        case tooLarge
+    }
+
+    /// One header line, by offsets into its head's bytes.
+    struct Field {
+        var kind: HeaderName
+        var name: Range<Int>
+        /// Without surrounding whitespace.
+        var value: Range<Int>
+    }
+
+    /// How a message's body is delimited.
+    enum Framing: Equatable {
+        case none
+        case length(Int)
+        case chunked
+        /// A response that runs until the upstream closes.
+        case untilClose
+    }
+
+    /// A parsed request head. `bytes` holds exactly the head; the ranges index into it.
+    struct RequestHead {
+        var bytes: ByteBuffer
+        var method: Range<Int>
+        var target: Range<Int>
+        var minorVersion: Int
+        var fields: [Field]
+
+        var isHEAD: Bool { methodIs("HEAD") }
+        /// A method that may be sent again (RFC 9110 §9.2.2).
+        var isIdempotent: Bool {
+            methodIs("GET") || methodIs("HEAD") || methodIs("PUT") || methodIs("DELETE") || methodIs("OPTIONS") || methodIs("TRACE")
+        }
+
+        func methodIs(_ name: StaticString) -> Bool {
+            guard method.count == name.utf8CodeUnitCount else { return false }
+            return bytes.withUnsafeReadableBytes { bytes in
+                memcmp(bytes.baseAddress! + method.lowerBound, name.utf8Start, method.count) == 0
+            }
+        }
+        var methodString: String { bytes.getString(at: method.lowerBound, length: method.count) ?? "" }
+        var targetString: String { bytes.getString(at: target.lowerBound, length: target.count) ?? "" }
+
+        func string(_ range: Range<Int>) -> String {
+            bytes.getString(at: range.lowerBound, length: range.count) ?? ""
+        }
+    }
+
+    /// A parsed response head.
+    struct ResponseHead {
+        var bytes: ByteBuffer
+        var status: Int
+        /// The status code and reason phrase as sent, e.g. `200 OK`.
+        var statusText: Range<Int>
+        var minorVersion: Int
+        var fields: [Field]
+    }
+
+    // MARK: Finding heads
+
+    /// The length of the head at the start of `bytes` (up to and including its blank
+    /// line), nil while it is incomplete. `leading` is how many empty lines precede it,
+    /// which a server should ignore before a request line. `from` is where an earlier
+    /// look at the same, shorter, bytes stopped, so a head arriving in pieces is scanned once.
+    static func headLength(_ bytes: UnsafeRawBufferPointer, from: Int = 0) throws -> (leading: Int, length: Int)? {
+        var start = 0
+        while start < bytes.count, bytes[start] == cr || bytes[start] == lf { start += 1 }
+        guard start < bytes.count else { return nil }
+        var index = max(start, from - 3)
+        while index < bytes.count {
+            guard let found = memchrIndex(bytes, lf, from: index) else { break }
+            let next = found + 1
+            if next < bytes.count, bytes[next] == lf { return try checked(start, next + 1 - start) }
+            if next + 1 < bytes.count, bytes[next] == cr, bytes[next + 1] == lf { return try checked(start, next + 2 - start) }
+            if next + 1 >= bytes.count { break }
+            index = next
+        }
+        if bytes.count - start > maxHeadBytes { throw ParseError.tooLarge }
+        return nil
+    }
+
+    private static func checked(_ leading: Int, _ length: Int) throws -> (leading: Int, length: Int) {
+        guard length <= maxHeadBytes else { throw ParseError.tooLarge }
+        return (leading, length)
+    }
+
+    // MARK: Parsing heads
+
+    /// Parses a request head (exactly the bytes `headLength` delimited).
+    static func parseRequest(_ head: ByteBuffer) throws -> RequestHead {
+        try head.withUnsafeReadableBytes { bytes in
+            var lines = LineReader(bytes: bytes)
+            guard let line = try lines.next() else { throw ParseError.malformed("empty request") }
+            // method SP request-target SP HTTP-version
+            guard let firstSpace = index(of: space, in: bytes, line) else { throw ParseError.malformed("no request target") }
+            let method = line.lowerBound..<firstSpace
+            guard !method.isEmpty, method.allSatisfy({ isTokenByte(bytes[$0]) }) else { throw ParseError.malformed("bad method") }
+            guard let secondSpace = index(of: space, in: bytes, firstSpace + 1..<line.upperBound) else { throw ParseError.malformed("no HTTP version") }
+            let target = firstSpace + 1..<secondSpace
+            guard !target.isEmpty, target.allSatisfy({ bytes[$0] > space && bytes[$0] != 0x7F }) else { throw ParseError.malformed("bad request target") }
+            let minor = try version(bytes, secondSpace + 1..<line.upperBound)
+            return RequestHead(bytes: head, method: method, target: target, minorVersion: minor, fields: try fields(&lines, bytes))
+        }
+    }
+
+    /// Parses a response head.
+    static func parseResponse(_ head: ByteBuffer) throws -> ResponseHead {
+        try head.withUnsafeReadableBytes { bytes in
+            var lines = LineReader(bytes: bytes)
+            guard let line = try lines.next(), line.count >= 12 else { throw ParseError.malformed("short status line") }
+            // HTTP-version SP 3DIGIT [SP reason-phrase]
+            let minor = try version(bytes, line.lowerBound..<line.lowerBound + 8)
+            let code = line.lowerBound + 9..<line.lowerBound + 12
+            guard bytes[line.lowerBound + 8] == space, code.allSatisfy({ isDigit(bytes[$0]) }) else { throw ParseError.malformed("bad status line") }
+            guard line.count == 12 || bytes[line.lowerBound + 12] == space else { throw ParseError.malformed("bad status line") }
+            let status = code.reduce(0) { $0 * 10 + Int(bytes[$1] - zero) }
+            guard (100...999).contains(status) else { throw ParseError.malformed("bad status code") }
+            let statusText = code.lowerBound..<line.upperBound
+            guard statusText.allSatisfy({ bytes[$0] >= space && bytes[$0] != 0x7F || bytes[$0] == tab }) else { throw ParseError.malformed("bad reason phrase") }
+            return ResponseHead(bytes: head, status: status, statusText: statusText, minorVersion: minor, fields: try fields(&lines, bytes))
+        }
+    }
+
+    /// `HTTP/1.x` → x.
+    private static func version(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws -> Int {
+        guard range.count == 8 else { throw ParseError.malformed("bad HTTP version") }
+        let b = range.lowerBound
+        guard bytes[b] == 0x48, bytes[b + 1] == 0x54, bytes[b + 2] == 0x54, bytes[b + 3] == 0x50, bytes[b + 4] == 0x2F,
+              bytes[b + 5] == 0x31, bytes[b + 6] == 0x2E, isDigit(bytes[b + 7])
+        else { throw ParseError.malformed("bad HTTP version") }
+        return Int(bytes[b + 7] - zero)
+    }
+
+    private static func fields(_ lines: inout LineReader, _ bytes: UnsafeRawBufferPointer) throws -> [Field] {
+        var fields: [Field] = []
+        fields.reserveCapacity(12)
+        while let line = try lines.next(), !line.isEmpty {
+            guard bytes[line.lowerBound] != space, bytes[line.lowerBound] != tab else { throw ParseError.malformed("obsolete line folding") }
+            guard let colon = index(of: colon, in: bytes, line) else { throw ParseError.malformed("header without a colon") }
+            let name = line.lowerBound..<colon
+            guard !name.isEmpty, name.allSatisfy({ isTokenByte(bytes[$0]) }) else { throw ParseError.malformed("bad header name") }
+            var start = colon + 1, end = line.upperBound
+            while start < end, bytes[start] == space || bytes[start] == tab { start += 1 }
+            while end > start, bytes[end - 1] == space || bytes[end - 1] == tab { end -= 1 }
+            for index in start..<end {
+                let byte = bytes[index]
+                guard byte >= space && byte != 0x7F || byte == tab else { throw ParseError.malformed("control character in a header value") }
+            }
+            let kind = HeaderName.classify(UnsafeRawBufferPointer(rebasing: bytes[name]))
+            fields.append(Field(kind: kind, name: name, value: start..<end))
+        }
+        return fields
+    }
+
+    /// Lines of a head, without their CRLF or LF. A bare CR is rejected.
+    private struct LineReader {
+        let bytes: UnsafeRawBufferPointer
+        var position = 0
+
+        mutating func next() throws -> Range<Int>? {
+            guard position < bytes.count, let lineFeed = memchrIndex(bytes, lf, from: position) else { return nil }
+            var end = lineFeed
+            if end > position, bytes[end - 1] == cr { end -= 1 }
+            let line = position..<end
+            position = lineFeed + 1
+            return line
+        }
+    }
+
+    // MARK: Header values
+
+    /// A Content-Length value: digits only.
+    static func contentLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard isDigit(byte) else { return nil }
+            value = value * 10 + Int(byte - zero)
+        }
+        return value
+    }
+
+    /// Calls `body` with each comma-separated token, trimmed, as raw bytes.
+    static func forEachToken(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var start = 0
+        while start <= bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != comma { end += 1 }
+            var a = start, b = end
+            while a < b, bytes[a] == space || bytes[a] == tab { a += 1 }
+            while b > a, bytes[b - 1] == space || bytes[b - 1] == tab { b -= 1 }
+            if b > a { body(UnsafeRawBufferPointer(rebasing: bytes[a..<b])) }
+            start = end + 1
+        }
+    }
+
+    /// ASCII case-insensitive comparison with a lowercase literal.
+    static func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+        guard bytes.count == lower.utf8CodeUnitCount else { return false }
+        let target = lower.utf8Start
+        for index in 0..<bytes.count {
+            var byte = bytes[index]
+            if byte >= 65 && byte <= 90 { byte |= 0x20 }
+            if byte != target[index] { return false }
+        }
+        return true
+    }
+
+    // MARK: Bytes
+
+    static let cr: UInt8 = 13, lf: UInt8 = 10, space: UInt8 = 32, tab: UInt8 = 9, colon: UInt8 = 58, comma: UInt8 = 44, zero: UInt8 = 48
+
+    static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
+
+    /// RFC 9110 `tchar`.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        tokenTable[Int(byte)]
+    }
+
+    private static let tokenTable: [Bool] = (0..<256).map { value in
+        let byte = UInt8(value)
+        if byte >= 48 && byte <= 57 || byte >= 65 && byte <= 90 || byte >= 97 && byte <= 122 { return true }
+        return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    }
+
+    private static func index(of byte: UInt8, in bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        var index = range.lowerBound
+        while index < range.upperBound {
+            if bytes[index] == byte { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    static func memchrIndex(_ bytes: UnsafeRawBufferPointer, _ byte: UInt8, from start: Int) -> Int? {
+        guard start < bytes.count, let base = bytes.baseAddress else { return nil }
+        guard let found = memchr(base + start, Int32(byte), bytes.count - start) else { return nil }
+        return UnsafeRawPointer(found) - base
+    }
+}
+
+/// Follows a chunked body through the bytes that carry it, without copying them, to find
+/// where it ends and where its data lies (RFC 9112 §7.1). Chunk extensions and trailer
+/// fields are passed over; a size line or chunk ending that is not well-formed is an error.
+struct ChunkedScanner {
+    private enum State {
+        case size(digits: Int)
+        case sizeEnd
+        case extensionBytes
+        case sizeLineFeed
+        case data
+        case dataCarriageReturn
+        case dataLineFeed
+        case trailerLineStart
+        case trailerLine
+        case trailerLineFeed
+        case finalLineFeed
+        case done
+    }
+
+    private var state = State.size(digits: 0)
+    private var size = 0
+    private var remaining = 0
+    /// Data bytes seen so far.
+    private(set) var dataBytes = 0
+    var isDone: Bool { if case .done = state { true } else { false } }
+
+    /// Consumes bytes up to the end of the body; returns how many were part of it. `data`
+    /// receives the ranges of chunk data among them.
+    mutating func scan(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void = { _ in }) throws -> Int {
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch state {
+            case .size(let digits):
+                if let value = Self.hexValue(byte) {
+                    guard digits < 15 else { throw HTTPWire.ParseError.malformed("chunk size too large") }
+                    size = size * 16 + value
+                    state = .size(digits: digits + 1)
+                } else {
+                    guard digits > 0 else { throw HTTPWire.ParseError.malformed("bad chunk size") }
+                    state = .sizeEnd
+                    continue
+                }
+            case .sizeEnd:
+                switch byte {
+                case HTTPWire.space, HTTPWire.tab: break
+                case UInt8(ascii: ";"): state = .extensionBytes
+                case HTTPWire.cr: state = .sizeLineFeed
+                default: throw HTTPWire.ParseError.malformed("bad chunk size line")
+                }
+            case .extensionBytes:
+                if byte == HTTPWire.cr { state = .sizeLineFeed } else if byte < HTTPWire.space && byte != HTTPWire.tab || byte == 0x7F {
+                    throw HTTPWire.ParseError.malformed("control character in a chunk extension")
+                }
+            case .sizeLineFeed:
+                guard byte == HTTPWire.lf else { throw HTTPWire.ParseError.malformed("bad chunk size line") }
+                if size == 0 {
+                    state = .trailerLineStart
+                } else {
+                    remaining = size
+                    state = .data
+                }
+                size = 0
+            case .data:
+                let take = min(remaining, bytes.count - index)
+                data(index..<index + take)
+                dataBytes += take
+                remaining -= take
+                index += take
+                if remaining == 0 { state = .dataCarriageReturn }
+                continue
+            case .dataCarriageReturn:
+                guard byte == HTTPWire.cr else { throw HTTPWire.ParseError.malformed("chunk data longer than its size") }
+                state = .dataLineFeed
+            case .dataLineFeed:
+                guard byte == HTTPWire.lf else { throw HTTPWire.ParseError.malformed("chunk data longer than its size") }
+                state = .size(digits: 0)
+            case .trailerLineStart:
+                state = byte == HTTPWire.cr ? .finalLineFeed : .trailerLine
+                if byte == HTTPWire.lf { throw HTTPWire.ParseError.malformed("bare line feed in trailers") }
+            case .trailerLine:
+                if byte == HTTPWire.cr { state = .trailerLineFeed } else if byte == HTTPWire.lf { throw HTTPWire.ParseError.malformed("bare line feed in trailers") }
+            case .trailerLineFeed:
+                guard byte == HTTPWire.lf else { throw HTTPWire.ParseError.malformed("bad trailer line") }
+                state = .trailerLineStart
+            case .finalLineFeed:
+                guard byte == HTTPWire.lf else { throw HTTPWire.ParseError.malformed("bad end of chunked body") }
+                state = .done
+                return index + 1
+            case .done:
+                return index
+            }
+            index += 1
+        }
+        return index
+    }
+
+    private static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case 48...57: Int(byte - 48)
+        case 65...70: Int(byte - 55)
+        case 97...102: Int(byte - 87)
+        default: nil
+        }
+    }
+}
+
+extension ByteBuffer {
+    /// Writes a non-negative integer in decimal.
+    mutating func writeDecimal(_ value: Int) {
+        writeInteger(value, radix: 10)
+    }
+
+    /// Writes a non-negative integer in the given radix, without allocating.
+    mutating func writeInteger(_ value: some BinaryInteger, radix: Int) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var count = 0
+        var rest = UInt64(value)
+        let radix = UInt64(radix)
+        withUnsafeMutableBytes(of: &digits) { storage in
+            repeat {
+                let digit = UInt8(rest % radix)
+                storage[23 - count] = digit < 10 ? 48 + digit : 87 + digit
+                rest /= radix
+                count += 1
+            } while rest > 0
+            writeBytes(UnsafeRawBufferPointer(rebasing: storage[(24 - count)...]))
+        }
+    }
+}
+
+/// Header names the proxy treats specially, recognised in one pass without allocating.
+enum HeaderName: Equatable {
+    case host, contentLength, transferEncoding, connection, upgrade, xForwardedFor, xRequestID
+    /// Set by the proxy; a client's value is replaced.
+    case forwardingHeader
+    /// Never forwarded.
+    case hopByHop
+    case other
+
+    static func classify(_ name: UnsafeRawBufferPointer) -> HeaderName {
+        let equal = HTTPWire.equalsLowercase
+        switch name.count {
+        case 4 where equal(name, "host"): return .host
+        case 14 where equal(name, "content-length"): return .contentLength
+        case 17 where equal(name, "transfer-encoding"): return .transferEncoding
+        case 10 where equal(name, "connection"): return .connection
+        case 10 where equal(name, "keep-alive"): return .hopByHop
+        case 7 where equal(name, "upgrade"): return .upgrade
+        case 15 where equal(name, "x-forwarded-for"): return .xForwardedFor
+        case 12 where equal(name, "x-request-id"): return .xRequestID
+        case 17 where equal(name, "x-forwarded-proto"): return .forwardingHeader
+        case 16 where equal(name, "x-forwarded-port"): return .forwardingHeader
+        case 15 where equal(name, "x-request-start"): return .forwardingHeader
+        case 9 where equal(name, "x-real-ip"): return .forwardingHeader
+        case 2 where equal(name, "te"): return .hopByHop
+        case 7 where equal(name, "trailer"): return .hopByHop
+        case 16 where equal(name, "proxy-connection"): return .hopByHop
+        case 18 where equal(name, "proxy-authenticate"): return .hopByHop
+        case 19 where equal(name, "proxy-authorization"): return .hopByHop
+        default: return .other
+        }
+    }
+}
