@@ -174,8 +174,12 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             pausedForPipelining = false
             try? context.channel.syncOptions?.setOption(.autoRead, value: true)
         }
+        if inbound.readableBytes == 0 { inbound = Self.noBytes }
         if !inClientRead { flushUpstream() }
     }
+
+    /// Holding no storage: once `inbound` is used up, NIO may reuse the buffer it read into.
+    private static let noBytes = ByteBuffer()
 
     private func sendUpstream(_ upstream: UpstreamConnection, _ piece: ByteBuffer) {
         upstream.handler.write(piece)
@@ -215,7 +219,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // The client reads slower than the upstream sends: stop reading the upstream.
         if let upstream = exchange?.upstream ?? spliced {
-            try? upstream.channel.syncOptions?.setOption(.autoRead, value: context.channel.isWritable)
+            upstream.setReading(context.channel.isWritable)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -228,10 +232,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         }
         if let exchange {
             // The client left mid-exchange: the upstream connection cannot be reused.
-            if let upstream = exchange.upstream {
-                upstream.reusable = false
-                upstream.channel.close(promise: nil)
-            }
+            drop(exchange.upstream)
+            exchange.upstream = nil
             if !exchange.responseDone { log(exchange, status: 499) }
             self.exchange = nil
         }
@@ -251,7 +253,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         }
         if let exchange, let deadline = exchange.responseDeadline, deadline <= now, !exchange.responseStarted {
             exchange.responseDeadline = nil
-            exchange.upstream.map { $0.reusable = false; $0.channel.close(promise: nil) }
+            drop(exchange.upstream)
             exchange.upstream = nil
             respondLocally(.gatewayTimeout, "The app \(exchange.app?.name ?? "") did not answer in time.")
         }
@@ -436,7 +438,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.bodyBytes += dataBytes
         if !exchange.local {
             if let limit = exchange.app?.maxBodyBytes, exchange.bodyBytes > limit {
-                exchange.upstream.map { $0.reusable = false; $0.channel.close(promise: nil) }
+                drop(exchange.upstream)
                 exchange.upstream = nil
                 respondAndClose(.payloadTooLarge, "The request body is larger than \(exchange.app?.name ?? "the app") accepts.")
                 return
@@ -507,7 +509,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.pending.removeAll()
         if !inClientRead { flushUpstream() }
         if !context.channel.isWritable {
-            try? connection.channel.syncOptions?.setOption(.autoRead, value: false)
+            connection.setReading(false)
         }
         if exchange.requestDone { armResponseDeadline(exchange) }
     }
@@ -679,7 +681,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 }
             } catch {
                 // Mid-response: this client's response is broken; close it, nothing else.
-                exchange.upstream.map { $0.reusable = false; $0.channel.close(promise: nil) }
+                drop(exchange.upstream)
+                exchange.upstream = nil
                 context.close(promise: nil)
                 return
             }
@@ -763,13 +766,22 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        exchange.upstream.map { $0.reusable = false; $0.channel.close(promise: nil) }
+        drop(exchange.upstream)
         exchange.upstream = nil
         if exchange.requestDone {
             respondLocally(.badGateway, detail)
         } else {
             respondAndClose(.badGateway, detail)
         }
+    }
+
+    /// Closes an upstream connection the exchange gives up on. Detached first: its closing
+    /// must not come back to this handler as the upstream's failure.
+    private func drop(_ upstream: UpstreamConnection?) {
+        guard let upstream else { return }
+        upstream.handler.exchange = nil
+        upstream.reusable = false
+        upstream.channel.close(promise: nil)
     }
 
     private func armResponseDeadline(_ exchange: Exchange) {

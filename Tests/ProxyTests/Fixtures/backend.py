@@ -8,6 +8,12 @@ GET /die         -> sends half a response, then closes the connection
 GET /big?mb=N    -> N MiB of body
 POST /echo       -> the request body back
 GET /ws          -> answers an Upgrade with 101, then echoes raw bytes
+GET /chunked     -> "onetwothree" in three chunks, with a trailer
+GET /close       -> a body without a length, ended by closing the connection
+GET /empty       -> 204 No Content
+GET /garbage     -> a response that is not HTTP
+HEAD /           -> the head of GET /
+POST /echo       -> "received N" (Content-Length or chunked; Expect: 100-continue answered)
 """
 import json
 import socketserver
@@ -89,19 +95,52 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 self.connection.sendall(data)
             self.close_connection = True
+        elif path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "X-Checksum")
+            self.end_headers()
+            for word in [b"one", b"two", b"three"]:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(word), word))
+            self.wfile.write(b"0\r\nX-Checksum: 11\r\n\r\n")
+        elif path == "/close":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil-close")
+            self.wfile.flush()
+            self.close_connection = True
+        elif path == "/empty":
+            self.send_response(204)
+            self.end_headers()
+        elif path == "/garbage":
+            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+            self.wfile.flush()
+            self.close_connection = True
         else:
             self.send_text(NAME)
 
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(NAME)))
+        self.end_headers()
+
     def do_POST(self):
-        length = int(self.headers.get("Content-Length", "0"))
-        remaining = length
         total = 0
-        while remaining > 0:
-            data = self.rfile.read(min(remaining, 65536))
-            if not data:
-                break
-            total += len(data)
-            remaining -= len(data)
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                total += len(self.rfile.read(size))
+                self.rfile.readline()
+        else:
+            remaining = int(self.headers.get("Content-Length", "0"))
+            while remaining > 0:
+                data = self.rfile.read(min(remaining, 65536))
+                if not data:
+                    break
+                total += len(data)
+                remaining -= len(data)
         self.send_text("received %d" % total)
 
 

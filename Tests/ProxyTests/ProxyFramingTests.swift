@@ -1,0 +1,96 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Proxy
+
+/// How messages are delimited through the proxy: chunked bodies both ways, responses
+/// without a body or without a length, HTTP/1.0 clients, pipelining and interim responses.
+@Suite struct ProxyFramingTests {
+    private func proxy(_ name: String) async throws -> (Backend, ProxyServer, Int) {
+        let backend = try Backend(name)
+        let (server, port) = try await startProxy(RouteTable(domains: [("\(name).test", .init(name: name, upstreams: [backend.upstream], maxBodyBytes: 64 * 1024))]))
+        return (backend, server, port)
+    }
+
+    @Test func chunkedBodiesPassBothWays() async throws {
+        let (backend, server, port) = try await proxy("c")
+        defer { Task { await server.stop() }; backend.stop() }
+        // A chunked request body reaches the app whole.
+        let upload = try curl(port, host: "c.test", path: "/echo", extra: ["-H", "Transfer-Encoding: chunked", "--data-binary", String(repeating: "y", count: 5000)])
+        #expect(upload.stdout == "received 5000")
+        // An HTTP/1.1 client gets the chunks as the app sent them, trailer included.
+        let raw = rawExchange(port: port, "GET /chunked HTTP/1.1\r\nHost: c.test\r\nConnection: close\r\n\r\n")
+        #expect(raw.hasPrefix("HTTP/1.1 200"), "\(raw)")
+        #expect(raw.lowercased().contains("transfer-encoding: chunked"))
+        #expect(raw.hasSuffix("3\r\none\r\n3\r\ntwo\r\n5\r\nthree\r\n0\r\nX-Checksum: 11\r\n\r\n"), "\(raw)")
+        #expect(try curl(port, host: "c.test", path: "/chunked").stdout == "onetwothree")
+        // An HTTP/1.0 client cannot take chunks: it gets the data, ended by the close.
+        let old = rawExchange(port: port, "GET /chunked HTTP/1.0\r\nHost: c.test\r\n\r\n")
+        #expect(old.hasPrefix("HTTP/1.1 200"), "\(old)")
+        #expect(!old.lowercased().contains("transfer-encoding"), "\(old)")
+        #expect(old.lowercased().contains("connection: close"))
+        #expect(old.hasSuffix("\r\n\r\nonetwothree"), "\(old)")
+        // A chunked body over the app's limit is refused as it streams.
+        let tooLarge = try curl(port, host: "c.test", path: "/echo", extra: ["-H", "Transfer-Encoding: chunked", "--data-binary", String(repeating: "z", count: 70 * 1024), "-o", "/dev/null", "-w", "%{http_code}"])
+        #expect(tooLarge.stdout == "413")
+        // A malformed chunk is a bad request.
+        let malformed = rawExchange(port: port, "POST /echo HTTP/1.1\r\nHost: c.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
+        #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed)")
+    }
+
+    @Test func responsesWithoutBodiesOrLengthsAndPipelinedRequests() async throws {
+        let (backend, server, port) = try await proxy("f")
+        defer { Task { await server.stop() }; backend.stop() }
+        // HEAD and 204 have no body, so the next pipelined request's answer follows at once.
+        let pipelined = rawExchange(port: port, "HEAD / HTTP/1.1\r\nHost: f.test\r\n\r\nGET /empty HTTP/1.1\r\nHost: f.test\r\n\r\nGET / HTTP/1.1\r\nHost: f.test\r\nConnection: close\r\n\r\n")
+        let statuses = pipelined.components(separatedBy: "\r\n").filter { $0.hasPrefix("HTTP/1.1 ") }
+        #expect(statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 204 No Content", "HTTP/1.1 200 OK"], "\(pipelined)")
+        #expect(pipelined.hasSuffix("\r\n\r\nf"), "\(pipelined)")
+        // A response without a length ends when the app closes; the client is told to close.
+        let untilClose = rawExchange(port: port, "GET /close HTTP/1.1\r\nHost: f.test\r\n\r\n")
+        #expect(untilClose.hasPrefix("HTTP/1.1 200"), "\(untilClose)")
+        #expect(untilClose.lowercased().contains("connection: close"))
+        #expect(untilClose.hasSuffix("\r\n\r\nuntil-close"), "\(untilClose)")
+        // An HTTP/1.0 client that asks for keep-alive keeps its connection.
+        let kept = rawExchange(port: port, "GET / HTTP/1.0\r\nHost: f.test\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\nHost: f.test\r\n\r\n")
+        #expect(kept.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(kept)")
+        #expect(kept.lowercased().contains("connection: keep-alive"))
+    }
+
+    @Test func interimResponsesReachTheClient() async throws {
+        let (backend, server, port) = try await proxy("e")
+        defer { Task { await server.stop() }; backend.stop() }
+        // As curl does with large uploads: the body goes only after 100 Continue.
+        let script = """
+            import socket
+            c = socket.create_connection(("127.0.0.1", \(port))); c.settimeout(5)
+            c.sendall(b"POST /echo HTTP/1.1\\r\\nHost: e.test\\r\\nContent-Length: 5\\r\\nExpect: 100-continue\\r\\n\\r\\n")
+            data = b""
+            while b"\\r\\n\\r\\n" not in data: data += c.recv(4096)
+            print(data.split(b"\\r\\n")[0].decode())
+            c.sendall(b"hello")
+            data = b""
+            while not data.endswith(b"received 5"): data += c.recv(4096)
+            print(data.split(b"\\r\\n")[0].decode())
+            """
+        let result = try Shell.run("/usr/bin/python3", ["-c", script])
+        #expect(result.stdout == "HTTP/1.1 100 Continue\nHTTP/1.1 200 OK\n", "\(result)")
+    }
+
+    @Test func badUpstreamsAndAmbiguousRequestsAreRefused() async throws {
+        let (backend, server, port) = try await proxy("b")
+        defer { Task { await server.stop() }; backend.stop() }
+        let garbage = try curl(port, host: "b.test", path: "/garbage", extra: ["-w", "\n%{http_code}"])
+        #expect(garbage.stdout.hasSuffix("\n502"), "\(garbage.stdout)")
+        #expect(garbage.stdout.contains("could not be parsed"))
+        let twoHosts = rawExchange(port: port, "GET / HTTP/1.1\r\nHost: b.test\r\nHost: other.test\r\n\r\n")
+        #expect(twoHosts.hasPrefix("HTTP/1.1 400"), "\(twoHosts)")
+        let folded = rawExchange(port: port, "GET / HTTP/1.1\r\nHost: b.test\r\nX-A: one\r\n two\r\n\r\n")
+        #expect(folded.hasPrefix("HTTP/1.1 400"), "\(folded)")
+        let unknownCoding = rawExchange(port: port, "POST /echo HTTP/1.1\r\nHost: b.test\r\nTransfer-Encoding: gzip\r\n\r\nabc")
+        #expect(unknownCoding.hasPrefix("HTTP/1.1 400"), "\(unknownCoding)")
+        // The proxy still serves after all of that.
+        #expect(try curl(port, host: "b.test").stdout == "b")
+    }
+}
