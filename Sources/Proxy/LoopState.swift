@@ -28,7 +28,10 @@ final class LoopState: @unchecked Sendable {
     var logBuffer = ""
     var logFlushScheduled = false
 
+    private let upstreamIdleTimeout: TimeAmount
+
     init(eventLoop: any EventLoop, configuration: ProxyServer.Configuration) {
+        upstreamIdleTimeout = configuration.upstreamIdleTimeout
         pool = UpstreamPool(eventLoop: eventLoop, connectTimeout: configuration.connectTimeout, maxIdle: configuration.maxIdlePerUpstream)
         idPrefix = ByteBuffer(string: String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-")
     }
@@ -63,10 +66,12 @@ final class LoopState: @unchecked Sendable {
         handlers.removeValue(forKey: ObjectIdentifier(handler))
     }
 
-    /// Enforces every tracked connection's deadlines (run once a second on the loop).
+    /// Enforces every tracked connection's deadlines and ages out idle upstream connections
+    /// (run once a second on the loop).
     func sweep() {
         let now = NIODeadline.now()
         for handler in Array(handlers.values) { handler.checkDeadlines(now) }
+        pool.closeIdle(before: now - upstreamIdleTimeout)
     }
 }
 

@@ -10,6 +10,8 @@ final class UpstreamConnection {
     var reusable = true
     /// Reading was turned off because the client reads slower than the upstream sends.
     private var paused = false
+    /// When the connection last went back to the pool.
+    var idleSince = NIODeadline.uptimeNanoseconds(0)
 
     init(channel: any Channel, upstream: Upstream, handler: UpstreamHandler) {
         self.channel = channel
@@ -73,7 +75,22 @@ final class UpstreamPool {
             connection.channel.close(promise: nil)
             return
         }
+        connection.idleSince = .now()
         idle[connection.upstream, default: []].append(connection)
+    }
+
+    /// Closes the connections idle since before `deadline`. The oldest are at the front of
+    /// each list: the newest are taken first, so the surplus of a burst ages out.
+    func closeIdle(before deadline: NIODeadline) {
+        var expired: [UpstreamConnection] = []
+        for (upstream, connections) in idle {
+            let stale = connections.prefix { $0.idleSince < deadline }
+            guard !stale.isEmpty else { continue }
+            expired += stale
+            idle[upstream] = Array(connections.dropFirst(stale.count))
+        }
+        // Closed after the loop: a close reports back through `remove`.
+        for connection in expired { connection.channel.close(promise: nil) }
     }
 
     /// Forgets a connection that closed while idle.

@@ -39,6 +39,19 @@ import Testing
         #expect(connectionsA <= 3, "upstream connections are pooled, not one per request (\(connectionsA))")
     }
 
+    @Test func idleUpstreamConnectionsAgeOut() async throws {
+        let backend = try Backend("idle")
+        let (server, port) = try await startProxy(RouteTable(domains: [("idle.test", .init(name: "idle", upstreams: [backend.upstream]))])) {
+            $0.upstreamIdleTimeout = .seconds(1)
+        }
+        defer { Task { await server.stop() } }
+        func open() throws -> String { try Shell.which("curl", ["-sS", "http://127.0.0.1:\(backend.port)/open"]).stdout }
+        #expect(try curl(port, host: "idle.test").stdout == "idle")
+        #expect(try open() == "2", "the proxy's pooled connection, and this one")
+        #expect(try eventually { try open() == "1" }, "the pooled connection is closed once idle past the timeout")
+        #expect(try curl(port, host: "idle.test").stdout == "idle", "and a new one is opened when needed")
+    }
+
     @Test func setsForwardingHeadersAndDropsHopByHop() async throws {
         let backend = try Backend("h")
         let (server, port) = try await startProxy(RouteTable(domains: [("h.test", .init(name: "h", upstreams: [backend.upstream]))]))

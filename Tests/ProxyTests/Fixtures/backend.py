@@ -3,6 +3,7 @@
 GET /            -> "NAME"
 GET /headers     -> the request headers as JSON
 GET /connections -> how many TCP connections this backend has accepted
+GET /open        -> how many of them are open now (this one included)
 GET /slow?s=N    -> answers after N seconds
 GET /die         -> sends half a response, then closes the connection
 GET /big?mb=N    -> N MiB of body
@@ -25,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PORT = int(sys.argv[1])
 NAME = sys.argv[2]
 connections = 0
+open_connections = 0
 inflight = 0
 lock = threading.Lock()
 
@@ -33,10 +35,17 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def setup(self):
-        global connections
+        global connections, open_connections
         with lock:
             connections += 1
+            open_connections += 1
         super().setup()
+
+    def finish(self):
+        global open_connections
+        with lock:
+            open_connections -= 1
+        super().finish()
 
     def log_message(self, *args):
         pass
@@ -56,6 +65,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_text(json.dumps({k.lower(): v for k, v in self.headers.items()}))
         elif path == "/connections":
             self.send_text(str(connections))
+        elif path == "/open":
+            self.send_text(str(open_connections))
         elif path == "/inflight":
             self.send_text(str(inflight))
         elif path == "/slow":
