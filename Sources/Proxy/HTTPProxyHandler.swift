@@ -715,8 +715,29 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     private func responseEnd(_ exchange: Exchange) {
         exchange.responseDone = true
-        if !exchange.requestDone { exchange.upstream?.reusable = false }
+        if !exchange.requestDone {
+            exchange.upstream?.reusable = false
+            if bodyMayNeverArrive(exchange) { stopReading(exchange) }
+        }
         finishIfComplete()
+    }
+
+    /// A response is complete while the request's body is not all here: a client waiting
+    /// for `100 Continue` will never send it. Waiting would hold the connection without a
+    /// deadline, so the answer goes out and the connection closes instead.
+    private func bodyMayNeverArrive(_ exchange: Exchange) -> Bool {
+        switch exchange.requestFraming {
+        case _ where exchange.requestDone: false
+        case .none, .untilClose: false
+        case .length(let remaining): inbound.readableBytes < remaining
+        case .chunked: true
+        }
+    }
+
+    private func stopReading(_ exchange: Exchange) {
+        exchange.keepAlive = false
+        exchange.requestDone = true
+        closing = true
     }
 
     func upstreamReadComplete() {
@@ -817,6 +838,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.responseStarted = true
         exchange.status = Int(status.code)
         exchange.pending.removeAll()
+        if bodyMayNeverArrive(exchange) { stopReading(exchange) }
         var out = context.channel.allocator.buffer(capacity: 512 + body.utf8.count)
         out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n")
         for (name, value) in extra { out.writeString("\(name): \(value)\r\n") }

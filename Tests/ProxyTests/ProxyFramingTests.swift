@@ -76,6 +76,13 @@ import Testing
             """
         let result = try Shell.run("/usr/bin/python3", ["-c", script])
         #expect(result.stdout == "HTTP/1.1 100 Continue\nHTTP/1.1 200 OK\n", "\(result)")
+        // Answered by the proxy before the body came: the client will not send it, so the
+        // connection closes rather than wait for it.
+        let started = ContinuousClock.now
+        let refused = rawExchange(port: port, "POST / HTTP/1.1\r\nHost: nobody.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", timeout: 8)
+        #expect(refused.hasPrefix("HTTP/1.1 404"), "\(refused)")
+        #expect(refused.lowercased().contains("connection: close"))
+        #expect(ContinuousClock.now - started < .seconds(4))
     }
 
     @Test func badUpstreamsAndAmbiguousRequestsAreRefused() async throws {
