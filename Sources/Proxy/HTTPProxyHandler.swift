@@ -1,4 +1,3 @@
-internal import Logging
 internal import NIOCore
 internal import NIOHTTP1
 
@@ -32,7 +31,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private var closing = false
     /// Bytes read from the client and not yet used: the rest of a head, a body, or
     /// requests pipelined behind the current one.
-    private var inbound = ByteBuffer()
+    private var inbound = HTTPProxyHandler.noBytes
     /// How much of `inbound` was already searched for the end of a head.
     private var headScanned = 0
     private var processing = false
@@ -84,7 +83,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         var responseDeadline: NIODeadline?
         var upgrading = false
         /// Response bytes read from the upstream and not yet used.
-        var upstreamInbound = ByteBuffer()
+        var upstreamInbound = HTTPProxyHandler.noBytes
         var responseHeadScanned = 0
         var responseFraming: HTTPWire.Framing = .none
         var responseChunks = ChunkedScanner()
