@@ -69,6 +69,20 @@ import Testing
 }
 
 @Suite struct PSCLITests {
+    @Test func lifecycleCommandsSkipAppsNotDeployed() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "one")
+        try sandbox.run("apps:create", "two")
+        for command in ["ps:start", "ps:stop", "ps:restart"] {
+            let single = try sandbox.run(command, "one")
+            #expect(single.status == 0, "\(command)")
+            #expect(single.stderr == " !     App one has not been deployed\n", "\(command)")
+            let all = try sandbox.run(command, "--all")
+            #expect(all.stderr == " !     App one has not been deployed\n !     App two has not been deployed\n", "\(command)")
+            #expect(try sandbox.run(command, "nope").status == 20)
+        }
+    }
+
     @Test func scaleRecordsFormation() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "s")

@@ -8,6 +8,18 @@ extension Context {
         if all || app == "--all" { return try store().apps().map(\.name) }
         return [try existingApp(app)]
     }
+
+    /// Runs `body` for each target that has a current release, in order; one without is
+    /// named in a warning, as Dokku does, and skipped.
+    func forEachDeployed(_ app: String?, all: Bool, _ body: (AppName) throws -> Void) throws {
+        for app in try targets(app, all: all) {
+            guard try ProcessManager(self).currentRelease(app) != nil else {
+                output.warn("App \(app) has not been deployed")
+                continue
+            }
+            try body(app)
+        }
+    }
 }
 
 struct PSStart: Command {
@@ -17,22 +29,13 @@ struct PSStart: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        for app in try context.targets(app, all: all) {
-            let manager = ProcessManager(context)
-            guard try manager.currentRelease(app) != nil else {
-                context.output.warn("App \(app) has not been deployed")
-                continue
-            }
+        try context.forEachDeployed(app, all: all) { app in
             let store = try context.store()
-            if try store.instances(app).contains(where: { $0.state == .running }) {
-                try store.setProperty(.app(app), "ps", "restore", nil)
-                try Deployer(context).restore(app)
-                context.output.warn("App \(app) already running")
-                continue
-            }
-            context.output.step("Starting \(app)")
+            let running = try store.instances(app).contains(where: { $0.state == .running })
+            if !running { context.output.step("Starting \(app)") }
             try store.setProperty(.app(app), "ps", "restore", nil)
             try Deployer(context).restore(app)
+            if running { context.output.warn("App \(app) already running") }
         }
     }
 }
@@ -44,11 +47,7 @@ struct PSStop: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        for app in try context.targets(app, all: all) {
-            guard try ProcessManager(context).currentRelease(app) != nil else {
-                context.output.warn("App \(app) has not been deployed")
-                continue
-            }
+        try context.forEachDeployed(app, all: all) { app in
             context.output.step("Stopping \(app)")
             try Deployer(context).withDeployLock(app, operation: "stop") {
                 try ProcessManager(context).stopAll(app)
@@ -67,11 +66,7 @@ struct PSRestart: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        for app in try context.targets(app, all: all) {
-            guard try ProcessManager(context).currentRelease(app) != nil else {
-                context.output.warn("App \(app) has not been deployed")
-                continue
-            }
+        try context.forEachDeployed(app, all: all) { app in
             try Deployer(context).restart(app)
         }
     }
