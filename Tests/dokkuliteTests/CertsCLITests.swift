@@ -1,0 +1,65 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `certs:add`, `certs:report` and `certs:remove`, with files and with a tar on stdin.
+@Suite struct CertsCLITests {
+    /// A self-signed certificate and key for `name` in `directory`, as `server.crt`/`server.key`.
+    private func makeCertificate(_ name: String, in directory: String) throws {
+        let made = try Shell.which("openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/server.key", "-out", directory + "/server.crt",
+            "-days", "2", "-subj", "/CN=\(name)", "-addext", "subjectAltName=DNS:\(name),DNS:www.\(name)",
+        ])
+        #expect(made.status == 0, "\(made)")
+    }
+
+    @Test func addReportRemove() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        let files = sandbox.root + "/certs-in"
+        try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
+        try makeCertificate("web.test", in: files)
+
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "false\n")
+        let added = try sandbox.run("certs:add", "web", files + "/server.crt", files + "/server.key")
+        #expect(added.status == 0, "\(added)")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "true\n")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-hostnames").stdout == "web.test www.web.test\n")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-verified").stdout == "self signed\n")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-subject").stdout.contains("web.test"))
+
+        let removed = try sandbox.run("certs:remove", "web")
+        #expect(removed.stdout.contains("Removing SSL endpoint from web"), "\(removed)")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "false\n")
+        let again = try sandbox.run("certs:remove", "web")
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("An app-specific SSL endpoint is not defined"))
+
+        // As Dokku takes it: a tar holding server.crt and server.key on stdin.
+        let tar = try Shell.which("tar", ["-cf", files + "/bundle.tar", "-C", files, "server.crt", "server.key"])
+        #expect(tar.status == 0)
+        let bundle = String(decoding: try Data(contentsOf: URL(fileURLWithPath: files + "/bundle.tar")), as: UTF8.self)
+        #expect(try sandbox.run(["certs:add", "web"], input: bundle).status == 0)
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "true\n")
+    }
+
+    @Test func unusableCertificatesWriteNothing() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        let one = sandbox.root + "/one", two = sandbox.root + "/two"
+        for directory in [one, two] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        try makeCertificate("one.test", in: one)
+        try makeCertificate("two.test", in: two)
+
+        let missing = try sandbox.run("certs:add", "web", one + "/nope.crt", one + "/server.key")
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("CRT file specified not found"))
+        let mismatched = try sandbox.run("certs:add", "web", one + "/server.crt", two + "/server.key")
+        #expect(mismatched.status != 0)
+        #expect(mismatched.stderr.contains("cannot be used together"), "\(mismatched)")
+        let empty = try sandbox.run(["certs:add", "web"], input: "")
+        #expect(empty.stderr.contains("Tar archive containing server.crt and server.key expected on stdin"))
+        #expect(try sandbox.run("certs:add", "nope", one + "/server.crt", one + "/server.key").status == 20)
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "false\n", "nothing was half-written")
+    }
+}
