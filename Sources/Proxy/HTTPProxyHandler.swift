@@ -48,6 +48,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private var waitDeadline: NIODeadline?
     /// After a 101: the upstream connection this one is spliced to, byte for byte.
     private var spliced: UpstreamConnection?
+    /// The client may still be sending what the proxy will not read (a refused body): after
+    /// the response, the connection closes for writing only and drops what arrives until
+    /// the client closes or this deadline passes. Closing outright with unread bytes makes
+    /// the kernel send a reset, which can destroy the response before the client reads it
+    /// (nginx's lingering close does the same).
+    private var lingering = false
+    private var lingerDeadline: NIODeadline?
+    private static let lingerTime = TimeAmount.seconds(5)
 
     /// One request and its response. A class: the handler updates it in place many times
     /// per request.
@@ -136,6 +144,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         inClientRead = true
+        if closing { return }
         if let spliced {
             sendUpstream(spliced, buffer)
             return
@@ -246,6 +255,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     /// Called by the loop's sweep: enforces the header, idle and response deadlines.
     func checkDeadlines(_ now: NIODeadline) {
+        if let deadline = lingerDeadline, deadline <= now {
+            lingerDeadline = nil
+            context.close(promise: nil)
+        }
         if let deadline = waitDeadline, deadline <= now, exchange == nil {
             waitDeadline = nil
             context.close(promise: nil)
@@ -737,6 +750,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.keepAlive = false
         exchange.requestDone = true
         closing = true
+        lingering = true
     }
 
     func upstreamReadComplete() {
@@ -825,7 +839,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         } else {
             closing = true
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
+            let linger = lingering
+            if linger { lingerDeadline = .now() + Self.lingerTime }
+            context.writeAndFlush(wrapOutboundOut(Self.noBytes)).assumeIsolated().whenComplete { _ in
+                guard linger else { return channel.close(promise: nil) }
+                let halfClosed = channel.eventLoop.makePromise(of: Void.self)
+                halfClosed.futureResult.whenFailure { _ in channel.close(promise: nil) }
+                channel.close(mode: .output, promise: halfClosed)
+            }
         }
     }
 
@@ -859,6 +880,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             return
         }
         closing = true
+        lingering = true
         if exchange == nil {
             let head = HTTPWire.RequestHead(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), method: 0..<3, target: 4..<5, minorVersion: 1, fields: [])
             exchange = Exchange(head: head, app: nil, host: "", keepAlive: false, givenRequestID: nil, requestNumber: loop.nextRequestNumber(), retryable: false)

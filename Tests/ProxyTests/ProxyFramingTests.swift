@@ -39,6 +39,31 @@ import Testing
         #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed)")
     }
 
+    @Test func aRefusedUploadStillLetsTheClientReadTheAnswer() async throws {
+        let (backend, server, port) = try await proxy("l")
+        defer { Task { await server.stop() }; backend.stop() }
+        // The client goes on uploading after the 413: closing outright would reset the
+        // connection and could destroy the answer before the client reads it.
+        let script = """
+            import socket, time
+            c = socket.create_connection(("127.0.0.1", \(port))); c.settimeout(10)
+            c.sendall(b"POST /echo HTTP/1.1\\r\\nHost: l.test\\r\\nContent-Length: 10000000\\r\\n\\r\\n" + b"x" * 200000)
+            time.sleep(0.5)
+            try:
+                for _ in range(5): c.sendall(b"y" * 65536)
+            except OSError as error:
+                print("send failed:", error.__class__.__name__)
+            data = b""
+            try:
+                while chunk := c.recv(65536): data += chunk
+            except OSError as error:
+                print("receive failed:", error.__class__.__name__)
+            print(data.split(b"\\r\\n")[0].decode())
+            """
+        let result = try Shell.run("/usr/bin/python3", ["-c", script])
+        #expect(result.stdout == "HTTP/1.1 413 Payload Too Large\n", "\(result)")
+    }
+
     @Test func responsesWithoutBodiesOrLengthsAndPipelinedRequests() async throws {
         let (backend, server, port) = try await proxy("f")
         defer { Task { await server.stop() }; backend.stop() }
