@@ -892,7 +892,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     private func writeRequestID(_ exchange: Exchange, into out: inout ByteBuffer) {
         if let given = exchange.givenRequestID {
-            exchange.head.bytes.withUnsafeReadableBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[given])) }
+            exchange.head.bytes.withUnsafeReadableBytes { bytes in
+                _ = out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[given]))
+            }
         } else {
             loop.writeRequestID(exchange.requestNumber, into: &out)
         }
@@ -935,15 +937,44 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     // MARK: Logging
 
+    /// `app=… host=… method=… uri=… status=… bytes=… duration_ms=… upstream=… client=…
+    /// request_id=…`, written as bytes into the loop's buffer: formatting strings for it cost
+    /// a tenth of the proxy's time per request.
     private func log(_ exchange: Exchange, status: Int) {
         guard shared.configuration.accessLog else { return }
-        let elapsed = Double((NIODeadline.now() - exchange.started).nanoseconds) / 1_000_000
-        var requestID = ByteBuffer()
-        writeRequestID(exchange, into: &requestID)
-        shared.accessLog.write(
-            loop: loop,
-            app: exchange.app?.name ?? "-", host: exchange.host, method: exchange.head.methodString, uri: exchange.head.targetString,
-            status: status, bytes: exchange.responseBytes, milliseconds: elapsed,
-            upstream: exchange.upstreamAddress?.description ?? "-", requestID: String(buffer: requestID), client: clientAddress)
+        let tenths = Int(((NIODeadline.now() - exchange.started).nanoseconds + 50_000) / 100_000)
+        let head = exchange.head
+        head.bytes.withUnsafeReadableBytes { bytes in
+            loop.log.writeStaticString("app=")
+            loop.log.writeString(exchange.app?.name ?? "-")
+            loop.log.writeStaticString(" host=")
+            loop.log.writeString(exchange.host.isEmpty ? "-" : exchange.host)
+            loop.log.writeStaticString(" method=")
+            loop.log.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
+            loop.log.writeStaticString(" uri=")
+            loop.log.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
+        }
+        loop.log.writeStaticString(" status=")
+        loop.log.writeDecimal(status)
+        loop.log.writeStaticString(" bytes=")
+        loop.log.writeDecimal(exchange.responseBytes)
+        loop.log.writeStaticString(" duration_ms=")
+        loop.log.writeDecimal(tenths / 10)
+        loop.log.writeStaticString(".")
+        loop.log.writeDecimal(tenths % 10)
+        loop.log.writeStaticString(" upstream=")
+        if let upstream = exchange.upstreamAddress {
+            loop.log.writeString(upstream.host)
+            loop.log.writeStaticString(":")
+            loop.log.writeDecimal(upstream.port)
+        } else {
+            loop.log.writeStaticString("-")
+        }
+        loop.log.writeStaticString(" client=")
+        loop.log.writeString(clientAddress)
+        loop.log.writeStaticString(" request_id=")
+        writeRequestID(exchange, into: &loop.log)
+        loop.log.writeStaticString("\n")
+        if loop.log.readableBytes > 32 * 1024 { loop.flushLog() }
     }
 }

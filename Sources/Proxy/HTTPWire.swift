@@ -57,7 +57,6 @@ enum HTTPWire {
                 memcmp(bytes.baseAddress! + method.lowerBound, name.utf8Start, method.count) == 0
             }
         }
-        var methodString: String { bytes.getString(at: method.lowerBound, length: method.count) ?? "" }
         var targetString: String { bytes.getString(at: target.lowerBound, length: target.count) ?? "" }
 
         func string(_ range: Range<Int>) -> String {

@@ -4,17 +4,15 @@ internal import Glibc
 internal import NIOConcurrencyHelpers
 internal import NIOCore
 
-/// What the server shares across event loops: the route table (swapped whole), the
-/// configuration and the access log.
+/// What the server shares across event loops: the route table (swapped whole) and the
+/// configuration.
 final class ProxyShared: Sendable {
     let routes: NIOLockedValueBox<RouteTable>
     let configuration: ProxyServer.Configuration
-    let accessLog: AccessLog
 
     init(routes: RouteTable, configuration: ProxyServer.Configuration) {
         self.routes = NIOLockedValueBox(routes)
         self.configuration = configuration
-        self.accessLog = AccessLog()
     }
 }
 
@@ -25,8 +23,9 @@ final class LoopState: @unchecked Sendable {
     let pool: UpstreamPool
     private let idPrefix: ByteBuffer
     private var counter: UInt64 = 0
-    var logBuffer = ""
-    var logFlushScheduled = false
+    /// Access log lines not yet written: one line per request on stdout (the journal keeps
+    /// it under systemd), written in batches off the request path.
+    var log = ByteBuffer()
 
     private let upstreamIdleTimeout: TimeAmount
 
@@ -73,28 +72,18 @@ final class LoopState: @unchecked Sendable {
         for handler in Array(handlers.values) { handler.checkDeadlines(now) }
         pool.closeIdle(before: now - upstreamIdleTimeout)
     }
-}
 
-/// One line per request on stdout (the journal keeps it under systemd). Lines are
-/// buffered per event loop and written in batches, off the request path.
-final class AccessLog: Sendable {
-    func write(loop: LoopState, app: String, host: String, method: String, uri: String, status: Int, bytes: Int, milliseconds: Double, upstream: String, requestID: String, client: String) {
-        let duration = (milliseconds * 10).rounded() / 10
-        loop.logBuffer += "app=\(app) host=\(host.isEmpty ? "-" : host) method=\(method) uri=\(uri) status=\(status) bytes=\(bytes) duration_ms=\(duration) upstream=\(upstream) client=\(client) request_id=\(requestID)\n"
-        if loop.logBuffer.utf8.count > 32 * 1024 { flush(loop) }
-    }
-
-    func flush(_ loop: LoopState) {
-        guard !loop.logBuffer.isEmpty else { return }
-        var text = loop.logBuffer
-        loop.logBuffer = ""
-        text.withUTF8 { buffer in
+    /// Writes the buffered access log lines; called when the buffer is large and by a timer.
+    func flushLog() {
+        guard log.readableBytes > 0 else { return }
+        log.withUnsafeReadableBytes { bytes in
             var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 { return }
-                offset += n
+            while offset < bytes.count {
+                let written = Glibc.write(1, bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 { return }
+                offset += written
             }
         }
+        log.clear()
     }
 }

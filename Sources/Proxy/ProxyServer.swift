@@ -33,9 +33,7 @@ package final class ProxyServer: Service, Sendable {
             let sweepEvery = min(TimeAmount.seconds(1), configuration.headerTimeout, configuration.responseTimeout)
             loop.scheduleRepeatedTask(initialDelay: sweepEvery, delay: sweepEvery) { _ in state.sweep() }
             if configuration.accessLog {
-                loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
-                    shared.accessLog.flush(state)
-                }
+                loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in state.flushLog() }
             }
         }
         self.loops = loops

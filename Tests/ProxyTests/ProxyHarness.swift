@@ -54,6 +54,41 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// `dokkulite proxy:serve` as a process of its own, on a free loopback port.
+final class ProxyProcess {
+    let process = Process()
+    let port: Int
+
+    /// `routes` as `--route` takes them; stdout goes to the file `stdout` when given.
+    init(routes: [String], extra: [String] = [], stdout: String? = nil) throws {
+        port = try freePort()
+        process.executableURL = URL(fileURLWithPath: Binaries.dokkulite)
+        process.arguments = ["proxy:serve", "--listen", "127.0.0.1:\(port)"] + routes.flatMap { ["--route", $0] } + extra
+        if let stdout {
+            _ = FileManager.default.createFile(atPath: stdout, contents: nil)
+            process.standardOutput = FileHandle(forWritingAtPath: stdout)
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+        }
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let port = port
+        guard eventually({ rawExchange(port: port, "GET / HTTP/1.1\r\nHost: -\r\nConnection: close\r\n\r\n").hasPrefix("HTTP/1.1") }) else {
+            stop()
+            throw HarnessError("dokkulite proxy:serve did not answer on port \(port)")
+        }
+    }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+}
+
 /// A proxy on a free loopback port with the given routes.
 func startProxy(_ routes: RouteTable, configure: (inout ProxyServer.Configuration) -> Void = { _ in }) async throws -> (ProxyServer, Int) {
     var configuration = ProxyServer.Configuration(listeners: [.init(host: "127.0.0.1", port: 0, kind: .http)], accessLog: false, threads: 2)

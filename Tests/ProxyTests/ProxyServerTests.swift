@@ -52,6 +52,28 @@ import Testing
         #expect(try curl(port, host: "idle.test").stdout == "idle", "and a new one is opened when needed")
     }
 
+    @Test func writesAnAccessLogLinePerRequest() throws {
+        let backend = try Backend("logged")
+        let log = NSTemporaryDirectory() + "dokkulite-access-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let proxy = try ProxyProcess(routes: ["logged.test=\(backend.upstream)"], extra: ["--access-log"], stdout: log)
+        #expect(try curl(proxy.port, host: "logged.test", path: "/a?b=c", extra: ["-H", "X-Request-Id: given-1"]).stdout == "logged")
+        #expect(try curl(proxy.port, host: "Nobody.test:80", extra: ["-o", "/dev/null"]).status == 0)
+        func lines() -> [String] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        // Written in batches off the request path, within a quarter of a second, each event
+        // loop its own batch (so not necessarily in request order). The third line is the
+        // harness's readiness probe.
+        #expect(eventually { lines().count == 3 }, "\(lines())")
+        let found = lines()
+        let served = try #require(found.first { $0.contains("request_id=given-1") })
+        let pattern = #"^app=logged\.test host=logged\.test method=GET uri=/a\?b=c status=200 bytes=6 duration_ms=\d+\.\d upstream=127\.0\.0\.1:\#(backend.port) client=127\.0\.0\.1 request_id=given-1$"#
+        #expect(served.range(of: pattern, options: .regularExpression) != nil, "\(served)")
+        let unknown = try #require(found.first { $0.contains("host=Nobody.test:80") })
+        #expect(unknown.hasPrefix("app=- host=Nobody.test:80 method=GET uri=/ status=404 "), "\(unknown)")
+        #expect(unknown.contains(" upstream=- "))
+        #expect(unknown.range(of: #" request_id=[0-9a-f]+-[0-9a-f]+$"#, options: .regularExpression) != nil, "a generated id: \(unknown)")
+    }
+
     @Test func setsForwardingHeadersAndDropsHopByHop() async throws {
         let backend = try Backend("h")
         let (server, port) = try await startProxy(RouteTable(domains: [("h.test", .init(name: "h", upstreams: [backend.upstream]))]))
@@ -180,18 +202,8 @@ import Testing
         // The proxy and the clients run outside this process: Foundation's Process crashed
         // spawning children from a test process that held thousands of descriptors.
         let backend = try Backend("busy")
-        let port = try freePort()
-        let proxy = Process()
-        proxy.executableURL = URL(fileURLWithPath: Binaries.dokkulite)
-        proxy.arguments = ["proxy:serve", "--listen", "127.0.0.1:\(port)", "--route", "busy.test=\(backend.upstream)"]
-        proxy.standardOutput = FileHandle.nullDevice
-        proxy.standardError = FileHandle.nullDevice
-        try proxy.run()
-        defer {
-            kill(proxy.processIdentifier, SIGKILL)
-            proxy.waitUntilExit()
-        }
-        #expect(eventually { rawExchange(port: port, "GET / HTTP/1.1\r\nHost: busy.test\r\nConnection: close\r\n\r\n").hasSuffix("busy") })
+        let proxy = try ProxyProcess(routes: ["busy.test=\(backend.upstream)"])
+        let port = proxy.port
         let script = """
             import resource, socket
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
