@@ -20,7 +20,7 @@ final class Backend: @unchecked Sendable {
         try process.run()
         let line = Backend.readLine(pipe.fileHandleForReading)
         guard line.hasPrefix("ready "), let port = Int(line.dropFirst(6)) else {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             throw HarnessError("backend did not start: \(line)")
         }
         self.port = port

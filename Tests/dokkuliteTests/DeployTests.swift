@@ -171,6 +171,61 @@ struct DeployTests {
     }
 }
 
+extension DeployTests {
+    @Test func tarballBuildpackOverHTTP() throws {
+        let (sandbox, proxy) = try setUp("tarball")
+        let files = "/var/lib/dokkulite-tests/tarball-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: files + "/pack/bin", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: files) }
+        let scripts = [
+            "detect": "#!/bin/sh\necho Tarred\n",
+            "compile": "#!/bin/sh\nset -e\necho \"       compiling from a tarball\"\necho tarred > \"$1/VERSION\"\n",
+            "release": "#!/bin/sh\nprintf -- '---\\ndefault_process_types:\\n  web: exec python3 server.py\\n'\n",
+        ]
+        for (name, body) in scripts {
+            try body.write(toFile: "\(files)/pack/bin/\(name)", atomically: true, encoding: .utf8)
+            chmod("\(files)/pack/bin/\(name)", 0o755)
+        }
+        // As GitHub serves them: one top-level directory inside the archive.
+        #expect(try Shell.which("tar", ["-czf", files + "/pack.tgz", "-C", files, "pack"]).status == 0)
+        let port = try freePort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", files]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer {
+            // SIGKILL: children of the test process inherit its mask, where SIGTERM is blocked.
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        let url = "http://127.0.0.1:\(port)/pack.tgz"
+        #expect(try eventually { try Shell.which("curl", ["-fsS", "-o", "/dev/null", url]).status == 0 })
+
+        let app = uniqueApp("tar")
+        try sandbox.run("apps:create", app)
+        #expect(try sandbox.run("buildpacks:set", app, url).status == 0)
+        var appFiles = Self.versionApp("unused")
+        appFiles["Procfile"] = nil
+        appFiles["VERSION"] = nil
+        let source = try AppSource(sandbox, files: appFiles)
+        let push = try source.push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect(push.stderr.contains("-----> Tarred app detected"), "\(push)")
+        #expect(push.stderr.contains("compiling from a tarball"))
+        #expect(proxy.get("\(app).dokku.test")?.body == "tarred", "bin/release gave the web process; compile wrote VERSION")
+
+        // A tarball that is not there fails the build, names the URL, and the app keeps serving.
+        #expect(try sandbox.run("buildpacks:set", app, "http://127.0.0.1:\(port)/missing.tgz").status == 0)
+        try source.commit(["touched": "1"], message: "touch")
+        let broken = try source.push(app)
+        #expect(broken.status != 0)
+        #expect(broken.stderr.contains("missing.tgz"), "\(broken)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "tarred")
+    }
+}
+
 /// A local git repository holding a buildpack, reachable as a `file://` URL.
 final class BuildpackRepository: @unchecked Sendable {
     let directory: String
