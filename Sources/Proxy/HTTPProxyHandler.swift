@@ -43,6 +43,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private var staged: ByteBuffer?
     private static let stageLimit = 8 * 1024
     private var pausedForPipelining = false
+    /// Reading stopped while a body waits for its upstream connection to open.
+    private var pausedForConnect = false
+    private static let maxPendingBytes = 256 * 1024
     private static let maxPipelinedBytes = 64 * 1024
     /// The connection is closed unless a request head arrives by then.
     private var waitDeadline: NIODeadline?
@@ -74,6 +77,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         var upstreamHead: ByteBuffer?
         /// Request bytes not yet sent (while connecting).
         var pending: [ByteBuffer] = []
+        var pendingBytes = 0
         var requestDone = false
         var responseStarted = false
         var responseDone = false
@@ -188,6 +192,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     /// Holding no storage: once `inbound` is used up, NIO may reuse the buffer it read into.
     private static let noBytes = ByteBuffer()
+
+    /// Reading resumes once the body held back for a connection has somewhere to go (or
+    /// was dropped for a local answer).
+    private func resumeAfterConnect() {
+        guard pausedForConnect else { return }
+        pausedForConnect = false
+        try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+    }
 
     private func sendUpstream(_ upstream: UpstreamConnection, _ piece: ByteBuffer) {
         upstream.handler.write(piece)
@@ -461,6 +473,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 sendUpstream(upstream, piece)
             } else {
                 exchange.pending.append(piece)
+                exchange.pendingBytes += piece.readableBytes
+                if exchange.pendingBytes > Self.maxPendingBytes, !pausedForConnect {
+                    pausedForConnect = true
+                    try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+                }
             }
         }
         if ended { requestEnd() }
@@ -519,7 +536,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             sendUpstream(connection, piece)
         }
         exchange.pending.removeAll()
+        exchange.pendingBytes = 0
         if !inClientRead { flushUpstream() }
+        resumeAfterConnect()
         if !context.channel.isWritable {
             connection.setReading(false)
         }
@@ -858,6 +877,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.responseStarted = true
         exchange.status = Int(status.code)
         exchange.pending.removeAll()
+        exchange.pendingBytes = 0
+        resumeAfterConnect()
         if bodyMayNeverArrive(exchange) { stopReading(exchange) }
         var out = context.channel.allocator.buffer(capacity: 512 + body.utf8.count)
         out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n")

@@ -64,6 +64,39 @@ import Testing
         #expect(result.stdout == "HTTP/1.1 413 Payload Too Large\n", "\(result)")
     }
 
+    @Test func aBodyWaitingForItsUpstreamConnectionIsHeldBack() throws {
+        // An upstream whose accept queue is full: connecting to it hangs until the timeout.
+        let stuck = try Backend(name: "stuck", script: """
+            import socket, time
+            hold = socket.socket(); hold.bind(("127.0.0.1", 0)); hold.listen(0)
+            filler = socket.create_connection(hold.getsockname())
+            print("ready %d" % hold.getsockname()[1], flush=True)
+            time.sleep(120)
+            """)
+        let proxy = try ProxyProcess(routes: ["stuck.test=\(stuck.upstream)"])
+        // The client streams a chunked upload as fast as it can for two seconds.
+        let script = """
+            import socket, time
+            c = socket.create_connection(("127.0.0.1", \(proxy.port)))
+            c.sendall(b"POST / HTTP/1.1\\r\\nHost: stuck.test\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n")
+            c.setblocking(False)
+            chunk = memoryview(b"100000\\r\\n" + b"x" * 0x100000 + b"\\r\\n")
+            sent, position, deadline = 0, 0, time.time() + 2
+            while time.time() < deadline:
+                try:
+                    n = c.send(chunk[position:])
+                    sent += n
+                    position = (position + n) % len(chunk)
+                except BlockingIOError:
+                    time.sleep(0.005)
+            print(sent // (1024 * 1024))
+            """
+        let result = try Shell.run("/usr/bin/python3", ["-c", script])
+        let megabytes = try #require(Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(result)")
+        // A little is pending plus the sockets' buffers; unbounded, it would be gigabytes.
+        #expect(megabytes < 64, "the proxy kept reading \(megabytes) MiB with nowhere to send it")
+    }
+
     @Test func responsesWithoutBodiesOrLengthsAndPipelinedRequests() async throws {
         let (backend, server, port) = try await proxy("f")
         defer { Task { await server.stop() }; backend.stop() }

@@ -3,17 +3,27 @@ import TestSupport
 
 @testable import Proxy
 
-/// A Python test upstream (Fixtures/backend.py) on a free port.
+/// A Python test upstream (Fixtures/backend.py, or a script that prints `ready PORT` the
+/// same way) on a free port.
 final class Backend: @unchecked Sendable {
     let process: Process
     let port: Int
     let name: String
 
-    init(_ name: String) throws {
+    convenience init(_ name: String) throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/backend.py").path
+        try self.init(name: name, arguments: [script, "0", name])
+    }
+
+    /// An upstream written inline for one test.
+    convenience init(name: String, script: String) throws {
+        try self.init(name: name, arguments: ["-c", script])
+    }
+
+    private init(name: String, arguments: [String]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [script, "0", name]
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
