@@ -25,7 +25,10 @@ extension Supervisor {
         pthread_sigmask(SIG_BLOCK, &signals, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
 
-        try bus.finish(try bus.startTransientUnit(spec.unit, properties: properties), unit: spec.unit)
+        // Not `finish`: a command that fails at once (`exit 3`) can fail its own start job
+        // when systemd sees the exit before the exec, and its exit status, read below, is
+        // the answer. The job's result matters only if no process ever ran.
+        let started = try bus.waitForJob(try bus.startTransientUnit(spec.unit, properties: properties), unit: spec.unit)
         var timeout = timespec(tv_sec: 0, tv_nsec: 20_000_000)
         while true {
             let received = sigtimedwait(&signals, nil, &timeout)
@@ -41,10 +44,11 @@ extension Supervisor {
             let service = try bus.properties(path: path, interface: "org.freedesktop.systemd1.Service", unit: spec.unit)
             if state == "active", let job = try? bus.stopUnit(spec.unit) { _ = try? bus.waitForJob(job, unit: spec.unit) }
             try? bus.resetFailedUnit(spec.unit)
-            let code = service["ExecMainCode"].flatMap(Self.int32) ?? 1
+            let code = service["ExecMainCode"].flatMap(Self.int32) ?? 0
             let status = service["ExecMainStatus"].flatMap(Self.int32) ?? 1
+            if code == 0, started != "done" { throw .jobFailed(unit: spec.unit, result: started) }
             // CLD_EXITED = 1; CLD_KILLED = 2; CLD_DUMPED = 3.
-            return code == 1 ? status : 128 + status
+            return code == 2 || code == 3 ? 128 + status : status
         }
     }
 
