@@ -167,18 +167,19 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         guard !processing else { return }
         processing = true
         defer { processing = false }
-        while inbound.readableBytes > 0, !closing, spliced == nil {
+        // `break`, not `return`: what was written upstream is flushed at the end.
+        reading: while inbound.readableBytes > 0, !closing, spliced == nil {
             if let exchange {
                 if exchange.requestDone {
                     if inbound.readableBytes >= Self.maxPipelinedBytes, !pausedForPipelining {
                         pausedForPipelining = true
                         try? context.channel.syncOptions?.setOption(.autoRead, value: false)
                     }
-                    return
+                    break reading
                 }
                 requestBody(exchange)
             } else {
-                guard let head = readHead() else { return }
+                guard let head = readHead() else { break reading }
                 begin(head)
             }
         }

@@ -105,6 +105,10 @@ import Testing
         let statuses = pipelined.components(separatedBy: "\r\n").filter { $0.hasPrefix("HTTP/1.1 ") }
         #expect(statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 204 No Content", "HTTP/1.1 200 OK"], "\(pipelined)")
         #expect(pipelined.hasSuffix("\r\n\r\nf"), "\(pipelined)")
+        // A body in the middle of a pipeline goes up at once, not when the client next writes.
+        let withBody = rawExchange(port: port, "GET / HTTP/1.1\r\nHost: f.test\r\n\r\nPOST /echo HTTP/1.1\r\nHost: f.test\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: f.test\r\nConnection: close\r\n\r\n")
+        #expect(withBody.components(separatedBy: "HTTP/1.1 200 OK").count == 4, "\(withBody)")
+        #expect(withBody.contains("received 5"))
         // A response without a length ends when the app closes; the client is told to close.
         let untilClose = rawExchange(port: port, "GET /close HTTP/1.1\r\nHost: f.test\r\n\r\n")
         #expect(untilClose.hasPrefix("HTTP/1.1 200"), "\(untilClose)")
