@@ -288,73 +288,28 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     private func begin(_ head: HTTPWire.RequestHead) {
         waitDeadline = nil
-        // One pass over the headers for what routing and framing need.
-        var host: Range<Int>?
-        var hosts = 0
-        var contentLength: Int?
-        var badLength = false
-        var transferEncoding = false
-        var chunked = false
-        var sawClose = false, sawKeepAlive = false, connectionUpgrade = false, namesOthers = false
-        var upgrade: Range<Int>?
-        var givenRequestID: Range<Int>?
-        head.bytes.withUnsafeReadableBytes { bytes in
-            for field in head.fields {
-                let value = UnsafeRawBufferPointer(rebasing: bytes[field.value])
-                switch field.kind {
-                case .host:
-                    hosts += 1
-                    host = host ?? field.value
-                case .contentLength:
-                    let length = HTTPWire.contentLength(value)
-                    if length == nil || contentLength != nil && contentLength != length { badLength = true }
-                    contentLength = length
-                case .transferEncoding:
-                    transferEncoding = true
-                    chunked = false
-                    HTTPWire.forEachToken(value) { chunked = HTTPWire.equalsLowercase($0, "chunked") }
-                case .connection:
-                    HTTPWire.forEachToken(value) { token in
-                        if HTTPWire.equalsLowercase(token, "close") {
-                            sawClose = true
-                        } else if HTTPWire.equalsLowercase(token, "keep-alive") {
-                            sawKeepAlive = true
-                        } else if HTTPWire.equalsLowercase(token, "upgrade") {
-                            connectionUpgrade = true
-                        } else {
-                            namesOthers = true
-                        }
-                    }
-                case .upgrade:
-                    upgrade = field.value
-                case .xRequestID:
-                    if !field.value.isEmpty, field.value.count <= 200 { givenRequestID = field.value }
-                default:
-                    break
-                }
-            }
-        }
-        let hostName = host.map { head.string($0) }
+        let summary = HTTPWire.Summary(head.fields, in: head.bytes)
+        let hostName = summary.host.map { head.string($0) }
         let app = Self.lookup(shared, host: hostName, port: listenPort)
-        let framing: HTTPWire.Framing = chunked ? .chunked : (contentLength ?? 0) > 0 ? .length(contentLength!) : .none
+        let framing: HTTPWire.Framing = summary.chunked ? .chunked : (summary.contentLength ?? 0) > 0 ? .length(summary.contentLength!) : .none
         let exchange = Exchange(
-            head: head, app: app, host: hostName ?? "", keepAlive: !sawClose && (head.minorVersion >= 1 || sawKeepAlive),
-            givenRequestID: givenRequestID, requestNumber: loop.nextRequestNumber(),
+            head: head, app: app, host: hostName ?? "", keepAlive: summary.persists(minorVersion: head.minorVersion),
+            givenRequestID: summary.requestID, requestNumber: loop.nextRequestNumber(),
             retryable: framing == .none && head.isIdempotent)
         exchange.requestFraming = framing
         self.exchange = exchange
 
         // Request smuggling guards: both framings, conflicting lengths, an unknown coding.
-        if transferEncoding && (contentLength != nil || !chunked) || badLength {
+        if summary.transferEncoding && (summary.contentLength != nil || !summary.chunked) || summary.badLength {
             respondAndClose(.badRequest, "Conflicting or invalid Content-Length and Transfer-Encoding headers.")
             return
         }
-        if hosts > 1 {
+        if summary.hosts > 1 {
             respondAndClose(.badRequest, "The request has more than one Host header.")
             return
         }
         if let app {
-            forward(exchange, to: app, upgrade: connectionUpgrade ? upgrade : nil, chunked: chunked, namesOthers: namesOthers)
+            forward(exchange, to: app, upgrade: summary.connectionUpgrade ? summary.upgrade : nil, chunked: summary.chunked, namesOthers: summary.namesOthers)
         } else {
             respondLocally(.notFound, hostName.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header.")
         }
@@ -607,55 +562,31 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.responseStarted = true
         exchange.status = head.status
 
-        var upstreamKeepAlive = head.minorVersion >= 1
-        var contentLength: Int?
-        var badLength = false
-        var transferEncoding = false, chunked = false
-        head.bytes.withUnsafeReadableBytes { bytes in
-            for field in head.fields {
-                let value = UnsafeRawBufferPointer(rebasing: bytes[field.value])
-                switch field.kind {
-                case .connection:
-                    HTTPWire.forEachToken(value) { token in
-                        if HTTPWire.equalsLowercase(token, "close") { upstreamKeepAlive = false } else if HTTPWire.equalsLowercase(token, "keep-alive") { upstreamKeepAlive = true }
-                    }
-                case .contentLength:
-                    let length = HTTPWire.contentLength(value)
-                    if length == nil || contentLength != nil && contentLength != length { badLength = true }
-                    contentLength = length
-                case .transferEncoding:
-                    transferEncoding = true
-                    chunked = false
-                    HTTPWire.forEachToken(value) { chunked = HTTPWire.equalsLowercase($0, "chunked") }
-                default:
-                    break
-                }
-            }
-        }
+        let summary = HTTPWire.Summary(head.fields, in: head.bytes)
         // RFC 9112 §6.3, in order.
         let framing: HTTPWire.Framing
         if exchange.head.isHEAD || head.status == 204 || head.status == 304 {
             framing = .none
-        } else if transferEncoding {
-            framing = chunked ? .chunked : .untilClose
-        } else if badLength {
+        } else if summary.transferEncoding {
+            framing = summary.chunked ? .chunked : .untilClose
+        } else if summary.badLength {
             exchange.retryable = false
             exchange.responseStarted = false
             failUpstream("The app \(exchange.app?.name ?? "") sent an invalid Content-Length.")
             return false
-        } else if let contentLength {
+        } else if let contentLength = summary.contentLength {
             framing = contentLength > 0 ? .length(contentLength) : .none
         } else {
             framing = .untilClose
         }
         exchange.responseFraming = framing
-        if !upstreamKeepAlive || framing == .untilClose { exchange.upstream?.reusable = false }
+        if !summary.persists(minorVersion: head.minorVersion) || framing == .untilClose { exchange.upstream?.reusable = false }
         // An HTTP/1.0 client cannot take chunks: it gets the data, and the end is the close.
         exchange.dechunk = framing == .chunked && exchange.head.minorVersion == 0
         if framing == .untilClose || exchange.dechunk { exchange.keepAlive = false }
 
         var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 32)
-        writeResponseHead(head, into: &out, keepChunked: transferEncoding && chunked && exchange.head.minorVersion >= 1)
+        writeResponseHead(head, into: &out, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1)
         if !exchange.keepAlive {
             out.writeStaticString("Connection: close\r\n")
         } else if exchange.head.minorVersion == 0 {

@@ -74,6 +74,69 @@ enum HTTPWire {
         var fields: [Field]
     }
 
+    /// What a head's headers say about routing, framing and the connection, read in one pass.
+    struct Summary {
+        var host: Range<Int>?
+        var hosts = 0
+        var contentLength: Int?
+        /// A Content-Length that is not a number, or two that differ.
+        var badLength = false
+        var transferEncoding = false
+        /// The last transfer coding is `chunked`.
+        var chunked = false
+        var close = false, keepAlive = false, connectionUpgrade = false
+        /// `Connection` names other headers, which are then hop-by-hop.
+        var namesOthers = false
+        var upgrade: Range<Int>?
+        /// A usable `X-Request-Id` (not empty, at most 200 bytes).
+        var requestID: Range<Int>?
+
+        init(_ fields: [Field], in head: ByteBuffer) {
+            head.withUnsafeReadableBytes { bytes in
+                for field in fields {
+                    let value = UnsafeRawBufferPointer(rebasing: bytes[field.value])
+                    switch field.kind {
+                    case .host:
+                        hosts += 1
+                        host = host ?? field.value
+                    case .contentLength:
+                        let length = HTTPWire.contentLength(value)
+                        if length == nil || contentLength != nil && contentLength != length { badLength = true }
+                        contentLength = length
+                    case .transferEncoding:
+                        transferEncoding = true
+                        chunked = false
+                        HTTPWire.forEachToken(value) { chunked = HTTPWire.equalsLowercase($0, "chunked") }
+                    case .connection:
+                        HTTPWire.forEachToken(value) { token in
+                            if HTTPWire.equalsLowercase(token, "close") {
+                                close = true
+                            } else if HTTPWire.equalsLowercase(token, "keep-alive") {
+                                keepAlive = true
+                            } else if HTTPWire.equalsLowercase(token, "upgrade") {
+                                connectionUpgrade = true
+                            } else {
+                                namesOthers = true
+                            }
+                        }
+                    case .upgrade:
+                        upgrade = field.value
+                    case .xRequestID:
+                        if !field.value.isEmpty, field.value.count <= 200 { requestID = field.value }
+                    default:
+                        break
+                    }
+                }
+            }
+        }
+
+        /// Whether the connection stays open after this message: HTTP/1.1 unless `close`,
+        /// HTTP/1.0 only with `keep-alive`.
+        func persists(minorVersion: Int) -> Bool {
+            !close && (minorVersion >= 1 || keepAlive)
+        }
+    }
+
     // MARK: Finding heads
 
     /// The length of the head at the start of `bytes` (up to and including its blank
