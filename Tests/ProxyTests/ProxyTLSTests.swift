@@ -49,6 +49,23 @@ import Testing
         #expect(headers["x-forwarded-proto"] == "https")
         #expect(headers["x-forwarded-port"] == String(https))
 
+        // A WebSocket upgrade is spliced through TLS as through plain HTTP.
+        let script = """
+            import socket, ssl
+            context = ssl.create_default_context(cafile="\(one.certificatePath)")
+            raw = socket.create_connection(("127.0.0.1", \(https)))
+            c = context.wrap_socket(raw, server_hostname="one.test"); c.settimeout(5)
+            c.sendall(b"GET /ws HTTP/1.1\\r\\nHost: one.test\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\n\\r\\n")
+            data = b""
+            while b"\\r\\n\\r\\n" not in data: data += c.recv(4096)
+            print(data.split(b"\\r\\n")[0].decode())
+            for word in [b"over", b"tls"]:
+                c.sendall(word)
+                print(c.recv(4096).decode())
+            """
+        let websocket = try Shell.run("/usr/bin/python3", ["-c", script])
+        #expect(websocket.stdout == "HTTP/1.1 101 Switching Protocols\nover\ntls\n", "\(websocket)")
+
         // Plain HTTP to an app with a certificate is sent to HTTPS, path and query kept.
         let redirect = try Shell.which("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H", "Host: one.test", "http://127.0.0.1:\(http)/a/b?c=d"])
         #expect(redirect.stdout == "301 https://one.test:\(https)/a/b?c=d")
