@@ -308,6 +308,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             respondAndClose(.badRequest, "The request has more than one Host header.")
             return
         }
+        if summary.hosts == 0, head.minorVersion >= 1 {
+            // RFC 9112 §3.2, as nginx does; an HTTP/1.0 request may go without one.
+            respondAndClose(.badRequest, "An HTTP/1.1 request needs a Host header.")
+            return
+        }
         if let app {
             forward(exchange, to: app, upgrade: summary.connectionUpgrade ? summary.upgrade : nil, chunked: summary.chunked, namesOthers: summary.namesOthers)
         } else {
