@@ -314,7 +314,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             return
         }
         if let app {
-            forward(exchange, to: app, upgrade: summary.connectionUpgrade ? summary.upgrade : nil, chunked: summary.chunked, namesOthers: summary.namesOthers)
+            forward(exchange, to: app, summary: summary)
         } else {
             respondLocally(.notFound, hostName.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header.")
         }
@@ -322,8 +322,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     /// Sends the request on to one of the app's instances, or answers for it.
-    private func forward(_ exchange: Exchange, to app: RouteTable.App, upgrade: Range<Int>?, chunked: Bool, namesOthers: Bool) {
+    private func forward(_ exchange: Exchange, to app: RouteTable.App, summary: HTTPWire.Summary) {
         let head = exchange.head
+        let upgrade = summary.connectionUpgrade ? summary.upgrade : nil
         if app.redirectToHTTPS, listener.kind == .http {
             let name = RouteTable.normalize(exchange.host)
             let port = app.httpsPort == 443 ? "" : ":\(app.httpsPort)"
@@ -339,6 +340,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             return
         }
         exchange.upgrading = upgrade != nil
+        if summary.expectsContinue, head.minorVersion >= 1, exchange.requestFraming != .none {
+            // As nginx: the body is asked for here, not left to the app, since many app
+            // servers ignore `Expect` and the client would wait a second before sending.
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+        }
         var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256)
         head.bytes.withUnsafeReadableBytes { bytes in
             out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
@@ -348,7 +354,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             // The client's headers are kept as they are; only those the proxy must not
             // forward, or sets itself, are left out.
             for field in head.fields where field.kind == .other || field.kind == .host || field.kind == .contentLength {
-                if namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
+                if summary.namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
                 out.writeStaticString("\r\n")
             }
@@ -369,7 +375,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             out.writeDecimal(LoopState.millisecondsSinceEpoch())
             out.writeStaticString("\r\nX-Request-Id: ")
             writeRequestID(exchange, into: &out)
-            out.writeStaticString(chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\n\r\n")
+            out.writeStaticString(summary.chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\n\r\n")
         }
         if exchange.retryable { exchange.upstreamHead = out }
         exchange.pending.append(out)

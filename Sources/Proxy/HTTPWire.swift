@@ -90,6 +90,8 @@ enum HTTPWire {
         var upgrade: Range<Int>?
         /// A usable `X-Request-Id` (not empty, at most 200 bytes).
         var requestID: Range<Int>?
+        /// `Expect: 100-continue`.
+        var expectsContinue = false
 
         init(_ fields: [Field], in head: ByteBuffer) {
             head.withUnsafeReadableBytes { bytes in
@@ -123,6 +125,8 @@ enum HTTPWire {
                         upgrade = field.value
                     case .xRequestID:
                         if !field.value.isEmpty, field.value.count <= 200 { requestID = field.value }
+                    case .expect:
+                        expectsContinue = HTTPWire.equalsLowercase(value, "100-continue")
                     default:
                         break
                     }
@@ -454,6 +458,8 @@ extension ByteBuffer {
 /// Header names the proxy treats specially, recognised in one pass without allocating.
 enum HeaderName: Equatable {
     case host, contentLength, transferEncoding, connection, upgrade, xForwardedFor, xRequestID
+    /// `Expect`: the proxy answers `100-continue` itself, as nginx does.
+    case expect
     /// Set by the proxy; a client's value is replaced.
     case forwardingHeader
     /// Never forwarded.
@@ -464,6 +470,7 @@ enum HeaderName: Equatable {
         let equal = HTTPWire.equalsLowercase
         switch name.count {
         case 4 where equal(name, "host"): return .host
+        case 6 where equal(name, "expect"): return .expect
         case 14 where equal(name, "content-length"): return .contentLength
         case 17 where equal(name, "transfer-encoding"): return .transferEncoding
         case 10 where equal(name, "connection"): return .connection

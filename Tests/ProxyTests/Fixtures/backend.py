@@ -13,6 +13,7 @@ GET /chunked     -> "onetwothree" in three chunks, with a trailer
 GET /close       -> a body without a length, ended by closing the connection
 GET /empty       -> 204 No Content
 GET /garbage     -> a response that is not HTTP
+GET /hints       -> 103 Early Hints, then "hinted"
 HEAD /           -> the head of GET /
 POST /echo       -> "received N" (Content-Length or chunked; Expect: 100-continue answered)
 """
@@ -121,6 +122,10 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/empty":
             self.send_response(204)
             self.end_headers()
+        elif path == "/hints":
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+            self.wfile.flush()
+            self.send_text("hinted")
         elif path == "/garbage":
             self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
             self.wfile.flush()
