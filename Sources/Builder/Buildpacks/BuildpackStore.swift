@@ -141,8 +141,6 @@ package struct BuildpackStore: Sendable {
     }
 
     static func hash(_ text: String) -> String {
-        var hash: UInt64 = 14_695_981_039_346_656_037
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
-        return String(hash, radix: 16)
+        String(StableHash.fnv1a(text), radix: 16)
     }
 }

@@ -9,16 +9,16 @@ extension GitRepository {
         let tree = try writeTree(directory)
         var treeObject: OpaquePointer?
         var treeID = tree
-        try Self.check2(git_tree_lookup(&treeObject, repositoryPointer, &treeID), "read new tree")
+        try Self.check(git_tree_lookup(&treeObject, repositoryPointer, &treeID), "read new tree")
         defer { git_tree_free(treeObject) }
         var signature: UnsafeMutablePointer<git_signature>?
-        try Self.check2(git_signature_now(&signature, "dokkulite", "dokkulite@localhost"), "signature")
+        try Self.check(git_signature_now(&signature, "dokkulite", "dokkulite@localhost"), "signature")
         defer { git_signature_free(signature) }
         var parent: OpaquePointer?
         let ref = "refs/heads/\(branch)"
         var parentID = git_oid()
         if git_reference_name_to_id(&parentID, repositoryPointer, ref) == 0 {
-            try Self.check2(git_commit_lookup(&parent, repositoryPointer, &parentID), "read \(branch)")
+            try Self.check(git_commit_lookup(&parent, repositoryPointer, &parentID), "read \(branch)")
         }
         defer { if let parent { git_commit_free(parent) } }
         var commitID = git_oid()
@@ -26,15 +26,15 @@ extension GitRepository {
         let result = parents.withUnsafeMutableBufferPointer { buffer in
             git_commit_create(&commitID, repositoryPointer, ref, signature, signature, "UTF-8", message, treeObject, buffer.count, buffer.baseAddress)
         }
-        try Self.check2(result, "commit to \(branch)")
-        return Self.hexString(&commitID)
+        try Self.check(result, "commit to \(branch)")
+        return Self.hex(&commitID)
     }
 
     /// Writes a directory as a tree object (files as blobs, symlinks as links, executables
     /// with mode 755) and returns its id. `.git` directories are skipped.
     private func writeTree(_ directory: String) throws(BuildError) -> git_oid {
         var builder: OpaquePointer?
-        try Self.check2(git_treebuilder_new(&builder, repositoryPointer, nil), "tree builder")
+        try Self.check(git_treebuilder_new(&builder, repositoryPointer, nil), "tree builder")
         defer { git_treebuilder_free(builder) }
         let entries: [String]
         do {
@@ -54,35 +54,23 @@ extension GitRepository {
                 mode = GIT_FILEMODE_TREE
             case S_IFLNK:
                 let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
-                try Self.check2(git_blob_create_from_buffer(&id, repositoryPointer, target, target.utf8.count), "store link \(path)")
+                try Self.check(git_blob_create_from_buffer(&id, repositoryPointer, target, target.utf8.count), "store link \(path)")
                 mode = GIT_FILEMODE_LINK
             case S_IFREG:
-                try Self.check2(git_blob_create_from_disk(&id, repositoryPointer, path), "store \(path)")
+                try Self.check(git_blob_create_from_disk(&id, repositoryPointer, path), "store \(path)")
                 mode = info.st_mode & 0o111 != 0 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB
             default:
                 continue
             }
-            try Self.check2(git_treebuilder_insert(nil, builder, name, &id, mode), "add \(name)")
+            try Self.check(git_treebuilder_insert(nil, builder, name, &id, mode), "add \(name)")
         }
         var tree = git_oid()
-        try Self.check2(git_treebuilder_write(&tree, builder), "write tree")
+        try Self.check(git_treebuilder_write(&tree, builder), "write tree")
         return tree
     }
 
     /// Points HEAD at a branch (so `git clone` of the repository checks it out).
     package func setHead(branch: String) throws(BuildError) {
-        try Self.check2(git_repository_set_head(repositoryPointer, "refs/heads/\(branch)"), "set HEAD to \(branch)")
-    }
-
-    static func hexString(_ oid: UnsafePointer<git_oid>) -> String {
-        var buffer = [CChar](repeating: 0, count: 41)
-        git_oid_tostr(&buffer, 41, oid)
-        return String(decoding: buffer.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    static func check2(_ result: Int32, _ what: String) throws(BuildError) {
-        guard result < 0 else { return }
-        let message = git_error_last().map { String(cString: $0.pointee.message) } ?? "error \(result)"
-        throw .git(operation: what, reason: message)
+        try Self.check(git_repository_set_head(repositoryPointer, "refs/heads/\(branch)"), "set HEAD to \(branch)")
     }
 }

@@ -133,13 +133,13 @@ package final class GitRepository {
         }
     }
 
-    private static func hex(_ oid: UnsafePointer<git_oid>?) -> String {
+    static func hex(_ oid: UnsafePointer<git_oid>?) -> String {
         var buffer = [CChar](repeating: 0, count: 41)
         git_oid_tostr(&buffer, 41, oid)
         return String(decoding: buffer.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    private static func check(_ result: Int32, _ what: String) throws(BuildError) {
+    static func check(_ result: Int32, _ what: String) throws(BuildError) {
         guard result < 0 else { return }
         let message = git_error_last().map { String(cString: $0.pointee.message) } ?? "error \(result)"
         throw .git(operation: what, reason: message)
@@ -173,8 +173,6 @@ struct Submodule: Equatable {
     }
 
     static func cacheKey(_ url: String) -> String {
-        var hash: UInt64 = 14_695_981_039_346_656_037
-        for byte in url.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
-        return String(hash, radix: 16)
+        String(StableHash.fnv1a(url), radix: 16)
     }
 }

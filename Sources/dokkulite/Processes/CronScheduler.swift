@@ -30,9 +30,7 @@ struct CronScheduler {
     }
 
     static func id(_ schedule: String, _ command: String) -> String {
-        var hash: UInt64 = 14_695_981_039_346_656_037
-        for byte in (schedule + "\u{0}" + command).utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
-        return String(String(hash, radix: 36).prefix(10))
+        String(String(StableHash.fnv1a(schedule + "\u{0}" + command), radix: 36).prefix(10))
     }
 
     func timerUnit(_ app: AppName, _ task: Task) -> String {
