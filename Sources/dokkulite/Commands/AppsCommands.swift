@@ -125,10 +125,9 @@ struct AppsReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let arguments = try ReportArguments(words)
         let store = try context.store()
-        for app in try context.reportApps(arguments) {
-            guard let record = try store.app(app) else { continue }
+        try context.printReports("app", words) { app in
+            guard let record = try store.app(app) else { return nil }
             let locked = try record.locked || store.deployLock(app) != nil
             let source = try store.property(.app(app), "apps", "deploy-source") ?? ""
             let metadata = try store.property(.app(app), "apps", "deploy-source-metadata") ?? ""
@@ -139,7 +138,7 @@ struct AppsReport: Command {
                 "--app-dir": context.settings.paths.app(app),
                 "--app-locked": locked ? "true" : "false",
             ]
-            try Report(type: "app", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+            return values
         }
     }
 }
@@ -162,6 +161,16 @@ enum Confirmation {
 
 extension Context {
     /// The apps a report covers: the named one, or all of them.
+    /// `NS:report [<app>] [<flag>]`: the report of the app named, or of every app, each
+    /// built by `values` (nil: nothing to report for that app).
+    func printReports(_ type: String, _ words: [String], legacyKeys: Bool = false, _ values: (AppName) throws -> [String: String]?) throws {
+        let arguments = try ReportArguments(words)
+        for app in try reportApps(arguments) {
+            guard let values = try values(app) else { continue }
+            try Report(type: type, values: values, legacyKeys: legacyKeys).print(subject: app.rawValue, arguments: arguments, output: output)
+        }
+    }
+
     func reportApps(_ arguments: ReportArguments) throws -> [AppName] {
         if let app = arguments.app { return [try existingApp(app)] }
         let apps = try store().apps().map(\.name)

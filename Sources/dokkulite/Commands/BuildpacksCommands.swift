@@ -128,15 +128,14 @@ struct BuildpacksReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let arguments = try ReportArguments(words)
-        for app in try context.reportApps(arguments) {
+        try context.printReports("buildpacks", words) { app in
             let values = [
                 "--buildpacks-list": try BuildpackList(context: context, app: app).read().joined(separator: ","),
                 "--buildpacks-stack": "",
                 "--buildpacks-computed-stack": "heroku-22",
                 "--buildpacks-global-stack": "",
             ]
-            try Report(type: "buildpacks", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+            return values
         }
     }
 }

@@ -74,9 +74,8 @@ struct CertsReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let arguments = try ReportArguments(words)
         let certs = Certificates(context)
-        for app in try context.reportApps(arguments) {
+        try context.printReports("ssl", words) { app in
             var values = [
                 "--ssl-dir": certs.directory(app), "--ssl-enabled": "false", "--ssl-expires-at": "", "--ssl-hostnames": "",
                 "--ssl-issuer": "", "--ssl-starts-at": "", "--ssl-subject": "", "--ssl-verified": "",
@@ -95,7 +94,7 @@ struct CertsReport: Command {
                 }
                 values["--ssl-verified"] = values["--ssl-subject"] == values["--ssl-issuer"] ? "self signed" : "unverified"
             }
-            try Report(type: "ssl", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+            return values
         }
     }
 }

@@ -113,10 +113,9 @@ struct ChecksReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let arguments = try ReportArguments(words)
         let store = try context.store()
         let global = try store.properties(.global, "checks")
-        for app in try context.reportApps(arguments) {
+        try context.printReports("checks", words) { app in
             let props = try store.properties(.app(app), "checks")
             var values = [
                 "--checks-disabled-list": props["disabled"] ?? "none",
@@ -127,7 +126,7 @@ struct ChecksReport: Command {
                 values["--checks-global-\(key)"] = global[key] ?? ""
             }
             values["--checks-computed-wait-to-retire"] = props["wait-to-retire"] ?? global["wait-to-retire"] ?? "60"
-            try Report(type: "checks", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+            return values
         }
     }
 }

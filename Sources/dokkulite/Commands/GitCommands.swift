@@ -183,9 +183,8 @@ struct GitReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let arguments = try ReportArguments(words)
         let store = try context.store()
-        for app in try context.reportApps(arguments) {
+        try context.printReports("git", words) { app in
             let props = try store.properties(.app(app), "git")
             let global = try store.properties(.global, "git")
             let repo = AppRepository(context: context, app: app)
@@ -198,7 +197,7 @@ struct GitReport: Command {
                 "--git-rev-env-var": props["rev-env-var"] ?? "GIT_REV",
                 "--git-sha": sha,
             ]
-            try Report(type: "git", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+            return values
         }
     }
 }

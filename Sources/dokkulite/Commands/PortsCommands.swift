@@ -128,8 +128,7 @@ struct PortsReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let arguments = try ReportArguments(words)
-        for app in try context.reportApps(arguments) {
+        try context.printReports("ports", words, legacyKeys: true) { app in
             let maps = try context.store().portMaps(app)
             let detected = try PortPlan.detected(app, context: context)
             let values = [
@@ -138,8 +137,7 @@ struct PortsReport: Command {
                 "--ports-map-detected": detected.map(\.description).joined(separator: " "),
                 "--ports-map-detected-json": PortPlan.json(detected),
             ]
-            try Report(type: "ports", values: values, legacyKeys: true)
-                .print(subject: app.rawValue, arguments: arguments, output: context.output)
+            return values
         }
     }
 }

@@ -10,9 +10,8 @@ struct ProxyReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let arguments = try ReportArguments(words)
         let store = try context.store()
-        for app in try context.reportApps(arguments) {
+        try context.printReports("proxy", words) { app in
             let props = try store.properties(.app(app), "proxy")
             let disabled = props["disabled"] == "true"
             let maps = try PortPlan.effective(app, context: context)
@@ -28,7 +27,7 @@ struct ProxyReport: Command {
                 "--proxy-client-max-body-size": props["client-max-body-size"] ?? "",
                 "--proxy-upstreams": running.map { "127.0.0.1:\($0)" }.joined(separator: " "),
             ]
-            try Report(type: "proxy", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+            return values
         }
     }
 }
@@ -40,16 +39,7 @@ struct ProxyEnable: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        let apps = try context.targets(app, all: all)
-        for app in apps {
-            if try context.store().property(.app(app), "proxy", "disabled") != "true" {
-                context.output.step("Proxy is already enabled for app")
-                continue
-            }
-            context.output.step("Enabling proxy for app")
-            try context.store().setProperty(.app(app), "proxy", "disabled", nil)
-            try RouteSync(context).update(app)
-        }
+        try setProxy(context, app, all: all, enabled: true)
     }
 }
 
@@ -60,16 +50,22 @@ struct ProxyDisable: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        let apps = try context.targets(app, all: all)
-        for app in apps {
-            if try context.store().property(.app(app), "proxy", "disabled") == "true" {
-                context.output.step("Proxy is already disable for app")
-                continue
-            }
-            context.output.step("Disabling proxy for app")
-            try context.store().setProperty(.app(app), "proxy", "disabled", "true")
-            try RouteSync(context).update(app)
+        try setProxy(context, app, all: all, enabled: false)
+    }
+}
+
+/// `proxy:enable` and `proxy:disable`: records the choice and updates the app's routes,
+/// with Dokku's messages (its "already disable" included).
+private func setProxy(_ context: Context, _ app: String?, all: Bool, enabled: Bool) throws {
+    for app in try context.targets(app, all: all) {
+        let disabled = try context.store().property(.app(app), "proxy", "disabled") == "true"
+        if disabled != enabled {
+            context.output.step(enabled ? "Proxy is already enabled for app" : "Proxy is already disable for app")
+            continue
         }
+        context.output.step(enabled ? "Enabling proxy for app" : "Disabling proxy for app")
+        try context.store().setProperty(.app(app), "proxy", "disabled", enabled ? nil : "true")
+        try RouteSync(context).update(app)
     }
 }
 

@@ -93,7 +93,7 @@ struct StorageMount: Command {
         if inside(mount.host_path, paths.root) && !inside(mount.host_path, paths.storage) {
             throw CommandError("Host path \(mount.host_path) lies inside dokkulite's own state (\(paths.root)); use a directory under \(paths.storage)")
         }
-        if inside(mount.host_path, paths.storage) == false, mount.host_path == "/" {
+        if mount.host_path == "/" {
             throw CommandError("Host path / cannot be mounted")
         }
         if ["/app", "/", "/proc", "/sys", "/dev"].contains(mount.container_path) || inside(mount.container_path, "/app") {
@@ -153,8 +153,7 @@ struct StorageReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let arguments = try ReportArguments(words)
-        for app in try context.reportApps(arguments) {
+        try context.printReports("storage", words) { app in
             let mounts = try StorageMounts(context: context, app: app).list().map { "-v \($0.text)" }.joined(separator: " ")
             let values = [
                 "--storage-build-mounts": "",
@@ -162,7 +161,7 @@ struct StorageReport: Command {
                 "--storage-run-mounts": mounts,
                 "--storage-data-dir": context.settings.paths.data(app),
             ]
-            try Report(type: "storage", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+            return values
         }
     }
 }
