@@ -33,8 +33,38 @@ extension ProcessSpec {
         return ExecCommand(path: words[0], argv: words.map(Self.escapingDollars))
     }
 
-    /// The transient unit properties for this process.
+    /// The transient unit properties for this process, supervised: what it runs and as
+    /// whom, its standard streams on the journal, and its restart policy.
     package var unitProperties: [(String, BusValue)] {
+        processProperties + journalProperties + supervisionProperties
+    }
+
+    /// Standard input from /dev/null, output and errors to the journal.
+    package var journalProperties: [(String, BusValue)] {
+        [("StandardInput", .string("null")), ("StandardOutput", .string("journal")), ("StandardError", .string("journal"))]
+    }
+
+    /// Restarts as `ps:set restart-policy` says, and collection once it ends: what one-off
+    /// and timer-started processes do not have.
+    package var supervisionProperties: [(String, BusValue)] {
+        var properties: [(String, BusValue)] = [
+            ("CollectMode", .string("inactive-or-failed")),
+            ("Restart", .string(restart.mode)),
+            ("RestartUSec", .uint64(UInt64(restart.delaySeconds * 1_000_000))),
+        ]
+        if let maxStarts = restart.maxStarts {
+            // Count restarts over the whole life of the unit, like Docker's on-failure:N.
+            properties.append(("StartLimitIntervalUSec", .uint64(UInt64.max)))
+            properties.append(("StartLimitBurst", .uint32(UInt32(clamping: maxStarts))))
+        } else {
+            properties.append(("StartLimitIntervalUSec", .uint64(0)))
+        }
+        return properties
+    }
+
+    /// What every process of an app has, however it is started: the command, its
+    /// environment, user, limits and sandbox.
+    package var processProperties: [(String, BusValue)] {
         var properties: [(String, BusValue)] = [
             ("Description", .string(description)),
             ("Slice", .string(slice)),
@@ -43,25 +73,12 @@ extension ProcessSpec {
             ("WorkingDirectory", .string(workingDirectory)),
             ("Environment", .strings(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })),
             ("SyslogIdentifier", .string(syslogIdentifier)),
-            ("StandardInput", .string("null")),
-            ("StandardOutput", .string("journal")),
-            ("StandardError", .string("journal")),
-            ("CollectMode", .string("inactive-or-failed")),
             ("KillMode", .string("control-group")),
             ("TimeoutStopUSec", .uint64(UInt64(max(0, stopTimeoutSeconds)) * 1_000_000)),
-            ("Restart", .string(restart.mode)),
-            ("RestartUSec", .uint64(UInt64(restart.delaySeconds * 1_000_000))),
         ]
         if !environmentFiles.isEmpty {
             // a(sb): path, ignore-if-missing.
             properties.append(("EnvironmentFiles", .pathFlags(environmentFiles.map { PathFlag($0, false) })))
-        }
-        if let maxStarts = restart.maxStarts {
-            // Count restarts over the whole life of the unit, like Docker's on-failure:N.
-            properties.append(("StartLimitIntervalUSec", .uint64(UInt64.max)))
-            properties.append(("StartLimitBurst", .uint32(UInt32(clamping: maxStarts))))
-        } else {
-            properties.append(("StartLimitIntervalUSec", .uint64(0)))
         }
         switch identity {
         case .user(let user):

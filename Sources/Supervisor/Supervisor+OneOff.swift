@@ -7,8 +7,7 @@ extension Supervisor {
     /// SIGINT, SIGTERM and SIGHUP to it, and returns its exit code (128+N when killed by
     /// signal N), as `dokku run` does.
     package func runAttached(_ spec: ProcessSpec) throws(SupervisorError) -> Int32 {
-        var properties = spec.unitProperties.filter { !["StandardInput", "StandardOutput", "StandardError", "Restart", "CollectMode"].contains($0.0) }
-        properties += [
+        let properties = spec.processProperties + [
             ("StandardInputFileDescriptor", .fileDescriptor(0)),
             ("StandardOutputFileDescriptor", .fileDescriptor(1)),
             ("StandardErrorFileDescriptor", .fileDescriptor(2)),

@@ -4,8 +4,7 @@ extension Supervisor {
     /// `systemctl list-timers`. The service must be named like the timer (`X.timer` starts
     /// `X.service`): transient timers cannot name another unit.
     package func startTimer(_ timer: String, calendar: String, description: String, service spec: ProcessSpec) throws(SupervisorError) {
-        var serviceProperties = spec.unitProperties.filter { !["Restart", "CollectMode", "StartLimitIntervalUSec", "StartLimitBurst"].contains($0.0) }
-        serviceProperties += [("Restart", .string("no"))]
+        let serviceProperties = spec.processProperties + spec.journalProperties + [("Restart", .string("no"))]
         let properties: [(String, BusValue)] = [
             ("Description", .string(description)),
             ("TimersCalendar", .stringPairs([StringPair("OnCalendar", calendar)])),
