@@ -902,8 +902,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     // MARK: Logging
 
     /// `app=… host=… method=… uri=… status=… bytes=… duration_ms=… upstream=… client=…
-    /// request_id=…`, written as bytes into the loop's buffer: formatting strings for it cost
-    /// a tenth of the proxy's time per request.
+    /// request_id=…`, written as bytes into the loop's buffer rather than formatted as
+    /// strings (`bench/proxy-cpu` compares the proxy with and without it).
     private func log(_ exchange: Exchange, status: Int) {
         guard shared.configuration.accessLog else { return }
         let tenths = Int(((NIODeadline.now() - exchange.started).nanoseconds + 50_000) / 100_000)
