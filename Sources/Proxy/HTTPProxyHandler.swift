@@ -76,8 +76,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         /// The head as sent upstream, kept while the request may be sent again.
         var upstreamHead: ByteBuffer?
         /// Request bytes not yet sent (while connecting).
-        var pending: [ByteBuffer] = []
-        var pendingBytes = 0
+        var pending = HTTPProxyHandler.noBytes
         var requestDone = false
         var responseStarted = false
         var responseDone = false
@@ -85,6 +84,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         var local = false
         var upstream: UpstreamConnection?
         var upstreamAddress: Upstream?
+        /// Instances tried before `upstreamAddress`; empty unless a request was retried.
         var tried: [Upstream] = []
         /// Safe to send again: an idempotent method whose body is not streaming.
         var retryable: Bool
@@ -378,7 +378,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             out.writeStaticString(summary.chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\n\r\n")
         }
         if exchange.retryable { exchange.upstreamHead = out }
-        exchange.pending.append(out)
+        exchange.pending = out
         connectUpstream()
     }
 
@@ -439,9 +439,12 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             if let upstream = exchange.upstream {
                 sendUpstream(upstream, piece)
             } else {
-                exchange.pending.append(piece)
-                exchange.pendingBytes += piece.readableBytes
-                if exchange.pendingBytes > Self.maxPendingBytes, !pausedForConnect {
+                if exchange.pending.readableBytes == 0 {
+                    exchange.pending = piece
+                } else {
+                    exchange.pending.writeImmutableBuffer(piece)
+                }
+                if exchange.pending.readableBytes > Self.maxPendingBytes, !pausedForConnect {
                     pausedForConnect = true
                     try? context.channel.syncOptions?.setOption(.autoRead, value: false)
                 }
@@ -464,23 +467,27 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     // MARK: Upstream
 
     private func connectUpstream() {
-        guard let exchange, let app = exchange.app, let target = loop.pool.pick(app, excluding: exchange.tried) else {
-            failUpstream("The app \(self.exchange?.app?.name ?? "") did not accept the connection.")
+        guard let exchange, let app = exchange.app else {
+            failUpstream("The request has no app to go to.")
             return
         }
-        exchange.tried.append(target)
+        if let previous = exchange.upstreamAddress { exchange.tried.append(previous) }
+        guard let target = loop.pool.pick(app, excluding: exchange.tried) else {
+            failUpstream("The app \(app.name) did not accept the connection.")
+            return
+        }
         exchange.upstreamAddress = target
         if let idle = loop.pool.takeIdle(target) {
-            attach(idle, reused: true)
+            attach(idle)
             return
         }
         loop.pool.connect(target).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let connection):
-                self.attach(connection, reused: false)
+                self.attach(connection)
             case .failure:
                 // Refused or timed out: another instance, when the request may be resent.
-                if let exchange = self.exchange, exchange.retryable, exchange.tried.count < app.upstreams.count {
+                if let exchange = self.exchange, exchange.retryable, exchange.tried.count + 1 < app.upstreams.count {
                     self.connectUpstream()
                 } else {
                     self.failUpstream("The app \(app.name) is not answering.")
@@ -489,21 +496,17 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         }
     }
 
-    private func attach(_ connection: UpstreamConnection, reused: Bool) {
+    private func attach(_ connection: UpstreamConnection) {
         guard let exchange = self.exchange, !exchange.local, context.channel.isActive else {
             loop.pool.release(connection)
             return
         }
         connection.handler.exchange = self
         exchange.upstream = connection
-        // A fresh connection that breaks is the instance's fault; a reused one may just
-        // have been closed by the upstream's keep-alive timeout, so it may be retried.
-        if !reused { exchange.tried = exchange.tried.filter { $0 != connection.upstream } + [connection.upstream] }
-        for piece in exchange.pending {
-            sendUpstream(connection, piece)
+        if exchange.pending.readableBytes > 0 {
+            sendUpstream(connection, exchange.pending)
+            exchange.pending = Self.noBytes
         }
-        exchange.pending.removeAll()
-        exchange.pendingBytes = 0
         if !inClientRead { flushUpstream() }
         resumeAfterConnect()
         if !context.channel.isWritable {
@@ -745,12 +748,16 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if exchange.retryable, let head = exchange.upstreamHead {
             // A pooled connection the upstream had closed, or a process that died before
             // answering: send the request once more, on another instance when there is one.
-            exchange.pending = [head]
+            exchange.pending = head
             exchange.retryable = false
             exchange.responseDeadline = nil
             exchange.upstreamInbound.clear()
             exchange.responseHeadScanned = 0
-            if exchange.tried.count >= (exchange.app?.upstreams.count ?? 0) { exchange.tried.removeAll() }
+            if exchange.tried.count + 1 >= (exchange.app?.upstreams.count ?? 0) {
+                // Every instance was tried: any of them may take the second attempt.
+                exchange.tried.removeAll()
+                exchange.upstreamAddress = nil
+            }
             connectUpstream()
             return
         }
@@ -819,8 +826,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.local = true
         exchange.responseStarted = true
         exchange.status = Int(status.code)
-        exchange.pending.removeAll()
-        exchange.pendingBytes = 0
+        exchange.pending = Self.noBytes
         resumeAfterConnect()
         if bodyMayNeverArrive(exchange) { stopReading(exchange) }
         var out = context.channel.allocator.buffer(capacity: 512 + body.utf8.count)

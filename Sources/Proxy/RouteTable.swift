@@ -109,4 +109,10 @@ package struct Upstream: Sendable, Hashable, CustomStringConvertible {
     }
 
     package var description: String { "\(host):\(port)" }
+
+    /// Hashes the port alone: upstreams are nearly always on 127.0.0.1, so the host would
+    /// add cost to each pool lookup and tell nothing apart. Equality still compares both.
+    package func hash(into hasher: inout Hasher) {
+        hasher.combine(port)
+    }
 }

@@ -45,12 +45,18 @@ final class UpstreamPool {
 
     /// The next upstream of an app in round-robin order, skipping those in `exclude`.
     func pick(_ app: RouteTable.App, excluding exclude: [Upstream]) -> Upstream? {
-        let counter = counters[app.name, default: 0]
-        counters[app.name] = counter &+ 1
+        let counter = Self.next(&counters[app.name, default: 0])
         if exclude.isEmpty { return app.upstreams.isEmpty ? nil : app.upstreams[counter % app.upstreams.count] }
         let candidates = app.upstreams.filter { !exclude.contains($0) }
         guard !candidates.isEmpty else { return nil }
         return candidates[counter % candidates.count]
+    }
+
+    /// Returns the counter and moves it on: one dictionary lookup where a read and a write
+    /// would take two.
+    private static func next(_ counter: inout Int) -> Int {
+        defer { counter &+= 1 }
+        return counter
     }
 
     /// An idle pooled connection to `upstream`, if there is one.
@@ -71,12 +77,16 @@ final class UpstreamPool {
             connection.channel.close(promise: nil)
             return
         }
-        guard idle[connection.upstream, default: []].count < maxIdle else {
-            connection.channel.close(promise: nil)
-            return
-        }
         connection.idleSince = .now()
-        idle[connection.upstream, default: []].append(connection)
+        if !Self.add(connection, to: &idle[connection.upstream, default: []], limit: maxIdle) {
+            connection.channel.close(promise: nil)
+        }
+    }
+
+    private static func add(_ connection: UpstreamConnection, to list: inout [UpstreamConnection], limit: Int) -> Bool {
+        guard list.count < limit else { return false }
+        list.append(connection)
+        return true
     }
 
     /// Closes the connections idle since before `deadline`. The oldest are at the front of
@@ -126,9 +136,11 @@ final class UpstreamHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     /// The client-side handler whose request this connection carries; nil while idle.
-    weak var exchange: HTTPProxyHandler?
-    weak var connection: UpstreamConnection?
-    weak var pool: UpstreamPool?
+    /// These references are strong and dropped when the channel goes: a weak reference
+    /// would give each object a side table and slow every retain and release of it.
+    var exchange: HTTPProxyHandler?
+    var connection: UpstreamConnection?
+    var pool: UpstreamPool?
     private var context: ChannelHandlerContext?
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -166,8 +178,17 @@ final class UpstreamHandler: ChannelInboundHandler {
             connection.reusable = false
             pool?.remove(connection)
         }
+        let exchange = self.exchange
+        self.exchange = nil
+        self.connection = nil
         exchange?.upstreamClosed()
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        exchange = nil
+        connection = nil
+        self.context = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -105,6 +105,38 @@ import Testing
         }
     }
 
+    @Test func aPooledConnectionTheAppClosedIsRetriedOnANewOne() async throws {
+        // Each connection answers one request and keeps alive, then closes on the next one
+        // without answering: the race of an upstream's keep-alive timeout with a reuse.
+        let flaky = try Backend(name: "flaky", script: """
+            import socket, threading
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", 0)); s.listen(16)
+            print("ready %d" % s.getsockname()[1], flush=True)
+            count = [0]
+            def serve(c):
+                data = b""
+                while b"\\r\\n\\r\\n" not in data:
+                    chunk = c.recv(4096)
+                    if not chunk: return c.close()
+                    data += chunk
+                count[0] += 1
+                body = b"answer %d" % count[0]
+                c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
+                c.recv(4096)
+                c.close()
+            while True:
+                conn, _ = s.accept()
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+            """)
+        defer { flaky.stop() }
+        let (server, port) = try await startProxy(RouteTable(domains: [("f.test", .init(name: "f", upstreams: [flaky.upstream]))])) { $0.threads = 1 }
+        defer { Task { await server.stop() } }
+        #expect(try curl(port, host: "f.test").stdout == "answer 1")
+        #expect(try curl(port, host: "f.test").stdout == "answer 2", "the pooled connection broke; the request went again on a new one")
+        #expect(try curl(port, host: "f.test").stdout == "answer 3")
+    }
+
     @Test func rejectsSmugglingMalformedAndOversizedRequests() async throws {
         let backend = try Backend("s")
         let (server, port) = try await startProxy(RouteTable(domains: [("s.test", .init(name: "s", upstreams: [backend.upstream], maxBodyBytes: 1024))]))
