@@ -76,6 +76,9 @@ extension ProcessSpec {
             ("KillMode", .string("control-group")),
             ("TimeoutStopUSec", .uint64(UInt64(max(0, stopTimeoutSeconds)) * 1_000_000)),
         ]
+        if let runtimeMaxSeconds {
+            properties.append(("RuntimeMaxUSec", .uint64(UInt64(max(1, runtimeMaxSeconds)) * 1_000_000)))
+        }
         if !environmentFiles.isEmpty {
             // a(sb): path, ignore-if-missing.
             properties.append(("EnvironmentFiles", .pathFlags(environmentFiles.map { PathFlag($0, false) })))

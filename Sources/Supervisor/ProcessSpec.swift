@@ -31,6 +31,8 @@ package struct ProcessSpec: Sendable, Equatable {
     package var syslogIdentifier: String
     /// Run this argv directly instead of the Procfile launcher (builds, helpers).
     package var argv: [String]?
+    /// Stop the process after this many seconds (`RuntimeMaxSec`; `run --ttl-seconds`).
+    package var runtimeMaxSeconds: Int?
 
     package init(
         unit: String, slice: String, description: String, command: String, workingDirectory: String,

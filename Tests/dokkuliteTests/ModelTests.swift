@@ -17,6 +17,14 @@ import Testing
 @Suite struct ConfigVarsTests {
     let pairs: [(key: String, value: String)] = [("BKEY", "true"), ("aKey", "it's $x"), ("zKey", "line1\nline2")]
 
+    @Test func runJoinsWordsAsTheHerokuCLIDoes() {
+        #expect(Run.shellLine(["echo $PORT && ls"]) == "echo $PORT && ls", "one word is shell syntax")
+        #expect(Run.shellLine(["python3", "-c", "print('a  b')"]) == #"python3 -c "print('a  b')""#)
+        #expect(Run.shellLine(["echo", "$HOME", "|", "wc"]) == "echo $HOME | wc")
+        #expect(Run.shellLine(["echo", #"say "hi" \ `x`"#]) == #"echo "say \"hi\" \\ \`x\`""#)
+        #expect(Run.shellLine([]) == "")
+    }
+
     @Test func keyRule() {
         #expect(ConfigVars.isValidKey("DATABASE_URL"))
         #expect(ConfigVars.isValidKey("_x1"))

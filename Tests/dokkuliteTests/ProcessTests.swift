@@ -138,6 +138,19 @@ struct ProcessTests {
         #expect(failed.status == 42, "\(failed)")
         #expect(try sandbox.run(["run", app, "cat"], input: "from stdin").stdout == "from stdin")
         #expect(try sandbox.run("run", "-e", "EXTRA=yes", app, "echo $EXTRA").stdout == "yes\n")
+        let quoted = try sandbox.run("run", app, "python3", "-c", "print('a  b')")
+        #expect(quoted.stdout == "a  b\n", "each word reaches the command as given: \(quoted)")
+    }
+
+    @Test func runTakesAProcfileTypeWithArguments() throws {
+        // Dokku's run_2.bats: `run APP custom 'hi dokku'` with `custom: echo -n`.
+        let (sandbox, app) = try deployedApp("runtype", extraTypes: ["custom": "echo -n"])
+        let result = try sandbox.run("run", app, "custom", "hi dokku")
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout.hasSuffix("hi dokku"), "\(result)")
+        #expect(result.stdout.contains("Found 'custom' in Procfile, running that command"), "\(result)")
+        let limited = try sandbox.run("run", "--ttl-seconds", "1", app, "sleep 30")
+        #expect(limited.status != 0, "the process is stopped after its time: \(limited)")
     }
 
     @Test func restoreConvergesAfterUnitsAreKilled() throws {
