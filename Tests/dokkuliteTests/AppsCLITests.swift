@@ -112,6 +112,9 @@ import Testing
         let appsHelp = try sandbox.run("apps:help")
         #expect(appsHelp.stdout.hasPrefix("Usage: dokkulite apps[:COMMAND]\n\nManage apps\n\nAdditional commands:\n"))
         #expect(appsHelp.stdout.contains("apps:create <app>"))
+        #expect(try sandbox.run("apps", "--help").stdout == appsHelp.stdout, "as apps_1.bats: `apps --help` is `apps:help`")
+        #expect(try sandbox.run("config", "--help").stdout == (try sandbox.run("config:help").stdout))
+        #expect(try sandbox.run("logs:help").stdout.contains("Manage log integration for an app"))
         #expect(try sandbox.run("version").stdout.hasPrefix("dokkulite version "))
         #expect(try sandbox.run("apps:nonexistent", "x").stderr.hasPrefix(" !     `apps:nonexistent x` is not a dokku command."))
     }

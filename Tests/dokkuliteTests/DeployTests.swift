@@ -97,7 +97,8 @@ struct DeployTests {
         try source.commit([:], message: "no inline buildpack")
         let release = try source.push(app)
         #expect(release.status != 0)
-        #expect(release.stderr.contains("Execution of release task failed (exit status 4)"), "\(release.stderr)")
+        #expect(release.stderr.contains("Execution of release task failed: exit 4"), "\(release.stderr)")
+        #expect(release.stderr.contains("Executing release task from Procfile in ephemeral container: exit 4"), "Dokku's words: \(release.stderr)")
         #expect(proxy.get("\(app).dokku.test")?.body == "good")
 
         // A health check that fails.

@@ -65,6 +65,9 @@ import Testing
         let bad = try sandbox.run("ports:add", "p", "http:80:5000", "smtp:25:25")
         #expect(bad.status == 1)
         #expect(try sandbox.run("ports:report", "p", "--ports-map").stdout == "\n")
+        // An identical map already there is reuse too (Dokku's ports.bats).
+        #expect(try sandbox.run("ports:add", "p", "http:1234:5001").status == 0)
+        #expect(try sandbox.run("ports:add", "p", "http:1234:5001").stderr == " !     Error validating all port mappings: The same scheme:host-port is being reused: http:1234\n")
     }
 }
 
@@ -122,12 +125,21 @@ import Testing
         #expect(try sandbox.run("checks:disable", "c").stdout == "-----> Disabling zero downtime for app (c)\n")
         #expect(try sandbox.run("checks:report", "c", "--checks-disabled-list").stdout == "_all_\n")
         #expect(try sandbox.run("checks:skip", "c", "worker,web").stdout == "-----> Skipping zero downtime for app's (c) proctypes (worker,web)\n")
-        #expect(try sandbox.run("checks:report", "c", "--checks-skipped-list").stdout == "web,worker\n")
+        #expect(try sandbox.run("checks:report", "c", "--checks-skipped-list").stdout == "worker,web\n", "kept in the order given, as Dokku's checks.bats reads it")
         #expect(try sandbox.run("checks:report", "c", "--checks-disabled-list").stdout == "_all_\n", "as in Dokku, naming types does not undo _all_")
         #expect(try sandbox.run("checks:enable", "c").stdout == "-----> Enabling zero downtime for app's (c)\n")
         #expect(try sandbox.run("checks:report", "c", "--checks-skipped-list").stdout == "none\n")
         #expect(try sandbox.run("checks:set", "c", "wait-to-retire", "30").stdout == "=====> Setting wait-to-retire to 30\n")
         #expect(try sandbox.run("checks:report", "c", "--checks-computed-wait-to-retire").stdout == "30\n")
         #expect(try sandbox.run("checks:set", "c", "colour", "red").stderr.hasPrefix(" !     Invalid key specified, valid keys include: "))
+        #expect(try sandbox.run("checks:disable", "c", "web,worker,urgentworker,notifications").status == 0)
+        #expect(try sandbox.run("checks:skip", "c", "urgentworker,worker").status == 0)
+        #expect(try sandbox.run("checks:report", "c", "--checks-disabled-list").stdout == "web,notifications\n")
+        // The global report: one `global` subject (checks.bats).
+        #expect(try sandbox.run("checks:set", "--global", "wait-to-retire", "90").status == 0)
+        #expect(try sandbox.run("checks:report", "--global").stdout.contains("=====> global checks information"))
+        #expect(try sandbox.run("checks:report", "--global", "--checks-computed-wait-to-retire").stdout == "90\n")
+        let json = try JSONSerialization.jsonObject(with: Data(try sandbox.run("checks:report", "--global", "--format", "json").stdout.utf8)) as? [String: String]
+        #expect(json?["global-wait-to-retire"] == "90" && json?["computed-wait-to-retire"] == "90", "\(String(describing: json))")
     }
 }

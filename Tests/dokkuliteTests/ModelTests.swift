@@ -17,6 +17,23 @@ import Testing
 @Suite struct ConfigVarsTests {
     let pairs: [(key: String, value: String)] = [("BKEY", "true"), ("aKey", "it's $x"), ("zKey", "line1\nline2")]
 
+    @Test func memoryTakesDockersSizes() {
+        #expect(ResourceSettings.memoryBytes("512MB") == 512 << 20)
+        #expect(ResourceSettings.memoryBytes("512m") == 512 << 20)
+        #expect(ResourceSettings.memoryBytes("1GiB") == 1 << 30)
+        #expect(ResourceSettings.memoryBytes("1.5g") == 3 << 29)
+        #expect(ResourceSettings.memoryBytes("100") == 100 << 20, "a bare number is megabytes")
+        #expect(ResourceSettings.memoryBytes("2048b") == 2048)
+        #expect(ResourceSettings.memoryBytes("12x") == nil)
+        #expect(ResourceSettings.memoryBytes("m") == nil)
+    }
+
+    @Test func defaultDomainsAsDokkuMakesThem() {
+        #expect(Domains.defaults(app: "shop", globals: ["dokku.test", "10.0.0.1", "example.com"]) == ["shop.dokku.test", "shop.example.com"])
+        #expect(Domains.defaults(app: "test.dokku.test", globals: ["dokku.test"]) == ["test.dokku.test"], "an app named with a dot is its own domain")
+        #expect(Domains.defaults(app: "shop", globals: []) == [])
+    }
+
     @Test func runJoinsWordsAsTheHerokuCLIDoes() {
         #expect(Run.shellLine(["echo $PORT && ls"]) == "echo $PORT && ls", "one word is shell syntax")
         #expect(Run.shellLine(["python3", "-c", "print('a  b')"]) == #"python3 -c "print('a  b')""#)

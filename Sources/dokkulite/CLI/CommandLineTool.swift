@@ -57,12 +57,17 @@ enum CommandLineTool {
             Help.printOverview(output: output, all: rest.first == "--all")
             return 0
         case "version", "--version", "-v":
-            output.data("dokkulite version \(Version.current)")
+            output.data("\(Program.name) version \(Version.current)")
             return 0
         default:
             break
         }
 
+        // `NS:help`, a bare namespace without a command of its name, and `NS --help` (as
+        // `apps --help` in Dokku, even where `apps` itself is a command) print its help.
+        if rest.first == "--help" || rest.first == "-h", !invoked.contains(":"), Help.namespaces[invoked] != nil {
+            return Help.printNamespace(invoked, output: output) ? 0 : unknown(arguments, output)
+        }
         if name.hasSuffix(":help") || (!name.contains(":") && Help.namespaces[name] != nil && commands.first(where: { $0.name == name }) == nil) {
             let namespace = String(name.split(separator: ":")[0])
             return Help.printNamespace(namespace, output: output) ? 0 : unknown(arguments, output)

@@ -30,7 +30,10 @@ extension ChecksLists {
         } else {
             output.step("\(verb) zero downtime for app's (\(app)) proctypes (\(chosen.joined(separator: ",")))")
             let current = try get(list).filter { $0 != "_all_" }
-            try set(list, Array(Set(current + chosen)).sorted())
+            // In the order given, after those already there (Dokku's checks.bats reads it back).
+            var merged = current
+            for type in chosen where !merged.contains(type) { merged.append(type) }
+            try set(list, merged)
             try set(other, try get(other).filter { !chosen.contains($0) })
         }
     }
@@ -115,7 +118,12 @@ struct ChecksReport: Command {
     func run(in context: Context) throws {
         let store = try context.store()
         let global = try store.properties(.global, "checks")
-        try context.printReports("checks", words) { app in
+        try context.printReports("checks", words, global: {
+            var values: [String: String] = [:]
+            for key in ChecksSet.keys { values["--checks-global-\(key)"] = global[key] ?? "" }
+            values["--checks-computed-wait-to-retire"] = global["wait-to-retire"] ?? "60"
+            return values
+        }) { app in
             let props = try store.properties(.app(app), "checks")
             var values = [
                 "--checks-disabled-list": props["disabled"] ?? "none",

@@ -90,7 +90,7 @@ struct DomainsReset: Command {
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
         let store = try context.store()
-        let defaults = try store.domains(.global).map { "\(app).\($0)" }
+        let defaults = Domains.defaults(app: app.rawValue, globals: try store.domains(.global))
         try store.setDomains(.app(app), defaults)
         context.output.step("Cleared domains in \(app)")
         if !defaults.isEmpty { context.output.step("Creating new app virtual host file...") }

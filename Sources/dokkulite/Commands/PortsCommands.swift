@@ -53,7 +53,8 @@ struct PortsAdd: Command {
         let maps = try parsePortMaps(words).maps
         try checkReuse(maps, context: "new ")
         let store = try context.store()
-        let all = Array(Set(try store.portMaps(app) + maps)).sorted()
+        // A map that is already there counts as reuse, as in Dokku (ports.bats).
+        let all = try store.portMaps(app) + maps
         try checkReuse(all, context: "all ")
         try store.addPortMaps(app, maps)
         try RouteSync(context).update(app)

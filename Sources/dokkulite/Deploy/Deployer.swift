@@ -164,11 +164,18 @@ struct Deployer {
             output.detail("No \(label) found, skipping")
             return
         }
-        output.step("Executing \(label): \(command)")
+        // Dokku's words (plugins/app-json): the phase's source, and "ephemeral container"
+        // for what is here a one-off transient unit.
+        let source = name == "release" ? "Procfile" : "app.json"
+        output.detail(name == "predeploy"
+            ? "Executing \(label) from \(source): \(command)"
+            : "Executing \(label) from \(source) in ephemeral container: \(command)")
+        output.section("Start of \(app) \(label) output")
         let code = try ProcessManager(context).runOneOff(app, release: release, command: command, environment: [:], dyno: name)
+        output.section("End of \(app) \(label) output")
         guard code == 0 else {
             try? context.store().failRelease(app, version: release.version, reason: "\(label) exited \(code)")
-            throw CommandError("Execution of \(label) failed (exit status \(code)): \(command)")
+            throw CommandError("Execution of \(label) failed: \(command)")
         }
     }
 

@@ -9,12 +9,18 @@ struct URLs {
         self.context = context
     }
 
-    /// Every URL, sorted: for each domain (or the server's name when there is none), for
-    /// each port map: `http://D` for 80, `https://D` for 443 with a certificate, else
-    /// `scheme://D:PORT`.
+    /// Every URL, sorted: for each domain (or the global domains, or the server's name
+    /// when there is none), for each port map: `http://D` for 80, `https://D` for 443 with
+    /// a certificate, else `scheme://D:PORT`.
     func all(_ app: AppName) throws -> [String] {
+        Array(Set(try generated(app))).sorted()
+    }
+
+    /// The URLs in the order of the app's domains, as Dokku's `domains-urls` makes them.
+    private func generated(_ app: AppName) throws -> [String] {
         let store = try context.store()
         var hosts = try store.domains(.app(app))
+        if hosts.isEmpty { hosts = try store.domains(.global) }
         if hosts.isEmpty { hosts = [Self.hostname] }
         let hasCertificate = try Certificates(context).exists(app)
         var urls: [String] = []
@@ -28,13 +34,15 @@ struct URLs {
                 }
             }
         }
-        return Array(Set(urls)).sorted()
+        return urls
     }
 
-    /// The app's main URL: https when it has a certificate, else http.
+    /// The app's main URL, as Dokku's `url`: the first of its domains' URLs with the default
+    /// scheme (https when it has a certificate, else http).
     func first(_ app: AppName) throws -> String? {
-        let urls = try all(app)
-        return urls.first { $0.hasPrefix("https://") } ?? urls.first
+        let urls = try generated(app)
+        let scheme = try Certificates(context).exists(app) ? "https://" : "http://"
+        return urls.first { $0.hasPrefix(scheme) } ?? urls.first
     }
 
     static var hostname: String {

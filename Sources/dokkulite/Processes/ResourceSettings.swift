@@ -26,15 +26,30 @@ struct ResourceSettings {
             tasks: value("tasks").flatMap { UInt64($0) })
     }
 
-    /// Docker's memory syntax as Dokku passes it: a number with an optional `b`, `k`, `m`
-    /// or `g` unit; a bare number means megabytes.
+    /// Docker's memory syntax as Dokku passes it (go-units' RAMInBytes): a number, with an
+    /// optional unit `b`, `k`, `m`, `g` or `t`, optionally followed by `i` and/or `b`
+    /// (`512m`, `512MB`, `1GiB`, `1.5g`), units of 1024; a bare number means megabytes.
     static func memoryBytes(_ text: String) -> UInt64? {
-        let lower = text.lowercased()
-        let units: [Character: UInt64] = ["b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
-        if let last = lower.last, let unit = units[last] {
-            return UInt64(lower.dropLast()).map { $0 * unit }
+        var rest = Substring(text.lowercased())
+        let number = rest.prefix { $0.isNumber || $0 == "." }
+        rest = rest.dropFirst(number.count)
+        guard let amount = Double(number), amount.isFinite else { return nil }
+        if rest.first == " " { rest = rest.dropFirst() }
+        let units: [Character: Double] = ["k": 0x1p10, "m": 0x1p20, "g": 0x1p30, "t": 0x1p40]
+        var multiplier: Double = 0x1p20
+        if let first = rest.first, let unit = units[first] {
+            multiplier = unit
+            rest = rest.dropFirst()
+            if rest.first == "i" { rest = rest.dropFirst() }
+            if rest.first == "b" { rest = rest.dropFirst() }
+        } else if rest.first == "b" {
+            multiplier = 1
+            rest = rest.dropFirst()
         }
-        return UInt64(lower).map { $0 << 20 }
+        guard rest.isEmpty else { return nil }
+        let bytes = amount * multiplier
+        guard bytes < 1.8e19 else { return nil }
+        return UInt64(bytes)
     }
 
     /// Docker's `--cpus`: a number of CPUs (`0.5`, `2`), as a percentage of one CPU.

@@ -16,10 +16,10 @@ extension Store {
             if try Self.appExists(app, db) { return false }
             try db.execute(sql: "INSERT INTO app (name, createdAt) VALUES (?, ?)", arguments: [app.rawValue, date])
             let globals = try String.fetchAll(db, sql: "SELECT name FROM globalDomain ORDER BY position")
-            for (index, domain) in globals.enumerated() {
+            for (index, domain) in Domains.defaults(app: app.rawValue, globals: globals).enumerated() {
                 try db.execute(
                     sql: "INSERT OR IGNORE INTO domain (app, name, position) VALUES (?, ?, ?)",
-                    arguments: [app.rawValue, "\(app.rawValue).\(domain)", index])
+                    arguments: [app.rawValue, domain, index])
             }
             return true
         }
@@ -60,11 +60,11 @@ extension Store {
     func renameApp(_ old: AppName, to new: AppName) throws {
         try write { db in
             try db.execute(sql: "UPDATE app SET name = ? WHERE name = ?", arguments: [new.rawValue, old.rawValue])
-            let globals = try String.fetchAll(db, sql: "SELECT name FROM globalDomain")
-            for global in globals {
+            let globals = try String.fetchAll(db, sql: "SELECT name FROM globalDomain ORDER BY position")
+            for (was, becomes) in zip(Domains.defaults(app: old.rawValue, globals: globals), Domains.defaults(app: new.rawValue, globals: globals)) {
                 try db.execute(
                     sql: "UPDATE OR REPLACE domain SET name = ? WHERE app = ? AND name = ?",
-                    arguments: ["\(new.rawValue).\(global)", new.rawValue, "\(old.rawValue).\(global)"])
+                    arguments: [becomes, new.rawValue, was])
             }
         }
     }
