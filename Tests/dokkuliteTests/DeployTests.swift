@@ -76,6 +76,19 @@ struct DeployTests {
         #expect(try eventually(timeout: .seconds(15)) {
             proxy.get("\(app).dokku.test")?.body.range(of: #"release=True ticks=[1-9]"#, options: .regularExpression) != nil
         })
+
+        // `ps:restart APP TYPE` replaces that type's processes and leaves the others be.
+        func units(_ type: String) throws -> Set<String> {
+            Set(try sandbox.sql("SELECT unit FROM instance WHERE app = '\(app)' AND processType = '\(type)' AND state = 'running'").split(separator: "\n").map(String.init))
+        }
+        let (web, worker) = (try units("web"), try units("worker"))
+        let restarted = try sandbox.run("ps:restart", app, "worker")
+        #expect(restarted.status == 0, "\(restarted)")
+        #expect(try units("web") == web)
+        let newWorker = try units("worker")
+        #expect(newWorker.isDisjoint(with: worker) && newWorker.count == 1, "\(worker) → \(newWorker)")
+        #expect(try sandbox.run("ps:restart", "--all", "worker").stderr == " !     Unable to restart all apps when specifying a process name\n")
+        #expect(try sandbox.run("ps:restart", "--parallel", "2", app).status == 0)
     }
 
     @Test func failuresLeaveTheRunningReleaseServing() throws {

@@ -24,8 +24,10 @@ extension Context {
 
 struct PSStart: Command {
     static let configuration = CommandConfiguration(commandName: "ps:start", abstract: "Start an app")
-    static let usage = "[--all|<app>]"
+    static let usage = "[--parallel count] [--all|<app>]"
     @Flag var all = false
+    /// Accepted as Dokku takes it; apps are handled one after another here.
+    @Option var parallel: Int?
     @Argument var app: String?
 
     func run(in context: Context) throws {
@@ -42,8 +44,10 @@ struct PSStart: Command {
 
 struct PSStop: Command {
     static let configuration = CommandConfiguration(commandName: "ps:stop", abstract: "Stop an app")
-    static let usage = "[--all|<app>]"
+    static let usage = "[--parallel count] [--all|<app>]"
     @Flag var all = false
+    /// Accepted as Dokku takes it; apps are handled one after another here.
+    @Option var parallel: Int?
     @Argument var app: String?
 
     func run(in context: Context) throws {
@@ -61,13 +65,21 @@ struct PSStop: Command {
 
 struct PSRestart: Command {
     static let configuration = CommandConfiguration(commandName: "ps:restart", abstract: "Restart an app")
-    static let usage = "[--all|<app>]"
+    static let usage = "[--parallel count] [--all|<app>] [<process-name>]"
     @Flag var all = false
+    /// Accepted as Dokku takes it; apps restart one after another here.
+    @Option var parallel: Int?
     @Argument var app: String?
+    @Argument var processType: String?
 
     func run(in context: Context) throws {
+        var app = app, processType = processType
+        if all, processType == nil, let named = app { (app, processType) = (nil, named) }
+        if all, processType != nil {
+            throw CommandError("Unable to restart all apps when specifying a process name")
+        }
         try context.forEachDeployed(app, all: all) { app in
-            try Deployer(context).restart(app)
+            try Deployer(context).restart(app, processType: processType)
         }
     }
 }

@@ -81,8 +81,10 @@ struct ReleasesRollback: Command {
 
 struct PSRebuild: Command {
     static let configuration = CommandConfiguration(commandName: "ps:rebuild", abstract: "Rebuild an app from its git repository")
-    static let usage = "[--all|<app>]"
+    static let usage = "[--parallel count] [--all|<app>]"
     @Flag var all = false
+    /// Accepted as Dokku takes it; apps are rebuilt one after another here.
+    @Option var parallel: Int?
     @Argument var app: String?
 
     func run(in context: Context) throws {

@@ -42,12 +42,13 @@ struct Deployer {
     }
 
     /// A restart without downtime: the current release again, in a new generation.
-    func restart(_ app: AppName) throws {
+    /// Restarts the app's processes without downtime: all of them, or one process type's.
+    func restart(_ app: AppName, processType: String? = nil) throws {
         try withDeployLock(app, operation: "restart") {
             guard let release = try context.store().currentReleaseRecord(app) else {
                 throw CommandError("App \(app) has not been deployed")
             }
-            try deploy(app, release: release, announce: false)
+            try deploy(app, release: release, announce: false, onlyType: processType)
         }
     }
 
@@ -79,7 +80,8 @@ struct Deployer {
     }
 
     /// Deploys a built release: release phase, new formation, checks, switch, retire.
-    func deploy(_ app: AppName, release: Release, announce: Bool = true) throws {
+    /// `onlyType` restarts that process type alone; the others keep running untouched.
+    func deploy(_ app: AppName, release: Release, announce: Bool = true, onlyType: String? = nil) throws {
         let store = try context.store()
         let manager = ProcessManager(context)
         let appJSON = (try? AppJSON(parsing: Data(release.appJSON.utf8))) ?? AppJSON()
@@ -96,8 +98,15 @@ struct Deployer {
             try store.setFormation(app, appJSON.formation.map { ($0.key, $0.value) })
         }
         output.step("Deploying \(app) via the dokkulite scheduler...")
-        let old = try store.instances(app)
-        let counts = try manager.desiredCounts(app, release: release)
+        var old = try store.instances(app)
+        var counts = try manager.desiredCounts(app, release: release)
+        if let onlyType {
+            guard counts[onlyType, default: 0] > 0 else {
+                throw CommandError("App \(app) has no running \(onlyType) processes to restart")
+            }
+            counts = [onlyType: counts[onlyType]!]
+            old = old.filter { $0.processType == onlyType }
+        }
         let checks = HealthChecks(context)
         // checks:disable: the old instances stop first (downtime), as in Dokku.
         let disabledTypes = try counts.keys.filter { try checks.mode(app, processType: $0) == .disabled }
