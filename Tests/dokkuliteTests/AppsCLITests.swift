@@ -119,6 +119,16 @@ import Testing
         #expect(try sandbox.run("apps:nonexistent", "x").stderr.hasPrefix(" !     `apps:nonexistent x` is not a dokku command."))
     }
 
+    @Test func appsSetTakesDokkusProperties() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "a")
+        #expect(try sandbox.run("apps:set", "a", "disable-autocreation", "true").stderr == " !     Property can only be specified globally\n")
+        #expect(try sandbox.run("apps:set", "--global", "disable-autocreation", "true").stdout == "=====> Setting disable-autocreation to true\n")
+        #expect(try sandbox.sql("SELECT value FROM globalProperty WHERE namespace = 'apps' AND key = 'disable-autocreation'") == "true")
+        #expect(try sandbox.run("apps:set", "--global", "disable-autocreation").stdout == "=====> Unsetting disable-autocreation\n")
+        #expect(try sandbox.run("apps:set", "a", "colour", "red").stderr.hasPrefix(" !     Invalid property specified, valid properties include: deploy-source"))
+    }
+
     @Test func globalAppFlagSuppliesTheApp() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "flagged")

@@ -2,7 +2,7 @@
 enum CommandCatalog {
     static let all: [any Command.Type] = [
         AppsCreate.self, AppsDestroy.self, AppsExists.self, AppsList.self, AppsLock.self, AppsLocked.self,
-        AppsRename.self, AppsReport.self, AppsUnlock.self,
+        AppsRename.self, AppsReport.self, AppsSet.self, AppsUnlock.self,
         BuildpacksAdd.self, BuildpacksClear.self, BuildpacksList.self, BuildpacksRemove.self, BuildpacksReport.self, BuildpacksSet.self,
         CertsAdd.self, CertsRemove.self, CertsReport.self,
         ChecksDisable.self, ChecksEnable.self, ChecksReport.self, ChecksSet.self, ChecksSkip.self,

@@ -143,6 +143,24 @@ struct AppsReport: Command {
     }
 }
 
+struct AppsSet: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:set", abstract: "Set or clear an apps property for an app")
+    static let usage = "[--global|<app>] <key> (<value>)"
+    @Flag var global = false
+    @Argument var words: [String] = []
+
+    func run(in context: Context) throws {
+        var words = words[...]
+        let appWord = global ? nil : words.popFirst()
+        let key = words.popFirst() ?? ""
+        let value = words.isEmpty ? nil : words.joined(separator: " ")
+        // As Dokku: disable-autocreation is global only, the deploy-source ones per app.
+        if !global, key == "disable-autocreation" { throw CommandError("Property can only be specified globally") }
+        try PropertySetter(namespace: "apps", properties: ["deploy-source": false, "deploy-source-metadata": false, "disable-autocreation": true])
+            .set(context: context, appWord: appWord, global: global, key: key, value: value)
+    }
+}
+
 /// Dokku's confirmation prompt for destructive commands.
 enum Confirmation {
     /// Asks the user to type `expected`; throws unless they do.
