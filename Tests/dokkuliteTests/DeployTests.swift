@@ -91,6 +91,25 @@ struct DeployTests {
         #expect(try sandbox.run("ps:restart", "--parallel", "2", app).status == 0)
     }
 
+    @Test func appJSONFormationIsTheWholeScale() throws {
+        let (sandbox, proxy) = try setUp("formation")
+        let app = uniqueApp("fm")
+        try sandbox.run("apps:create", app)
+        #expect(try sandbox.run("ps:scale", app, "--format", "json").stdout == #"[{"process_type":"web","quantity":1}]"# + "\n", "web=1 from creation, as Dokku's post-create")
+        var files = Self.versionApp("f")
+        files["Procfile"] = "web: exec python3 server.py\nworker: sleep 600\n"
+        files["app.json"] = #"{"formation": {"web": {"quantity": 2}}}"#
+        let push = try AppSource(sandbox, files: files).push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "f")
+        #expect(try sandbox.run("ps:scale", app, "--format", "json").stdout == #"[{"process_type":"web","quantity":2},{"process_type":"worker","quantity":0}]"# + "\n")
+        #expect(try sandbox.sql("SELECT count(*) FROM instance WHERE app = '\(app)' AND processType = 'web' AND state = 'running'") == "2")
+        #expect(try sandbox.run("ps:report", app, "--ps-can-scale").stdout == "false\n")
+        let refused = try sandbox.run("ps:scale", app, "worker=1")
+        #expect(refused.stderr == " !     App \(app) contains an app.json file with a formations key and cannot be manually scaled\n")
+        #expect(refused.status != 0)
+    }
+
     @Test func failuresLeaveTheRunningReleaseServing() throws {
         let (sandbox, proxy) = try setUp("failures")
         let app = uniqueApp("keep")

@@ -38,6 +38,9 @@ struct PSScale: Command {
             }
             return
         }
+        if try context.store().property(.app(app), "ps", "can-scale") == "false" {
+            throw CommandError("App \(app) contains an app.json file with a formations key and cannot be manually scaled")
+        }
         context.output.data("-----> Scaling \(app) processes: \(pairs.joined(separator: " "))")
         var scale: [(type: String, quantity: Int)] = []
         let known = try ReleaseInfo.processTypes(app, context: context)

@@ -129,7 +129,7 @@ struct PSReport: Command {
             var values: [String: String] = [
                 "--deployed": try store.currentRelease(app) != nil ? "true" : "false",
                 "--processes": String(instances.count),
-                "--ps-can-scale": "true",
+                "--ps-can-scale": props["can-scale"] == "false" ? "false" : "true",
                 "--ps-restart-policy": props["restart-policy"] ?? "",
                 "--ps-global-restart-policy": global["restart-policy"] ?? "",
                 "--ps-computed-restart-policy": props["restart-policy"] ?? global["restart-policy"] ?? RestartPolicy.default.description,

@@ -95,7 +95,14 @@ struct Deployer {
         }
         try plugins.fire("pre-deploy", [app.rawValue, "v\(release.version)"])
         if !appJSON.formation.isEmpty {
-            try store.setFormation(app, appJSON.formation.map { ($0.key, $0.value) })
+            // As Dokku: app.json's formation is the whole scale (types it leaves out run
+            // zero) and `ps:scale` may no longer change it.
+            var scale = appJSON.formation
+            for type in Array(release.processTypes.keys) + ["web"] where type != "release" && scale[type] == nil { scale[type] = 0 }
+            try store.setFormation(app, scale.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            try store.setProperty(.app(app), "ps", "can-scale", "false")
+        } else {
+            try store.setProperty(.app(app), "ps", "can-scale", nil)
         }
         output.step("Deploying \(app) via the dokkulite scheduler...")
         var old = try store.instances(app)
