@@ -33,11 +33,25 @@ struct StorageTests {
         let host = sandbox.root + "/storage/uploads"
         #expect(try sandbox.run("storage:mount", app, "\(host):/uploads").status == 0)
         #expect(try sandbox.run("storage:mount", app, "\(host):/uploads").stderr == " !     Mount path already exists.\n")
-        #expect(try sandbox.run("storage:mount", app, "/nonexistent/dir:/x").status != 0)
+        // Dokku's own example mounts inside the app's tree; a bare name is a directory under
+        // the storage root, as a Docker named volume.
+        #expect(try sandbox.run("storage:mount", app, "\(host):/app/storage").status == 0)
+        #expect(try sandbox.run("storage:mount", app, "cache-\(app):/cache").status == 0)
+        #expect(FileManager.default.fileExists(atPath: sandbox.root + "/storage/cache-\(app)"))
+        // A host directory not there yet is made, as Docker does for Dokku (storage-1.bats).
+        let missing = NSTemporaryDirectory() + "dokkulite-mount-\(app)/dir"
+        defer { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "dokkulite-mount-\(app)") }
+        #expect(try sandbox.run("storage:mount", app, "\(missing):/x").status == 0)
+        #expect(FileManager.default.fileExists(atPath: missing))
+        #expect(try sandbox.run("storage:unmount", app, "\(missing):/x").status == 0)
+        #expect(try sandbox.run("storage:mount", app, "\(host):/app").stderr == " !     Container path /app is reserved\n")
         #expect(try sandbox.run("storage:mount", app, "\(sandbox.root)/apps:/x").stderr.contains("inside dokkulite's own state"))
-        #expect(try sandbox.run("storage:list", app, "--format", "json").stdout == "[{\"container_path\":\"/uploads\",\"host_path\":\"\(host)\"}]\n")
+        #expect(try sandbox.run("storage:list", app, "--format", "json").stdout == "[{\"container_path\":\"/uploads\",\"host_path\":\"\(host)\"},{\"container_path\":\"/app/storage\",\"host_path\":\"\(host)\"},{\"container_path\":\"/cache\",\"host_path\":\"cache-\(app)\"}]\n")
         #expect(try sandbox.run("ps:restart", app).status == 0)
         #expect(try sandbox.run("run", app, "echo uploaded > /uploads/a && cat /uploads/a").stdout == "uploaded\n")
+        #expect(try sandbox.run("run", app, "cat /app/storage/a && ls -d /cache").stdout == "uploaded\n/cache\n", "mounted inside /app and from a named directory")
+        #expect(try sandbox.run("storage:unmount", app, "\(host):/app/storage").status == 0)
+        #expect(try sandbox.run("storage:unmount", app, "cache-\(app):/cache").status == 0)
         #expect(try String(contentsOfFile: host + "/a", encoding: .utf8) == "uploaded\n")
         #expect(try sandbox.run("storage:unmount", app, "\(host):/uploads").status == 0)
         #expect(try sandbox.run("storage:unmount", app, "\(host):/uploads").stderr == " !     Mount path does not exist.\n")

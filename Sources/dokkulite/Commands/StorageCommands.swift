@@ -27,17 +27,27 @@ struct StorageMounts {
         try context.store().setProperty(.app(app), "storage", "mounts", mounts.isEmpty ? nil : mounts.map(\.text).joined(separator: "\n"))
     }
 
-    /// Parses `HOST:CONTAINER` (a trailing `:options` is accepted and ignored).
+    /// Parses `HOST:CONTAINER` (a trailing `:options` is accepted and ignored). HOST is a
+    /// path, or a name (`[A-Za-z0-9_.-]`) as Docker's named volumes are: a directory of
+    /// that name under the storage root.
     static func parse(_ text: String) throws -> Mount {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count >= 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {
+        func isName(_ word: String) -> Bool {
+            !word.isEmpty && word.first != "." && word.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 95 || $0 == 46 }
+        }
+        guard parts.count >= 2, parts[0].hasPrefix("/") || isName(parts[0]), parts[1].hasPrefix("/") else {
             throw CommandError("Storage path must be two valid paths divided by colon.")
         }
         func clean(_ path: String) -> String {
             let standard = (path as NSString).standardizingPath
             return standard.count > 1 && standard.hasSuffix("/") ? String(standard.dropLast()) : standard
         }
-        return Mount(host_path: clean(parts[0]), container_path: clean(parts[1]))
+        return Mount(host_path: parts[0].hasPrefix("/") ? clean(parts[0]) : parts[0], container_path: clean(parts[1]))
+    }
+
+    /// The directory on this machine a mount's host side names.
+    static func hostDirectory(_ mount: Mount, paths: Paths) -> String {
+        mount.host_path.hasPrefix("/") ? mount.host_path : paths.storage + "/" + mount.host_path
     }
 }
 
@@ -85,23 +95,33 @@ struct StorageMount: Command {
         let app = try context.existingApp(app)
         let mount = try StorageMounts.parse(mount ?? "")
         let paths = context.settings.paths
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: mount.host_path, isDirectory: &isDirectory) else {
-            throw CommandError("Host path \(mount.host_path) does not exist (storage:ensure-directory creates one under \(paths.storage))")
-        }
+        let host = StorageMounts.hostDirectory(mount, paths: paths)
         func inside(_ path: String, _ root: String) -> Bool { path == root || path.hasPrefix(root + "/") }
-        if inside(mount.host_path, paths.root) && !inside(mount.host_path, paths.storage) {
+        if inside(host, paths.root) && !inside(host, paths.storage) {
             throw CommandError("Host path \(mount.host_path) lies inside dokkulite's own state (\(paths.root)); use a directory under \(paths.storage)")
         }
-        if mount.host_path == "/" {
+        if host == "/" {
             throw CommandError("Host path / cannot be mounted")
         }
-        if ["/app", "/", "/proc", "/sys", "/dev"].contains(mount.container_path) || inside(mount.container_path, "/app") {
+        // The app's own tree is /app, as on Heroku: a mount may go inside it
+        // (`/app/storage`, Dokku's example), not over it.
+        if ["/app", "/", "/proc", "/sys", "/dev"].contains(mount.container_path) {
             throw CommandError("Container path \(mount.container_path) is reserved")
         }
         let store = StorageMounts(context: context, app: app)
         var mounts = try store.list()
         guard !mounts.contains(mount) else { throw CommandError("Mount path already exists.") }
+        // A host directory that is not there yet is made, as Docker makes a bind source.
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: host, isDirectory: &isDirectory) {
+            do {
+                try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: true)
+            } catch {
+                throw CommandError("Host path \(host) could not be created: \(error.localizedDescription)")
+            }
+        } else if !isDirectory.boolValue {
+            throw CommandError("Host path \(host) is not a directory")
+        }
         mounts.append(mount)
         try store.write(mounts)
     }

@@ -144,7 +144,9 @@ struct ProcessManager {
                 hardened: true,
                 readWritePaths: [settings.paths.data(app)],
                 inaccessiblePaths: [settings.paths.database, settings.paths.database + "-wal", settings.paths.database + "-shm", settings.paths.certs],
-                bindPaths: try StorageMounts(context: context, app: app).list().map { BindPath(source: $0.host_path, destination: $0.container_path) },
+                bindPaths: try StorageMounts(context: context, app: app).list().map {
+                    BindPath(source: StorageMounts.hostDirectory($0, paths: context.settings.paths), destination: $0.container_path)
+                },
                 readOnlyBindPaths: [
                     BindPath(source: slug, destination: Self.appMount),
                     BindPath(source: ReleaseBuilder.binaryPath, destination: Self.binaryMount),
