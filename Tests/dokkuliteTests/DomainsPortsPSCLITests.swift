@@ -39,6 +39,25 @@ import Testing
         #expect(try sandbox.run("domains:remove-global", "a.test").stdout == "-----> Removed a.test\n")
         #expect(try sandbox.run("domains:report", "--global", "--domains-global-vhosts").stdout == "b.test\n")
     }
+
+    @Test func disableAndEnable() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("domains:add-global", "dokku.test")
+        try sandbox.run("apps:create", "sw")
+        #expect(try sandbox.run("domains:clear", "sw").status == 0)
+        #expect(try sandbox.run("domains:report", "sw", "--domains-app-enabled").stdout == "true\n", "clearing is not disabling, as in Dokku")
+        try sandbox.run("domains:add", "sw", "sw.example.test")
+        #expect(try sandbox.run("domains:disable", "sw").stdout == "-----> App virtual host support disabled\n")
+        #expect(try sandbox.run("domains:report", "sw", "--domains-app-enabled").stdout == "false\n")
+        #expect(try sandbox.run("domains:report", "sw", "--domains-app-vhosts").stdout == "\n")
+        #expect(try sandbox.run("domains:disable", "sw").stdout == "-----> Domains (VHOST) support is already disabled for app (sw)\n")
+        #expect(try sandbox.run("domains:enable", "sw").status == 0)
+        #expect(try sandbox.run("domains:report", "sw", "--domains-app-vhosts").stdout == "sw.dokku.test\n", "the defaults come back")
+        #expect(try sandbox.run("domains:enable", "sw").stdout == "-----> Domains (VHOST) support is already enabled for app (sw)\n")
+        try sandbox.run("domains:disable", "sw")
+        try sandbox.run("domains:add", "sw", "again.test")
+        #expect(try sandbox.run("domains:report", "sw", "--domains-app-enabled").stdout == "true\n", "adding a domain enables domains again")
+    }
 }
 
 @Suite struct PortsCLITests {

@@ -9,7 +9,7 @@ enum CommandCatalog {
         CronList.self, CronRun.self,
         ConfigBare.self, ConfigClear.self, ConfigExport.self, ConfigGet.self, ConfigImport.self, ConfigKeys.self,
         ConfigSet.self, ConfigShow.self, ConfigUnset.self,
-        DomainsAdd.self, DomainsAddGlobal.self, DomainsClear.self, DomainsClearGlobal.self, DomainsRemove.self,
+        DomainsAdd.self, DomainsAddGlobal.self, DomainsClear.self, DomainsClearGlobal.self, DomainsDisable.self, DomainsEnable.self, DomainsRemove.self,
         DomainsRemoveGlobal.self, DomainsReport.self, DomainsReset.self, DomainsSet.self, DomainsSetGlobal.self,
         GitFromArchive.self, GitReport.self, GitSet.self, GitSync.self,
         GitHook.self, GitReceivePack.self, GitUploadPack.self,

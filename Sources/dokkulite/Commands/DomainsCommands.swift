@@ -32,6 +32,7 @@ struct DomainsAdd: Command {
         for domain in domains {
             context.output.step(existing.contains(domain) ? "Skipping: \(domain) already added to \(app)" : "Added \(domain) to \(app)")
         }
+        try DomainsSwitch.reenable(app, store: store)
         try RouteSync(context).update(app)
         try Plugins(context).fire("post-domains-update", [app.rawValue, "add"] + domains)
     }
@@ -64,6 +65,7 @@ struct DomainsSet: Command {
         let (app, domains) = try appAndDomains(words, context: context)
         try context.store().setDomains(.app(app), domains)
         context.output.step("Set \(domains.joined(separator: " ")) for \(app)")
+        try DomainsSwitch.reenable(app, store: try context.store())
         try RouteSync(context).update(app)
         try Plugins(context).fire("post-domains-update", [app.rawValue, "set"] + domains)
     }
@@ -155,6 +157,58 @@ struct DomainsClearGlobal: Command {
     }
 }
 
+/// `domains:disable|enable`: an app without domains (Dokku's `NO_VHOST=1`) takes the
+/// requests of its listener ports whatever their Host; enabling gives back the defaults.
+enum DomainsSwitch {
+    static func isDisabled(_ app: AppName, store: Store) throws -> Bool {
+        try store.property(.app(app), "domains", "disabled") == "true"
+    }
+
+    /// Adding or setting domains turns domains back on, as in Dokku.
+    static func reenable(_ app: AppName, store: Store) throws {
+        if try isDisabled(app, store: store) { try store.setProperty(.app(app), "domains", "disabled", nil) }
+    }
+}
+
+struct DomainsDisable: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:disable", abstract: "Disable VHOST support")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let store = try context.store()
+        guard try !DomainsSwitch.isDisabled(app, store: store) else {
+            context.output.step("Domains (VHOST) support is already disabled for app (\(app))")
+            return
+        }
+        if try !store.domains(.app(app)).isEmpty { context.output.step("App virtual host support disabled") }
+        try store.setDomains(.app(app), [])
+        try store.setProperty(.app(app), "domains", "disabled", "true")
+        try RouteSync(context).update(app)
+        try Plugins(context).fire("post-domains-update", [app.rawValue, "disable"])
+    }
+}
+
+struct DomainsEnable: Command {
+    static let configuration = CommandConfiguration(commandName: "domains:enable", abstract: "Enable VHOST support")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let store = try context.store()
+        guard try DomainsSwitch.isDisabled(app, store: store) else {
+            context.output.step("Domains (VHOST) support is already enabled for app (\(app))")
+            return
+        }
+        if try store.domains(.app(app)).isEmpty {
+            try store.setDomains(.app(app), Domains.defaults(app: app.rawValue, globals: try store.domains(.global)))
+        }
+        try store.setProperty(.app(app), "domains", "disabled", nil)
+        try RouteSync(context).update(app)
+        try Plugins(context).fire("post-domains-update", [app.rawValue, "enable"])
+    }
+}
+
 struct DomainsReport: Command {
     static let configuration = CommandConfiguration(commandName: "domains:report", abstract: "Displays a domains report for one or more apps")
     static let usage = "[<app>|--global] [<flag>]"
@@ -175,7 +229,7 @@ struct DomainsReport: Command {
         for app in try context.reportApps(arguments) {
             let domains = try store.domains(.app(app))
             var values = globalValues
-            values["--domains-app-enabled"] = domains.isEmpty ? "false" : "true"
+            values["--domains-app-enabled"] = try DomainsSwitch.isDisabled(app, store: store) ? "false" : "true"
             values["--domains-app-vhosts"] = domains.joined(separator: " ")
             try Report(type: "domains", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
         }
