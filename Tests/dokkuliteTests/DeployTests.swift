@@ -51,6 +51,14 @@ struct DeployTests {
         #expect(proxy.get("www.\(app).test")?.body == "v1")
         #expect(try sandbox.run("config:set", app, "GREETING=hi").status == 0)
         #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi")
+
+        // A rename deploys again under the new name, as Dokku's does.
+        let renamedApp = uniqueApp("rn")
+        let renamed = try sandbox.run("apps:rename", app, renamedApp)
+        #expect(renamed.status == 0, "\(renamed)")
+        #expect(renamed.stdout.contains("=====> Application deployed:"), "\(renamed)")
+        #expect(proxy.get("\(renamedApp).dokku.test")?.body == "v1 hi")
+        #expect(proxy.get("\(app).dokku.test")?.status == 404)
     }
 
     @Test func buildpackExamplesDeploy() throws {

@@ -67,8 +67,11 @@ struct AppLifecycle {
         } else {
             try prepareDirectories(new)
         }
-        if deploy, !instances.isEmpty {
-            try ProcessManager(context).restore(new)
+        if deploy, try context.store().currentRelease(new) != nil {
+            // As Dokku's rename, the app deploys again under its new name (without a
+            // rebuild here: the release is already built).
+            try Deployer(context).redeploy(new)
+        } else if !instances.isEmpty {
             try RouteSync(context).update(new)
         }
     }

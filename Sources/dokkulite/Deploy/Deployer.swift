@@ -52,6 +52,17 @@ struct Deployer {
         }
     }
 
+    /// Deploys the current release again in full: release phase, checks, the
+    /// `Application deployed` summary.
+    func redeploy(_ app: AppName) throws {
+        try withDeployLock(app, operation: "deploy") {
+            guard let release = try context.store().currentReleaseRecord(app) else {
+                throw CommandError("App \(app) has not been deployed")
+            }
+            try deploy(app, release: release)
+        }
+    }
+
     /// Makes an earlier release current again, without rebuilding.
     func rollback(_ app: AppName, to version: Int?) throws {
         try withDeployLock(app, operation: "rollback") {
