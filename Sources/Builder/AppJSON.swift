@@ -36,8 +36,11 @@ package struct AppJSON: Sendable, Equatable {
         package var attempts: Int
         /// Seconds per attempt.
         package var timeout: Double
-        /// Seconds between attempts (and before the first).
+        /// Seconds between attempts (Dokku's default is 5; dokkulite takes 1 when none is
+        /// given, since a process is usually up within a second).
         package var wait: Double
+        /// Seconds before the first attempt (`initialDelay`).
+        package var initialDelay: Double = 0
         /// Seconds the process must stay up.
         package var uptime: Double?
         /// The port to check instead of the process's `PORT`.
@@ -134,7 +137,8 @@ package struct AppJSON: Sendable, Equatable {
             content: entry["content"] as? String,
             attempts: attempts,
             timeout: number("timeout") ?? 5,
-            wait: number("wait") ?? (entry["initialDelay"] as? NSNumber)?.doubleValue ?? 0,
+            wait: number("wait") ?? 1,
+            initialDelay: number("initialDelay") ?? 0,
             uptime: number("uptime"),
             port: number("port").map { Int($0) },
             command: command,
@@ -173,7 +177,7 @@ extension AppJSON.Healthcheck {
         return checks.enumerated().map { index, check in
             AppJSON.Healthcheck(
                 type: "startup", name: "CHECKS \(index + 1)", path: check.0, content: check.1, attempts: attempts,
-                timeout: timeout, wait: index == 0 ? wait : 0, uptime: nil, port: nil, command: nil, scheme: "http", headers: [:])
+                timeout: timeout, wait: wait, initialDelay: index == 0 ? wait : 0, uptime: nil, port: nil, command: nil, scheme: "http", headers: [:])
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Builder
@@ -33,5 +34,27 @@ import Testing
         #expect(!Procfile.isValidType(String(repeating: "a", count: 64)))
         #expect(!Procfile.isValidType("-a"))
         #expect(!Procfile.isValidType("web_1"))
+    }
+}
+
+@Suite struct AppJSONTests {
+    @Test func healthchecksTakeDokkusTimings() throws {
+        let json = #"{"healthchecks": {"web": [{"path": "/up", "attempts": 4, "wait": 3, "initialDelay": 2, "timeout": 7}, {"uptime": 5}]}, "formation": {"web": {"quantity": 2}}, "scripts": {"dokku": {"predeploy": "make db"}}}"#
+        let parsed = try AppJSON(parsing: Data(json.utf8))
+        let checks = try #require(parsed.healthchecks["web"])
+        #expect(checks.count == 2)
+        #expect(checks[0].path == "/up" && checks[0].attempts == 4 && checks[0].timeout == 7)
+        #expect(checks[0].wait == 3, "wait is the pause between attempts")
+        #expect(checks[0].initialDelay == 2, "initialDelay comes before the first")
+        #expect(checks[1].uptime == 5 && checks[1].initialDelay == 0)
+        #expect(parsed.formation == ["web": 2])
+        #expect(parsed.predeploy == "make db")
+    }
+
+    @Test func checksFileWaitsBeforeTheFirstCheck() {
+        let checks = AppJSON.Healthcheck.parseChecksFile("WAIT=4\nATTEMPTS=2\n/ hello\n/other\n")
+        #expect(checks.map(\.initialDelay) == [4, 0])
+        #expect(checks.map(\.attempts) == [2, 2])
+        #expect(checks[0].content == "hello")
     }
 }

@@ -90,7 +90,7 @@ struct HealthChecks {
         if let path = check.path { attributes.append("path='\(path)'") }
         if let uptime = check.uptime { attributes.append("uptime=\(Int(uptime))") }
         context.output.detail("Running healthcheck \(attributes.sorted().joined(separator: " "))")
-        if check.wait > 0 { Thread.sleep(forTimeInterval: check.wait) }
+        if check.initialDelay > 0 { Thread.sleep(forTimeInterval: check.initialDelay) }
         if let uptime = check.uptime {
             Thread.sleep(forTimeInterval: uptime)
             guard let status = try supervisor.status(of: instance.unit), status.isRunning, status.restarts == 0 else {
@@ -100,7 +100,7 @@ struct HealthChecks {
         }
         var lastError = "no attempt"
         for attempt in 1...check.attempts {
-            if attempt > 1 { Thread.sleep(forTimeInterval: max(check.wait, 1)) }
+            if attempt > 1 { Thread.sleep(forTimeInterval: max(check.wait, 0.2)) }
             guard let status = try supervisor.status(of: instance.unit), status.isRunning else {
                 throw CommandError("\(app) \(instance.dyno) exited during healthcheck name='\(check.name)'")
             }
