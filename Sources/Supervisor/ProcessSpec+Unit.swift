@@ -11,7 +11,15 @@ extension ProcessSpec {
     package var limitProperties: [(String, BusValue)] {
         var properties: [(String, BusValue)] = []
         properties.append(("MemoryMax", .uint64(limits.memoryBytes ?? UInt64.max)))
-        properties.append(("MemorySwapMax", .uint64(limits.memoryBytes == nil ? UInt64.max : 0)))
+        // Docker's --memory-swap is memory plus swap; systemd's MemorySwapMax is swap alone.
+        let swap: UInt64 = switch (limits.memoryBytes, limits.memorySwapBytes) {
+        case (nil, nil): UInt64.max
+        case (let memory?, let total?): total > memory ? total - memory : 0
+        case (nil, let total?): total
+        case (_?, nil): 0
+        }
+        properties.append(("MemorySwapMax", .uint64(swap)))
+        properties.append(("MemoryLow", .uint64(limits.memoryReservedBytes ?? 0)))
         properties.append(("CPUQuotaPerSecUSec", .uint64(limits.cpuPercent.map { UInt64($0 * 10_000) } ?? UInt64.max)))
         properties.append(("TasksMax", .uint64(limits.tasks ?? UInt64.max)))
         return properties

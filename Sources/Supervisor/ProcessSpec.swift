@@ -85,14 +85,20 @@ package struct ProcessSpec: Sendable, Equatable {
     /// cgroup limits; nil means none.
     package struct ResourceLimits: Sendable, Equatable {
         package var memoryBytes: UInt64?
+        /// Memory plus swap (Docker's `--memory-swap`); nil with a memory limit: no swap.
+        package var memorySwapBytes: UInt64?
         /// CPU share in percent of one CPU (200 = two CPUs).
         package var cpuPercent: Double?
         package var tasks: UInt64?
+        /// Memory kept for the process under pressure (`resource:reserve --memory`).
+        package var memoryReservedBytes: UInt64?
 
-        package init(memoryBytes: UInt64? = nil, cpuPercent: Double? = nil, tasks: UInt64? = nil) {
+        package init(memoryBytes: UInt64? = nil, memorySwapBytes: UInt64? = nil, cpuPercent: Double? = nil, tasks: UInt64? = nil, memoryReservedBytes: UInt64? = nil) {
             self.memoryBytes = memoryBytes
+            self.memorySwapBytes = memorySwapBytes
             self.cpuPercent = cpuPercent
             self.tasks = tasks
+            self.memoryReservedBytes = memoryReservedBytes
         }
     }
 

@@ -105,6 +105,20 @@ struct ProcessTests {
         #expect(hog.status == 137, "killed by the OOM killer: \(hog)")
         let small = try sandbox.run("run", app, "python3 -c 'x = bytearray(4 * 1024 * 1024); print(len(x))'")
         #expect(small.status == 0, "\(small)")
+
+        // Dokku's size syntax and options; a reservation becomes MemoryLow.
+        #expect(try sandbox.run("resource:limit", "--memory", "512MB", "--memory-swap", "1GB", "--network", "10", app).status == 0)
+        #expect(try sandbox.run("resource:report", app, "--resource-_default_.limit.memory").stdout == "512MB\n")
+        #expect(try Shell.which("systemctl", ["--user", "show", "-p", "MemorySwapMax", "--value", unit]).stdout == "\(512 << 20)\n", "swap is memory-swap less memory")
+        let reserved = try sandbox.run("resource:reserve", "--memory", "32m", "--process-type", "web", app)
+        #expect(reserved.stdout == "=====> Setting resource reservation for \(app) (web)\n       memory: 32m\n")
+        #expect(try Shell.which("systemctl", ["--user", "show", "-p", "MemoryLow", "--value", unit]).stdout == "\(32 << 20)\n")
+        let shown = try sandbox.run("resource:reserve", "--process-type", "web", app)
+        #expect(shown.stdout.hasPrefix("=====> resource reservation \(app) information (web)\n       cpu: \n       memory: 32m\n"), "\(shown)")
+        #expect(try sandbox.run("resource:reserve-clear", app).stdout == "-----> Clearing resource reservation for \(app)\n")
+        #expect(try Shell.which("systemctl", ["--user", "show", "-p", "MemoryLow", "--value", unit]).stdout == "0\n")
+        #expect(try sandbox.run("resource:limit-clear", app).stdout == "-----> Clearing resource limit for \(app)\n")
+        #expect(try Shell.which("systemctl", ["--user", "show", "-p", "MemoryMax", "--value", unit]).stdout == "infinity\n")
     }
 
     @Test func badCommandFailsInsteadOfHanging() throws {

@@ -1,7 +1,11 @@
 import Supervisor
 
-/// `resource:limit` values, stored as Dokku stores them (`TYPE.limit.KEY`, with
-/// `_default_` for every process type) and turned into cgroup limits.
+/// `resource:limit` and `resource:reserve` values, stored as Dokku stores them
+/// (`TYPE.limit.KEY`, `TYPE.reserve.KEY`, with `_default_` for every process type) and
+/// turned into cgroup settings: limits `cpu` (CPUQuota), `memory` (MemoryMax),
+/// `memory-swap` (MemorySwapMax) and `tasks` (TasksMax); the `memory` reservation
+/// (MemoryLow). The network and GPU options are kept and reported only: systemd has no
+/// counterpart for them here.
 struct ResourceSettings {
     let context: Context
 
@@ -9,21 +13,23 @@ struct ResourceSettings {
         self.context = context
     }
 
-    /// The limit keys dokkulite applies.
-    static let keys = ["cpu", "memory", "tasks"]
+    /// Dokku's resource options, and `tasks` (a process limit, dokkulite's own).
+    static let keys = ["cpu", "memory", "memory-swap", "network", "network-ingress", "network-egress", "nvidia-gpu", "tasks"]
     /// The process type that stands for all of them.
     static let defaultType = "_default_"
 
-    /// The limits for one process type: its own values over the `_default_` ones.
+    /// The settings for one process type: its own values over the `_default_` ones.
     func limits(_ app: AppName, processType: String) throws -> ProcessSpec.ResourceLimits {
         let properties = try context.store().properties(.app(app), "resource")
-        func value(_ key: String) -> String? {
-            properties["\(processType).limit.\(key)"] ?? properties["\(Self.defaultType).limit.\(key)"]
+        func value(_ kind: String, _ key: String) -> String? {
+            properties["\(processType).\(kind).\(key)"] ?? properties["\(Self.defaultType).\(kind).\(key)"]
         }
         return ProcessSpec.ResourceLimits(
-            memoryBytes: value("memory").flatMap(Self.memoryBytes),
-            cpuPercent: value("cpu").flatMap(Self.cpuPercent),
-            tasks: value("tasks").flatMap { UInt64($0) })
+            memoryBytes: value("limit", "memory").flatMap(Self.memoryBytes),
+            memorySwapBytes: value("limit", "memory-swap").flatMap(Self.memoryBytes),
+            cpuPercent: value("limit", "cpu").flatMap(Self.cpuPercent),
+            tasks: value("limit", "tasks").flatMap { UInt64($0) },
+            memoryReservedBytes: value("reserve", "memory").flatMap(Self.memoryBytes))
     }
 
     /// Docker's memory syntax as Dokku passes it (go-units' RAMInBytes): a number, with an
@@ -58,14 +64,15 @@ struct ResourceSettings {
         return cpus * 100
     }
 
-    /// Checks a value before it is stored.
+    /// Checks a value dokkulite applies before it is stored; the others are kept as given,
+    /// as Dokku keeps them.
     static func validate(_ key: String, _ value: String) throws {
         let ok: Bool
         switch key {
-        case "memory": ok = memoryBytes(value).map { $0 > 0 } ?? false
+        case "memory", "memory-swap": ok = memoryBytes(value).map { $0 > 0 } ?? false
         case "cpu": ok = cpuPercent(value) != nil
         case "tasks": ok = UInt64(value).map { $0 > 0 } ?? false
-        default: ok = false
+        default: ok = true
         }
         guard ok else { throw CommandError("Invalid \(key) value: \(value)") }
     }
