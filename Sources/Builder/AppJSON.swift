@@ -64,7 +64,7 @@ package struct AppJSON: Sendable, Equatable {
         self.init()
         let object: Any
         do {
-            object = try JSONSerialization.jsonObject(with: data)
+            object = try JSONSerialization.jsonObject(with: Self.standardized(data))
         } catch {
             throw .invalidAppJSON(file: file, reason: "malformed JSON (\(Self.describe(error)))")
         }
@@ -147,6 +147,61 @@ package struct AppJSON: Sendable, Equatable {
                 guard let name = header["name"] as? String, let value = header["value"] as? String else { return nil }
                 return (name, value)
             }, uniquingKeysWith: { $1 }))
+    }
+
+    /// JSON with comments and trailing commas (as Dokku reads app.json, through hujson)
+    /// made plain JSON: `//` and `/* */` comments become spaces, a comma before `}` or `]`
+    /// is dropped; strings are left as they are.
+    static func standardized(_ data: Data) -> Data {
+        let bytes = [UInt8](data)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = 0
+        var pendingComma: Int?
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                pendingComma = nil
+                out.append(byte)
+                index += 1
+                while index < bytes.count {
+                    out.append(bytes[index])
+                    if bytes[index] == UInt8(ascii: "\\"), index + 1 < bytes.count {
+                        out.append(bytes[index + 1])
+                        index += 2
+                        continue
+                    }
+                    index += 1
+                    if bytes[index - 1] == UInt8(ascii: "\"") { break }
+                }
+                continue
+            }
+            if byte == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "/") {
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\n") { out.append(UInt8(ascii: " ")); index += 1 }
+                continue
+            }
+            if byte == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
+                out += [UInt8(ascii: " "), UInt8(ascii: " ")]
+                index += 2
+                while index < bytes.count, !(bytes[index] == UInt8(ascii: "*") && index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "/")) {
+                    out.append(bytes[index] == UInt8(ascii: "\n") ? UInt8(ascii: "\n") : UInt8(ascii: " "))
+                    index += 1
+                }
+                if index < bytes.count { out += [UInt8(ascii: " "), UInt8(ascii: " ")]; index += 2 }
+                continue
+            }
+            if byte == UInt8(ascii: ",") {
+                pendingComma = out.count
+            } else if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") {
+                if let comma = pendingComma { out[comma] = UInt8(ascii: " ") }
+                pendingComma = nil
+            } else if !(byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D) {
+                pendingComma = nil
+            }
+            out.append(byte)
+            index += 1
+        }
+        return Data(out)
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -51,6 +51,24 @@ import Testing
         #expect(parsed.predeploy == "make db")
     }
 
+    @Test func commentsAndTrailingCommasAreAllowedAsInDokku() throws {
+        // As Dokku's tests/apps/python/app.json.
+        let json = """
+            {
+              // a comment for the scripts
+              "scripts": {"dokku": {
+                "postdeploy": "touch /app/post // not a comment", /* a block
+                comment */ "predeploy": "echo \\"quoted, \\" ]",
+              },},
+              "formation": {"web": {"quantity": 1,},},
+            }
+            """
+        let parsed = try AppJSON(parsing: Data(json.utf8))
+        #expect(parsed.postdeploy == "touch /app/post // not a comment")
+        #expect(parsed.predeploy == #"echo "quoted, " ]"#)
+        #expect(parsed.formation == ["web": 1])
+    }
+
     @Test func checksFileWaitsBeforeTheFirstCheck() {
         let checks = AppJSON.Healthcheck.parseChecksFile("WAIT=4\nATTEMPTS=2\n/ hello\n/other\n")
         #expect(checks.map(\.initialDelay) == [4, 0])

@@ -108,6 +108,12 @@ extension BuiltinBuildpack {
                       echo "-----> Installing dependencies with npm install"
                       npm install --prefer-offline 2>&1 | indent
                     fi
+                    # npm can fail and still exit 0 ("Exit handler never called!" when the
+                    # registry is out of reach): every declared dependency must resolve.
+                    if ! node -e 'const p = require("./package.json"); for (const d of Object.keys(p.dependencies || {})) require.resolve(d + "/package.json", {paths: [process.cwd()]})' 2>/dev/null; then
+                      echo " !     npm did not install the app's dependencies (is the registry reachable? NPM_CONFIG_REGISTRY sets another)" >&2
+                      exit 1
+                    fi
                     if node -e 'process.exit(require("./package.json").scripts?.build ? 0 : 1)'; then
                       echo "-----> Running npm run build"
                       npm run build 2>&1 | indent

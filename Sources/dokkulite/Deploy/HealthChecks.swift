@@ -98,6 +98,12 @@ struct HealthChecks {
             }
             return
         }
+        if check.command == nil, check.port == nil, let port = instance.port {
+            // An attempt against a process still starting would only cost a `wait`: the
+            // first one goes once the process listens (or the attempts' time is up).
+            let budget = min(60, Double(check.attempts) * (check.wait + check.timeout))
+            try? supervisor.waitUntilListening(unit: instance.unit, port: port, timeout: .milliseconds(Int(budget * 1000)))
+        }
         var lastError = "no attempt"
         for attempt in 1...check.attempts {
             if attempt > 1 { Thread.sleep(forTimeInterval: max(check.wait, 0.2)) }

@@ -144,11 +144,14 @@ struct ProcessManager {
                 hardened: true,
                 readWritePaths: [settings.paths.data(app)],
                 inaccessiblePaths: [settings.paths.database, settings.paths.database + "-wal", settings.paths.database + "-shm", settings.paths.certs],
-                bindPaths: try StorageMounts(context: context, app: app).list().map {
+                // /app is writable, as a dyno's or a Dokku container's filesystem is (apps
+                // write caches, compiled assets, SQLite files next to their code; Dokku's
+                // predeploy task writes into the image). Unlike theirs, what is written stays
+                // with the release: the next deploy starts from a fresh tree.
+                bindPaths: [BindPath(source: slug, destination: Self.appMount)] + (try StorageMounts(context: context, app: app).list().map {
                     BindPath(source: StorageMounts.hostDirectory($0, paths: context.settings.paths), destination: $0.container_path)
-                },
+                }),
                 readOnlyBindPaths: [
-                    BindPath(source: slug, destination: Self.appMount),
                     BindPath(source: ReleaseBuilder.binaryPath, destination: Self.binaryMount),
                 ]),
             syslogIdentifier: "\(app).\(instance.dyno)")
