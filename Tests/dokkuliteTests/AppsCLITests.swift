@@ -115,6 +115,8 @@ import Testing
         #expect(try sandbox.run("apps", "--help").stdout == appsHelp.stdout, "as apps_1.bats: `apps --help` is `apps:help`")
         #expect(try sandbox.run("config", "--help").stdout == (try sandbox.run("config:help").stdout))
         #expect(try sandbox.run("logs:help").stdout.contains("Manage log integration for an app"))
+        #expect(try sandbox.run("nginx").stdout.contains("Manage the nginx proxy"))
+        #expect(try sandbox.run("nginx:help").stdout.contains("nginx:set"))
         #expect(try sandbox.run("version").stdout.hasPrefix("dokkulite version "))
         #expect(try sandbox.run("apps:nonexistent", "x").stderr.hasPrefix(" !     `apps:nonexistent x` is not a dokku command."))
     }

@@ -52,6 +52,14 @@ struct DeployTests {
         #expect(try sandbox.run("config:set", app, "GREETING=hi").status == 0)
         #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi")
 
+        // Dokku's nginx:set client-max-body-size is applied by the proxy.
+        #expect(try sandbox.run("nginx:set", app, "client-max-body-size", "1k").stdout == "=====> Setting client-max-body-size to 1k\n")
+        let upload = try Shell.which("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: \(app).dokku.test", "--data-binary", String(repeating: "x", count: 4096), "http://127.0.0.1:\(proxy.port)/"])
+        #expect(upload.stdout == "413")
+        #expect(try sandbox.run("nginx:report", app, "--nginx-computed-client-max-body-size").stdout == "1k\n")
+        #expect(try sandbox.run("nginx:set", app, "client-max-body-size").status == 0)
+        #expect(try sandbox.run("nginx:set", app, "colour", "red").stderr.hasPrefix(" !     Invalid key specified, valid keys include: access-log-format"))
+
         // A rename deploys again under the new name, as Dokku's does.
         let renamedApp = uniqueApp("rn")
         let renamed = try sandbox.run("apps:rename", app, renamedApp)

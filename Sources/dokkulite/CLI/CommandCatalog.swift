@@ -19,6 +19,7 @@ enum CommandCatalog {
         PSRebuild.self, PSReport.self, PSRestart.self, PSRestore.self, PSRetire.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,
         Releases.self, ReleasesRollback.self,
         ResourceLimit.self, ResourceLimitClear.self, ResourceReport.self, ResourceReserve.self, ResourceReserveClear.self, ResourceReset.self,
+        NginxBuildConfig.self, NginxReport.self, NginxSet.self, NginxValidateConfig.self,
         ProxyBuildConfig.self, ProxyDaemonCommand.self, ProxyDisable.self, ProxyEnable.self, ProxyReport.self, ProxyServe.self, ProxySet.self,
         Run.self,
         SSHCommand.self, SSHKeysAdd.self, SSHKeysList.self, SSHKeysRemove.self,

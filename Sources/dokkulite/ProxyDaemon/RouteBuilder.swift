@@ -34,7 +34,7 @@ struct RouteBuilder {
             let hasCertificate = try certs.exists(app)
             let maps = try PortPlan.effective(app, context: context)
             let httpsPort = maps.first { $0.scheme == .https }?.hostPort ?? 443
-            let maxBody = try store.property(.app(app), "proxy", "client-max-body-size").flatMap(ProxySettings.bytes)
+            let maxBody = try NginxSettings.clientMaxBodySize(app, store: store).flatMap(ProxySettings.bytes)
             let route = RouteTable.App(name: app.rawValue, upstreams: upstreams, maxBodyBytes: maxBody, redirectToHTTPS: hasCertificate, httpsPort: httpsPort)
             let appDomains = try store.domains(.app(app))
             for map in maps {

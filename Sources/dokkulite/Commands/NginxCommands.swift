@@ -1,0 +1,106 @@
+import ArgumentParser
+
+/// Dokku's `nginx:*` settings, for users and scripts that set them: every key nginx:set
+/// takes is kept and reported; dokkulite's proxy applies `client-max-body-size` (as
+/// `proxy:set` does), and takes no nginx configuration.
+enum NginxSettings {
+    /// Dokku's keys, each settable per app or with `--global`, as in Dokku.
+    static let keys = [
+        "access-log-format", "access-log-path", "bind-address-ipv4", "bind-address-ipv6", "client-body-timeout", "client-header-timeout",
+        "client-max-body-size", "disable-custom-config", "error-log-path", "hsts", "hsts-include-subdomains", "hsts-preload", "hsts-max-age",
+        "keepalive-timeout", "lingering-timeout", "nginx-conf-sigil-path", "nginx-service-command", "proxy-buffer-size", "proxy-buffering",
+        "proxy-buffers", "proxy-busy-buffers-size", "proxy-connect-timeout", "proxy-read-timeout", "proxy-send-timeout", "proxy-keepalive",
+        "send-timeout", "underscore-in-headers", "x-forwarded-for-value", "x-forwarded-port-value", "x-forwarded-proto-value", "x-forwarded-ssl",
+    ]
+
+    /// The body size limit in effect: `proxy:set`, else `nginx:set` for the app, else the
+    /// global `nginx:set`.
+    static func clientMaxBodySize(_ app: AppName, store: Store) throws -> String? {
+        try store.property(.app(app), "proxy", "client-max-body-size")
+            ?? store.property(.app(app), "nginx", "client-max-body-size")
+            ?? store.property(.global, "nginx", "client-max-body-size")
+    }
+}
+
+struct NginxSet: Command {
+    static let configuration = CommandConfiguration(commandName: "nginx:set", abstract: "Set or clear an nginx property for an app")
+    static let usage = "(<app>|--global) <property> (<value>)"
+    @Argument var words: [String] = []
+
+    func run(in context: Context) throws {
+        var words = words[...]
+        let appWord = words.popFirst()
+        let key = words.popFirst() ?? ""
+        let value = words.first
+        guard !key.isEmpty else { throw CommandError("No key specified") }
+        guard NginxSettings.keys.contains(key) else {
+            throw CommandError("Invalid key specified, valid keys include: \(NginxSettings.keys.joined(separator: ", "))")
+        }
+        if key == "proxy-keepalive", let value, !value.isEmpty, Int(value) == nil {
+            throw CommandError("Invalid value for proxy-keepalive: must be an integer")
+        }
+        if key == "client-max-body-size", let value, !value.isEmpty, ProxySettings.bytes(value) == nil && value != "0" {
+            throw CommandError("Invalid client-max-body-size: \(value) (expected a size such as 1m, 512k or 0)")
+        }
+        let global = appWord == "--global"
+        let scope: Scope = global ? .global : .app(try context.existingApp(appWord))
+        if let value, !value.isEmpty {
+            context.output.section("Setting \(key) to \(value)")
+            try context.store().setProperty(scope, "nginx", key, value)
+        } else {
+            context.output.section("Unsetting \(key)")
+            try context.store().setProperty(scope, "nginx", key, nil)
+        }
+        if key == "client-max-body-size" {
+            let apps = global ? try context.store().apps().map(\.name) : [try context.existingApp(appWord)]
+            for app in apps { try RouteSync(context).update(app) }
+        }
+    }
+}
+
+struct NginxReport: Command {
+    static let configuration = CommandConfiguration(commandName: "nginx:report", abstract: "Displays an nginx report for one or more apps")
+    static let usage = "[<app>] [<flag>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        let store = try context.store()
+        let global = try store.properties(.global, "nginx")
+        func globalValues() -> [String: String] {
+            var values: [String: String] = [:]
+            for key in NginxSettings.keys { values["--nginx-global-\(key)"] = global[key] ?? "" }
+            return values
+        }
+        try context.printReports("nginx", words, global: globalValues) { app in
+            let props = try store.properties(.app(app), "nginx")
+            var values = globalValues()
+            for key in NginxSettings.keys {
+                values["--nginx-\(key)"] = props[key] ?? ""
+                values["--nginx-computed-\(key)"] = props[key] ?? global[key] ?? ""
+            }
+            values["--nginx-computed-client-max-body-size"] = try NginxSettings.clientMaxBodySize(app, store: store) ?? ""
+            return values
+        }
+    }
+}
+
+struct NginxBuildConfig: Command {
+    static let configuration = CommandConfiguration(commandName: "nginx:build-config", abstract: "(Re)apply the proxy routes of an app (dokkulite has no nginx config to build)")
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        try RouteSync(context).update(try context.existingApp(app))
+    }
+}
+
+struct NginxValidateConfig: Command {
+    static let configuration = CommandConfiguration(commandName: "nginx:validate-config", abstract: "Validates the proxy configuration (dokkulite's routes come from its store, and are always valid)")
+    static let usage = "[<app>] [--clean]"
+    @Flag var clean = false
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        if let app { _ = try context.existingApp(app) }
+        context.output.step("Proxy configuration is valid: dokkulite's proxy reads its routes from the store, not from nginx files")
+    }
+}
