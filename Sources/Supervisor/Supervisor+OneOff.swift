@@ -51,6 +51,16 @@ extension Supervisor {
         }
     }
 
+    /// Starts a one-off process in the background, its output in the journal, and returns
+    /// once it runs; the unit goes away when the process ends (`run:detached`).
+    package func startDetached(_ spec: ProcessSpec) throws(SupervisorError) {
+        let properties = spec.processProperties + spec.journalProperties + [
+            ("Restart", .string("no")),
+            ("CollectMode", .string("inactive-or-failed")),
+        ]
+        _ = try bus.waitForJob(try bus.startTransientUnit(spec.unit, properties: properties), unit: spec.unit)
+    }
+
     static func int32(_ value: BusValue) -> Int32? {
         if case .int32(let v) = value { return v }
         return nil

@@ -79,6 +79,7 @@ package final class Supervisor {
 
     private func status(of listing: UnitListing) throws(SupervisorError) -> UnitStatus {
         var status = UnitStatus(unit: listing.name, activeState: listing.activeState, subState: listing.subState)
+        status.description = listing.description
         guard listing.name.hasSuffix(".service") else { return status }
         let service: [String: BusValue]
         do {
@@ -168,6 +169,8 @@ package struct UnitStatus: Sendable, Equatable {
     package var startedAtMicroseconds: UInt64?
     package var result = ""
     package var exitStatus: Int?
+    /// The unit's `Description`.
+    package var description = ""
 
     package init(unit: String, activeState: String, subState: String) {
         self.unit = unit

@@ -156,6 +156,24 @@ struct ProcessTests {
         #expect(quoted.stdout == "a  b\n", "each word reaches the command as given: \(quoted)")
     }
 
+    @Test func detachedRunsAreListedAndStopped() throws {
+        let (sandbox, app) = try deployedApp("detached")
+        let started = try sandbox.run("run:detached", app, "sleep 300")
+        #expect(started.status == 0, "\(started)")
+        let name = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(name.range(of: "^\(app)\\.run\\.[0-9]+$", options: .regularExpression) != nil, "Dokku prints the new process's name: \(name)")
+        let listed = try sandbox.run("run:list", app, "--format", "json")
+        let rows = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: String]] ?? []
+        #expect(rows.map { $0["name"] } == [name], "\(listed)")
+        #expect(rows.first?["command"] == "sleep 300" && rows.first?["state"] == "running")
+        #expect(try sandbox.run("run:list", app).stdout.contains(name))
+        #expect(try sandbox.run("run:stop", "--container", name).status == 0)
+        #expect(try sandbox.run("run:list", app, "--format", "json").stdout == "[]\n")
+        let short = try sandbox.run("run:detached", app, "true")
+        #expect(short.status == 0)
+        #expect(try eventually(timeout: .seconds(10)) { (try? sandbox.run("run:list", app, "--format", "json").stdout) == "[]\n" }, "a finished process goes away")
+    }
+
     @Test func runTakesAProcfileTypeWithArguments() throws {
         // Dokku's run_2.bats: `run APP custom 'hi dokku'` with `custom: echo -n`.
         let (sandbox, app) = try deployedApp("runtype", extraTypes: ["custom": "echo -n"])

@@ -57,9 +57,151 @@ struct Run: Command {
     }
 }
 
+struct RunDetached: Command {
+    static let configuration = CommandConfiguration(commandName: "run:detached", abstract: "Run a command in a new detached process using the current release")
+    static let usage = "[-e|--env KEY=VALUE] [--force-tty] [--ttl-seconds N] <app> <cmd>"
+    @Option(name: [.customShort("e"), .customLong("env")]) var env: [String] = []
+    @Flag(name: .customLong("force-tty")) var forceTTY = false
+    @Option(name: .customLong("ttl-seconds")) var ttlSeconds: Int?
+    @Argument var app: String?
+    @Argument(parsing: .captureForPassthrough) var command: [String] = []
+
+    func run(in context: Context) throws {
+        if let ttlSeconds, ttlSeconds < 1 { throw CommandError("Invalid --ttl-seconds value: \(ttlSeconds)") }
+        let app = try context.existingApp(app)
+        guard !command.isEmpty else { throw CommandError("No command specified") }
+        let manager = ProcessManager(context)
+        guard let release = try manager.currentRelease(app) else { throw CommandError("App \(app) has not been deployed") }
+        var extra: [String: String] = [:]
+        for pair in env {
+            guard let equals = pair.firstIndex(of: "="), ConfigVars.isValidKey(String(pair[..<equals])) else {
+                throw CommandError("Invalid env pair: \(pair)")
+            }
+            extra[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        var line = Run.shellLine(command)
+        if let procfileCommand = release.processTypes[command[0]] {
+            line = ([procfileCommand] + [Run.shellLine(Array(command.dropFirst()))]).filter { !$0.isEmpty }.joined(separator: " ")
+        }
+        let dyno = try manager.startOneOff(app, release: release, command: line, environment: extra, timeLimit: ttlSeconds)
+        // As Dokku: the name of the new process, for run:list, run:logs and run:stop.
+        context.output.data("\(app).\(dyno)")
+    }
+}
+
+/// The app's one-off processes (`run`, `run:detached`) as systemd has them.
+struct OneOffProcesses {
+    let context: Context
+
+    func list(_ app: AppName) throws -> [UnitStatus] {
+        let pattern = "\(context.settings.rootSlice)-\(UnitNames.escape(app.rawValue))-run.*"
+        return try context.supervisor().status(matching: [pattern]).filter { $0.activeState != "inactive" }
+    }
+
+    /// `APP.run.N` for a unit `ROOT-APP-run.N-0.service`.
+    func name(_ unit: String, app: AppName) -> String {
+        guard let parsed = UnitNames.parseInstanceUnit(unit, root: context.settings.rootSlice) else { return unit }
+        return "\(app).\(parsed.processType).\(parsed.number)"
+    }
+
+    /// The command, from the unit's description (`dokkulite APP one-off run.N: CMD`).
+    func command(_ status: UnitStatus) -> String {
+        guard let colon = status.description.range(of: ": ") else { return "" }
+        return String(status.description[colon.upperBound...])
+    }
+}
+
+private struct RunListRow: Encodable {
+    var name: String
+    var state: String
+    var command: String
+    var created_at: String
+}
+
+struct RunList: Command {
+    static let configuration = CommandConfiguration(commandName: "run:list", abstract: "List all run processes for an app")
+    static let usage = "[--format json|stdout] [<app>]"
+    @Option var format = "stdout"
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let processes = OneOffProcesses(context: context)
+        let now = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+        let rows = try processes.list(app).map { status in
+            let started = status.startedAtMicroseconds ?? now
+            return RunListRow(
+                name: processes.name(status.unit, app: app), state: status.isRunning ? "running" : status.activeState, command: processes.command(status),
+                created_at: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(started) / 1_000_000)))
+        }
+        switch format {
+        case "json":
+            context.output.data(JSON.encode(rows))
+        case "stdout":
+            context.output.section("\(app) run containers")
+            let width = max(20, (rows.map(\.name.count).max() ?? 0) + 3)
+            context.output.data("NAMES".padding(toLength: width, withPad: " ", startingAt: 0) + "COMMAND".padding(toLength: 30, withPad: " ", startingAt: 0) + "CREATED")
+            for row in rows {
+                let command = "\"\(row.command)\""
+                context.output.data(row.name.padding(toLength: width, withPad: " ", startingAt: 0) + command.padding(toLength: max(30, command.count + 3), withPad: " ", startingAt: 0) + row.created_at)
+            }
+        default:
+            throw CommandError("Invalid format specified, supported formats: json, stdout")
+        }
+    }
+}
+
+struct RunStop: Command {
+    static let configuration = CommandConfiguration(commandName: "run:stop", abstract: "Stops all run processes for an app or a specified run process")
+    static let usage = "<app|--container NAME>"
+    @Option var container: String?
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        if let container {
+            // APP.run.N: the app is everything before the last two parts.
+            let parts = container.split(separator: ".")
+            guard parts.count >= 3, parts[parts.count - 2] == "run", let number = Int(parts[parts.count - 1]) else {
+                throw CommandError("Invalid run container name: \(container)")
+            }
+            let app = try context.existingApp(parts.dropLast(2).joined(separator: "."))
+            let unit = UnitNames.instanceUnit(root: context.settings.rootSlice, app: app.rawValue, processType: "run", number: number, generation: 0)
+            guard try context.supervisor().status(of: unit)?.isRunning == true else { throw CommandError("No such run container: \(container)") }
+            context.output.step("Stopping \(container)")
+            try context.supervisor().stop([unit])
+            return
+        }
+        let app = try context.existingApp(app)
+        let processes = OneOffProcesses(context: context)
+        let running = try processes.list(app)
+        for status in running { context.output.step("Stopping \(processes.name(status.unit, app: app))") }
+        try context.supervisor().stop(running.map(\.unit))
+    }
+}
+
 extension ProcessManager {
     /// Runs a one-off process of the app (`DYNO=run.N`) attached to this terminal's stdio.
     func runOneOff(_ app: AppName, release: Release, command: String, environment: [String: String], dyno type: String = "run", timeLimit: Int? = nil) throws -> Int32 {
+        let spec = try oneOffSpec(app, release: release, command: command, environment: environment, dyno: type, timeLimit: timeLimit)
+        do {
+            return try context.supervisor().runAttached(spec)
+        } catch {
+            throw CommandError("\(app): run failed: \(error)")
+        }
+    }
+
+    /// Starts a one-off process in the background; returns its dyno name (`run.N`).
+    func startOneOff(_ app: AppName, release: Release, command: String, environment: [String: String], timeLimit: Int?) throws -> String {
+        let spec = try oneOffSpec(app, release: release, command: command, environment: environment, dyno: "run", timeLimit: timeLimit)
+        do {
+            try context.supervisor().startDetached(spec)
+        } catch {
+            throw CommandError("\(app): run failed: \(error)")
+        }
+        return spec.environment["DYNO"] ?? "run"
+    }
+
+    private func oneOffSpec(_ app: AppName, release: Release, command: String, environment: [String: String], dyno type: String, timeLimit: Int?) throws -> ProcessSpec {
         let number = Int.random(in: 1000...99999)
         let instance = InstanceRecord(
             unit: UnitNames.instanceUnit(root: context.settings.rootSlice, app: app.rawValue, processType: type, number: number, generation: 0),
@@ -70,11 +212,7 @@ extension ProcessManager {
             buildpacks: [], processTypes: [type: command], appJSON: "{}", createdAt: release.createdAt))
         spec.environment.merge(environment) { $1 }
         spec.runtimeMaxSeconds = timeLimit
-        spec.description = "dokkulite \(app) one-off \(instance.dyno)"
-        do {
-            return try context.supervisor().runAttached(spec)
-        } catch {
-            throw CommandError("\(app): run failed: \(error)")
-        }
+        spec.description = "dokkulite \(app) one-off \(instance.dyno): \(command)"
+        return spec
     }
 }
