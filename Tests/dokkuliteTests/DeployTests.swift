@@ -60,6 +60,17 @@ struct DeployTests {
         #expect(try sandbox.run("nginx:set", app, "client-max-body-size").status == 0)
         #expect(try sandbox.run("nginx:set", app, "colour", "red").stderr.hasPrefix(" !     Invalid key specified, valid keys include: access-log-format"))
 
+        // A clone takes the settings and the code, and deploys under its own name.
+        let clone = uniqueApp("cl")
+        let cloned = try sandbox.run("apps:clone", app, clone)
+        #expect(cloned.status == 0, "\(cloned)")
+        #expect(cloned.stdout.hasPrefix("-----> Cloning \(app) to \(clone)\n"), "\(cloned)")
+        #expect(cloned.stdout.contains("=====> Application deployed:"), "\(cloned)")
+        #expect(proxy.get("\(clone).dokku.test")?.body == "v1 hi", "the config var came along")
+        #expect(try sandbox.run("apps:clone", app, clone).stderr == " !     Name is already taken\n")
+        #expect(try sandbox.run("apps:clone", "--ignore-existing", app, clone).status == 0)
+        #expect(try sandbox.run("apps:destroy", clone, "--force").status == 0)
+
         // A rename deploys again under the new name, as Dokku's does.
         let renamedApp = uniqueApp("rn")
         let renamed = try sandbox.run("apps:rename", app, renamedApp)

@@ -1,7 +1,7 @@
 /// Every command dokkulite knows, in help order.
 enum CommandCatalog {
     static let all: [any Command.Type] = [
-        AppsCreate.self, AppsDestroy.self, AppsExists.self, AppsList.self, AppsLock.self, AppsLocked.self,
+        AppsClone.self, AppsCreate.self, AppsDestroy.self, AppsExists.self, AppsList.self, AppsLock.self, AppsLocked.self,
         AppsRename.self, AppsReport.self, AppsSet.self, AppsUnlock.self,
         BuildpacksAdd.self, BuildpacksClear.self, BuildpacksList.self, BuildpacksRemove.self, BuildpacksReport.self, BuildpacksSet.self,
         CertsAdd.self, CertsRemove.self, CertsReport.self,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Builder
 import Foundation
 
 struct AppsCreate: Command {
@@ -70,6 +71,50 @@ struct AppsRename: Command {
         let newName = try AppName.parse(new)
         guard try !context.store().appExists(newName) else { throw CommandError("Name is already taken") }
         try AppLifecycle(context).rename(old, to: newName, deploy: !skipDeploy)
+    }
+}
+
+struct AppsClone: Command {
+    static let configuration = CommandConfiguration(commandName: "apps:clone", abstract: "Clones an app")
+    static let usage = "[--skip-deploy] [--ignore-existing] <old-app> <new-app>"
+    @Flag(name: .customLong("skip-deploy")) var skipDeploy = false
+    @Flag(name: .customLong("ignore-existing")) var ignoreExisting = false
+    @Argument var old: String?
+    @Argument var new: String?
+
+    func run(in context: Context) throws {
+        guard let old, !old.isEmpty else { throw CommandError("Please specify an app to run the command on") }
+        guard let new, !new.isEmpty else { throw CommandError("Please specify an new app name") }
+        let source = try context.existingApp(old)
+        let target = try AppName.parse(new)
+        let store = try context.store()
+        if try store.appExists(target) {
+            guard ignoreExisting else { throw CommandError("Name is already taken") }
+            context.output.warn("Name is already taken")
+            return
+        }
+        context.output.step("Cloning \(source) to \(target)")
+        try AppLifecycle(context).create(target)
+        do {
+            try store.copySettings(from: source, to: target)
+            let repository = AppRepository(context: context, app: source)
+            let copy = AppRepository(context: context, app: target)
+            if FileManager.default.fileExists(atPath: repository.path) {
+                try FileManager.default.copyItem(atPath: repository.path, toPath: copy.path)
+                try copy.ensure()
+            }
+        } catch {
+            // Nothing half-made: the new app goes again.
+            try? AppLifecycle(context).destroy(target)
+            throw CommandError("Cloning \(source) failed: \((error as? CommandError)?.message ?? "\(error)")")
+        }
+        guard !skipDeploy else { return }
+        let copy = AppRepository(context: context, app: target)
+        let branch = try copy.deployBranch() ?? "master"
+        guard FileManager.default.fileExists(atPath: copy.path),
+            let revision = try? GitRepository.open(copy.path, environment: [:]).resolve("refs/heads/\(branch)")
+        else { return }
+        try GitDeploy(context: context, app: target).deploy(repository: copy.path, revision: revision, source: "git-push")
     }
 }
 

@@ -25,6 +25,21 @@ extension Store {
         }
     }
 
+    /// Copies an app's settings to another (new) app, as Dokku's `apps:clone`: config vars,
+    /// port maps, scale and properties (not its system user, deploy-source record, domains
+    /// or releases).
+    func copySettings(from old: AppName, to new: AppName) throws {
+        try write { db in
+            let from = old.rawValue, to = new.rawValue
+            try db.execute(sql: "INSERT OR REPLACE INTO configVar (app, key, value) SELECT ?, key, value FROM configVar WHERE app = ?", arguments: [to, from])
+            try db.execute(sql: "INSERT OR IGNORE INTO portMap (app, scheme, hostPort, containerPort) SELECT ?, scheme, hostPort, containerPort FROM portMap WHERE app = ?", arguments: [to, from])
+            try db.execute(sql: "INSERT OR REPLACE INTO formation (app, processType, quantity) SELECT ?, processType, quantity FROM formation WHERE app = ?", arguments: [to, from])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO property (app, namespace, key, value) SELECT ?, namespace, key, value FROM property WHERE app = ? AND NOT (namespace = 'apps' AND (key = 'user' OR key LIKE 'deploy-source%'))",
+                arguments: [to, from])
+        }
+    }
+
     /// Whether the app exists.
     func appExists(_ app: AppName) throws -> Bool {
         try read { try Self.appExists(app, $0) }
