@@ -135,6 +135,12 @@ struct DeployTests {
         let refused = try sandbox.run("ps:scale", app, "worker=1")
         #expect(refused.stderr == " !     App \(app) contains an app.json file with a formations key and cannot be manually scaled\n")
         #expect(refused.status != 0)
+
+        // checks:run runs the checks against what is running now.
+        let checked = try sandbox.run("checks:run", app)
+        #expect(checked.status == 0, "\(checked)")
+        #expect(checked.stdout.contains("All checks successful (web.1)") && checked.stdout.contains("All checks successful (web.2)"), "\(checked)")
+        #expect(try sandbox.run("checks:run", app, "worker").stderr == " !     Invalid process type specified (\(app).worker)\n")
     }
 
     @Test func failuresLeaveTheRunningReleaseServing() throws {

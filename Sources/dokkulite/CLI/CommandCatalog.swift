@@ -5,7 +5,7 @@ enum CommandCatalog {
         AppsRename.self, AppsReport.self, AppsSet.self, AppsUnlock.self,
         BuildpacksAdd.self, BuildpacksClear.self, BuildpacksList.self, BuildpacksRemove.self, BuildpacksReport.self, BuildpacksSet.self,
         CertsAdd.self, CertsRemove.self, CertsReport.self,
-        ChecksDisable.self, ChecksEnable.self, ChecksReport.self, ChecksSet.self, ChecksSkip.self,
+        ChecksDisable.self, ChecksEnable.self, ChecksReport.self, ChecksRun.self, ChecksSet.self, ChecksSkip.self,
         CronList.self, CronRun.self,
         ConfigBare.self, ConfigClear.self, ConfigExport.self, ConfigGet.self, ConfigImport.self, ConfigKeys.self,
         ConfigSet.self, ConfigShow.self, ConfigUnset.self,

@@ -85,6 +85,25 @@ struct ChecksSkip: Command {
     }
 }
 
+struct ChecksRun: Command {
+    static let configuration = CommandConfiguration(commandName: "checks:run", abstract: "Runs zero-downtime checks for all processes (or comma-separated process-type list)")
+    static let usage = "<app> [process-type(s)]"
+    @Argument var app: String?
+    @Argument var processTypes: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        guard let release = try context.store().currentReleaseRecord(app) else { throw CommandError("App \(app) has not been deployed") }
+        let running = try context.store().instances(app).filter { $0.state == .running }
+        let chosen = types(processTypes)
+        for type in chosen where !running.contains(where: { $0.processType == type }) {
+            throw CommandError("Invalid process type specified (\(app).\(type))")
+        }
+        let instances = chosen.isEmpty ? running : running.filter { chosen.contains($0.processType) }
+        try HealthChecks(context).verify(app, release: release, instances: instances)
+    }
+}
+
 struct ChecksSet: Command {
     static let configuration = CommandConfiguration(commandName: "checks:set", abstract: "Set or clear a checks property for an app")
     static let usage = "(<app>|--global) <key> [<value>]"
