@@ -41,5 +41,20 @@ struct InstallTests {
         #expect(push.stderr.contains("http://\(app).install.test"))
         let answer = try Shell.which("curl", ["-sS", "--max-time", "10", "-H", "Host: \(app).install.test", "http://127.0.0.1:80/index.html"])
         #expect(answer.stdout == "installed and pushed\n", "\(answer)")
+
+        // scripts/uninstall stops the apps and the proxy and removes the program, keeping
+        // the apps' data; installing again brings the machine back as it was.
+        let root = "/var/lib/dokkulite"
+        let uninstall = try Shell.run(Binaries.packageRoot + "/scripts/uninstall", [], environment: environment)
+        #expect(uninstall.status == 0, "\(uninstall)")
+        #expect(!FileManager.default.fileExists(atPath: "/usr/local/bin/dokkulite") && !FileManager.default.fileExists(atPath: "/usr/local/bin/dokku"))
+        #expect(try Shell.which("curl", ["-sS", "--max-time", "5", "-H", "Host: \(app).install.test", "http://127.0.0.1:80/index.html"]).status != 0, "the proxy is gone")
+        #expect(FileManager.default.fileExists(atPath: "\(root)/apps/\(app)/repo.git"), "app data stays without --purge")
+        let again = try Shell.run(Binaries.packageRoot + "/scripts/install", ["--binary", Binaries.dokkulite, "--domain", "install.test"], environment: environment)
+        #expect(again.status == 0, "\(again)")
+        #expect(try Shell.run("/usr/local/bin/dokku", ["ps:start", app], environment: environment).status == 0)
+        #expect(try eventually(timeout: .seconds(20)) {
+            (try? Shell.which("curl", ["-sS", "--max-time", "5", "-H", "Host: \(app).install.test", "http://127.0.0.1:80/index.html"]).stdout) == "installed and pushed\n"
+        }, "after installing again, the app serves")
     }
 }
