@@ -20,22 +20,33 @@ struct Run: Command {
         guard let release = try manager.currentRelease(app) else {
             throw CommandError("App \(app) has not been deployed")
         }
-        var extra: [String: String] = [:]
-        for pair in env {
-            guard let equals = pair.firstIndex(of: "="), ConfigVars.isValidKey(String(pair[..<equals])) else {
-                throw CommandError("Invalid env pair: \(pair)")
-            }
-            extra[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-        }
-        var line = Self.shellLine(command)
+        let extra = try Run.environment(env)
+        var line = Self.commandLine(command, release: release)
         if command.isEmpty { line = "/bin/bash" }
-        if let first = command.first, let procfileCommand = release.processTypes[first] {
-            // As Dokku: a Procfile type runs its command, with the remaining words after it.
+        if let first = command.first, release.processTypes[first] != nil {
             context.output.step("Found '\(first)' in Procfile, running that command")
-            line = ([procfileCommand] + [Self.shellLine(Array(command.dropFirst()))]).filter { !$0.isEmpty }.joined(separator: " ")
         }
         let exitCode = try manager.runOneOff(app, release: release, command: line, environment: extra, timeLimit: ttlSeconds)
         throw ExitCode(exitCode)
+    }
+
+    /// `-e KEY=VALUE` pairs as an environment.
+    static func environment(_ pairs: [String]) throws -> [String: String] {
+        var environment: [String: String] = [:]
+        for pair in pairs {
+            guard let equals = pair.firstIndex(of: "="), ConfigVars.isValidKey(String(pair[..<equals])) else {
+                throw CommandError("Invalid env pair: \(pair)")
+            }
+            environment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        return environment
+    }
+
+    /// The shell line a one-off runs. As Dokku: a Procfile type as the first word runs that
+    /// type's command, with the remaining words after it.
+    static func commandLine(_ words: [String], release: Release) -> String {
+        guard let first = words.first, let procfileCommand = release.processTypes[first] else { return shellLine(words) }
+        return ([procfileCommand] + [shellLine(Array(words.dropFirst()))]).filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     /// The words of a command as one shell line, much as the Heroku CLI builds it: a single
@@ -72,17 +83,8 @@ struct RunDetached: Command {
         guard !command.isEmpty else { throw CommandError("No command specified") }
         let manager = ProcessManager(context)
         guard let release = try manager.currentRelease(app) else { throw CommandError("App \(app) has not been deployed") }
-        var extra: [String: String] = [:]
-        for pair in env {
-            guard let equals = pair.firstIndex(of: "="), ConfigVars.isValidKey(String(pair[..<equals])) else {
-                throw CommandError("Invalid env pair: \(pair)")
-            }
-            extra[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-        }
-        var line = Run.shellLine(command)
-        if let procfileCommand = release.processTypes[command[0]] {
-            line = ([procfileCommand] + [Run.shellLine(Array(command.dropFirst()))]).filter { !$0.isEmpty }.joined(separator: " ")
-        }
+        let extra = try Run.environment(env)
+        let line = Run.commandLine(command, release: release)
         let dyno = try manager.startOneOff(app, release: release, command: line, environment: extra, timeLimit: ttlSeconds)
         // As Dokku: the name of the new process, for run:list, run:logs and run:stop.
         context.output.data("\(app).\(dyno)")
