@@ -24,9 +24,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private let listener: ProxyServer.Listener
     private let listenPort: Int
     /// `X-Forwarded-Proto` and `X-Forwarded-Port` lines, the same for every request.
-    private let forwardingLines: ByteBuffer
+    private let forwardingLines: [UInt8]
     private var context: ChannelHandlerContext!
     private var clientAddress = ""
+    /// The same, as bytes for the `X-Forwarded-For` line.
+    private var clientAddressBytes: [UInt8] = []
     private var exchange: Exchange?
     private var closing = false
     /// Bytes read from the client and not yet used: the rest of a head, a body, or
@@ -120,7 +122,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         self.listener = listener
         self.listenPort = listenPort
         let proto = listener.kind == .https ? "https" : "http"
-        forwardingLines = ByteBuffer(string: "X-Forwarded-Proto: \(proto)\r\nX-Forwarded-Port: \(listenPort)\r\n")
+        forwardingLines = Array("X-Forwarded-Proto: \(proto)\r\nX-Forwarded-Port: \(listenPort)\r\n".utf8)
     }
 
     // MARK: Client events
@@ -142,6 +144,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     private func connectionStarted(_ context: ChannelHandlerContext) {
         clientAddress = context.channel.remoteAddress?.ipAddress ?? ""
+        clientAddressBytes = Array(clientAddress.utf8)
         waitDeadline = .now() + shared.configuration.headerTimeout
     }
 
@@ -345,37 +348,43 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             // servers ignore `Expect` and the client would wait a second before sending.
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         }
-        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256)
+        // An upper bound of what is written below: the client's head at most twice (its
+        // lines, the X-Forwarded-For values again, the Upgrade value), two bytes more per
+        // field, and the proxy's own lines (a given request id is at most 200 bytes).
+        let bound = 3 * head.bytes.readableBytes + 4 * head.fields.count + clientAddress.utf8.count + forwardingLines.count + 512
+        var out = context.channel.allocator.buffer(capacity: bound)
         head.bytes.withUnsafeReadableBytes { bytes in
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
-            out.writeStaticString(" ")
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
-            out.writeStaticString(" HTTP/1.1\r\n")
-            // The client's headers are kept as they are; only those the proxy must not
-            // forward, or sets itself, are left out.
-            for field in head.fields where field.kind == .other || field.kind == .host || field.kind == .contentLength {
-                if summary.namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
-                out.writeStaticString("\r\n")
+            out.writeHead(bound: bound) { out in
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
+                out.append(" ")
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
+                out.append(" HTTP/1.1\r\n")
+                // The client's headers are kept as they are; only those the proxy must not
+                // forward, or sets itself, are left out.
+                for field in head.fields where field.kind == .other || field.kind == .host || field.kind == .contentLength {
+                    if summary.namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
+                    out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
+                    out.append("\r\n")
+                }
+                if let upgrade {
+                    out.append("Connection: upgrade\r\nUpgrade: ")
+                    out.append(UnsafeRawBufferPointer(rebasing: bytes[upgrade]))
+                    out.append("\r\n")
+                }
+                out.append("X-Forwarded-For: ")
+                for field in head.fields where field.kind == .xForwardedFor {
+                    out.append(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                    out.append(", ")
+                }
+                out.append(clientAddressBytes)
+                out.append("\r\n")
+                out.append(forwardingLines)
+                out.append("X-Request-Start: t=")
+                out.append(decimal: UInt64(LoopState.millisecondsSinceEpoch()))
+                out.append("\r\nX-Request-Id: ")
+                appendRequestID(exchange, to: &out)
+                out.append(summary.chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\n\r\n")
             }
-            if let upgrade {
-                out.writeStaticString("Connection: upgrade\r\nUpgrade: ")
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[upgrade]))
-                out.writeStaticString("\r\n")
-            }
-            out.writeStaticString("X-Forwarded-For: ")
-            for field in head.fields where field.kind == .xForwardedFor {
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
-                out.writeStaticString(", ")
-            }
-            out.writeString(clientAddress)
-            out.writeStaticString("\r\n")
-            out.writeImmutableBuffer(forwardingLines)
-            out.writeStaticString("X-Request-Start: t=")
-            out.writeDecimal(LoopState.millisecondsSinceEpoch())
-            out.writeStaticString("\r\nX-Request-Id: ")
-            writeRequestID(exchange, into: &out)
-            out.writeStaticString(summary.chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\n\r\n")
         }
         if exchange.retryable { exchange.upstreamHead = out }
         exchange.pending = out
@@ -565,9 +574,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if head.status < 200 {
             // Interim responses (100 Continue, 103 Early Hints) reach HTTP/1.1 clients.
             if exchange.head.minorVersion >= 1, head.status != 101 {
-                var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 16)
+                var out = context.channel.allocator.buffer(capacity: 2 * head.bytes.readableBytes + 64)
                 writeResponseHead(head, into: &out, keepChunked: false)
-                out.writeStaticString("\r\n")
                 context.write(wrapOutboundOut(out), promise: nil)
             }
             return true
@@ -599,35 +607,37 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.dechunk = framing == .chunked && exchange.head.minorVersion == 0
         if framing == .untilClose || exchange.dechunk { exchange.keepAlive = false }
 
-        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 32)
-        writeResponseHead(head, into: &out, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1)
-        if !exchange.keepAlive {
-            out.writeStaticString("Connection: close\r\n")
-        } else if exchange.head.minorVersion == 0 {
-            out.writeStaticString("Connection: keep-alive\r\n")
-        }
-        out.writeStaticString("\r\n")
+        var out = context.channel.allocator.buffer(capacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
+        let connection: StaticString? = !exchange.keepAlive ? "Connection: close\r\n" : exchange.head.minorVersion == 0 ? "Connection: keep-alive\r\n" : nil
+        writeResponseHead(head, into: &out, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection)
         staged = out
         if framing == .none { responseEnd(exchange) }
         return true
     }
 
     /// The status line and the headers worth passing on: hop-by-hop ones are left out.
-    private func writeResponseHead(_ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool) {
+    private func writeResponseHead(_ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool, connection: StaticString? = nil) {
+        // The status line and fields are no longer than in the upstream's head, save two
+        // bytes per line for a CRLF where it had a bare LF.
+        let bound = 2 * head.bytes.readableBytes + 2 * head.fields.count + 64
         head.bytes.withUnsafeReadableBytes { bytes in
-            out.writeStaticString("HTTP/1.1 ")
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
-            out.writeStaticString("\r\n")
-            for field in head.fields {
-                switch field.kind {
-                case .connection, .hopByHop, .upgrade:
-                    continue
-                case .transferEncoding where !keepChunked:
-                    continue
-                default:
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
-                    out.writeStaticString("\r\n")
+            out.writeHead(bound: bound) { out in
+                out.append("HTTP/1.1 ")
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
+                out.append("\r\n")
+                for field in head.fields {
+                    switch field.kind {
+                    case .connection, .hopByHop, .upgrade:
+                        continue
+                    case .transferEncoding where !keepChunked:
+                        continue
+                    default:
+                        out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
+                        out.append("\r\n")
+                    }
                 }
+                if let connection { out.append(connection) }
+                out.append("\r\n")
             }
         }
     }
@@ -858,6 +868,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange!.keepAlive = false
         exchange!.requestDone = true
         respondLocally(status, detail)
+    }
+
+    private func appendRequestID(_ exchange: Exchange, to out: inout HeadWriter) {
+        if let given = exchange.givenRequestID {
+            exchange.head.bytes.withUnsafeReadableBytes { bytes in out.append(UnsafeRawBufferPointer(rebasing: bytes[given])) }
+        } else {
+            loop.appendRequestID(exchange.requestNumber, to: &out)
+        }
     }
 
     private func writeRequestID(_ exchange: Exchange, into out: inout ByteBuffer) {

@@ -298,14 +298,15 @@ enum HTTPWire {
     static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
 
     /// RFC 9110 `tchar`.
+    /// A switch rather than a table: a global table costs a `swift_once` check per byte.
     static func isTokenByte(_ byte: UInt8) -> Bool {
-        tokenTable[Int(byte)]
-    }
-
-    private static let tokenTable: [Bool] = (0..<256).map { value in
-        let byte = UInt8(value)
-        if byte >= 48 && byte <= 57 || byte >= 65 && byte <= 90 || byte >= 97 && byte <= 122 { return true }
-        return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"): true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"),
+             UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"),
+             UInt8(ascii: "~"): true
+        default: false
+        }
     }
 
     private static func index(of byte: UInt8, in bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
@@ -431,7 +432,73 @@ struct ChunkedScanner {
     }
 }
 
+/// Builds a message head straight in a buffer's memory: one reservation and plain copies,
+/// where a ByteBuffer write per piece costs bookkeeping each time (a third of the proxy's
+/// instructions per request went to such writes, measured with callgrind). The caller
+/// reserves an upper bound of what it writes; a write past it is a bug and traps.
+struct HeadWriter {
+    private let base: UnsafeMutableRawPointer
+    private let capacity: Int
+    private(set) var count = 0
+
+    init(_ memory: UnsafeMutableRawBufferPointer) {
+        base = memory.baseAddress!
+        capacity = memory.count
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        precondition(count + bytes.count <= capacity, "head larger than its reservation")
+        (base + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    mutating func append(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    /// A non-negative integer in decimal.
+    mutating func append(decimal value: UInt64) {
+        append(value, radix: 10)
+    }
+
+    /// A non-negative integer in lowercase hexadecimal.
+    mutating func append(hex value: UInt64) {
+        append(value, radix: 16)
+    }
+
+    /// Inlined into the two above, so the divisions are by a constant (a multiplication).
+    @inline(__always)
+    private mutating func append(_ value: UInt64, radix: UInt64) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var length = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { storage in
+            repeat {
+                let digit = UInt8(truncatingIfNeeded: rest % radix)
+                storage[23 - length] = digit < 10 ? 48 + digit : 87 + digit
+                rest /= radix
+                length += 1
+            } while rest > 0
+            append(UnsafeRawBufferPointer(rebasing: storage[(24 - length)...]))
+        }
+    }
+}
+
 extension ByteBuffer {
+    /// Writes a head built by `body` into at most `bound` bytes of this buffer.
+    mutating func writeHead(bound: Int, _ body: (inout HeadWriter) -> Void) {
+        writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { memory in
+            var writer = HeadWriter(memory)
+            body(&writer)
+            return writer.count
+        }
+    }
+
     /// Writes a non-negative integer in decimal.
     mutating func writeDecimal(_ value: Int) {
         writeInteger(value, radix: 10)

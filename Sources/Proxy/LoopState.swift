@@ -21,7 +21,7 @@ final class ProxyShared: Sendable {
 /// scheduled on it), which is what makes the unchecked Sendable sound.
 final class LoopState: @unchecked Sendable {
     let pool: UpstreamPool
-    private let idPrefix: ByteBuffer
+    private let idPrefix: [UInt8]
     private var counter: UInt64 = 0
     /// Access log lines not yet written: one line per request on stdout (the journal keeps
     /// it under systemd), written in batches off the request path.
@@ -32,7 +32,7 @@ final class LoopState: @unchecked Sendable {
     init(eventLoop: any EventLoop, configuration: ProxyServer.Configuration) {
         upstreamIdleTimeout = configuration.upstreamIdleTimeout
         pool = UpstreamPool(eventLoop: eventLoop, connectTimeout: configuration.connectTimeout, maxIdle: configuration.maxIdlePerUpstream)
-        idPrefix = ByteBuffer(string: String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-")
+        idPrefix = Array((String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-").utf8)
     }
 
     /// The number of this loop's next request, for its id.
@@ -43,8 +43,12 @@ final class LoopState: @unchecked Sendable {
 
     /// A request id unique to this process: the loop's random prefix and the request's number.
     func writeRequestID(_ number: UInt64, into buffer: inout ByteBuffer) {
-        buffer.writeImmutableBuffer(idPrefix)
-        buffer.writeInteger(number, radix: 16)
+        buffer.writeHead(bound: idPrefix.count + 16) { appendRequestID(number, to: &$0) }
+    }
+
+    func appendRequestID(_ number: UInt64, to out: inout HeadWriter) {
+        out.append(idPrefix)
+        out.append(hex: number)
     }
 
     /// Milliseconds since the epoch, for `X-Request-Start: t=…`, as nginx's `t=${msec}`.
