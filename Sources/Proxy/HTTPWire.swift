@@ -221,15 +221,22 @@ enum HTTPWire {
         fields.reserveCapacity(12)
         while let line = try lines.next(), !line.isEmpty {
             guard bytes[line.lowerBound] != space, bytes[line.lowerBound] != tab else { throw ParseError.malformed("obsolete line folding") }
-            guard let colon = index(of: colon, in: bytes, line) else { throw ParseError.malformed("header without a colon") }
+            // The name: token bytes up to the colon, in one pass.
+            var colon = line.lowerBound
+            while colon < line.upperBound, isTokenByte(bytes[colon]) { colon += 1 }
+            guard colon < line.upperBound, bytes[colon] == Self.colon else {
+                throw ParseError.malformed(colon == line.upperBound ? "header without a colon" : "bad header name")
+            }
             let name = line.lowerBound..<colon
-            guard !name.isEmpty, name.allSatisfy({ isTokenByte(bytes[$0]) }) else { throw ParseError.malformed("bad header name") }
+            guard !name.isEmpty else { throw ParseError.malformed("bad header name") }
             var start = colon + 1, end = line.upperBound
             while start < end, bytes[start] == space || bytes[start] == tab { start += 1 }
             while end > start, bytes[end - 1] == space || bytes[end - 1] == tab { end -= 1 }
-            for index in start..<end {
+            var index = start
+            while index < end {
                 let byte = bytes[index]
                 guard byte >= space && byte != 0x7F || byte == tab else { throw ParseError.malformed("control character in a header value") }
+                index += 1
             }
             let kind = HeaderName.classify(UnsafeRawBufferPointer(rebasing: bytes[name]))
             fields.append(Field(kind: kind, name: name, value: start..<end))
