@@ -4,8 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps >/dev/null
 if [[ -z ${DOKKULITE_BIN:-} ]]; then
-  swift build -c release --product dokkulite >/dev/null
-  DOKKULITE_BIN=$(swift build -c release --show-bin-path)/dokkulite
+  DOKKULITE_BIN=$(scripts/build-release 2>/dev/null)
 fi
 dokkulite=$DOKKULITE_BIN
 if [[ -z ${DOKKULITE_SYSTEMD_BUS:-} ]]; then
