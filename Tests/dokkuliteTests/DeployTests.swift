@@ -143,6 +143,60 @@ struct DeployTests {
         #expect(try sandbox.run("checks:run", app, "worker").stderr == " !     Invalid process type specified (\(app).worker)\n")
     }
 
+    @Test func pythonDependenciesFromAUVLock() throws {
+        let (sandbox, proxy) = try setUp("uvlock")
+        let app = uniqueApp("uv")
+        var files: [String: String] = [
+            "Procfile": "web: exec python3 web.py\n",
+            "web.py": """
+                import http.server, os, six
+                class H(http.server.BaseHTTPRequestHandler):
+                    def do_GET(self):
+                        body = ("six " + six.__version__).encode()
+                        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+                    def log_message(self, *a): pass
+                http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+                """,
+            "pyproject.toml": "[project]\nname = \"uvapp\"\nversion = \"0.1.0\"\nrequires-python = \">=3.9\"\ndependencies = [\"six==1.16.0\"]\n",
+        ]
+        // Without a lockfile or requirements.txt, as Heroku's buildpack, the build says what is missing.
+        let source = try AppSource(sandbox, files: files)
+        let missing = try source.push(app)
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("No Python dependencies file: add requirements.txt (or a uv.lock, poetry.lock or Pipfile.lock)"), "\(missing.stderr)")
+        files["uv.lock"] = """
+            version = 1
+            revision = 5
+            requires-python = ">=3.9"
+
+            [[package]]
+            name = "six"
+            version = "1.16.0"
+            source = { registry = "https://pypi.org/simple" }
+            sdist = { url = "https://files.pythonhosted.org/packages/71/39/171f1c67cd00715f190ba0b100d606d440a28c93c7714febeca8b79af85e/six-1.16.0.tar.gz", hash = "sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926", size = 34041, upload-time = "2021-05-05T14:18:18.379Z" }
+            wheels = [
+                { url = "https://files.pythonhosted.org/packages/d9/5a/e7c31adbe875f2abbb91bd84cf2dc52d792b5a01506781dbcf25c91daf11/six-1.16.0-py2.py3-none-any.whl", hash = "sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254", size = 11053, upload-time = "2021-05-05T14:18:17.237Z" },
+            ]
+
+            [[package]]
+            name = "uvapp"
+            version = "0.1.0"
+            source = { virtual = "." }
+            dependencies = [
+                { name = "six" },
+            ]
+
+            [package.metadata]
+            requires-dist = [{ name = "six", specifier = "==1.16.0" }]
+
+            """
+        try source.commit(["uv.lock": files["uv.lock"]!], message: "lock")
+        let push = try source.push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect(push.stderr.contains("Exporting requirements from uv.lock with uv"))
+        #expect(proxy.get("\(app).dokku.test")?.body == "six 1.16.0")
+    }
+
     @Test func failuresLeaveTheRunningReleaseServing() throws {
         let (sandbox, proxy) = try setUp("failures")
         let app = uniqueApp("keep")

@@ -25,14 +25,17 @@ extension BuiltinBuildpack {
             [
                 "bin/detect": #"""
                     #!/usr/bin/env bash
-                    [ -f "$1/requirements.txt" ] || [ -f "$1/setup.py" ] || [ -f "$1/pyproject.toml" ] || [ -f "$1/Pipfile" ] || exit 1
+                    [ -f "$1/requirements.txt" ] || [ -f "$1/setup.py" ] || [ -f "$1/pyproject.toml" ] || [ -f "$1/Pipfile" ] || [ -f "$1/uv.lock" ] || [ -f "$1/poetry.lock" ] || exit 1
                     echo "Python"
                     """#,
                 "bin/compile": #"""
                     #!/usr/bin/env bash
                     # Python: a virtualenv from the server's python3 at $BUILD/.venv, requirements
-                    # installed with pip. Wheels are cached, and the whole virtualenv is reused when
-                    # the requirements and the Python version have not changed.
+                    # installed with pip. As Heroku's buildpack, the requirements come from
+                    # requirements.txt, or from a uv.lock, poetry.lock or Pipfile(.lock), exported by
+                    # that tool (installed from PyPI into the cache once). Wheels are cached, and the
+                    # whole virtualenv is reused when the requirements and the Python version have not
+                    # changed.
                     set -eo pipefail
                     build=$1 cache=$2 env=$3
                     indent() { sed -u 's/^/       /'; }
@@ -44,13 +47,44 @@ extension BuiltinBuildpack {
                       echo " !     python3 with venv is not installed on this server; install it with: apt-get install python3 python3-venv" >&2
                       exit 1
                     fi
-                    if [ ! -f "$build/requirements.txt" ]; then
-                      echo " !     Only requirements.txt is supported: add one listing your dependencies" >&2
-                      exit 1
-                    fi
                     version=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
                     echo "-----> Using Python $version from the server"
-                    key=$( (echo "$version"; cat "$build/requirements.txt") | sha256sum | cut -c1-16)
+                    # A package manager's tool, in its own virtualenv in the cache.
+                    tool() { # TOOL [MORE PACKAGES...]: the directory of its commands
+                      local dir="$cache/tools/$1"
+                      if [ ! -x "$dir/bin/$1" ]; then
+                        # Progress on stderr: stdout is the answer.
+                        echo "-----> Installing $* (once, cached)" >&2
+                        rm -rf "$dir"
+                        "$python" -m venv "$dir" >&2
+                        "$dir/bin/pip" install --disable-pip-version-check --no-input --cache-dir "$cache/pip" "$@" 2>&1 | indent >&2
+                      fi
+                      echo "$dir/bin"
+                    }
+                    requirements=$build/requirements.txt
+                    cd "$build"
+                    if [ -f requirements.txt ]; then
+                      :
+                    elif [ -f uv.lock ]; then
+                      echo "-----> Exporting requirements from uv.lock with uv"
+                      bin=$(tool uv)
+                      requirements=$(mktemp)
+                      "$bin/uv" export --frozen --no-dev --no-hashes --no-emit-project --no-header --quiet -o "$requirements"
+                    elif [ -f poetry.lock ]; then
+                      echo "-----> Exporting requirements from poetry.lock with Poetry"
+                      bin=$(tool poetry poetry-plugin-export)
+                      requirements=$(mktemp)
+                      "$bin/poetry" export --only main --without-hashes --format requirements.txt --output "$requirements" 2>&1 | indent
+                    elif [ -f Pipfile.lock ] || [ -f Pipfile ]; then
+                      echo "-----> Exporting requirements from Pipfile.lock with Pipenv"
+                      bin=$(tool pipenv)
+                      requirements=$(mktemp)
+                      PIPENV_VERBOSITY=-1 "$bin/pipenv" requirements > "$requirements"
+                    else
+                      echo " !     No Python dependencies file: add requirements.txt (or a uv.lock, poetry.lock or Pipfile.lock)" >&2
+                      exit 1
+                    fi
+                    key=$( (echo "$version"; cat "$requirements") | sha256sum | cut -c1-16)
                     venv=$build/.venv
                     rm -rf "$venv"
                     if [ -d "$cache/venv-$key" ]; then
@@ -59,7 +93,7 @@ extension BuiltinBuildpack {
                     else
                       echo "-----> Installing requirements with pip"
                       "$python" -m venv "$venv"
-                      "$venv/bin/pip" install --disable-pip-version-check --no-input --cache-dir "$cache/pip" -r "$build/requirements.txt" 2>&1 | indent
+                      "$venv/bin/pip" install --disable-pip-version-check --no-input --cache-dir "$cache/pip" -r "$requirements" 2>&1 | indent
                       rm -rf "$cache"/venv-*
                       cp -a "$venv" "$cache/venv-$key"
                     fi
