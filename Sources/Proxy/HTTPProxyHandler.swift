@@ -31,6 +31,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private var clientAddressBytes: [UInt8] = []
     private var exchange: Exchange?
     private var closing = false
+    /// Until `channelInactive`: the client's channel, without asking NIO each request.
+    private var clientOpen = true
     /// Bytes read from the client and not yet used: the rest of a head, a body, or
     /// requests pipelined behind the current one.
     private var inbound = HTTPProxyHandler.noBytes
@@ -249,6 +251,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        clientOpen = false
         waitDeadline = nil
         if let spliced {
             spliced.channel.close(promise: nil)
@@ -506,7 +509,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     private func attach(_ connection: UpstreamConnection) {
-        guard let exchange = self.exchange, !exchange.local, context.channel.isActive else {
+        guard let exchange = self.exchange, !exchange.local, clientOpen else {
             loop.pool.release(connection)
             return
         }

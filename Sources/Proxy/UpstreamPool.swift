@@ -8,6 +8,9 @@ final class UpstreamConnection {
     let handler: UpstreamHandler
     /// False once the upstream said `Connection: close` or an exchange broke off midway.
     var reusable = true
+    /// The channel has gone (set on `channelInactive`); cheaper to read than asking NIO
+    /// whether the channel is active, which the pool did twice per request.
+    var closed = false
     /// Reading was turned off because the client reads slower than the upstream sends.
     private var paused = false
     /// When the connection last went back to the pool.
@@ -62,7 +65,7 @@ final class UpstreamPool {
     /// An idle pooled connection to `upstream`, if there is one.
     func takeIdle(_ upstream: Upstream) -> UpstreamConnection? {
         while let connection = idle[upstream]?.popLast() {
-            if connection.channel.isActive { return connection }
+            if !connection.closed { return connection }
         }
         return nil
     }
@@ -73,7 +76,7 @@ final class UpstreamPool {
         // A slow client may have paused reading from this upstream; the next exchange must
         // start with reads on.
         connection.setReading(true)
-        guard connection.reusable, connection.channel.isActive else {
+        guard connection.reusable, !connection.closed else {
             connection.channel.close(promise: nil)
             return
         }
@@ -176,6 +179,7 @@ final class UpstreamHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if let connection {
             connection.reusable = false
+            connection.closed = true
             pool?.remove(connection)
         }
         let exchange = self.exchange

@@ -197,6 +197,37 @@ import Testing
         #expect(try curl(port, host: "u.test").stdout == "new")
         done.wait()
         #expect(inFlight.get() == "old")
+
+        // A keep-alive connection sees the new table on its next request: its remembered
+        // route belongs to the old one.
+        let script = """
+            import socket, sys
+            c = socket.create_connection(("127.0.0.1", \(port))); c.settimeout(5)
+            def get():
+                c.sendall(b"GET / HTTP/1.1\\r\\nHost: u.test\\r\\n\\r\\n")
+                data = b""
+                while b"\\r\\n\\r\\n" not in data: data += c.recv(4096)
+                head, body = data.split(b"\\r\\n\\r\\n", 1)
+                length = int([l.split(b":")[1] for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length")][0])
+                while len(body) < length: body += c.recv(4096)
+                return body.decode()
+            print(get(), flush=True)
+            sys.stdin.readline()
+            print(get(), flush=True)
+            """
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        client.arguments = ["-c", script]
+        let input = Pipe(), output = Pipe()
+        client.standardInput = input
+        client.standardOutput = output
+        try client.run()
+        let first = output.fileHandleForReading.readLine()
+        server.update(RouteTable(domains: [("u.test", .init(name: "u", upstreams: [old.upstream]))]))
+        input.fileHandleForWriting.write(Data("next\n".utf8))
+        let second = output.fileHandleForReading.readLine()
+        client.waitUntilExit()
+        #expect(first == "new" && second == "old", "\(first ?? "-") then \(second ?? "-")")
     }
 
     @Test func websocketUpgradesAreSpliced() async throws {
@@ -268,4 +299,17 @@ final class LockedResult: @unchecked Sendable {
     private let lock = NSLock()
     func set(_ newValue: String) { lock.withLock { value = newValue } }
     func get() -> String { lock.withLock { value } }
+}
+
+extension FileHandle {
+    /// One line, without its newline; nil at the end.
+    func readLine() -> String? {
+        var bytes: [UInt8] = []
+        while true {
+            let chunk = readData(ofLength: 1)
+            guard let byte = chunk.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if byte == 10 { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+    }
 }
