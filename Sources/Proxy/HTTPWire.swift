@@ -232,16 +232,39 @@ enum HTTPWire {
             var start = colon + 1, end = line.upperBound
             while start < end, bytes[start] == space || bytes[start] == tab { start += 1 }
             while end > start, bytes[end - 1] == space || bytes[end - 1] == tab { end -= 1 }
-            var index = start
-            while index < end {
-                let byte = bytes[index]
-                guard byte >= space && byte != 0x7F || byte == tab else { throw ParseError.malformed("control character in a header value") }
-                index += 1
-            }
+            guard validValue(bytes, start..<end) else { throw ParseError.malformed("control character in a header value") }
             let kind = HeaderName.classify(UnsafeRawBufferPointer(rebasing: bytes[name]))
             fields.append(Field(kind: kind, name: name, value: start..<end))
         }
         return fields
+    }
+
+    /// A field value has no control characters but tab (RFC 9110 §5.5). Eight bytes at a
+    /// time: a word with no byte below 0x20 and none equal to 0x7F passes whole (a tab, rare,
+    /// sends its word to the byte-by-byte check).
+    static func validValue(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        guard let base = bytes.baseAddress else { return range.isEmpty }
+        var index = range.lowerBound
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while index + 8 <= range.upperBound {
+            let word = (base + index).loadUnaligned(as: UInt64.self)
+            let below = (word &- 0x20 &* ones) & ~word & highs
+            let deleted = word ^ (0x7F &* ones)
+            let del = (deleted &- ones) & ~deleted & highs
+            if below | del != 0 {
+                for offset in 0..<8 where !validValueByte(bytes[index + offset]) { return false }
+            }
+            index += 8
+        }
+        while index < range.upperBound {
+            if !validValueByte(bytes[index]) { return false }
+            index += 1
+        }
+        return true
+    }
+
+    private static func validValueByte(_ byte: UInt8) -> Bool {
+        byte >= space && byte != 0x7F || byte == tab
     }
 
     /// Lines of a head, without their CRLF or LF. A bare CR is rejected.

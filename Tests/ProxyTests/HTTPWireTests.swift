@@ -14,6 +14,24 @@ import Testing
         try HTTPWire.parseRequest(ByteBuffer(string: text))
     }
 
+    @Test func fieldValuesAreCheckedEightBytesAtATime() {
+        // Every byte value at every position of a word-crossing value: the word-wide check
+        // agrees with the rule byte by byte (control characters but tab are refused).
+        for value in 0...255 {
+            let byte = UInt8(value)
+            let allowed = byte >= 0x20 && byte != 0x7F || byte == 0x09
+            for position in 0..<19 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 19)
+                bytes[position] = byte
+                let valid = bytes.withUnsafeBytes { HTTPWire.validValue($0, 0..<19) }
+                #expect(valid == allowed, "byte \(value) at \(position)")
+            }
+        }
+        let text = Array("gzip, deflate, br; q=\u{00E9}t\u{00E9}\tend".utf8)
+        #expect(text.withUnsafeBytes { HTTPWire.validValue($0, 0..<text.count) }, "tabs and UTF-8 bytes pass")
+        #expect(text.withUnsafeBytes { HTTPWire.validValue($0, 3..<3) })
+    }
+
     @Test func findsTheEndOfAHead() throws {
         let head = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
         #expect(try headLength(head + "body")?.length == head.utf8.count)
