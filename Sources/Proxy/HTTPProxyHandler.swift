@@ -428,6 +428,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 let consumed = try inbound.withUnsafeReadableBytes { try scanner.scan($0) }
                 piece = inbound.readSlice(length: consumed)!
             } catch {
+                // The app has part of this body: its connection must not carry another request.
+                drop(exchange.upstream)
+                exchange.upstream = nil
                 respondAndClose(.badRequest, "The request's chunked body is malformed.")
                 return
             }

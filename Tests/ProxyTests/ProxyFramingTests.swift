@@ -39,6 +39,21 @@ import Testing
         #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed)")
     }
 
+    @Test func aBrokenChunkedUploadDoesNotLeaveItsConnectionToTheNextRequest() async throws {
+        let backend = try Backend("b")
+        // One event loop: the next request would be offered the same pooled connection.
+        let (server, port) = try await startProxy(RouteTable(domains: [("b.test", .init(name: "b", upstreams: [backend.upstream]))])) { $0.threads = 1 }
+        defer { Task { await server.stop() }; backend.stop() }
+        // A pooled connection first, so the broken upload gets it at once.
+        #expect(try curl(port, host: "b.test").stdout == "b")
+        // The app gets the head and the start of a chunk, then the chunk's end is malformed.
+        let broken = rawExchange(port: port, "POST /echo HTTP/1.1\r\nHost: b.test\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdefXX")
+        #expect(broken.hasPrefix("HTTP/1.1 400"), "\(broken)")
+        // An upload that cannot be resent must reach an app connection in a clean state.
+        let next = try curl(port, host: "b.test", path: "/echo", extra: ["--data-binary", "hello"])
+        #expect(next.stdout == "received 5", "\(next)")
+    }
+
     @Test func aRefusedUploadStillLetsTheClientReadTheAnswer() async throws {
         let (backend, server, port) = try await proxy("l")
         defer { Task { await server.stop() }; backend.stop() }

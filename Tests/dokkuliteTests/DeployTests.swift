@@ -160,6 +160,8 @@ struct DeployTests {
             "pyproject.toml": "[project]\nname = \"uvapp\"\nversion = \"0.1.0\"\nrequires-python = \">=3.9\"\ndependencies = [\"six==1.16.0\"]\n",
         ]
         // Without a lockfile or requirements.txt, as Heroku's buildpack, the build says what is missing.
+        let unlocked = try AppSource(sandbox, files: files.merging(["Pipfile": "[packages]\nsix = \"==1.16.0\"\n"]) { $1 }).push(uniqueApp("pipfile"))
+        #expect(unlocked.stderr.contains("Pipfile.lock not found: run 'pipenv lock' and commit the lock file"), "\(unlocked.stderr)")
         let source = try AppSource(sandbox, files: files)
         let missing = try source.push(app)
         #expect(missing.status != 0)
@@ -223,7 +225,7 @@ struct DeployTests {
         // A health check that fails.
         try source.commit([
             "Procfile": "web: exec python3 server.py\n",
-            "app.json": #"{"healthchecks": {"web": [{"type": "startup", "name": "needs content", "path": "/", "content": "never there", "attempts": 2, "wait": 0}]}}"#,
+            "app.json": #"{"formation": {"web": {"quantity": 1}}, "healthchecks": {"web": [{"type": "startup", "name": "needs content", "path": "/", "content": "never there", "attempts": 2, "wait": 0}]}}"#,
             "VERSION": "unhealthy\n",
         ], message: "unhealthy")
         let unhealthy = try source.push(app)
@@ -232,6 +234,17 @@ struct DeployTests {
         #expect(proxy.get("\(app).dokku.test")?.body == "good")
         let releases = try sandbox.run("releases", app).stdout
         #expect(releases.contains("v1       current"), "\(releases)")
+        // The failed release's app.json formation did not become the serving release's scale.
+        #expect(try sandbox.run("ps:report", app, "--ps-can-scale").stdout == "true\n")
+
+        // A postdeploy task that fails after the switch: the push fails, but the release
+        // that serves stays usable (it is not marked failed).
+        try source.commit(["app.json": #"{"scripts": {"dokku": {"postdeploy": "exit 3"}}}"#, "VERSION": "post\n"], message: "postdeploy fails")
+        let post = try source.push(app)
+        #expect(post.status != 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "post")
+        #expect(try sandbox.run("ps:restart", app).status == 0, "the serving release is still current")
+        #expect(proxy.get("\(app).dokku.test")?.body == "post")
     }
 
     @Test func rollbackWithoutRebuilding() throws {

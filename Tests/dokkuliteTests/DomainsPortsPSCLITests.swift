@@ -57,6 +57,23 @@ import Testing
         try sandbox.run("domains:disable", "sw")
         try sandbox.run("domains:add", "sw", "again.test")
         #expect(try sandbox.run("domains:report", "sw", "--domains-app-enabled").stdout == "true\n", "adding a domain enables domains again")
+
+        // A clone of a disabled app starts with domains on (it has its own defaults).
+        try sandbox.run("domains:disable", "sw")
+        #expect(try sandbox.run("apps:clone", "--skip-deploy", "sw", "sw2").status == 0)
+        #expect(try sandbox.run("domains:report", "sw2", "--domains-app-enabled").stdout == "true\n")
+        #expect(try sandbox.run("domains:report", "sw2", "--domains-app-vhosts").stdout == "sw2.dokku.test\n")
+    }
+
+    @Test func renameMovesEveryDefaultDomain() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("domains:set-global", "one.test", "two.test")
+        try sandbox.run("apps:create", "a")
+        try sandbox.run("domains:add", "a", "custom.test")
+        #expect(try sandbox.run("apps:rename", "a", "x.y").status == 0)
+        #expect(try sandbox.run("domains:report", "x.y", "--domains-app-vhosts").stdout == "x.y custom.test\n", "an app named with a dot is its one default")
+        #expect(try sandbox.run("apps:rename", "x.y", "b").status == 0)
+        #expect(try sandbox.run("domains:report", "b", "--domains-app-vhosts").stdout == "b.one.test b.two.test custom.test\n")
     }
 }
 
@@ -160,5 +177,17 @@ import Testing
         #expect(try sandbox.run("checks:report", "--global", "--checks-computed-wait-to-retire").stdout == "90\n")
         let json = try JSONSerialization.jsonObject(with: Data(try sandbox.run("checks:report", "--global", "--format", "json").stdout.utf8)) as? [String: String]
         #expect(json?["global-wait-to-retire"] == "90" && json?["computed-wait-to-retire"] == "90", "\(String(describing: json))")
+    }
+}
+
+@Suite struct ProxySettingsCLITests {
+    @Test func hugeBodySizesAreRefusedNotOverflowed() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "n")
+        for command in ["nginx:set", "proxy:set"] {
+            let huge = try sandbox.run(command, "n", "client-max-body-size", "9999999999999g")
+            #expect(huge.status == 1, "\(command): \(huge)")
+            #expect(huge.stderr.hasPrefix(" !     Invalid client-max-body-size: 9999999999999g"), "\(command): \(huge)")
+        }
     }
 }

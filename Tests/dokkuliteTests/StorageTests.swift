@@ -44,6 +44,8 @@ struct StorageTests {
         defer { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "dokkulite-mount-\(app)") }
         #expect(try sandbox.run("storage:mount", app, "\(missing):/x").status == 0)
         #expect(FileManager.default.fileExists(atPath: missing))
+        let owner = try FileManager.default.attributesOfItem(atPath: missing)[.ownerAccountID] as? NSNumber
+        #expect(owner != nil && owner != 0, "the app's user owns the directory it was given")
         #expect(try sandbox.run("storage:unmount", app, "\(missing):/x").status == 0)
         #expect(try sandbox.run("storage:mount", app, "\(host):/app").stderr == " !     Container path /app is reserved\n")
         #expect(try sandbox.run("storage:mount", app, "\(sandbox.root)/apps:/x").stderr.contains("inside dokkulite's own state"))

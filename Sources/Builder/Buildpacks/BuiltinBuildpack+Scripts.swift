@@ -50,35 +50,41 @@ extension BuiltinBuildpack {
                     version=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
                     echo "-----> Using Python $version from the server"
                     # A package manager's tool, in its own virtualenv in the cache.
+                    # (Per Python version: a tool's scripts name the interpreter they were made with.)
                     tool() { # TOOL [MORE PACKAGES...]: the directory of its commands
-                      local dir="$cache/tools/$1"
+                      local dir="$cache/tools/$version/$1"
                       if [ ! -x "$dir/bin/$1" ]; then
                         # Progress on stderr: stdout is the answer.
                         echo "-----> Installing $* (once, cached)" >&2
                         rm -rf "$dir"
-                        "$python" -m venv "$dir" >&2
-                        "$dir/bin/pip" install --disable-pip-version-check --no-input --cache-dir "$cache/pip" "$@" 2>&1 | indent >&2
+                        "$python" -m venv "$dir" >&2 || return 1
+                        "$dir/bin/pip" install --disable-pip-version-check --no-input --cache-dir "$cache/pip" "$@" 2>&1 | indent >&2 || { rm -rf "$dir"; return 1; }
                       fi
                       echo "$dir/bin"
                     }
                     requirements=$build/requirements.txt
+                    exported=$(mktemp)
+                    trap 'rm -f "$exported"' EXIT
                     cd "$build"
                     if [ -f requirements.txt ]; then
                       :
                     elif [ -f uv.lock ]; then
                       echo "-----> Exporting requirements from uv.lock with uv"
-                      bin=$(tool uv)
-                      requirements=$(mktemp)
+                      bin=$(tool uv) || exit 1
+                      requirements=$exported
                       "$bin/uv" export --frozen --no-dev --no-hashes --no-emit-project --no-header --quiet -o "$requirements"
                     elif [ -f poetry.lock ]; then
                       echo "-----> Exporting requirements from poetry.lock with Poetry"
-                      bin=$(tool poetry poetry-plugin-export)
-                      requirements=$(mktemp)
+                      bin=$(tool poetry poetry-plugin-export) || exit 1
+                      requirements=$exported
                       "$bin/poetry" export --only main --without-hashes --format requirements.txt --output "$requirements" 2>&1 | indent
-                    elif [ -f Pipfile.lock ] || [ -f Pipfile ]; then
+                    elif [ -f Pipfile ] && [ ! -f Pipfile.lock ]; then
+                      echo " !     Pipfile.lock not found: run 'pipenv lock' and commit the lock file" >&2
+                      exit 1
+                    elif [ -f Pipfile.lock ]; then
                       echo "-----> Exporting requirements from Pipfile.lock with Pipenv"
-                      bin=$(tool pipenv)
-                      requirements=$(mktemp)
+                      bin=$(tool pipenv) || exit 1
+                      requirements=$exported
                       PIPENV_VERBOSITY=-1 "$bin/pipenv" requirements > "$requirements"
                     else
                       echo " !     No Python dependencies file: add requirements.txt (or a uv.lock, poetry.lock or Pipfile.lock)" >&2

@@ -67,7 +67,7 @@ struct AppLifecycle {
         } else {
             try prepareDirectories(new)
         }
-        if deploy, try context.store().currentRelease(new) != nil {
+        if deploy, !instances.isEmpty, try context.store().currentRelease(new) != nil {
             // As Dokku's rename, the app deploys again under its new name (without a
             // rebuild here: the release is already built).
             try Deployer(context).redeploy(new)

@@ -111,19 +111,30 @@ struct StorageMount: Command {
         let store = StorageMounts(context: context, app: app)
         var mounts = try store.list()
         guard !mounts.contains(mount) else { throw CommandError("Mount path already exists.") }
-        // A host directory that is not there yet is made, as Docker makes a bind source.
+        // A host directory that is not there yet is made, as Docker makes a bind source, and
+        // given to the app's user, as `storage:ensure-directory --chown APP` would.
         var isDirectory: ObjCBool = false
+        var created = false
         if !FileManager.default.fileExists(atPath: host, isDirectory: &isDirectory) {
             do {
-                try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+                created = true
             } catch {
                 throw CommandError("Host path \(host) could not be created: \(error.localizedDescription)")
+            }
+            if let user = try AppUser.name(of: app, store: context.store()), let owner = AppUser.uid(of: user) {
+                Glibc.chown(host, owner.uid, owner.gid)
             }
         } else if !isDirectory.boolValue {
             throw CommandError("Host path \(host) is not a directory")
         }
         mounts.append(mount)
-        try store.write(mounts)
+        do {
+            try store.write(mounts)
+        } catch {
+            if created { try? FileManager.default.removeItem(atPath: host) }
+            throw error
+        }
     }
 }
 

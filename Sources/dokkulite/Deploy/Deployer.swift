@@ -105,19 +105,18 @@ struct Deployer {
             try plugins.fire("post-release", [app.rawValue, "v\(release.version)"])
         }
         try plugins.fire("pre-deploy", [app.rawValue, "v\(release.version)"])
+        // As Dokku: app.json's formation is the whole scale (types it leaves out run zero)
+        // and `ps:scale` may no longer change it. Saved once the release serves, so a deploy
+        // that fails leaves the running release's scale as it was.
+        var appJSONScale: [String: Int]?
         if !appJSON.formation.isEmpty {
-            // As Dokku: app.json's formation is the whole scale (types it leaves out run
-            // zero) and `ps:scale` may no longer change it.
             var scale = appJSON.formation
             for type in Array(release.processTypes.keys) + ["web"] where type != "release" && scale[type] == nil { scale[type] = 0 }
-            try store.setFormation(app, scale.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-            try store.setProperty(.app(app), "ps", "can-scale", "false")
-        } else {
-            try store.setProperty(.app(app), "ps", "can-scale", nil)
+            appJSONScale = scale
         }
         output.step("Deploying \(app) via the dokkulite scheduler...")
         var old = try store.instances(app)
-        var counts = try manager.desiredCounts(app, release: release)
+        var counts = try manager.desiredCounts(app, release: release, formation: appJSONScale)
         if let onlyType {
             guard counts[onlyType, default: 0] > 0 else {
                 throw CommandError("App \(app) has no running \(onlyType) processes to restart")
@@ -162,6 +161,12 @@ struct Deployer {
             }
         }
         try store.makeCurrent(app, version: release.version)
+        if let appJSONScale {
+            try store.setFormation(app, appJSONScale.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            try store.setProperty(.app(app), "ps", "can-scale", "false")
+        } else {
+            try store.setProperty(.app(app), "ps", "can-scale", nil)
+        }
         try store.setProperty(.app(app), "ps", "restore", nil)
         try RouteSync(context).update(app)
         crashPoint("switched")
@@ -201,7 +206,11 @@ struct Deployer {
         let code = try ProcessManager(context).runOneOff(app, release: release, command: command, environment: [:], dyno: name)
         output.section("End of \(app) \(label) output")
         guard code == 0 else {
-            try? context.store().failRelease(app, version: release.version, reason: "\(label) exited \(code)")
+            // The release serving (a restart's, a rename's, or the one just switched in
+            // before its postdeploy) stays usable: only a release not yet current fails.
+            if try context.store().currentRelease(app) != release.version {
+                try? context.store().failRelease(app, version: release.version, reason: "\(label) exited \(code)")
+            }
             throw CommandError("Execution of \(label) failed: \(command)")
         }
     }

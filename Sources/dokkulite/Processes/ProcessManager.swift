@@ -18,8 +18,9 @@ struct ProcessManager {
 
     /// The instance counts a release runs: the recorded formation (web defaults to 1)
     /// limited to the release's process types; `release` never runs as a service.
-    func desiredCounts(_ app: AppName, release: Release) throws -> [String: Int] {
-        let formation = try store.formation(app)
+    /// `formation` stands in for the recorded scale (app.json's, before a deploy saves it).
+    func desiredCounts(_ app: AppName, release: Release, formation given: [String: Int]? = nil) throws -> [String: Int] {
+        let formation = try given ?? store.formation(app)
         var counts: [String: Int] = [:]
         for type in release.processTypes.keys where type != "release" {
             counts[type] = formation[type] ?? (type == "web" ? 1 : 0)

@@ -85,6 +85,7 @@ enum ProxySettings {
             unit = multiplier
         }
         guard let value = Int(number), value >= 0 else { return nil }
-        return value == 0 ? nil : value * unit
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: unit)
+        return value == 0 || overflow ? nil : bytes
     }
 }

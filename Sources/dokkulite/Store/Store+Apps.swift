@@ -35,7 +35,7 @@ extension Store {
             try db.execute(sql: "INSERT OR IGNORE INTO portMap (app, scheme, hostPort, containerPort) SELECT ?, scheme, hostPort, containerPort FROM portMap WHERE app = ?", arguments: [to, from])
             try db.execute(sql: "INSERT OR REPLACE INTO formation (app, processType, quantity) SELECT ?, processType, quantity FROM formation WHERE app = ?", arguments: [to, from])
             try db.execute(
-                sql: "INSERT OR REPLACE INTO property (app, namespace, key, value) SELECT ?, namespace, key, value FROM property WHERE app = ? AND NOT (namespace = 'apps' AND (key = 'user' OR key LIKE 'deploy-source%'))",
+                sql: "INSERT OR REPLACE INTO property (app, namespace, key, value) SELECT ?, namespace, key, value FROM property WHERE app = ? AND NOT (namespace = 'apps' AND (key = 'user' OR key LIKE 'deploy-source%')) AND NOT (namespace = 'domains' AND key = 'disabled')",
                 arguments: [to, from])
         }
     }
@@ -76,10 +76,18 @@ extension Store {
         try write { db in
             try db.execute(sql: "UPDATE app SET name = ? WHERE name = ?", arguments: [new.rawValue, old.rawValue])
             let globals = try String.fetchAll(db, sql: "SELECT name FROM globalDomain ORDER BY position")
-            for (was, becomes) in zip(Domains.defaults(app: old.rawValue, globals: globals), Domains.defaults(app: new.rawValue, globals: globals)) {
+            let was = Domains.defaults(app: old.rawValue, globals: globals)
+            let kept = try String.fetchAll(db, sql: "SELECT name FROM domain WHERE app = ? ORDER BY position", arguments: [new.rawValue])
+            guard kept.contains(where: was.contains) else { return }
+            // The old defaults go; the new defaults come in their place, first.
+            for name in was {
+                try db.execute(sql: "DELETE FROM domain WHERE app = ? AND name = ?", arguments: [new.rawValue, name])
+            }
+            let position = try Int.fetchOne(db, sql: "SELECT min(position) FROM domain WHERE app = ?", arguments: [new.rawValue]) ?? 0
+            for (index, name) in Domains.defaults(app: new.rawValue, globals: globals).enumerated() {
                 try db.execute(
-                    sql: "UPDATE OR REPLACE domain SET name = ? WHERE app = ? AND name = ?",
-                    arguments: [becomes, new.rawValue, was])
+                    sql: "INSERT OR IGNORE INTO domain (app, name, position) VALUES (?, ?, ?)",
+                    arguments: [new.rawValue, name, position - 100 + index])
             }
         }
     }
