@@ -114,18 +114,14 @@ struct ChecksSet: Command {
 
     func run(in context: Context) throws {
         var words = words[...]
-        let scope: Scope = global ? .global : .app(try context.existingApp(words.popFirst()))
-        guard let key = words.popFirst(), !key.isEmpty else { throw CommandError("No key specified") }
-        guard Self.keys.contains(key) else { throw CommandError("Invalid key specified, valid keys include: \(Self.keys.joined(separator: ", "))") }
-        if let value = words.first, !value.isEmpty {
-            guard let number = Double(value), number >= 0 else { throw CommandError("Invalid \(key) value: \(value) (expected a number of seconds)") }
-            _ = number
-            context.output.section("Setting \(key) to \(value)")
-            try context.store().setProperty(scope, "checks", key, value)
-        } else {
-            context.output.section("Unsetting \(key)")
-            try context.store().setProperty(scope, "checks", key, nil)
-        }
+        let appWord = global ? nil : words.popFirst()
+        let setter = PropertySetter(
+            namespace: "checks", properties: Dictionary(uniqueKeysWithValues: Self.keys.map { ($0, true) }),
+            noun: ("key", "keys"), listed: Self.keys,
+            validate: { key, value in
+                guard let number = Double(value), number >= 0 else { throw CommandError("Invalid \(key) value: \(value) (expected a number of seconds)") }
+            })
+        try setter.set(context: context, appWord: appWord, global: global, key: words.popFirst() ?? "", value: words.first)
     }
 }
 

@@ -31,26 +31,15 @@ struct NginxSet: Command {
         var words = words[...]
         let appWord = words.popFirst()
         let key = words.popFirst() ?? ""
-        let value = words.first
-        guard !key.isEmpty else { throw CommandError("No key specified") }
-        guard NginxSettings.keys.contains(key) else {
-            throw CommandError("Invalid key specified, valid keys include: \(NginxSettings.keys.joined(separator: ", "))")
-        }
-        if key == "proxy-keepalive", let value, !value.isEmpty, Int(value) == nil {
-            throw CommandError("Invalid value for proxy-keepalive: must be an integer")
-        }
-        if key == "client-max-body-size", let value, !value.isEmpty, ProxySettings.bytes(value) == nil && value != "0" {
-            throw CommandError("Invalid client-max-body-size: \(value) (expected a size such as 1m, 512k or 0)")
-        }
         let global = appWord == "--global"
-        let scope: Scope = global ? .global : .app(try context.existingApp(appWord))
-        if let value, !value.isEmpty {
-            context.output.section("Setting \(key) to \(value)")
-            try context.store().setProperty(scope, "nginx", key, value)
-        } else {
-            context.output.section("Unsetting \(key)")
-            try context.store().setProperty(scope, "nginx", key, nil)
-        }
+        let setter = PropertySetter(
+            namespace: "nginx", properties: Dictionary(uniqueKeysWithValues: NginxSettings.keys.map { ($0, true) }),
+            noun: ("key", "keys"), listed: NginxSettings.keys,
+            validate: { key, value in
+                if key == "proxy-keepalive", Int(value) == nil { throw CommandError("Invalid value for proxy-keepalive: must be an integer") }
+                if key == "client-max-body-size" { try ProxySettings.validateBodySize(value) }
+            })
+        try setter.set(context: context, appWord: global ? nil : appWord, global: global, key: key, value: words.first)
         if key == "client-max-body-size" {
             let apps = global ? try context.store().apps().map(\.name) : [try context.existingApp(appWord)]
             for app in apps { try RouteSync(context).update(app) }

@@ -102,14 +102,22 @@ struct PropertySetter {
     var namespace: String
     /// Property → may be set with `--global`.
     var properties: [String: Bool]
+    /// What the namespace's messages call a property (`checks:set` and `nginx:set` say key).
+    var noun = (one: "property", many: "properties")
+    /// The properties in the order the error message lists them (default: sorted).
+    var listed: [String]?
+    /// Checks a value being set, after the key is known to be valid.
+    var validate: (_ key: String, _ value: String) throws -> Void = { _, _ in }
 
     func set(context: Context, appWord: String?, global: Bool, key: String, value: String?) throws {
         let scope: Scope = global ? .global : .app(try context.existingApp(appWord))
         if global, properties[key] == false { throw CommandError("Property cannot be specified globally") }
-        guard !key.isEmpty else { throw CommandError("No property specified") }
+        guard !key.isEmpty else { throw CommandError("No \(noun.one) specified") }
         guard properties[key] != nil else {
-            throw CommandError("Invalid property specified, valid properties include: \(properties.keys.sorted().joined(separator: ", "))")
+            let names = (listed ?? properties.keys.sorted()).joined(separator: ", ")
+            throw CommandError("Invalid \(noun.one) specified, valid \(noun.many) include: \(names)")
         }
+        if let value, !value.isEmpty { try validate(key, value) }
         if let value, !value.isEmpty {
             context.output.section("Setting \(key) to \(value)")
             try context.store().setProperty(scope, namespace, key, value)

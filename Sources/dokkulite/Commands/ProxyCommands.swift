@@ -79,10 +79,7 @@ struct ProxySet: Command {
         let appWord = words.popFirst()
         let key = words.popFirst() ?? ""
         let value = words.first
-        if key == "client-max-body-size", let value, !value.isEmpty, ProxySettings.bytes(value) == nil && value != "0" {
-            throw CommandError("Invalid client-max-body-size: \(value) (expected a size such as 1m, 512k or 0)")
-        }
-        try PropertySetter(namespace: "proxy", properties: ["client-max-body-size": false])
+        try PropertySetter(namespace: "proxy", properties: ["client-max-body-size": false], validate: { _, value in try ProxySettings.validateBodySize(value) })
             .set(context: context, appWord: appWord, global: false, key: key, value: value)
         try RouteSync(context).update(try context.existingApp(appWord))
     }

@@ -88,4 +88,11 @@ enum ProxySettings {
         let (bytes, overflow) = value.multipliedReportingOverflow(by: unit)
         return value == 0 || overflow ? nil : bytes
     }
+
+    /// Refuses a `client-max-body-size` that `bytes` cannot read (`0` is valid: no limit).
+    static func validateBodySize(_ value: String) throws {
+        guard value == "0" || bytes(value) != nil else {
+            throw CommandError("Invalid client-max-body-size: \(value) (expected a size such as 1m, 512k or 0)")
+        }
+    }
 }
