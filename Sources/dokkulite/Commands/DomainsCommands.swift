@@ -168,6 +168,27 @@ enum DomainsSwitch {
     static func reenable(_ app: AppName, store: Store) throws {
         if try isDisabled(app, store: store) { try store.setProperty(.app(app), "domains", "disabled", nil) }
     }
+
+    /// `domains:enable` and `domains:disable`, with Dokku's messages.
+    static func set(_ appWord: String?, enabled: Bool, context: Context) throws {
+        let app = try context.existingApp(appWord)
+        let store = try context.store()
+        guard try isDisabled(app, store: store) == enabled else {
+            context.output.step("Domains (VHOST) support is already \(enabled ? "enabled" : "disabled") for app (\(app))")
+            return
+        }
+        if enabled {
+            if try store.domains(.app(app)).isEmpty {
+                try store.setDomains(.app(app), Domains.defaults(app: app.rawValue, globals: try store.domains(.global)))
+            }
+        } else {
+            if try !store.domains(.app(app)).isEmpty { context.output.step("App virtual host support disabled") }
+            try store.setDomains(.app(app), [])
+        }
+        try store.setProperty(.app(app), "domains", "disabled", enabled ? nil : "true")
+        try RouteSync(context).update(app)
+        try Plugins(context).fire("post-domains-update", [app.rawValue, enabled ? "enable" : "disable"])
+    }
 }
 
 struct DomainsDisable: Command {
@@ -175,17 +196,7 @@ struct DomainsDisable: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        let app = try context.existingApp(app)
-        let store = try context.store()
-        guard try !DomainsSwitch.isDisabled(app, store: store) else {
-            context.output.step("Domains (VHOST) support is already disabled for app (\(app))")
-            return
-        }
-        if try !store.domains(.app(app)).isEmpty { context.output.step("App virtual host support disabled") }
-        try store.setDomains(.app(app), [])
-        try store.setProperty(.app(app), "domains", "disabled", "true")
-        try RouteSync(context).update(app)
-        try Plugins(context).fire("post-domains-update", [app.rawValue, "disable"])
+        try DomainsSwitch.set(app, enabled: false, context: context)
     }
 }
 
@@ -194,18 +205,7 @@ struct DomainsEnable: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        let app = try context.existingApp(app)
-        let store = try context.store()
-        guard try DomainsSwitch.isDisabled(app, store: store) else {
-            context.output.step("Domains (VHOST) support is already enabled for app (\(app))")
-            return
-        }
-        if try store.domains(.app(app)).isEmpty {
-            try store.setDomains(.app(app), Domains.defaults(app: app.rawValue, globals: try store.domains(.global)))
-        }
-        try store.setProperty(.app(app), "domains", "disabled", nil)
-        try RouteSync(context).update(app)
-        try Plugins(context).fire("post-domains-update", [app.rawValue, "enable"])
+        try DomainsSwitch.set(app, enabled: true, context: context)
     }
 }
 
@@ -215,23 +215,17 @@ struct DomainsReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let arguments = try ReportArguments(words)
         let store = try context.store()
         let globals = try store.domains(.global)
         let globalValues = [
             "--domains-global-enabled": globals.isEmpty ? "false" : "true",
             "--domains-global-vhosts": globals.joined(separator: " "),
         ]
-        if arguments.global {
-            try Report(type: "domains", values: globalValues).print(subject: "--global", arguments: arguments, output: context.output)
-            return
-        }
-        for app in try context.reportApps(arguments) {
-            let domains = try store.domains(.app(app))
+        try context.printReports("domains", words, global: { globalValues }) { app in
             var values = globalValues
             values["--domains-app-enabled"] = try DomainsSwitch.isDisabled(app, store: store) ? "false" : "true"
-            values["--domains-app-vhosts"] = domains.joined(separator: " ")
-            try Report(type: "domains", values: values).print(subject: app.rawValue, arguments: arguments, output: context.output)
+            values["--domains-app-vhosts"] = try store.domains(.app(app)).joined(separator: " ")
+            return values
         }
     }
 }
