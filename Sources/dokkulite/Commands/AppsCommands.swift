@@ -1,5 +1,4 @@
 import ArgumentParser
-import Builder
 import Foundation
 
 struct AppsCreate: Command {
@@ -110,10 +109,7 @@ struct AppsClone: Command {
         }
         guard !skipDeploy else { return }
         let copy = AppRepository(context: context, app: target)
-        let branch = try copy.deployBranch() ?? "master"
-        guard FileManager.default.fileExists(atPath: copy.path),
-            let revision = try? GitRepository.open(copy.path, environment: [:]).resolve("refs/heads/\(branch)")
-        else { return }
+        guard let revision = try copy.deployRevision() else { return }
         try GitDeploy(context: context, app: target).deploy(repository: copy.path, revision: revision, source: "git-push")
     }
 }

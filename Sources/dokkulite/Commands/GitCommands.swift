@@ -37,6 +37,13 @@ struct AppRepository {
         return repository
     }
 
+    /// The revision the deploy branch points at; nil while nothing was pushed to it.
+    func deployRevision() throws -> String? {
+        let branch = try deployBranch() ?? "master"
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try? GitRepository.open(path, environment: [:]).resolve("refs/heads/\(branch)")
+    }
+
     /// The branch pushes deploy from: the app's setting, the global one, else `master`.
     func deployBranch() throws -> String? {
         let store = try context.store()

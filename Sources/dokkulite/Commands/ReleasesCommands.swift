@@ -91,10 +91,7 @@ struct PSRebuild: Command {
         let apps = try context.targets(app, all: all)
         for app in apps {
             let repository = AppRepository(context: context, app: app)
-            let branch = try repository.deployBranch() ?? "master"
-            guard FileManager.default.fileExists(atPath: repository.path),
-                let revision = try? GitRepository.open(repository.path, environment: [:]).resolve("refs/heads/\(branch)")
-            else {
+            guard let revision = try repository.deployRevision() else {
                 context.output.warn("App \(app) has not been deployed")
                 continue
             }
