@@ -34,6 +34,18 @@ struct Output: Sendable {
         write(1, text + "\n")
     }
 
+    /// Rows as data in columns, each as wide as its widest cell plus `gap` spaces (the
+    /// last column is not padded), as `releases`, `cron:list` and `run:list` print them.
+    func table(_ rows: [[String]], gap: Int = 2) {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max()! + gap }
+        for row in rows {
+            data(row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined())
+        }
+    }
+
     /// Raw text on stdout without adding a newline (streamed build output).
     func raw(_ text: String) {
         write(1, text)

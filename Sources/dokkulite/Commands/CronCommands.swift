@@ -16,11 +16,7 @@ struct CronList: Command {
             context.output.data(JSON.encode(tasks.map { ["id": $0.id, "schedule": $0.schedule.text, "command": $0.command, "calendar": $0.schedule.calendar, "timer": scheduler.timerUnit(app, $0)] }))
         case "stdout":
             context.output.section("\(app) cron tasks")
-            let rows = [["ID", "Schedule", "Command"]] + tasks.map { [$0.id, $0.schedule.text, $0.command] }
-            let widths = (0..<2).map { column in rows.map { $0[column].count }.max()! + 2 }
-            for row in rows {
-                context.output.data(row[0].padding(toLength: widths[0], withPad: " ", startingAt: 0) + row[1].padding(toLength: widths[1], withPad: " ", startingAt: 0) + row[2])
-            }
+            context.output.table([["ID", "Schedule", "Command"]] + tasks.map { [$0.id, $0.schedule.text, $0.command] })
         default:
             throw CommandError("Invalid --format value specified")
         }

@@ -36,12 +36,7 @@ struct Releases: Command {
                     release.failure.map { "\(release.description) (failed: \($0))" } ?? release.description,
                 ]
             }
-            let widths = (0..<6).map { column in rows.map { $0[column].count }.max()! }
-            for row in rows {
-                context.output.data(row.enumerated().map { index, cell in
-                    index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
-                }.joined())
-            }
+            context.output.table(rows)
         default:
             throw CommandError("Invalid --format value specified")
         }

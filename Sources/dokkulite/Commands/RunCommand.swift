@@ -141,12 +141,8 @@ struct RunList: Command {
             context.output.data(JSON.encode(rows))
         case "stdout":
             context.output.section("\(app) run containers")
-            let width = max(20, (rows.map(\.name.count).max() ?? 0) + 3)
-            context.output.data("NAMES".padding(toLength: width, withPad: " ", startingAt: 0) + "COMMAND".padding(toLength: 30, withPad: " ", startingAt: 0) + "CREATED")
-            for row in rows {
-                let command = "\"\(row.command)\""
-                context.output.data(row.name.padding(toLength: width, withPad: " ", startingAt: 0) + command.padding(toLength: max(30, command.count + 3), withPad: " ", startingAt: 0) + row.created_at)
-            }
+            // Docker's table, as Dokku prints it: three spaces between columns.
+            context.output.table([["NAMES", "COMMAND", "CREATED"]] + rows.map { [$0.name, "\"" + $0.command + "\"", $0.created_at] }, gap: 3)
         default:
             throw CommandError("Invalid format specified, supported formats: json, stdout")
         }
