@@ -28,7 +28,7 @@ final class Backend: @unchecked Sendable {
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let line = Backend.readLine(pipe.fileHandleForReading)
+        let line = pipe.fileHandleForReading.readLine() ?? ""
         guard line.hasPrefix("ready "), let port = Int(line.dropFirst(6)) else {
             kill(process.processIdentifier, SIGKILL)
             throw HarnessError("backend did not start: \(line)")
@@ -47,15 +47,18 @@ final class Backend: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
 
-    private static func readLine(_ handle: FileHandle) -> String {
+extension FileHandle {
+    /// One line from a child's output, without its newline; nil at the end.
+    func readLine() -> String? {
         var bytes: [UInt8] = []
         while true {
-            let data = handle.readData(ofLength: 1)
-            guard let byte = data.first, byte != UInt8(ascii: "\n") else { break }
+            let chunk = readData(ofLength: 1)
+            guard let byte = chunk.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if byte == 10 { return String(decoding: bytes, as: UTF8.self) }
             bytes.append(byte)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

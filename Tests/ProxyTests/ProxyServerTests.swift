@@ -300,16 +300,3 @@ final class LockedResult: @unchecked Sendable {
     func set(_ newValue: String) { lock.withLock { value = newValue } }
     func get() -> String { lock.withLock { value } }
 }
-
-extension FileHandle {
-    /// One line, without its newline; nil at the end.
-    func readLine() -> String? {
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = readData(ofLength: 1)
-            guard let byte = chunk.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
-            if byte == 10 { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(byte)
-        }
-    }
-}
