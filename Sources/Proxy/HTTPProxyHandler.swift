@@ -26,9 +26,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// `X-Forwarded-Proto` and `X-Forwarded-Port` lines, the same for every request.
     private let forwardingLines: [UInt8]
     private var context: ChannelHandlerContext!
-    private var clientAddress = ""
-    /// The same, as bytes for the `X-Forwarded-For` line.
-    private var clientAddressBytes: [UInt8] = []
+    /// The client's IP address, as bytes for `X-Forwarded-For` and the access log.
+    private var clientAddress: [UInt8] = []
     private var exchange: Exchange?
     private var closing = false
     /// Until `channelInactive`: the client's channel, without asking NIO each request.
@@ -145,8 +144,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     private func connectionStarted(_ context: ChannelHandlerContext) {
-        clientAddress = context.channel.remoteAddress?.ipAddress ?? ""
-        clientAddressBytes = Array(clientAddress.utf8)
+        clientAddress = Array((context.channel.remoteAddress?.ipAddress ?? "").utf8)
         waitDeadline = .now() + shared.configuration.headerTimeout
     }
 
@@ -354,7 +352,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         // An upper bound of what is written below: the client's head at most twice (its
         // lines, the X-Forwarded-For values again, the Upgrade value), two bytes more per
         // field, and the proxy's own lines (a given request id is at most 200 bytes).
-        let bound = 3 * head.bytes.readableBytes + 4 * head.fields.count + clientAddress.utf8.count + forwardingLines.count + 512
+        let bound = 3 * head.bytes.readableBytes + 4 * head.fields.count + clientAddress.count + forwardingLines.count + 512
         var out = context.channel.allocator.buffer(capacity: bound)
         head.bytes.withUnsafeReadableBytes { bytes in
             out.writeHead(bound: bound) { out in
@@ -379,7 +377,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                     out.append(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
                     out.append(", ")
                 }
-                out.append(clientAddressBytes)
+                out.append(clientAddress)
                 out.append("\r\n")
                 out.append(forwardingLines)
                 out.append("X-Request-Start: t=")
@@ -849,7 +847,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n")
         for (name, value) in extra { out.writeString("\(name): \(value)\r\n") }
         out.writeStaticString("X-Request-Id: ")
-        writeRequestID(exchange, into: &out)
+        out.writeHead(bound: 256) { appendRequestID(exchange, to: &$0) }
         out.writeStaticString(exchange.keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
         if !exchange.head.isHEAD { out.writeString(body) }
         exchange.responseBytes = body.utf8.count
@@ -881,16 +879,6 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             exchange.head.bytes.withUnsafeReadableBytes { bytes in out.append(UnsafeRawBufferPointer(rebasing: bytes[given])) }
         } else {
             loop.appendRequestID(exchange.requestNumber, to: &out)
-        }
-    }
-
-    private func writeRequestID(_ exchange: Exchange, into out: inout ByteBuffer) {
-        if let given = exchange.givenRequestID {
-            exchange.head.bytes.withUnsafeReadableBytes { bytes in
-                _ = out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[given]))
-            }
-        } else {
-            loop.writeRequestID(exchange.requestNumber, into: &out)
         }
     }
 
@@ -936,39 +924,46 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// strings (`bench/proxy-cpu` compares the proxy with and without it).
     private func log(_ exchange: Exchange, status: Int) {
         guard shared.configuration.accessLog else { return }
-        let tenths = Int(((NIODeadline.now() - exchange.started).nanoseconds + 50_000) / 100_000)
+        let tenths = UInt64(max(0, ((NIODeadline.now() - exchange.started).nanoseconds + 50_000) / 100_000))
         let head = exchange.head
+        let app = exchange.app?.name ?? "-", host = exchange.host.isEmpty ? "-" : exchange.host
+        let upstream = exchange.upstreamAddress
+        // The method and target are part of the head; numbers take at most 20 digits each,
+        // a request id at most 200 bytes, the labels about 80.
+        let bound = head.bytes.readableBytes + app.utf8.count + host.utf8.count + (upstream?.host.utf8.count ?? 0) + clientAddress.count + 400
         head.bytes.withUnsafeReadableBytes { bytes in
-            loop.log.writeStaticString("app=")
-            loop.log.writeString(exchange.app?.name ?? "-")
-            loop.log.writeStaticString(" host=")
-            loop.log.writeString(exchange.host.isEmpty ? "-" : exchange.host)
-            loop.log.writeStaticString(" method=")
-            loop.log.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
-            loop.log.writeStaticString(" uri=")
-            loop.log.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
+            loop.log.writeHead(bound: bound) { out in
+                out.append("app=")
+                out.append(app)
+                out.append(" host=")
+                out.append(host)
+                out.append(" method=")
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
+                out.append(" uri=")
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
+                out.append(" status=")
+                out.append(decimal: UInt64(status))
+                out.append(" bytes=")
+                out.append(decimal: UInt64(exchange.responseBytes))
+                out.append(" duration_ms=")
+                out.append(decimal: tenths / 10)
+                out.append(".")
+                out.append(decimal: tenths % 10)
+                out.append(" upstream=")
+                if let upstream {
+                    out.append(upstream.host)
+                    out.append(":")
+                    out.append(decimal: UInt64(upstream.port))
+                } else {
+                    out.append("-")
+                }
+                out.append(" client=")
+                out.append(clientAddress)
+                out.append(" request_id=")
+                appendRequestID(exchange, to: &out)
+                out.append("\n")
+            }
         }
-        loop.log.writeStaticString(" status=")
-        loop.log.writeDecimal(status)
-        loop.log.writeStaticString(" bytes=")
-        loop.log.writeDecimal(exchange.responseBytes)
-        loop.log.writeStaticString(" duration_ms=")
-        loop.log.writeDecimal(tenths / 10)
-        loop.log.writeStaticString(".")
-        loop.log.writeDecimal(tenths % 10)
-        loop.log.writeStaticString(" upstream=")
-        if let upstream = exchange.upstreamAddress {
-            loop.log.writeString(upstream.host)
-            loop.log.writeStaticString(":")
-            loop.log.writeDecimal(upstream.port)
-        } else {
-            loop.log.writeStaticString("-")
-        }
-        loop.log.writeStaticString(" client=")
-        loop.log.writeString(clientAddress)
-        loop.log.writeStaticString(" request_id=")
-        writeRequestID(exchange, into: &loop.log)
-        loop.log.writeStaticString("\n")
         if loop.log.readableBytes > 32 * 1024 { loop.flushLog() }
     }
 }

@@ -42,10 +42,6 @@ final class LoopState: @unchecked Sendable {
     }
 
     /// A request id unique to this process: the loop's random prefix and the request's number.
-    func writeRequestID(_ number: UInt64, into buffer: inout ByteBuffer) {
-        buffer.writeHead(bound: idPrefix.count + 16) { appendRequestID(number, to: &$0) }
-    }
-
     func appendRequestID(_ number: UInt64, to out: inout HeadWriter) {
         out.append(idPrefix)
         out.append(hex: number)

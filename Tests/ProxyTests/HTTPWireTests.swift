@@ -142,11 +142,13 @@ import Testing
 
     @Test func writesIntegersWithoutFormatting() {
         var buffer = ByteBuffer()
-        buffer.writeDecimal(0)
-        buffer.writeStaticString(" ")
-        buffer.writeDecimal(1_764_325_000_123)
-        buffer.writeStaticString(" ")
-        buffer.writeInteger(UInt64.max, radix: 16)
+        buffer.writeHead(bound: 64) { out in
+            out.append(decimal: 0)
+            out.append(" ")
+            out.append(decimal: 1_764_325_000_123)
+            out.append(" ")
+            out.append(hex: UInt64.max)
+        }
         #expect(String(buffer: buffer) == "0 1764325000123 ffffffffffffffff")
     }
 }
