@@ -70,7 +70,7 @@ final class LoopState: @unchecked Sendable {
     func sweep() {
         let now = NIODeadline.now()
         for handler in Array(handlers.values) { handler.checkDeadlines(now) }
-        pool.closeIdle(before: now - upstreamIdleTimeout)
+        pool.closeIdle(before: now - upstreamIdleTimeout, now: now)
     }
 
     /// Writes the buffered access log lines; called when the buffer is large and by a timer.

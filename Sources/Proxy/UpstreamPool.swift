@@ -13,7 +13,7 @@ final class UpstreamConnection {
     var closed = false
     /// Reading was turned off because the client reads slower than the upstream sends.
     private var paused = false
-    /// When the connection last went back to the pool.
+    /// When the connection last went back to the pool (to the sweep's second).
     var idleSince = NIODeadline.uptimeNanoseconds(0)
 
     init(channel: any Channel, upstream: Upstream, handler: UpstreamHandler) {
@@ -39,6 +39,9 @@ final class UpstreamPool {
     private let maxIdle: Int
     private var idle: [Upstream: [UpstreamConnection]] = [:]
     private var counters: [String: Int] = [:]
+    /// The time of the last sweep, for `idleSince`: good to a second, without reading the
+    /// clock on every request.
+    private var lastSweep = NIODeadline.now()
 
     init(eventLoop: any EventLoop, connectTimeout: TimeAmount, maxIdle: Int) {
         self.eventLoop = eventLoop
@@ -80,7 +83,7 @@ final class UpstreamPool {
             connection.channel.close(promise: nil)
             return
         }
-        connection.idleSince = .now()
+        connection.idleSince = lastSweep
         if !Self.add(connection, to: &idle[connection.upstream, default: []], limit: maxIdle) {
             connection.channel.close(promise: nil)
         }
@@ -94,7 +97,8 @@ final class UpstreamPool {
 
     /// Closes the connections idle since before `deadline`. The oldest are at the front of
     /// each list: the newest are taken first, so the surplus of a burst ages out.
-    func closeIdle(before deadline: NIODeadline) {
+    func closeIdle(before deadline: NIODeadline, now: NIODeadline) {
+        lastSweep = now
         var expired: [UpstreamConnection] = []
         for (upstream, connections) in idle {
             let stale = connections.prefix { $0.idleSince < deadline }
