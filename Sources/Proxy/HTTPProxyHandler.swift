@@ -934,9 +934,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         head.bytes.withUnsafeReadableBytes { bytes in
             loop.log.writeHead(bound: bound) { out in
                 out.append("app=")
-                out.append(app)
+                out.append(string: app)
                 out.append(" host=")
-                out.append(host)
+                out.append(string: host)
                 out.append(" method=")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
                 out.append(" uri=")
@@ -951,7 +951,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 out.append(decimal: tenths % 10)
                 out.append(" upstream=")
                 if let upstream {
-                    out.append(upstream.host)
+                    out.append(string: upstream.host)
                     out.append(":")
                     out.append(decimal: UInt64(upstream.port))
                 } else {

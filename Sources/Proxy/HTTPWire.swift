@@ -492,7 +492,9 @@ struct HeadWriter {
         bytes.withUnsafeBytes { append($0) }
     }
 
-    mutating func append(_ text: String) {
+    /// A String's bytes. Named apart from `append(_: StaticString)`: an unlabelled String
+    /// overload would take every literal, at the cost of a copy each.
+    mutating func append(string text: String) {
         var text = text
         text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
