@@ -42,9 +42,20 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private var inClientRead = false
     /// Bytes were written to the upstream since its last flush.
     private var upstreamUnflushed = false
-    /// The response's head and the small pieces of body that came with it, written as one.
-    private var staged: ByteBuffer?
+    /// The response's head and the small pieces of body that came with it, written as one
+    /// (while `staging`). The buffer is kept for the next response: once the socket has
+    /// written it, nothing else holds its storage, and clearing it keeps that storage.
+    private var staged = HTTPProxyHandler.noBytes
+    private var staging = false
     private static let stageLimit = 8 * 1024
+    /// The last request head sent upstream, kept for its storage in the same way.
+    private var upstreamHead = HTTPProxyHandler.noBytes
+    /// Storage for the header fields of the next request and response heads.
+    private var requestFields: [HTTPWire.Field] = []
+    private var responseFields: [HTTPWire.Field] = []
+    /// A buffer kept between heads gives its storage back when it grew past this.
+    private static let keptBufferLimit = 16 * 1024
+    private var allocator = ByteBufferAllocator()
     private var pausedForPipelining = false
     /// Reading stopped while a body waits for its upstream connection to open.
     private var pausedForConnect = false
@@ -67,7 +78,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// per request.
     private final class Exchange {
         let head: HTTPWire.RequestHead
-        let app: RouteTable.App?
+        let route: AppRoute?
+        var app: RouteTable.App? { route?.app }
         let host: String
         let started: NIODeadline
         var keepAlive: Bool
@@ -105,9 +117,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         /// A chunked response to an HTTP/1.0 client: sent as plain data, ended by closing.
         var dechunk = false
 
-        init(head: HTTPWire.RequestHead, app: RouteTable.App?, host: String, keepAlive: Bool, givenRequestID: Range<Int>?, requestNumber: UInt64, retryable: Bool) {
+        init(head: HTTPWire.RequestHead, route: AppRoute?, host: String, keepAlive: Bool, givenRequestID: Range<Int>?, requestNumber: UInt64, retryable: Bool) {
             self.head = head
-            self.app = app
+            self.route = route
             self.host = host
             self.started = .now()
             self.keepAlive = keepAlive
@@ -130,6 +142,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        allocator = context.channel.allocator
         loop.track(self)
         if context.channel.isActive { connectionStarted(context) }
     }
@@ -225,7 +238,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             }
             headScanned = 0
             inbound.moveReaderIndex(forwardBy: leading)
-            return try HTTPWire.parseRequest(inbound.readSlice(length: length)!)
+            return try HTTPWire.parseRequest(inbound.readSlice(length: length)!, reusing: &requestFields)
         } catch HTTPWire.ParseError.tooLarge {
             respondAndClose(.requestHeaderFieldsTooLarge, "The request headers are too large.")
         } catch {
@@ -294,10 +307,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         waitDeadline = nil
         let summary = HTTPWire.Summary(head.fields, in: head.bytes)
         let hostName = summary.host.map { head.string($0) }
-        let app = Self.lookup(shared, host: hostName, port: listenPort)
+        let route = loop.app(forHost: hostName, port: listenPort)
         let framing: HTTPWire.Framing = summary.chunked ? .chunked : (summary.contentLength ?? 0) > 0 ? .length(summary.contentLength!) : .none
         let exchange = Exchange(
-            head: head, app: app, host: hostName ?? "", keepAlive: summary.persists(minorVersion: head.minorVersion),
+            head: head, route: route, host: hostName ?? "", keepAlive: summary.persists(minorVersion: head.minorVersion),
             givenRequestID: summary.requestID, requestNumber: loop.nextRequestNumber(),
             retryable: framing == .none && head.isIdempotent)
         exchange.requestFraming = framing
@@ -317,8 +330,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             respondAndClose(.badRequest, "An HTTP/1.1 request needs a Host header.")
             return
         }
-        if let app {
-            forward(exchange, to: app, summary: summary)
+        if let route {
+            forward(exchange, to: route.app, summary: summary)
         } else {
             respondLocally(.notFound, hostName.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header.")
         }
@@ -353,9 +366,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         // lines, the X-Forwarded-For values again, the Upgrade value), two bytes more per
         // field, and the proxy's own lines (a given request id is at most 200 bytes).
         let bound = 3 * head.bytes.readableBytes + 4 * head.fields.count + clientAddress.count + forwardingLines.count + 512
-        var out = context.channel.allocator.buffer(capacity: bound)
+        Self.clearForReuse(&upstreamHead, capacity: bound)
         head.bytes.withUnsafeReadableBytes { bytes in
-            out.writeHead(bound: bound) { out in
+            upstreamHead.writeHead(bound: bound) { out in
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
                 out.append(" ")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
@@ -387,9 +400,16 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 out.append(summary.chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\n\r\n")
             }
         }
-        if exchange.retryable { exchange.upstreamHead = out }
-        exchange.pending = out
+        if exchange.retryable { exchange.upstreamHead = upstreamHead }
+        exchange.pending = upstreamHead
         connectUpstream()
+    }
+
+    /// Empties a kept buffer for the next head. Its storage stays when the socket is done
+    /// with it (nothing else holds it then) and it is not large.
+    private static func clearForReuse(_ buffer: inout ByteBuffer, capacity: Int) {
+        if buffer.capacity > keptBufferLimit { buffer = noBytes }
+        buffer.clear(minimumCapacity: capacity)
     }
 
     /// Whether a header is one the client's `Connection` header names as hop-by-hop.
@@ -402,10 +422,6 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             }
         }
         return named
-    }
-
-    private static func lookup(_ shared: ProxyShared, host: String?, port: Int) -> RouteTable.App? {
-        shared.routes.withLockedValue { $0.app(forHost: host, port: port) }
     }
 
     /// Passes the body bytes at hand to the upstream, following the request's framing.
@@ -480,17 +496,19 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     // MARK: Upstream
 
     private func connectUpstream() {
-        guard let exchange, let app = exchange.app else {
+        guard let exchange, let route = exchange.route else {
             failUpstream("The request has no app to go to.")
             return
         }
+        let app = route.app
         if let previous = exchange.upstreamAddress { exchange.tried.append(previous) }
-        guard let target = loop.pool.pick(app, excluding: exchange.tried) else {
+        guard let index = route.pick(excluding: exchange.tried) else {
             failUpstream("The app \(app.name) did not accept the connection.")
             return
         }
+        let target = app.upstreams[index]
         exchange.upstreamAddress = target
-        if let idle = loop.pool.takeIdle(target) {
+        if let idle = loop.pool.takeIdle(route.idle[index]) {
             attach(idle)
             return
         }
@@ -565,7 +583,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             }
             exchange.responseHeadScanned = 0
             exchange.upstreamInbound.moveReaderIndex(forwardBy: leading)
-            head = try HTTPWire.parseResponse(exchange.upstreamInbound.readSlice(length: length)!)
+            head = try HTTPWire.parseResponse(exchange.upstreamInbound.readSlice(length: length)!, reusing: &responseFields)
         } catch {
             exchange.retryable = false
             failUpstream("The app \(exchange.app?.name ?? "") sent a response that could not be parsed.")
@@ -578,7 +596,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if head.status < 200 {
             // Interim responses (100 Continue, 103 Early Hints) reach HTTP/1.1 clients.
             if exchange.head.minorVersion >= 1, head.status != 101 {
-                var out = context.channel.allocator.buffer(capacity: 2 * head.bytes.readableBytes + 64)
+                var out = allocator.buffer(capacity: 2 * head.bytes.readableBytes + 64)
                 writeResponseHead(head, into: &out, keepChunked: false)
                 context.write(wrapOutboundOut(out), promise: nil)
             }
@@ -611,10 +629,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.dechunk = framing == .chunked && exchange.head.minorVersion == 0
         if framing == .untilClose || exchange.dechunk { exchange.keepAlive = false }
 
-        var out = context.channel.allocator.buffer(capacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
         let connection: StaticString? = !exchange.keepAlive ? "Connection: close\r\n" : exchange.head.minorVersion == 0 ? "Connection: keep-alive\r\n" : nil
-        writeResponseHead(head, into: &out, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection)
-        staged = out
+        Self.clearForReuse(&staged, capacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
+        staging = true
+        writeResponseHead(head, into: &staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection)
         if framing == .none { responseEnd(exchange) }
         return true
     }
@@ -688,8 +706,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     private func sendResponse(_ exchange: Exchange, _ piece: ByteBuffer) {
         exchange.responseBytes += piece.readableBytes
-        if staged != nil, piece.readableBytes <= Self.stageLimit {
-            staged!.writeImmutableBuffer(piece)
+        if staging, piece.readableBytes <= Self.stageLimit {
+            staged.writeImmutableBuffer(piece)
             return
         }
         writeStaged()
@@ -698,8 +716,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     /// A small response is copied behind its head: one buffer, one write.
     private func writeStaged() {
-        if let staged {
-            self.staged = nil
+        if staging {
+            staging = false
             context.write(wrapOutboundOut(staged), promise: nil)
         }
     }
@@ -867,7 +885,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         lingering = true
         if exchange == nil {
             let head = HTTPWire.RequestHead(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), method: 0..<3, target: 4..<5, minorVersion: 1, fields: [])
-            exchange = Exchange(head: head, app: nil, host: "", keepAlive: false, givenRequestID: nil, requestNumber: loop.nextRequestNumber(), retryable: false)
+            exchange = Exchange(head: head, route: nil, host: "", keepAlive: false, givenRequestID: nil, requestNumber: loop.nextRequestNumber(), retryable: false)
         }
         exchange!.keepAlive = false
         exchange!.requestDone = true

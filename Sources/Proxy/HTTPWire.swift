@@ -173,6 +173,13 @@ enum HTTPWire {
 
     /// Parses a request head (exactly the bytes `headLength` delimited).
     static func parseRequest(_ head: ByteBuffer) throws -> RequestHead {
+        var fields: [Field] = []
+        return try parseRequest(head, reusing: &fields)
+    }
+
+    /// Parses a request head, its fields in `fields`' storage when nothing else holds it
+    /// (a connection keeps one array for its requests: one allocation fewer per request).
+    static func parseRequest(_ head: ByteBuffer, reusing fields: inout [Field]) throws -> RequestHead {
         try head.withUnsafeReadableBytes { bytes in
             var lines = LineReader(bytes: bytes)
             guard let line = try lines.next() else { throw ParseError.malformed("empty request") }
@@ -184,12 +191,19 @@ enum HTTPWire {
             let target = firstSpace + 1..<secondSpace
             guard !target.isEmpty, target.allSatisfy({ bytes[$0] > space && bytes[$0] != 0x7F }) else { throw ParseError.malformed("bad request target") }
             let minor = try version(bytes, secondSpace + 1..<line.upperBound)
-            return RequestHead(bytes: head, method: method, target: target, minorVersion: minor, fields: try fields(&lines, bytes))
+            try readFields(&lines, bytes, into: &fields)
+            return RequestHead(bytes: head, method: method, target: target, minorVersion: minor, fields: fields)
         }
     }
 
     /// Parses a response head.
     static func parseResponse(_ head: ByteBuffer) throws -> ResponseHead {
+        var fields: [Field] = []
+        return try parseResponse(head, reusing: &fields)
+    }
+
+    /// Parses a response head, its fields in `fields`' storage (see `parseRequest`).
+    static func parseResponse(_ head: ByteBuffer, reusing fields: inout [Field]) throws -> ResponseHead {
         try head.withUnsafeReadableBytes { bytes in
             var lines = LineReader(bytes: bytes)
             guard let line = try lines.next(), line.count >= 12 else { throw ParseError.malformed("short status line") }
@@ -202,7 +216,8 @@ enum HTTPWire {
             guard (100...999).contains(status) else { throw ParseError.malformed("bad status code") }
             let statusText = code.lowerBound..<line.upperBound
             guard statusText.allSatisfy({ bytes[$0] >= space && bytes[$0] != 0x7F || bytes[$0] == tab }) else { throw ParseError.malformed("bad reason phrase") }
-            return ResponseHead(bytes: head, status: status, statusText: statusText, minorVersion: minor, fields: try fields(&lines, bytes))
+            try readFields(&lines, bytes, into: &fields)
+            return ResponseHead(bytes: head, status: status, statusText: statusText, minorVersion: minor, fields: fields)
         }
     }
 
@@ -216,8 +231,8 @@ enum HTTPWire {
         return Int(bytes[b + 7] - zero)
     }
 
-    private static func fields(_ lines: inout LineReader, _ bytes: UnsafeRawBufferPointer) throws -> [Field] {
-        var fields: [Field] = []
+    private static func readFields(_ lines: inout LineReader, _ bytes: UnsafeRawBufferPointer, into fields: inout [Field]) throws {
+        fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)
         while let line = try lines.next(), !line.isEmpty {
             guard bytes[line.lowerBound] != space, bytes[line.lowerBound] != tab else { throw ParseError.malformed("obsolete line folding") }
@@ -236,7 +251,6 @@ enum HTTPWire {
             let kind = HeaderName.classify(UnsafeRawBufferPointer(rebasing: bytes[name]))
             fields.append(Field(kind: kind, name: name, value: start..<end))
         }
-        return fields
     }
 
     /// A field value has no control characters but tab (RFC 9110 §5.5). Eight bytes at a

@@ -3,16 +3,92 @@ internal import Glibc
 #endif
 internal import NIOConcurrencyHelpers
 internal import NIOCore
+internal import Synchronization
 
 /// What the server shares across event loops: the route table (swapped whole) and the
 /// configuration.
 final class ProxyShared: Sendable {
     let routes: NIOLockedValueBox<RouteTable>
+    /// Counts route updates, so each loop sees without taking the lock whether its copy
+    /// of the table is current. Changed only with the lock held.
+    let routesVersion = Atomic<Int>(0)
     let configuration: ProxyServer.Configuration
 
     init(routes: RouteTable, configuration: ProxyServer.Configuration) {
         self.routes = NIOLockedValueBox(routes)
         self.configuration = configuration
+    }
+
+    func update(_ table: RouteTable) {
+        routes.withLockedValue { routes in
+            routes = table
+            routesVersion.add(1, ordering: .releasing)
+        }
+    }
+
+    /// The table and its version, read together.
+    func current() -> (RouteTable, Int) {
+        routes.withLockedValue { ($0, routesVersion.load(ordering: .relaxed)) }
+    }
+}
+
+/// An app as one event loop routes to it: its instances, where to start the next
+/// round-robin turn, and each instance's idle connections.
+final class AppRoute {
+    let app: RouteTable.App
+    /// Idle connections per instance, in the order of `app.upstreams`.
+    let idle: [IdleConnections]
+    private var turn = 0
+
+    init(app: RouteTable.App, pool: UpstreamPool) {
+        self.app = app
+        idle = app.upstreams.map { pool.list(for: $0) }
+    }
+
+    /// The next instance in round-robin order, skipping those in `exclude`; its index in
+    /// `app.upstreams`.
+    func pick(excluding exclude: [Upstream]) -> Int? {
+        let count = app.upstreams.count
+        guard count > 0 else { return nil }
+        defer { turn &+= 1 }
+        if exclude.isEmpty { return turn % count }
+        let candidates = app.upstreams.indices.filter { !exclude.contains(app.upstreams[$0]) }
+        guard !candidates.isEmpty else { return nil }
+        return candidates[turn % candidates.count]
+    }
+}
+
+/// One event loop's copy of the route table, with an `AppRoute` per app, so a request
+/// finds its app and an idle connection without a lock or a second lookup.
+struct LoopRoutes {
+    private var hosts: [String: AppRoute] = [:]
+    private var wildcards: [(suffix: String, app: AppRoute)] = []
+    private var portDefaults: [Int: AppRoute] = [:]
+    private var tcp: [Int: AppRoute] = [:]
+
+    init() {}
+
+    init(_ table: RouteTable, pool: UpstreamPool) {
+        // One route per app, shared by its domains, so they take turns together.
+        var made: [String: [AppRoute]] = [:]
+        func route(_ app: RouteTable.App) -> AppRoute {
+            if let same = made[app.name]?.first(where: { $0.app == app }) { return same }
+            let route = AppRoute(app: app, pool: pool)
+            made[app.name, default: []].append(route)
+            return route
+        }
+        hosts = table.hosts.mapValues(route)
+        wildcards = table.wildcards.map { ($0.suffix, route($0.app)) }
+        portDefaults = table.portDefaults.mapValues(route)
+        tcp = table.tcp.mapValues(route)
+    }
+
+    func app(forHost host: String?, port: Int) -> AppRoute? {
+        RouteTable.find(host, port: port, hosts: hosts, wildcards: wildcards, portDefaults: portDefaults)
+    }
+
+    func app(forTCPPort port: Int) -> AppRoute? {
+        tcp[port]
     }
 }
 
@@ -29,10 +105,42 @@ final class LoopState: @unchecked Sendable {
 
     private let upstreamIdleTimeout: TimeAmount
 
-    init(eventLoop: any EventLoop, configuration: ProxyServer.Configuration) {
+    private let shared: ProxyShared
+    private var routes = LoopRoutes()
+    private var routesVersion = -1
+
+    init(eventLoop: any EventLoop, shared: ProxyShared) {
+        self.shared = shared
+        let configuration = shared.configuration
         upstreamIdleTimeout = configuration.upstreamIdleTimeout
         pool = UpstreamPool(eventLoop: eventLoop, connectTimeout: configuration.connectTimeout, maxIdle: configuration.maxIdlePerUpstream)
         idPrefix = Array((String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-").utf8)
+    }
+
+    /// The app a Host is routed to on this loop, from the current route table.
+    func app(forHost host: String?, port: Int) -> AppRoute? {
+        refreshRoutes()
+        return Self.find(in: &routes) { $0.app(forHost: host, port: port) }
+    }
+
+    /// The app whose processes take connections to a TCP listener's port.
+    func app(forTCPPort port: Int) -> AppRoute? {
+        refreshRoutes()
+        return Self.find(in: &routes) { $0.app(forTCPPort: port) }
+    }
+
+    /// Looks into the routes in place: read as a property, the table would be copied out
+    /// of this object first, a retain and a release of each of its dictionaries.
+    private static func find(in routes: inout LoopRoutes, _ lookup: (inout LoopRoutes) -> AppRoute?) -> AppRoute? {
+        lookup(&routes)
+    }
+
+    /// Rebuilds this loop's copy of the table after an update (one atomic read otherwise).
+    private func refreshRoutes() {
+        guard shared.routesVersion.load(ordering: .acquiring) != routesVersion else { return }
+        let (table, version) = shared.current()
+        routes = LoopRoutes(table, pool: pool)
+        routesVersion = version
     }
 
     /// The number of this loop's next request, for its id.

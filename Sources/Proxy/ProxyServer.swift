@@ -28,7 +28,7 @@ package final class ProxyServer: Service, Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         var loops: [ObjectIdentifier: LoopState] = [:]
         for loop in group.makeIterator() {
-            let state = LoopState(eventLoop: loop, configuration: configuration)
+            let state = LoopState(eventLoop: loop, shared: shared)
             loops[ObjectIdentifier(loop as AnyObject)] = state
             let sweepEvery = min(TimeAmount.seconds(1), configuration.headerTimeout, configuration.responseTimeout)
             loop.scheduleRepeatedTask(initialDelay: sweepEvery, delay: sweepEvery) { _ in state.sweep() }
@@ -54,7 +54,7 @@ package final class ProxyServer: Service, Sendable {
     /// Replaces the route table; new requests use it at once, requests in flight finish on
     /// the upstreams they already have.
     package func update(_ routes: RouteTable) {
-        shared.routes.withLockedValue { $0 = routes }
+        shared.update(routes)
     }
 
     /// Replaces the TLS certificates (chosen by SNI on the next handshake).

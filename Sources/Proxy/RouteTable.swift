@@ -60,13 +60,19 @@ package struct RouteTable: Sendable, Equatable {
 
     /// The app for a Host header value (port and trailing dot ignored, case-insensitive).
     package func app(forHost host: String?, port: Int) -> App? {
+        Self.find(host, port: port, hosts: hosts, wildcards: wildcards, portDefaults: portDefaults)
+    }
+
+    /// The lookup behind `app(forHost:port:)`, for any table of this shape (each event
+    /// loop keeps one of its own, see `LoopRoutes`).
+    static func find<Value>(_ host: String?, port: Int, hosts: [String: Value], wildcards: [(suffix: String, app: Value)], portDefaults: [Int: Value]) -> Value? {
         if let host {
             // Fast path: the common Host is already a bare lowercase name.
-            if let app = hosts[host] { return app }
-            let name = Self.normalize(host)
-            if let app = hosts[name] { return app }
-            for (suffix, app) in wildcards where name.hasSuffix(suffix) && name.count > suffix.count {
-                return app
+            if let value = hosts[host] { return value }
+            let name = normalize(host)
+            if let value = hosts[name] { return value }
+            for (suffix, value) in wildcards where name.hasSuffix(suffix) && name.count > suffix.count {
+                return value
             }
         }
         return portDefaults[port]

@@ -6,10 +6,11 @@ internal import NIOPosix
 /// spliced to one of the app's instances, round-robin, something nginx in Dokku cannot do.
 enum TCPForwarder {
     static func configure(_ channel: any Channel, shared: ProxyShared, state: LoopState, port: Int, logger: Logger) throws {
-        guard let app = shared.routes.withLockedValue({ $0.tcp[port] }), let upstream = state.pool.pick(app, excluding: []) else {
+        guard let route = state.app(forTCPPort: port), let index = route.pick(excluding: []) else {
             channel.close(promise: nil)
             return
         }
+        let app = route.app, upstream = app.upstreams[index]
         // Hold reads until the upstream is connected; the glue handler then drives them.
         try channel.syncOptions?.setOption(.autoRead, value: false)
         let (clientGlue, upstreamGlue) = GlueHandler.matchedPair()

@@ -6,6 +6,8 @@ final class UpstreamConnection {
     let channel: any Channel
     let upstream: Upstream
     let handler: UpstreamHandler
+    /// Where the connection waits between exchanges: its upstream's list in the loop's pool.
+    let idleList: IdleConnections
     /// False once the upstream said `Connection: close` or an exchange broke off midway.
     var reusable = true
     /// The channel has gone (set on `channelInactive`); cheaper to read than asking NIO
@@ -16,10 +18,11 @@ final class UpstreamConnection {
     /// When the connection last went back to the pool (to the sweep's second).
     var idleSince = NIODeadline.uptimeNanoseconds(0)
 
-    init(channel: any Channel, upstream: Upstream, handler: UpstreamHandler) {
+    init(channel: any Channel, upstream: Upstream, handler: UpstreamHandler, idleList: IdleConnections) {
         self.channel = channel
         self.upstream = upstream
         self.handler = handler
+        self.idleList = idleList
     }
 
     /// Turns reading from the upstream on or off. The channel option is touched only on a
@@ -31,14 +34,20 @@ final class UpstreamConnection {
     }
 }
 
+/// The idle connections to one upstream on one event loop, oldest first. A class: the
+/// loop's routes and each connection hold it, so taking and returning a connection needs
+/// no lookup.
+final class IdleConnections {
+    fileprivate(set) var connections: [UpstreamConnection] = []
+}
+
 /// Idle upstream connections of one event loop, per upstream. Everything here runs on
-/// that loop, so no locks: each loop keeps its own pool and round-robin counters.
+/// that loop, so no locks: each loop keeps its own pool.
 final class UpstreamPool {
     private let eventLoop: any EventLoop
     private let connectTimeout: TimeAmount
     private let maxIdle: Int
-    private var idle: [Upstream: [UpstreamConnection]] = [:]
-    private var counters: [String: Int] = [:]
+    private var idle: [Upstream: IdleConnections] = [:]
     /// The time of the last sweep, for `idleSince`: good to a second, without reading the
     /// clock on every request.
     private var lastSweep = NIODeadline.now()
@@ -49,25 +58,19 @@ final class UpstreamPool {
         self.maxIdle = maxIdle
     }
 
-    /// The next upstream of an app in round-robin order, skipping those in `exclude`.
-    func pick(_ app: RouteTable.App, excluding exclude: [Upstream]) -> Upstream? {
-        let counter = Self.next(&counters[app.name, default: 0])
-        if exclude.isEmpty { return app.upstreams.isEmpty ? nil : app.upstreams[counter % app.upstreams.count] }
-        let candidates = app.upstreams.filter { !exclude.contains($0) }
-        guard !candidates.isEmpty else { return nil }
-        return candidates[counter % candidates.count]
+    /// The list of `upstream`'s idle connections, made on first use and kept while the
+    /// pool lives, so route updates that keep an upstream keep its connections.
+    func list(for upstream: Upstream) -> IdleConnections {
+        if let list = idle[upstream] { return list }
+        let list = IdleConnections()
+        idle[upstream] = list
+        return list
     }
 
-    /// Returns the counter and moves it on: one dictionary lookup where a read and a write
-    /// would take two.
-    private static func next(_ counter: inout Int) -> Int {
-        defer { counter &+= 1 }
-        return counter
-    }
-
-    /// An idle pooled connection to `upstream`, if there is one.
-    func takeIdle(_ upstream: Upstream) -> UpstreamConnection? {
-        while let connection = idle[upstream]?.popLast() {
+    /// An idle pooled connection from `list`, if there is one: the newest, so the surplus
+    /// of a burst ages out.
+    func takeIdle(_ list: IdleConnections) -> UpstreamConnection? {
+        while let connection = list.connections.popLast() {
             if !connection.closed { return connection }
         }
         return nil
@@ -79,32 +82,25 @@ final class UpstreamPool {
         // A slow client may have paused reading from this upstream; the next exchange must
         // start with reads on.
         connection.setReading(true)
-        guard connection.reusable, !connection.closed else {
+        let list = connection.idleList
+        guard connection.reusable, !connection.closed, list.connections.count < maxIdle else {
             connection.channel.close(promise: nil)
             return
         }
         connection.idleSince = lastSweep
-        if !Self.add(connection, to: &idle[connection.upstream, default: []], limit: maxIdle) {
-            connection.channel.close(promise: nil)
-        }
-    }
-
-    private static func add(_ connection: UpstreamConnection, to list: inout [UpstreamConnection], limit: Int) -> Bool {
-        guard list.count < limit else { return false }
-        list.append(connection)
-        return true
+        list.connections.append(connection)
     }
 
     /// Closes the connections idle since before `deadline`. The oldest are at the front of
-    /// each list: the newest are taken first, so the surplus of a burst ages out.
+    /// each list.
     func closeIdle(before deadline: NIODeadline, now: NIODeadline) {
         lastSweep = now
         var expired: [UpstreamConnection] = []
-        for (upstream, connections) in idle {
-            let stale = connections.prefix { $0.idleSince < deadline }
+        for list in idle.values {
+            let stale = list.connections.prefix { $0.idleSince < deadline }
             guard !stale.isEmpty else { continue }
             expired += stale
-            idle[upstream] = Array(connections.dropFirst(stale.count))
+            list.connections.removeFirst(stale.count)
         }
         // Closed after the loop: a close reports back through `remove`.
         for connection in expired { connection.channel.close(promise: nil) }
@@ -112,7 +108,7 @@ final class UpstreamPool {
 
     /// Forgets a connection that closed while idle.
     func remove(_ connection: UpstreamConnection) {
-        idle[connection.upstream]?.removeAll { $0 === connection }
+        connection.idleList.connections.removeAll { $0 === connection }
     }
 
     /// A new connection to `upstream`.
@@ -126,9 +122,10 @@ final class UpstreamPool {
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(), name: "upstream")
                 }
             }
+        let list = list(for: upstream)
         return bootstrap.connect(host: upstream.host, port: upstream.port).flatMapThrowing { channel in
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-            let connection = UpstreamConnection(channel: channel, upstream: upstream, handler: handler)
+            let connection = UpstreamConnection(channel: channel, upstream: upstream, handler: handler, idleList: list)
             handler.connection = connection
             handler.pool = self
             return connection
