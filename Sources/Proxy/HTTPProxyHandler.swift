@@ -79,7 +79,6 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private final class Exchange {
         let head: HTTPWire.RequestHead
         let route: AppRoute?
-        var app: RouteTable.App? { route?.app }
         let host: String
         let started: NIODeadline
         var keepAlive: Bool
@@ -297,7 +296,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             exchange.responseDeadline = nil
             drop(exchange.upstream)
             exchange.upstream = nil
-            respondLocally(.gatewayTimeout, "The app \(exchange.app?.name ?? "") did not answer in time.")
+            respondLocally(.gatewayTimeout, "The app \(exchange.route?.app.name ?? "") did not answer in time.")
         }
     }
 
@@ -331,7 +330,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             return
         }
         if let route {
-            forward(exchange, to: route.app, summary: summary)
+            forward(exchange, to: route, summary: summary)
         } else {
             respondLocally(.notFound, hostName.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header.")
         }
@@ -339,21 +338,21 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     /// Sends the request on to one of the app's instances, or answers for it.
-    private func forward(_ exchange: Exchange, to app: RouteTable.App, summary: HTTPWire.Summary) {
+    private func forward(_ exchange: Exchange, to route: AppRoute, summary: HTTPWire.Summary) {
         let head = exchange.head
         let upgrade = summary.connectionUpgrade ? summary.upgrade : nil
-        if app.redirectToHTTPS, listener.kind == .http {
+        if route.app.redirectToHTTPS, listener.kind == .http {
             let name = RouteTable.normalize(exchange.host)
-            let port = app.httpsPort == 443 ? "" : ":\(app.httpsPort)"
+            let port = route.app.httpsPort == 443 ? "" : ":\(route.app.httpsPort)"
             respondLocally(.movedPermanently, "Moved to HTTPS.", extra: [("Location", "https://\(name)\(port)\(head.targetString)")])
             return
         }
-        if let limit = app.maxBodyBytes, case .length(let length) = exchange.requestFraming, length > limit {
-            respondAndClose(.payloadTooLarge, "The request body is larger than \(app.name) accepts.")
+        if let limit = route.app.maxBodyBytes, case .length(let length) = exchange.requestFraming, length > limit {
+            respondAndClose(.payloadTooLarge, "The request body is larger than \(route.app.name) accepts.")
             return
         }
-        guard !app.upstreams.isEmpty else {
-            respondLocally(.badGateway, "The app \(app.name) has no running web processes.")
+        guard !route.app.upstreams.isEmpty else {
+            respondLocally(.badGateway, "The app \(route.app.name) has no running web processes.")
             return
         }
         exchange.upgrading = upgrade != nil
@@ -457,10 +456,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         }
         exchange.bodyBytes += dataBytes
         if !exchange.local {
-            if let limit = exchange.app?.maxBodyBytes, exchange.bodyBytes > limit {
+            if let limit = exchange.route?.app.maxBodyBytes, exchange.bodyBytes > limit {
                 drop(exchange.upstream)
                 exchange.upstream = nil
-                respondAndClose(.payloadTooLarge, "The request body is larger than \(exchange.app?.name ?? "the app") accepts.")
+                respondAndClose(.payloadTooLarge, "The request body is larger than \(exchange.route?.app.name ?? "the app") accepts.")
                 return
             }
             exchange.retryable = false
@@ -500,13 +499,12 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             failUpstream("The request has no app to go to.")
             return
         }
-        let app = route.app
         if let previous = exchange.upstreamAddress { exchange.tried.append(previous) }
         guard let index = route.pick(excluding: exchange.tried) else {
-            failUpstream("The app \(app.name) did not accept the connection.")
+            failUpstream("The app \(route.app.name) did not accept the connection.")
             return
         }
-        let target = app.upstreams[index]
+        let target = route.app.upstreams[index]
         exchange.upstreamAddress = target
         if let idle = loop.pool.takeIdle(route.idle[index]) {
             attach(idle)
@@ -518,10 +516,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 self.attach(connection)
             case .failure:
                 // Refused or timed out: another instance, when the request may be resent.
-                if let exchange = self.exchange, exchange.retryable, exchange.tried.count + 1 < app.upstreams.count {
+                if let exchange = self.exchange, exchange.retryable, exchange.tried.count + 1 < route.app.upstreams.count {
                     self.connectUpstream()
                 } else {
-                    self.failUpstream("The app \(app.name) is not answering.")
+                    self.failUpstream("The app \(route.app.name) is not answering.")
                 }
             }
         }
@@ -586,7 +584,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             head = try HTTPWire.parseResponse(exchange.upstreamInbound.readSlice(length: length)!, reusing: &responseFields)
         } catch {
             exchange.retryable = false
-            failUpstream("The app \(exchange.app?.name ?? "") sent a response that could not be parsed.")
+            failUpstream("The app \(exchange.route?.app.name ?? "") sent a response that could not be parsed.")
             return false
         }
         if head.status == 101, exchange.upgrading {
@@ -616,7 +614,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         } else if summary.badLength {
             exchange.retryable = false
             exchange.responseStarted = false
-            failUpstream("The app \(exchange.app?.name ?? "") sent an invalid Content-Length.")
+            failUpstream("The app \(exchange.route?.app.name ?? "") sent an invalid Content-Length.")
             return false
         } else if let contentLength = summary.contentLength {
             framing = contentLength > 0 ? .length(contentLength) : .none
@@ -785,7 +783,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             exchange.responseDeadline = nil
             exchange.upstreamInbound.clear()
             exchange.responseHeadScanned = 0
-            if exchange.tried.count + 1 >= (exchange.app?.upstreams.count ?? 0) {
+            if exchange.tried.count + 1 >= (exchange.route?.app.upstreams.count ?? 0) {
                 // Every instance was tried: any of them may take the second attempt.
                 exchange.tried.removeAll()
                 exchange.upstreamAddress = nil
@@ -793,7 +791,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             connectUpstream()
             return
         }
-        failUpstream("The app \(exchange.app?.name ?? "") closed the connection before answering.")
+        failUpstream("The app \(exchange.route?.app.name ?? "") closed the connection before answering.")
     }
 
     private func failUpstream(_ detail: String) {
@@ -944,7 +942,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         guard shared.configuration.accessLog else { return }
         let tenths = UInt64(max(0, ((NIODeadline.now() - exchange.started).nanoseconds + 50_000) / 100_000))
         let head = exchange.head
-        let app = exchange.app?.name ?? "-", host = exchange.host.isEmpty ? "-" : exchange.host
+        let app = exchange.route?.app.name ?? "-", host = exchange.host.isEmpty ? "-" : exchange.host
         let upstream = exchange.upstreamAddress
         // The method and target are part of the head; numbers take at most 20 digits each,
         // a request id at most 200 bytes, the labels about 80.

@@ -191,7 +191,7 @@ enum HTTPWire {
             let target = firstSpace + 1..<secondSpace
             guard !target.isEmpty, target.allSatisfy({ bytes[$0] > space && bytes[$0] != 0x7F }) else { throw ParseError.malformed("bad request target") }
             let minor = try version(bytes, secondSpace + 1..<line.upperBound)
-            try readFields(&lines, bytes, into: &fields)
+            try readFields(bytes, from: lines.position, into: &fields)
             return RequestHead(bytes: head, method: method, target: target, minorVersion: minor, fields: fields)
         }
     }
@@ -216,7 +216,7 @@ enum HTTPWire {
             guard (100...999).contains(status) else { throw ParseError.malformed("bad status code") }
             let statusText = code.lowerBound..<line.upperBound
             guard statusText.allSatisfy({ bytes[$0] >= space && bytes[$0] != 0x7F || bytes[$0] == tab }) else { throw ParseError.malformed("bad reason phrase") }
-            try readFields(&lines, bytes, into: &fields)
+            try readFields(bytes, from: lines.position, into: &fields)
             return ResponseHead(bytes: head, status: status, statusText: statusText, minorVersion: minor, fields: fields)
         }
     }
@@ -231,54 +231,69 @@ enum HTTPWire {
         return Int(bytes[b + 7] - zero)
     }
 
-    private static func readFields(_ lines: inout LineReader, _ bytes: UnsafeRawBufferPointer, into fields: inout [Field]) throws {
+    /// Reads the header lines from `start` to the blank line that ends the head, each
+    /// checked as it is found: token bytes up to the colon, then the value up to the line's
+    /// end (`endOfLine`), one pass over each byte.
+    private static func readFields(_ bytes: UnsafeRawBufferPointer, from start: Int, into fields: inout [Field]) throws {
         fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)
-        while let line = try lines.next(), !line.isEmpty {
-            guard bytes[line.lowerBound] != space, bytes[line.lowerBound] != tab else { throw ParseError.malformed("obsolete line folding") }
-            // The name: token bytes up to the colon, in one pass.
-            var colon = line.lowerBound
-            while colon < line.upperBound, isTokenByte(bytes[colon]) { colon += 1 }
-            guard colon < line.upperBound, bytes[colon] == Self.colon else {
-                throw ParseError.malformed(colon == line.upperBound ? "header without a colon" : "bad header name")
+        let count = bytes.count
+        var position = start
+        while position < count {
+            let first = bytes[position]
+            if first == lf { return }
+            if first == cr {
+                guard position + 1 < count, bytes[position + 1] == lf else { throw ParseError.malformed("bare carriage return") }
+                return
             }
-            let name = line.lowerBound..<colon
-            guard !name.isEmpty else { throw ParseError.malformed("bad header name") }
-            var start = colon + 1, end = line.upperBound
-            while start < end, bytes[start] == space || bytes[start] == tab { start += 1 }
-            while end > start, bytes[end - 1] == space || bytes[end - 1] == tab { end -= 1 }
-            guard validValue(bytes, start..<end) else { throw ParseError.malformed("control character in a header value") }
-            let kind = HeaderName.classify(UnsafeRawBufferPointer(rebasing: bytes[name]))
-            fields.append(Field(kind: kind, name: name, value: start..<end))
+            guard first != space, first != tab else { throw ParseError.malformed("obsolete line folding") }
+            var colon = position
+            while colon < count, isTokenByte(bytes[colon]) { colon += 1 }
+            guard colon > position, colon < count, bytes[colon] == Self.colon else {
+                let lineEnded = colon == count || bytes[colon] == cr || bytes[colon] == lf
+                throw ParseError.malformed(lineEnded ? "header without a colon" : "bad header name")
+            }
+            var valueStart = colon + 1
+            while valueStart < count, bytes[valueStart] == space || bytes[valueStart] == tab { valueStart += 1 }
+            let lineEnd = try endOfLine(bytes, from: valueStart)
+            var valueEnd = lineEnd
+            while valueEnd > valueStart, bytes[valueEnd - 1] == space || bytes[valueEnd - 1] == tab { valueEnd -= 1 }
+            let name = position..<colon
+            fields.append(Field(kind: HeaderName.classify(UnsafeRawBufferPointer(rebasing: bytes[name])), name: name, value: valueStart..<valueEnd))
+            position = lineEnd + (bytes[lineEnd] == cr ? 2 : 1)
         }
     }
 
-    /// A field value has no control characters but tab (RFC 9110 §5.5). Eight bytes at a
-    /// time: a word with no byte below 0x20 and none equal to 0x7F passes whole (a tab, rare,
-    /// sends its word to the byte-by-byte check).
-    static func validValue(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
-        guard let base = bytes.baseAddress else { return range.isEmpty }
-        var index = range.lowerBound
+    /// Where the line holding `start` ends: the index of its CR LF or LF. On the way, a
+    /// field value may hold no control character but tab (RFC 9110 §5.5), so the first
+    /// other one must be that line end. Eight bytes at a time: a word with no byte below
+    /// 0x20 and none equal to 0x7F passes whole; one with any is looked at byte by byte.
+    static func endOfLine(_ bytes: UnsafeRawBufferPointer, from start: Int) throws -> Int {
+        guard let base = bytes.baseAddress, start < bytes.count else { throw ParseError.malformed("header line without an end") }
+        let count = bytes.count
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        while index + 8 <= range.upperBound {
-            let word = (base + index).loadUnaligned(as: UInt64.self)
-            let below = (word &- 0x20 &* ones) & ~word & highs
-            let deleted = word ^ (0x7F &* ones)
-            let del = (deleted &- ones) & ~deleted & highs
-            if below | del != 0 {
-                for offset in 0..<8 where !validValueByte(bytes[index + offset]) { return false }
+        var index = start
+        while true {
+            if index + 8 <= count {
+                let word = (base + index).loadUnaligned(as: UInt64.self)
+                let below = (word &- 0x20 &* ones) & ~word & highs
+                let deleted = word ^ (0x7F &* ones)
+                if below | ((deleted &- ones) & ~deleted & highs) == 0 {
+                    index += 8
+                    continue
+                }
             }
-            index += 8
+            let stop = min(index + 8, count)
+            guard index < stop else { throw ParseError.malformed("header line without an end") }
+            while index < stop {
+                let byte = bytes[index]
+                if byte < space && byte != tab || byte == 0x7F {
+                    if byte == lf || byte == cr && index + 1 < count && bytes[index + 1] == lf { return index }
+                    throw ParseError.malformed("control character in a header value")
+                }
+                index += 1
+            }
         }
-        while index < range.upperBound {
-            if !validValueByte(bytes[index]) { return false }
-            index += 1
-        }
-        return true
-    }
-
-    private static func validValueByte(_ byte: UInt8) -> Bool {
-        byte >= space && byte != 0x7F || byte == tab
     }
 
     /// Lines of a head, without their CRLF or LF. A bare CR is rejected.
@@ -341,16 +356,11 @@ enum HTTPWire {
 
     static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
 
-    /// RFC 9110 `tchar`.
-    /// A switch rather than a table: a global table costs a `swift_once` check per byte.
+    /// RFC 9110 `tchar`. Bit n of the two constants is set when byte n (or 64 + n) is one:
+    /// no table in memory, whose global would cost a `swift_once` check per byte.
     static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"): true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"),
-             UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"),
-             UInt8(ascii: "~"): true
-        default: false
-        }
+        let bits: UInt64 = byte < 64 ? 0x03FF_6CFA_0000_0000 : 0x57FF_FFFF_C7FF_FFFE
+        return byte < 128 && (bits >> UInt64(byte & 63)) & 1 == 1
     }
 
     private static func index(of byte: UInt8, in bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {

@@ -15,21 +15,30 @@ import Testing
     }
 
     @Test func fieldValuesAreCheckedEightBytesAtATime() {
-        // Every byte value at every position of a word-crossing value: the word-wide check
-        // agrees with the rule byte by byte (control characters but tab are refused).
+        // Every byte value at every position of a value that crosses words, before CR LF:
+        // the word-wide scan agrees with the rule byte by byte. Control characters but tab
+        // are refused, a bare CR too; an LF ends the line where it stands.
         for value in 0...255 {
             let byte = UInt8(value)
             let allowed = byte >= 0x20 && byte != 0x7F || byte == 0x09
             for position in 0..<19 {
-                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 19)
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 19) + [13, 10]
                 bytes[position] = byte
-                let valid = bytes.withUnsafeBytes { HTTPWire.validValue($0, 0..<19) }
-                #expect(valid == allowed, "byte \(value) at \(position)")
+                let end = try? bytes.withUnsafeBytes { try HTTPWire.endOfLine($0, from: 0) }
+                #expect(end == (byte == 10 ? position : allowed ? 19 : nil), "byte \(value) at \(position)")
             }
         }
-        let text = Array("gzip, deflate, br; q=\u{00E9}t\u{00E9}\tend".utf8)
-        #expect(text.withUnsafeBytes { HTTPWire.validValue($0, 0..<text.count) }, "tabs and UTF-8 bytes pass")
-        #expect(text.withUnsafeBytes { HTTPWire.validValue($0, 3..<3) })
+        let text = Array("gzip, deflate, br; q=\u{00E9}t\u{00E9}\tend\n".utf8)
+        #expect(text.withUnsafeBytes { try? HTTPWire.endOfLine($0, from: 0) } == text.count - 1, "tabs and UTF-8 bytes pass")
+        #expect(text.withUnsafeBytes { try? HTTPWire.endOfLine($0, from: text.count - 1) } == text.count - 1)
+        #expect(text.dropLast().withUnsafeBytes { try? HTTPWire.endOfLine($0, from: 0) } == nil, "a line needs its end")
+    }
+
+    @Test func tokenBytesAreThoseOfRFC9110() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for value in 0...255 {
+            #expect(HTTPWire.isTokenByte(UInt8(value)) == tchar.contains(UInt8(value)), "byte \(value)")
+        }
     }
 
     @Test func findsTheEndOfAHead() throws {
