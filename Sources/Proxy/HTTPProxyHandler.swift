@@ -79,7 +79,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private final class Exchange {
         let head: HTTPWire.RequestHead
         let route: AppRoute?
-        let host: String
+        /// The Host header's value in `head`.
+        let host: Range<Int>?
+        var hostName: String? { host.map { head.string($0) } }
         let started: NIODeadline
         var keepAlive: Bool
         /// The client's own `X-Request-Id`, or nil for the generated `requestNumber`.
@@ -116,7 +118,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         /// A chunked response to an HTTP/1.0 client: sent as plain data, ended by closing.
         var dechunk = false
 
-        init(head: HTTPWire.RequestHead, route: AppRoute?, host: String, keepAlive: Bool, givenRequestID: Range<Int>?, requestNumber: UInt64, retryable: Bool) {
+        init(head: HTTPWire.RequestHead, route: AppRoute?, host: Range<Int>?, keepAlive: Bool, givenRequestID: Range<Int>?, requestNumber: UInt64, retryable: Bool) {
             self.head = head
             self.route = route
             self.host = host
@@ -249,7 +251,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         inClientRead = false
         flushUpstream()
-        context.fireChannelReadComplete()
+        // Not passed on: this handler is the pipeline's last, and the tail does nothing with it.
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -305,11 +307,12 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private func begin(_ head: HTTPWire.RequestHead) {
         waitDeadline = nil
         let summary = HTTPWire.Summary(head.fields, in: head.bytes)
-        let hostName = summary.host.map { head.string($0) }
-        let route = loop.app(forHost: hostName, port: listenPort)
+        let route = head.bytes.withUnsafeReadableBytes { bytes in
+            loop.app(forHost: summary.host.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, port: listenPort)
+        }
         let framing: HTTPWire.Framing = summary.chunked ? .chunked : (summary.contentLength ?? 0) > 0 ? .length(summary.contentLength!) : .none
         let exchange = Exchange(
-            head: head, route: route, host: hostName ?? "", keepAlive: summary.persists(minorVersion: head.minorVersion),
+            head: head, route: route, host: summary.host, keepAlive: summary.persists(minorVersion: head.minorVersion),
             givenRequestID: summary.requestID, requestNumber: loop.nextRequestNumber(),
             retryable: framing == .none && head.isIdempotent)
         exchange.requestFraming = framing
@@ -332,7 +335,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if let route {
             forward(exchange, to: route, summary: summary)
         } else {
-            respondLocally(.notFound, hostName.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header.")
+            respondLocally(.notFound, exchange.hostName.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header.")
         }
         if framing == .none, self.exchange === exchange { requestEnd() }
     }
@@ -342,7 +345,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         let head = exchange.head
         let upgrade = summary.connectionUpgrade ? summary.upgrade : nil
         if route.app.redirectToHTTPS, listener.kind == .http {
-            let name = RouteTable.normalize(exchange.host)
+            let name = RouteTable.normalize(exchange.hostName ?? "")
             let port = route.app.httpsPort == 443 ? "" : ":\(route.app.httpsPort)"
             respondLocally(.movedPermanently, "Moved to HTTPS.", extra: [("Location", "https://\(name)\(port)\(head.targetString)")])
             return
@@ -883,7 +886,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         lingering = true
         if exchange == nil {
             let head = HTTPWire.RequestHead(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), method: 0..<3, target: 4..<5, minorVersion: 1, fields: [])
-            exchange = Exchange(head: head, route: nil, host: "", keepAlive: false, givenRequestID: nil, requestNumber: loop.nextRequestNumber(), retryable: false)
+            exchange = Exchange(head: head, route: nil, host: nil, keepAlive: false, givenRequestID: nil, requestNumber: loop.nextRequestNumber(), retryable: false)
         }
         exchange!.keepAlive = false
         exchange!.requestDone = true
@@ -942,17 +945,22 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         guard shared.configuration.accessLog else { return }
         let tenths = UInt64(max(0, ((NIODeadline.now() - exchange.started).nanoseconds + 50_000) / 100_000))
         let head = exchange.head
-        let app = exchange.route?.app.name ?? "-", host = exchange.host.isEmpty ? "-" : exchange.host
+        let app = exchange.route?.app.name ?? "-"
+        let host = exchange.host.flatMap { $0.isEmpty ? nil : $0 }
         let upstream = exchange.upstreamAddress
         // The method and target are part of the head; numbers take at most 20 digits each,
         // a request id at most 200 bytes, the labels about 80.
-        let bound = head.bytes.readableBytes + app.utf8.count + host.utf8.count + (upstream?.host.utf8.count ?? 0) + clientAddress.count + 400
+        let bound = head.bytes.readableBytes + app.utf8.count + (upstream?.host.utf8.count ?? 0) + clientAddress.count + 400
         head.bytes.withUnsafeReadableBytes { bytes in
             loop.log.writeHead(bound: bound) { out in
                 out.append("app=")
                 out.append(string: app)
                 out.append(" host=")
-                out.append(string: host)
+                if let host {
+                    out.append(UnsafeRawBufferPointer(rebasing: bytes[host]))
+                } else {
+                    out.append("-")
+                }
                 out.append(" method=")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
                 out.append(" uri=")

@@ -113,14 +113,27 @@ final class LoopState: @unchecked Sendable {
         self.shared = shared
         let configuration = shared.configuration
         upstreamIdleTimeout = configuration.upstreamIdleTimeout
-        pool = UpstreamPool(eventLoop: eventLoop, connectTimeout: configuration.connectTimeout, maxIdle: configuration.maxIdlePerUpstream)
+        pool = UpstreamPool(eventLoop: eventLoop, configuration: configuration)
         idPrefix = Array((String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-").utf8)
     }
 
-    /// The app a Host is routed to on this loop, from the current route table.
-    func app(forHost host: String?, port: Int) -> AppRoute? {
+    /// The last Host looked up, its port and its answer: most requests on a loop name the
+    /// same host as the one before, and comparing bytes is cheaper than making a String
+    /// and hashing it.
+    private var lastHost: [UInt8]?
+    private var lastPort = 0
+    private var lastRoute: AppRoute?
+
+    /// The app a Host header value is routed to on this loop, from the current route table.
+    func app(forHost host: UnsafeRawBufferPointer?, port: Int) -> AppRoute? {
         refreshRoutes()
-        return Self.find(in: &routes) { $0.app(forHost: host, port: port) }
+        if port == lastPort, let lastHost, let host, Self.same(lastHost, host) { return lastRoute }
+        let name = host.map { String(decoding: $0, as: UTF8.self) }
+        let route = Self.find(in: &routes) { $0.app(forHost: name, port: port) }
+        lastHost = host.map(Array.init)
+        lastPort = port
+        lastRoute = route
+        return route
     }
 
     /// The app whose processes take connections to a TCP listener's port.
@@ -135,12 +148,20 @@ final class LoopState: @unchecked Sendable {
         lookup(&routes)
     }
 
+    private static func same(_ bytes: [UInt8], _ other: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count == other.count else { return false }
+        guard let base = other.baseAddress else { return true }
+        return bytes.withUnsafeBytes { memcmp($0.baseAddress!, base, other.count) == 0 }
+    }
+
     /// Rebuilds this loop's copy of the table after an update (one atomic read otherwise).
     private func refreshRoutes() {
         guard shared.routesVersion.load(ordering: .acquiring) != routesVersion else { return }
         let (table, version) = shared.current()
         routes = LoopRoutes(table, pool: pool)
         routesVersion = version
+        lastHost = nil
+        lastRoute = nil
     }
 
     /// The number of this loop's next request, for its id.

@@ -25,6 +25,9 @@ extension ProxyServer {
         /// Event loop threads (default: one per core).
         package var threads: Int
 
+        /// How often each event loop checks deadlines and ages out idle upstream connections.
+        var sweepInterval: TimeAmount { min(.seconds(1), headerTimeout, responseTimeout) }
+
         package init(
             listeners: [Listener], connectTimeout: TimeAmount = .seconds(5), headerTimeout: TimeAmount = .seconds(30),
             idleTimeout: TimeAmount = .seconds(75), responseTimeout: TimeAmount = .seconds(60), maxIdlePerUpstream: Int = 1024,

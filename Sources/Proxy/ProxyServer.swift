@@ -30,7 +30,7 @@ package final class ProxyServer: Service, Sendable {
         for loop in group.makeIterator() {
             let state = LoopState(eventLoop: loop, shared: shared)
             loops[ObjectIdentifier(loop as AnyObject)] = state
-            let sweepEvery = min(TimeAmount.seconds(1), configuration.headerTimeout, configuration.responseTimeout)
+            let sweepEvery = configuration.sweepInterval
             loop.scheduleRepeatedTask(initialDelay: sweepEvery, delay: sweepEvery) { _ in state.sweep() }
             if configuration.accessLog {
                 loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in state.flushLog() }

@@ -15,7 +15,7 @@ final class UpstreamConnection {
     var closed = false
     /// Reading was turned off because the client reads slower than the upstream sends.
     private var paused = false
-    /// When the connection last went back to the pool (to the sweep's second).
+    /// When the connection last went back to the pool, or a little after: see `release`.
     var idleSince = NIODeadline.uptimeNanoseconds(0)
 
     init(channel: any Channel, upstream: Upstream, handler: UpstreamHandler, idleList: IdleConnections) {
@@ -48,14 +48,17 @@ final class UpstreamPool {
     private let connectTimeout: TimeAmount
     private let maxIdle: Int
     private var idle: [Upstream: IdleConnections] = [:]
-    /// The time of the last sweep, for `idleSince`: good to a second, without reading the
-    /// clock on every request.
-    private var lastSweep = NIODeadline.now()
+    /// When the next sweep is due, for `idleSince`: good to a sweep interval, without
+    /// reading the clock on every request.
+    private var nextSweep: NIODeadline
+    private let sweepInterval: TimeAmount
 
-    init(eventLoop: any EventLoop, connectTimeout: TimeAmount, maxIdle: Int) {
+    init(eventLoop: any EventLoop, configuration: ProxyServer.Configuration) {
         self.eventLoop = eventLoop
-        self.connectTimeout = connectTimeout
-        self.maxIdle = maxIdle
+        connectTimeout = configuration.connectTimeout
+        maxIdle = configuration.maxIdlePerUpstream
+        sweepInterval = configuration.sweepInterval
+        nextSweep = .now() + sweepInterval
     }
 
     /// The list of `upstream`'s idle connections, made on first use and kept while the
@@ -87,14 +90,16 @@ final class UpstreamPool {
             connection.channel.close(promise: nil)
             return
         }
-        connection.idleSince = lastSweep
+        // The next sweep's time is at or after now: a connection is never closed before it
+        // has been idle for the whole timeout, at most a sweep interval after.
+        connection.idleSince = nextSweep
         list.connections.append(connection)
     }
 
     /// Closes the connections idle since before `deadline`. The oldest are at the front of
     /// each list.
     func closeIdle(before deadline: NIODeadline, now: NIODeadline) {
-        lastSweep = now
+        nextSweep = now + sweepInterval
         var expired: [UpstreamConnection] = []
         for list in idle.values {
             let stale = list.connections.prefix { $0.idleSince < deadline }
