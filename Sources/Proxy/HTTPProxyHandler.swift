@@ -32,6 +32,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private var closing = false
     /// Until `channelInactive`: the client's channel, without asking NIO each request.
     private var clientOpen = true
+    /// The client's channel takes more writes (as of its last writability change).
+    private var clientWritable = true
     /// Bytes read from the client and not yet used: the rest of a head, a body, or
     /// requests pipelined behind the current one.
     private var inbound = HTTPProxyHandler.noBytes
@@ -92,7 +94,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         /// The head as sent upstream, kept while the request may be sent again.
         var upstreamHead: ByteBuffer?
         /// Request bytes not yet sent (while connecting).
-        var pending = HTTPProxyHandler.noBytes
+        var pending: ByteBuffer?
         var requestDone = false
         var responseStarted = false
         var responseDone = false
@@ -255,9 +257,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        clientWritable = context.channel.isWritable
         // The client reads slower than the upstream sends: stop reading the upstream.
         if let upstream = exchange?.upstream ?? spliced {
-            upstream.setReading(context.channel.isWritable)
+            upstream.setReading(clientWritable)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -470,12 +473,12 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             if let upstream = exchange.upstream {
                 sendUpstream(upstream, piece)
             } else {
-                if exchange.pending.readableBytes == 0 {
+                if exchange.pending == nil {
                     exchange.pending = piece
                 } else {
-                    exchange.pending.writeImmutableBuffer(piece)
+                    exchange.pending!.writeImmutableBuffer(piece)
                 }
-                if exchange.pending.readableBytes > Self.maxPendingBytes, !pausedForConnect {
+                if exchange.pending!.readableBytes > Self.maxPendingBytes, !pausedForConnect {
                     pausedForConnect = true
                     try? context.channel.syncOptions?.setOption(.autoRead, value: false)
                 }
@@ -535,13 +538,18 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         }
         connection.handler.exchange = self
         exchange.upstream = connection
-        if exchange.pending.readableBytes > 0 {
-            sendUpstream(connection, exchange.pending)
-            exchange.pending = Self.noBytes
+        if let pending = exchange.pending {
+            exchange.pending = nil
+            if exchange.requestFraming == .none {
+                // The whole request: nothing follows it to wait for.
+                connection.handler.writeAndFlush(pending)
+            } else {
+                sendUpstream(connection, pending)
+            }
         }
         if !inClientRead { flushUpstream() }
         resumeAfterConnect()
-        if !context.channel.isWritable {
+        if !clientWritable {
             connection.setReading(false)
         }
         if exchange.requestDone { armResponseDeadline(exchange) }
@@ -832,13 +840,18 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if let upstream = exchange.upstream { loop.pool.release(upstream) }
         log(exchange, status: exchange.status)
         self.exchange = nil
-        writeStaged()
         if exchange.keepAlive && !closing {
             // The pool took the upstream connection: its read-complete will not reach us.
-            context.flush()
+            if staging {
+                staging = false
+                context.writeAndFlush(wrapOutboundOut(staged), promise: nil)
+            } else {
+                context.flush()
+            }
             waitDeadline = .now() + shared.configuration.idleTimeout
             if inbound.readableBytes > 0 || pausedForPipelining { processInbound() }
         } else {
+            writeStaged()
             closing = true
             let channel = context.channel
             let linger = lingering
@@ -859,7 +872,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         exchange.local = true
         exchange.responseStarted = true
         exchange.status = Int(status.code)
-        exchange.pending = Self.noBytes
+        exchange.pending = nil
         resumeAfterConnect()
         if bodyMayNeverArrive(exchange) { stopReading(exchange) }
         var out = context.channel.allocator.buffer(capacity: 512 + body.utf8.count)

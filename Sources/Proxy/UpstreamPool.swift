@@ -164,6 +164,10 @@ final class UpstreamHandler: ChannelInboundHandler {
         context?.flush()
     }
 
+    func writeAndFlush(_ buffer: ByteBuffer) {
+        context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let exchange else {
             // An idle connection has nothing to say; one that does is out of step.
