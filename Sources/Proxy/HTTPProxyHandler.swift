@@ -56,7 +56,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private var requestFields: [HTTPWire.Field] = []
     private var responseFields: [HTTPWire.Field] = []
     /// A buffer kept between heads gives its storage back when it grew past this.
-    private static let keptBufferLimit = 16 * 1024
+    private static let keptBufferLimit = 4 * 1024
     private var allocator = ByteBufferAllocator()
     private var pausedForPipelining = false
     /// Reading stopped while a body waits for its upstream connection to open.
