@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `certs:add`, `certs:report` and `certs:remove`, with files and with a tar on stdin.
+/// `certs:add`, `certs:update`, `certs:generate`, `certs:report` and `certs:remove`, with files
+/// and with a tar on stdin.
 @Suite struct CertsCLITests {
     /// A self-signed certificate and key for `name` in `directory`, as `server.crt`/`server.key`.
     private func makeCertificate(_ name: String, in directory: String) throws {
@@ -41,6 +42,43 @@ import Testing
         let bundle = String(decoding: try Data(contentsOf: URL(fileURLWithPath: files + "/bundle.tar")), as: UTF8.self)
         #expect(try sandbox.run(["certs:add", "web"], input: bundle).status == 0)
         #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "true\n")
+    }
+
+    @Test func updateReplacesTheCertificate() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        let one = sandbox.root + "/one", two = sandbox.root + "/two"
+        for directory in [one, two] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        try makeCertificate("one.test", in: one)
+        try makeCertificate("two.test", in: two)
+        #expect(try sandbox.run("certs:add", "web", one + "/server.crt", one + "/server.key").status == 0)
+        let updated = try sandbox.run("certs:update", "web", two + "/server.crt", two + "/server.key")
+        #expect(updated.status == 0, "\(updated)")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-hostnames").stdout == "two.test www.two.test\n")
+    }
+
+    @Test func generateMakesASelfSignedCertificateForADomain() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        let bad = try sandbox.run("certs:generate", "web", "not a domain")
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("not a domain is invalid"), "\(bad)")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "false\n", "nothing was half-written")
+
+        let made = try sandbox.run("certs:generate", "web", "shop.example.test")
+        #expect(made.status == 0, "\(made)")
+        #expect(made.stdout.contains("-----> Installing certificate and key..."), "\(made.stdout)")
+        #expect(made.stdout.contains("signed SSL certificate for web at shop.example.test"))
+        #expect(made.stdout.contains("-----BEGIN CERTIFICATE REQUEST-----"))
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "true\n")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-hostnames").stdout == "shop.example.test\n")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-verified").stdout == "self signed\n")
+        #expect(try sandbox.run("domains:report", "web", "--domains-app-vhosts").stdout.contains("shop.example.test"), "the domain is added to the app")
+
+        let again = try sandbox.run("certs:generate", "web", "other.example.test")
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("web has an SSL endpoint already defined"), "\(again)")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-hostnames").stdout == "shop.example.test\n")
     }
 
     @Test func unusableCertificatesWriteNothing() throws {

@@ -4,7 +4,7 @@ enum CommandCatalog {
         AppsClone.self, AppsCreate.self, AppsDestroy.self, AppsExists.self, AppsList.self, AppsLock.self, AppsLocked.self,
         AppsRename.self, AppsReport.self, AppsSet.self, AppsUnlock.self,
         BuildpacksAdd.self, BuildpacksClear.self, BuildpacksList.self, BuildpacksRemove.self, BuildpacksReport.self, BuildpacksSet.self,
-        CertsAdd.self, CertsRemove.self, CertsReport.self,
+        CertsAdd.self, CertsGenerate.self, CertsRemove.self, CertsReport.self, CertsUpdate.self,
         ChecksDisable.self, ChecksEnable.self, ChecksReport.self, ChecksRun.self, ChecksSet.self, ChecksSkip.self,
         CronList.self, CronRun.self,
         ConfigBare.self, ConfigClear.self, ConfigExport.self, ConfigGet.self, ConfigImport.self, ConfigKeys.self,

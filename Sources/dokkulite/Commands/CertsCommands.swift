@@ -10,6 +10,12 @@ struct CertsAdd: Command {
     @Argument var key: String?
 
     func run(in context: Context) throws {
+        try Self.add(app, certificate, key, in: context)
+    }
+
+    /// Installs a certificate and key from files, or from a tar on stdin when no files
+    /// are named (`certs:add` and `certs:update`).
+    static func add(_ app: String?, _ certificate: String?, _ key: String?, in context: Context) throws {
         let app = try context.existingApp(app)
         let work = NSTemporaryDirectory() + "dokkulite-certs-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -35,22 +41,61 @@ struct CertsAdd: Command {
             crt = work + "/" + crts[0]
             keyFile = work + "/" + keys[0]
         }
-        do {
-            try TLSCertificates.check(certificatePath: crt, keyPath: keyFile)
-        } catch {
-            throw CommandError("The certificate and key cannot be used together: \(error)")
+        try Certificates(context).install(app, certificate: crt, key: keyFile)
+    }
+}
+
+struct CertsUpdate: Command {
+    static let configuration = CommandConfiguration(commandName: "certs:update", abstract: "Update an SSL Endpoint on an app; can also import from a tarball on stdin")
+    static let usage = "<app> CRT KEY"
+    @Argument var app: String?
+    @Argument var certificate: String?
+    @Argument var key: String?
+
+    func run(in context: Context) throws {
+        // As in Dokku, where `update` is `add` under another name.
+        try CertsAdd.add(app, certificate, key, in: context)
+    }
+}
+
+struct CertsGenerate: Command {
+    static let configuration = CommandConfiguration(commandName: "certs:generate", abstract: "Generate a key and certificate signing request (and self-signed certificate)")
+    static let usage = "<app> DOMAIN"
+    @Argument var app: String?
+    @Argument var domain: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let certs = Certificates(context)
+        if try certs.exists(app) {
+            context.output.step("\(app) has an SSL endpoint already defined")
+            return
         }
-        let directory = Certificates(context).directory(app)
-        try FileManager.default.createDirectory(atPath: context.settings.paths.certs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        for (source, name) in [(crt, "server.crt"), (keyFile, "server.key")] {
-            let target = directory + "/" + name
-            try? FileManager.default.removeItem(atPath: target + ".tmp")
-            try FileManager.default.copyItem(atPath: source, toPath: target + ".tmp")
-            chmod(target + ".tmp", 0o600)
-            guard rename(target + ".tmp", target) == 0 else { throw CommandError("cannot write \(target)") }
+        if let domain { try Domains.validate([domain]) }
+        // Dokku asks openssl's questions on the terminal; here the subject is the domain
+        // (or the app's first domain), which is also the certificate's one hostname.
+        let name = try domain ?? context.store().domains(.app(app)).first ?? app.rawValue
+        let work = NSTemporaryDirectory() + "dokkulite-certs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        FileManager.default.createFile(atPath: work + "/san.ext", contents: Data("subjectAltName=DNS:\(name)\n".utf8))
+        for arguments in [
+            ["genrsa", "-out", "server.key", "2048"],
+            ["req", "-new", "-key", "server.key", "-out", "server.csr", "-subj", "/CN=\(name)"],
+            ["x509", "-req", "-days", "365", "-in", "server.csr", "-signkey", "server.key", "-out", "server.crt", "-extfile", "san.ext"],
+        ] {
+            let made = try Subprocess.run("/usr/bin/openssl", arguments, directory: work)
+            guard made.status == 0 else {
+                throw CommandError("openssl \(arguments[0]) failed: \(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
         }
-        try RouteSync(context).update(app)
+        context.output.step("Installing certificate and key...")
+        try certs.install(app, certificate: work + "/server.crt", key: work + "/server.key", request: work + "/server.csr")
+        if let domain { try DomainsAdd.parse([app.rawValue, domain]).run(in: context) }
+        context.output.step("The following is a certificate signing request that can be used")
+        context.output.step("to generate an 'officially' signed SSL certificate for \(app) at \(name)")
+        context.output.step("by a CA of your choosing.")
+        context.output.data(try String(contentsOfFile: work + "/server.csr", encoding: .utf8).trimmingCharacters(in: .newlines))
     }
 }
 
