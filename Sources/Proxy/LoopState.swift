@@ -160,6 +160,7 @@ final class LoopState: @unchecked Sendable {
         let (table, version) = shared.current()
         routes = LoopRoutes(table, pool: pool)
         routesVersion = version
+        pool.retire(keeping: table.upstreams)
         lastHost = nil
         lastRoute = nil
     }

@@ -43,6 +43,16 @@ package struct RouteTable: Sendable, Equatable {
         self.tcp = tcp
     }
 
+    /// Every upstream the table routes to.
+    var upstreams: Set<Upstream> {
+        var all = Set<Upstream>()
+        for app in hosts.values { all.formUnion(app.upstreams) }
+        for (_, app) in wildcards { all.formUnion(app.upstreams) }
+        for app in portDefaults.values { all.formUnion(app.upstreams) }
+        for app in tcp.values { all.formUnion(app.upstreams) }
+        return all
+    }
+
     /// Builds a table from domains: `*.x.y` entries become wildcard routes.
     package init(domains: [(domain: String, app: App)], portDefaults: [Int: App] = [:], tcp: [Int: App] = [:]) {
         var hosts: [String: App] = [:]

@@ -39,6 +39,8 @@ final class UpstreamConnection {
 /// no lookup.
 final class IdleConnections {
     fileprivate(set) var connections: [UpstreamConnection] = []
+    /// The upstream left the route table: connections coming back are closed, not kept.
+    fileprivate(set) var retired = false
 }
 
 /// Idle upstream connections of one event loop, per upstream. Everything here runs on
@@ -70,6 +72,16 @@ final class UpstreamPool {
         return list
     }
 
+    /// Forgets the lists of upstreams no longer routed to, once they hold no connection, so
+    /// the pool does not grow with every deploy's new ports. A connection still out with a
+    /// request is closed when it comes back.
+    func retire(keeping routed: Set<Upstream>) {
+        for (upstream, list) in idle where !routed.contains(upstream) && list.connections.isEmpty {
+            list.retired = true
+            idle[upstream] = nil
+        }
+    }
+
     /// An idle pooled connection from `list`, if there is one: the newest, so the surplus
     /// of a burst ages out.
     func takeIdle(_ list: IdleConnections) -> UpstreamConnection? {
@@ -86,7 +98,7 @@ final class UpstreamPool {
         // start with reads on.
         connection.setReading(true)
         let list = connection.idleList
-        guard connection.reusable, !connection.closed, list.connections.count < maxIdle else {
+        guard connection.reusable, !connection.closed, !list.retired, list.connections.count < maxIdle else {
             connection.channel.close(promise: nil)
             return
         }
