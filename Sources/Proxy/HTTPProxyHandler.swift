@@ -55,8 +55,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// Storage for the header fields of the next request and response heads.
     private var requestFields: [HTTPWire.Field] = []
     private var responseFields: [HTTPWire.Field] = []
-    /// A buffer kept between heads gives its storage back when it grew past this.
+    /// A buffer kept between heads gives its storage back when it grew past this, and a
+    /// field array when it grew past `keptFieldsLimit` fields: a large head must not stay
+    /// attached to an idle connection.
     private static let keptBufferLimit = 4 * 1024
+    private static let keptFieldsLimit = 32
     private var allocator = ByteBufferAllocator()
     private var pausedForPipelining = false
     /// Reading stopped while a body waits for its upstream connection to open.
@@ -410,6 +413,13 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         connectUpstream()
     }
 
+    /// Lets go of kept storage that grew large (see `keptBufferLimit`).
+    private func trimKept() {
+        if upstreamHead.capacity > Self.keptBufferLimit { upstreamHead = Self.noBytes }
+        if requestFields.capacity > Self.keptFieldsLimit { requestFields = [] }
+        if responseFields.capacity > Self.keptFieldsLimit { responseFields = [] }
+    }
+
     /// Empties a kept buffer for the next head. Its storage stays when the socket is done
     /// with it (nothing else holds it then) and it is not large.
     private static func clearForReuse(_ buffer: inout ByteBuffer, capacity: Int) {
@@ -516,7 +526,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             attach(idle)
             return
         }
-        loop.pool.connect(target).assumeIsolated().whenComplete { result in
+        loop.pool.connect(target, list: route.idle[index]).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let connection):
                 self.attach(connection)
@@ -728,6 +738,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if staging {
             staging = false
             context.write(wrapOutboundOut(staged), promise: nil)
+            if staged.capacity > Self.keptBufferLimit { staged = Self.noBytes }
         }
     }
 
@@ -840,11 +851,13 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if let upstream = exchange.upstream { loop.pool.release(upstream) }
         log(exchange, status: exchange.status)
         self.exchange = nil
+        trimKept()
         if exchange.keepAlive && !closing {
             // The pool took the upstream connection: its read-complete will not reach us.
             if staging {
                 staging = false
                 context.writeAndFlush(wrapOutboundOut(staged), promise: nil)
+                if staged.capacity > Self.keptBufferLimit { staged = Self.noBytes }
             } else {
                 context.flush()
             }

@@ -38,7 +38,9 @@ final class AppRoute {
     let app: RouteTable.App
     /// Idle connections per instance, in the order of `app.upstreams`.
     let idle: [IdleConnections]
-    private var turn = 0
+    /// Carried over from the app's route in the table before, so an update (any app's)
+    /// does not send every app's next request to its first instance.
+    fileprivate var turn = 0
 
     init(app: RouteTable.App, pool: UpstreamPool) {
         self.app = app
@@ -65,18 +67,22 @@ struct LoopRoutes {
     private var wildcards: [(suffix: String, app: AppRoute)] = []
     private var portDefaults: [Int: AppRoute] = [:]
     private var tcp: [Int: AppRoute] = [:]
+    /// Every route, by app name.
+    private var byName: [String: [AppRoute]] = [:]
 
     init() {}
 
-    init(_ table: RouteTable, pool: UpstreamPool) {
+    init(_ table: RouteTable, pool: UpstreamPool, previous: LoopRoutes) {
         // One route per app, shared by its domains, so they take turns together.
         var made: [String: [AppRoute]] = [:]
         func route(_ app: RouteTable.App) -> AppRoute {
             if let same = made[app.name]?.first(where: { $0.app == app }) { return same }
             let route = AppRoute(app: app, pool: pool)
+            route.turn = previous.byName[app.name]?.first?.turn ?? 0
             made[app.name, default: []].append(route)
             return route
         }
+        defer { byName = made }
         hosts = table.hosts.mapValues(route)
         wildcards = table.wildcards.map { ($0.suffix, route($0.app)) }
         portDefaults = table.portDefaults.mapValues(route)
@@ -158,7 +164,7 @@ final class LoopState: @unchecked Sendable {
     private func refreshRoutes() {
         guard shared.routesVersion.load(ordering: .acquiring) != routesVersion else { return }
         let (table, version) = shared.current()
-        routes = LoopRoutes(table, pool: pool)
+        routes = LoopRoutes(table, pool: pool, previous: routes)
         routesVersion = version
         pool.retire(keeping: table.upstreams)
         lastHost = nil

@@ -38,7 +38,8 @@ package final class ProxyServer: Service, Sendable {
         }
         self.loops = loops
         listening = NIOLockedValueBox([])
-        self.certificates = try TLSCertificates(certificates)
+        self.certificates = TLSCertificates(certificates)
+        Self.warn(about: self.certificates.unusable, logger)
     }
 
     /// Every client connection and its upstream connection take a descriptor each: lift
@@ -58,8 +59,16 @@ package final class ProxyServer: Service, Sendable {
     }
 
     /// Replaces the TLS certificates (chosen by SNI on the next handshake).
-    package func update(certificates: [TLSCertificates.Entry]) throws {
-        try self.certificates.replace(certificates)
+    /// One that cannot be loaded is left out with a warning: its app's HTTPS gets the
+    /// first usable certificate, and every other app keeps its own.
+    package func update(certificates: [TLSCertificates.Entry]) {
+        Self.warn(about: self.certificates.replace(certificates), logger)
+    }
+
+    private static func warn(about unusable: [(entry: TLSCertificates.Entry, reason: String)], _ logger: Logger) {
+        for (entry, reason) in unusable {
+            logger.warning("certificate left out", metadata: ["certificate": "\(entry.certificatePath)", "hosts": "\(entry.hosts.joined(separator: " "))", "error": "\(reason)"])
+        }
     }
 
     /// The route table in use.

@@ -27,36 +27,56 @@ package final class TLSCertificates: Sendable {
 
     private let table: NIOLockedValueBox<Table>
 
-    init(_ entries: [Entry]) throws {
-        table = NIOLockedValueBox(try Self.build(entries))
+    /// Loads the entries; one that cannot be loaded is left out (and returned by
+    /// `unusable`) rather than costing every other app its certificate.
+    init(_ entries: [Entry]) {
+        let (built, failed) = Self.build(entries)
+        table = NIOLockedValueBox(built)
+        unusable = failed
     }
 
-    func replace(_ entries: [Entry]) throws {
-        let built = try Self.build(entries)
+    /// The entries left out when this was made, with why.
+    let unusable: [(entry: Entry, reason: String)]
+
+    /// Replaces the certificates; returns the entries left out, with why.
+    func replace(_ entries: [Entry]) -> [(entry: Entry, reason: String)] {
+        let (built, failed) = Self.build(entries)
         table.withLockedValue { $0 = built }
+        return failed
     }
 
     /// Loads a certificate and key the way the proxy will, throwing if they are unusable
     /// (unreadable, not PEM, or a key that does not match the certificate).
     package static func check(certificatePath: String, keyPath: String) throws {
-        _ = try build([Entry(hosts: [], certificatePath: certificatePath, keyPath: keyPath)])
+        _ = try context(for: Entry(hosts: [], certificatePath: certificatePath, keyPath: keyPath))
     }
 
-    private static func build(_ entries: [Entry]) throws -> Table {
+    private static func context(for entry: Entry) throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(entry.certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: entry.keyPath, format: .pem)
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        configuration.applicationProtocols = ["http/1.1"]
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    private static func build(_ entries: [Entry]) -> (Table, failed: [(entry: Entry, reason: String)]) {
         var table = Table()
+        var failed: [(entry: Entry, reason: String)] = []
         for entry in entries {
-            let chain = try NIOSSLCertificate.fromPEMFile(entry.certificatePath).map { NIOSSLCertificateSource.certificate($0) }
-            let key = try NIOSSLPrivateKey(file: entry.keyPath, format: .pem)
-            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
-            configuration.applicationProtocols = ["http/1.1"]
-            let context = try NIOSSLContext(configuration: configuration)
+            let context: NIOSSLContext
+            do {
+                context = try Self.context(for: entry)
+            } catch {
+                failed.append((entry, "\(error)"))
+                continue
+            }
             if table.fallback == nil { table.fallback = context }
             for host in entry.hosts {
                 let name = host.lowercased()
                 if name.hasPrefix("*.") { table.wildcards.append((String(name.dropFirst()), context)) } else { table.exact[name] = context }
             }
         }
-        return table
+        return (table, failed)
     }
 
     private func context(for name: String?) -> NIOSSLContext? {

@@ -72,14 +72,19 @@ final class UpstreamPool {
         return list
     }
 
-    /// Forgets the lists of upstreams no longer routed to, once they hold no connection, so
-    /// the pool does not grow with every deploy's new ports. A connection still out with a
-    /// request is closed when it comes back.
+    /// Forgets the lists of upstreams no longer routed to, so the pool does not grow with
+    /// every deploy's new ports, and closes their idle connections. A connection still out
+    /// with a request is closed when it comes back.
     func retire(keeping routed: Set<Upstream>) {
-        for (upstream, list) in idle where !routed.contains(upstream) && list.connections.isEmpty {
+        var closing: [UpstreamConnection] = []
+        for (upstream, list) in idle where !routed.contains(upstream) {
             list.retired = true
+            closing += list.connections
+            list.connections.removeAll()
             idle[upstream] = nil
         }
+        // Closed after the loop: a close reports back through `remove`.
+        for connection in closing { connection.channel.close(promise: nil) }
     }
 
     /// An idle pooled connection from `list`, if there is one: the newest, so the surplus
@@ -128,8 +133,8 @@ final class UpstreamPool {
         connection.idleList.connections.removeAll { $0 === connection }
     }
 
-    /// A new connection to `upstream`.
-    func connect(_ upstream: Upstream) -> EventLoopFuture<UpstreamConnection> {
+    /// A new connection to `upstream`, which goes back to `list` after each exchange.
+    func connect(_ upstream: Upstream, list: IdleConnections) -> EventLoopFuture<UpstreamConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -139,7 +144,6 @@ final class UpstreamPool {
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(), name: "upstream")
                 }
             }
-        let list = list(for: upstream)
         return bootstrap.connect(host: upstream.host, port: upstream.port).flatMapThrowing { channel in
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
             let connection = UpstreamConnection(channel: channel, upstream: upstream, handler: handler, idleList: list)

@@ -39,6 +39,21 @@ import Testing
         #expect(connectionsA <= 3, "upstream connections are pooled, not one per request (\(connectionsA))")
     }
 
+    @Test func roundRobinCarriesOnAcrossRouteUpdates() async throws {
+        let a = try Backend("a"), b = try Backend("b")
+        let app = RouteTable.App(name: "rr", upstreams: [a.upstream, b.upstream])
+        // One event loop: each loop keeps its own turn.
+        let (server, port) = try await startProxy(RouteTable(domains: [("rr.test", app)])) { $0.threads = 1 }
+        defer { Task { await server.stop() } }
+        var seen: [String] = []
+        for round in 0..<4 {
+            seen.append(try curl(port, host: "rr.test").stdout)
+            // Another app's deploy changes the table between requests.
+            server.update(RouteTable(domains: [("rr.test", app), ("other.test", .init(name: "other", upstreams: [Upstream(port: 1000 + round)]))]))
+        }
+        #expect(seen == ["a", "b", "a", "b"])
+    }
+
     @Test func idleUpstreamConnectionsAgeOut() async throws {
         let backend = try Backend("idle")
         let (server, port) = try await startProxy(RouteTable(domains: [("idle.test", .init(name: "idle", upstreams: [backend.upstream]))])) {

@@ -71,5 +71,12 @@ import Testing
         #expect(redirect.stdout == "301 https://one.test:\(https)/a/b?c=d")
         // An app without one is served over HTTP as before.
         #expect(try curl(http, host: "x.two.test").stdout == "two")
+
+        // A certificate that cannot be loaded (its key half-written, say) is left out; the
+        // others stay, and nothing stops the update.
+        let broken = TLSCertificates.Entry(hosts: ["three.test"], certificatePath: one.certificatePath, keyPath: directory + "/missing.key")
+        server.update(certificates: [broken, two])
+        #expect(try get("a.two.test", ca: two.certificatePath).stdout == "two")
+        #expect(TLSCertificates([broken, one]).unusable.map(\.entry) == [broken])
     }
 }

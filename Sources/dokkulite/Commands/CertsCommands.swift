@@ -67,7 +67,7 @@ struct CertsGenerate: Command {
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
         let certs = Certificates(context)
-        if try certs.exists(app) {
+        if certs.hasEither(app) {
             context.output.step("\(app) has an SSL endpoint already defined")
             return
         }
@@ -91,7 +91,14 @@ struct CertsGenerate: Command {
         }
         context.output.step("Installing certificate and key...")
         try certs.install(app, certificate: work + "/server.crt", key: work + "/server.key", request: work + "/server.csr")
-        if let domain { try DomainsAdd.parse([app.rawValue, domain]).run(in: context) }
+        if let domain {
+            // As Dokku: the certificate is in place whatever happens to the domain.
+            do {
+                try DomainsAdd.parse([app.rawValue, domain]).run(in: context)
+            } catch {
+                context.output.warn("Could not add \(domain) to \(app): \((error as? CommandError)?.message ?? "\(error)")")
+            }
+        }
         context.output.step("The following is a certificate signing request that can be used")
         context.output.step("to generate an 'officially' signed SSL certificate for \(app) at \(name)")
         context.output.step("by a CA of your choosing.")

@@ -18,8 +18,15 @@ struct Certificates {
         FileManager.default.fileExists(atPath: directory(app) + "/server.crt")
     }
 
+    /// Whether a certificate or a key is there (Dokku's test before generating one).
+    func hasEither(_ app: AppName) -> Bool {
+        ["server.crt", "server.key"].contains { FileManager.default.fileExists(atPath: directory(app) + "/" + $0) }
+    }
+
     /// Checks that a certificate and key go together, then puts them (and a signing
-    /// request, if any) in place, each file whole, and updates the app's routes.
+    /// request, if any) in place, each file whole, and updates the app's routes. All are
+    /// copied beside their places first; the certificate, whose presence marks the app as
+    /// having one, is renamed into place last.
     func install(_ app: AppName, certificate: String, key: String, request: String? = nil) throws {
         do {
             try TLSCertificates.check(certificatePath: certificate, keyPath: key)
@@ -29,13 +36,17 @@ struct Certificates {
         let directory = directory(app)
         try FileManager.default.createDirectory(atPath: context.settings.paths.certs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        var files = [(certificate, "server.crt"), (key, "server.key")]
+        var files = [(key, "server.key")]
         if let request { files.append((request, "server.csr")) }
+        files.append((certificate, "server.crt"))
         for (source, name) in files {
+            let staged = directory + "/" + name + ".tmp"
+            try? FileManager.default.removeItem(atPath: staged)
+            try FileManager.default.copyItem(atPath: source, toPath: staged)
+            chmod(staged, 0o600)
+        }
+        for (_, name) in files {
             let target = directory + "/" + name
-            try? FileManager.default.removeItem(atPath: target + ".tmp")
-            try FileManager.default.copyItem(atPath: source, toPath: target + ".tmp")
-            chmod(target + ".tmp", 0o600)
             guard rename(target + ".tmp", target) == 0 else { throw CommandError("cannot write \(target)") }
         }
         try RouteSync(context).update(app)

@@ -32,7 +32,7 @@ struct ProxyDaemonCommand: Command {
                 // Each request re-reads the whole table: the store is the one source of truth.
                 let reader = Context(settings: settings, output: Output(quiet: true))
                 let plan = try RouteBuilder(reader).plan()
-                try server.update(certificates: plan.certificates)
+                server.update(certificates: plan.certificates)
                 server.update(plan.routes)
                 try await server.setListeners(plan.listeners.map { listener in
                     var listener = listener
