@@ -278,10 +278,14 @@ enum HTTPWire {
                 let word = (base + index).loadUnaligned(as: UInt64.self)
                 let below = (word &- 0x20 &* ones) & ~word & highs
                 let deleted = word ^ (0x7F &* ones)
-                if below | ((deleted &- ones) & ~deleted & highs) == 0 {
+                let flagged = below | ((deleted &- ones) & ~deleted & highs)
+                if flagged == 0 {
                     index += 8
                     continue
                 }
+                // The lowest flagged byte is exact (a borrow only reaches the bytes above
+                // a hit): no need to look at the bytes before it one by one.
+                index += flagged.trailingZeroBitCount / 8
             }
             let stop = min(index + 8, count)
             guard index < stop else { throw ParseError.malformed("header line without an end") }
