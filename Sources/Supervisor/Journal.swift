@@ -57,6 +57,27 @@ package final class Journal {
         return true
     }
 
+    /// Restricts reading to the processes of these units (any of them), whether the
+    /// journal files them as system or as user units. False when the list is empty.
+    package func match(units: [String]) throws(SupervisorError) -> Bool {
+        sd_journal_flush_matches(journal)
+        guard !units.isEmpty else { return false }
+        for (index, field) in ["_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT"].enumerated() {
+            if index > 0 { sd_journal_add_disjunction(journal) }
+            for unit in units {
+                let r = "\(field)=\(unit)".withCString { sd_journal_add_match(journal, $0, 0) }
+                guard r >= 0 else { throw .journal(reason: String(cString: strerror(-r))) }
+            }
+        }
+        return true
+    }
+
+    /// Positions before the first entry.
+    package func seekHead() {
+        sd_journal_seek_head(journal)
+        positionedOnUnread = false
+    }
+
     /// Positions after the last entry, then `count` entries back.
     package func seekTail(back count: Int) {
         sd_journal_seek_tail(journal)

@@ -222,8 +222,12 @@ struct DeployTests {
         #expect(release.stderr.contains("Executing release task from Procfile in ephemeral container: exit 4"), "Dokku's words: \(release.stderr)")
         #expect(proxy.get("\(app).dokku.test")?.body == "good")
 
-        // A health check that fails.
+        let none = try sandbox.run("logs:failed", app)
+        #expect(none.status == 0 && none.stderr.contains("No failed containers found"), "\(none)")
+
+        // A health check that fails; `logs:failed` then shows what its process wrote.
         try source.commit([
+            "server.py": "import sys; print('unhealthy one starting', file=sys.stderr, flush=True)\n" + Self.versionApp("")["server.py"]!,
             "Procfile": "web: exec python3 server.py\n",
             "app.json": #"{"formation": {"web": {"quantity": 1}}, "healthchecks": {"web": [{"type": "startup", "name": "needs content", "path": "/", "content": "never there", "attempts": 2, "wait": 0}]}}"#,
             "VERSION": "unhealthy\n",
@@ -232,6 +236,9 @@ struct DeployTests {
         #expect(unhealthy.status != 0)
         #expect(unhealthy.stderr.contains("failed healthcheck name='needs content'"), "\(unhealthy.stderr)")
         #expect(proxy.get("\(app).dokku.test")?.body == "good")
+        #expect(try eventually { try sandbox.run("logs:failed", app).stdout.contains("\(app)[web.1]: unhealthy one starting") })
+        #expect(try sandbox.run("logs:failed", app).stdout.hasPrefix("=====> \(app) failed deploy logs\n"))
+        #expect(try sandbox.run("logs:failed", "--all").stdout.contains("unhealthy one starting"))
         let releases = try sandbox.run("releases", app).stdout
         #expect(releases.contains("v1       current"), "\(releases)")
         // The failed release's app.json formation did not become the serving release's scale.

@@ -13,7 +13,7 @@ enum CommandCatalog {
         DomainsRemoveGlobal.self, DomainsReport.self, DomainsReset.self, DomainsSet.self, DomainsSetGlobal.self,
         GitFromArchive.self, GitReport.self, GitSet.self, GitSync.self,
         GitHook.self, GitReceivePack.self, GitUploadPack.self,
-        Logs.self,
+        Logs.self, LogsFailed.self,
         PluginDisable.self, PluginEnable.self, PluginInstall.self, PluginList.self, PluginTrigger.self, PluginUninstall.self,
         PortsAdd.self, PortsClear.self, PortsList.self, PortsRemove.self, PortsReport.self, PortsSet.self,
         PSRebuild.self, PSReport.self, PSRestart.self, PSRestore.self, PSRetire.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,

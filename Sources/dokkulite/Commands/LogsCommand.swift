@@ -37,10 +37,31 @@ struct Logs: Command {
     }
 
     private func print(_ entry: Journal.Entry, filter: LogFilter, context: Context) {
-        if raw {
-            context.output.data(entry.message)
-        } else {
-            context.output.data("\(Journal.rfc3339(entry.timestamp)) \(filter.app)[\(filter.dyno(entry.identifier))]: \(entry.message)")
+        context.output.data(raw ? entry.message : filter.line(entry))
+    }
+}
+
+struct LogsFailed: Command {
+    static let configuration = CommandConfiguration(commandName: "logs:failed", abstract: "Shows the last failed deploy logs")
+    static let usage = "--all|<app>"
+    @Flag var all = false
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let apps = all ? try context.store().apps().map(\.name) : [try context.existingApp(app)]
+        for app in apps {
+            context.output.section("\(app) failed deploy logs")
+            // The units a deploy started and then stopped when its checks failed
+            // (`Deployer`); their lines stay in the journal under those unit names.
+            let units = try context.store().property(.app(app), "logs", "failed-units")?.split(separator: "\n").map(String.init) ?? []
+            let journal = try Journal()
+            guard try journal.match(units: units) else {
+                context.output.warn("No failed containers found")
+                continue
+            }
+            journal.seekHead()
+            let filter = LogFilter(app: app, processType: nil)
+            while let entry = journal.next() { context.output.data(filter.line(entry)) }
         }
     }
 }
@@ -62,5 +83,10 @@ struct LogFilter {
     /// `web.1` for `APP.web.1`.
     func dyno(_ identifier: String) -> String {
         String(identifier.dropFirst(app.rawValue.count + 1))
+    }
+
+    /// A journal entry as `logs` prints it: `TIME APP[web.1]: message`.
+    func line(_ entry: Journal.Entry) -> String {
+        "\(Journal.rfc3339(entry.timestamp)) \(app)[\(dyno(entry.identifier))]: \(entry.message)"
     }
 }

@@ -145,6 +145,8 @@ struct Deployer {
             try plugins.fire("check-deploy", [app.rawValue, "v\(release.version)"] + started.compactMap { $0.port.map(String.init) })
         } catch {
             try? manager.stop(started)
+            // For `logs:failed`: the journal keeps these units' lines.
+            try? store.setProperty(.app(app), "logs", "failed-units", started.map(\.unit).joined(separator: "\n"))
             try? store.failRelease(app, version: release.version, reason: "\(error)")
             if release.status == .current { try? store.makeCurrent(app, version: release.version) }
             throw CommandError("Deploy failed at the health checks: \((error as? CommandError)?.message ?? "\(error)"); the previous release is still serving")
