@@ -48,8 +48,7 @@ struct LogsFailed: Command {
     @Argument var app: String?
 
     func run(in context: Context) throws {
-        let apps = all ? try context.store().apps().map(\.name) : [try context.existingApp(app)]
-        for app in apps {
+        for app in try context.targets(app, all: all) {
             context.output.section("\(app) failed deploy logs")
             // The units a deploy started and then stopped when its checks failed
             // (`Deployer`); their lines stay in the journal under those unit names.
