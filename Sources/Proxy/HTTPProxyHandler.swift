@@ -225,14 +225,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     private func sendUpstream(_ upstream: UpstreamConnection, _ piece: ByteBuffer) {
-        upstream.write(piece)
+        upstream.handler.write(piece)
         upstreamUnflushed = true
     }
 
     private func flushUpstream() {
         guard upstreamUnflushed else { return }
         upstreamUnflushed = false
-        (exchange?.upstream ?? spliced)?.flush()
+        (exchange?.upstream ?? spliced)?.handler.flush()
     }
 
     private func readHead() -> HTTPWire.RequestHead? {
@@ -552,7 +552,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             exchange.pending = nil
             if exchange.requestFraming == .none {
                 // The whole request: nothing follows it to wait for.
-                connection.writeAndFlush(pending)
+                connection.handler.writeAndFlush(pending)
             } else {
                 sendUpstream(connection, pending)
             }
@@ -951,8 +951,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if exchange.upstreamInbound.readableBytes > 0 { context.write(wrapOutboundOut(exchange.upstreamInbound), promise: nil) }
         context.flush()
         if inbound.readableBytes > 0 {
-            upstream.write(inbound)
-            upstream.flush()
+            upstream.handler.write(inbound)
+            upstream.handler.flush()
             inbound.clear()
         }
         log(exchange, status: 101)
