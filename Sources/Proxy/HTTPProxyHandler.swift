@@ -374,7 +374,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         // lines, the X-Forwarded-For values again, the Upgrade value), two bytes more per
         // field, and the proxy's own lines (a given request id is at most 200 bytes).
         let bound = 3 * head.bytes.readableBytes + 4 * head.fields.count + clientAddress.count + forwardingLines.count + 512
-        Self.clearForReuse(&upstreamHead, capacity: bound)
+        // Clearing keeps the storage when the socket is done with it (nothing else holds it).
+        upstreamHead.clear(minimumCapacity: bound)
         head.bytes.withUnsafeReadableBytes { bytes in
             upstreamHead.writeHead(bound: bound) { out in
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
@@ -413,18 +414,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         connectUpstream()
     }
 
-    /// Lets go of kept storage that grew large (see `keptBufferLimit`).
+    /// Lets go of kept storage that grew large (see `keptBufferLimit`), once an exchange
+    /// has written its last bytes: what is kept is at most that size when the next head
+    /// clears it for reuse.
     private func trimKept() {
         if upstreamHead.capacity > Self.keptBufferLimit { upstreamHead = Self.noBytes }
+        if staged.capacity > Self.keptBufferLimit { staged = Self.noBytes }
         if requestFields.capacity > Self.keptFieldsLimit { requestFields = [] }
         if responseFields.capacity > Self.keptFieldsLimit { responseFields = [] }
-    }
-
-    /// Empties a kept buffer for the next head. Its storage stays when the socket is done
-    /// with it (nothing else holds it then) and it is not large.
-    private static func clearForReuse(_ buffer: inout ByteBuffer, capacity: Int) {
-        if buffer.capacity > keptBufferLimit { buffer = noBytes }
-        buffer.clear(minimumCapacity: capacity)
     }
 
     /// Whether a header is one the client's `Connection` header names as hop-by-hop.
@@ -649,7 +646,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if framing == .untilClose || exchange.dechunk { exchange.keepAlive = false }
 
         let connection: StaticString? = !exchange.keepAlive ? "Connection: close\r\n" : exchange.head.minorVersion == 0 ? "Connection: keep-alive\r\n" : nil
-        Self.clearForReuse(&staged, capacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
+        staged.clear(minimumCapacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
         staging = true
         writeResponseHead(head, into: &staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection)
         if framing == .none { responseEnd(exchange) }
@@ -738,7 +735,6 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if staging {
             staging = false
             context.write(wrapOutboundOut(staged), promise: nil)
-            if staged.capacity > Self.keptBufferLimit { staged = Self.noBytes }
         }
     }
 
@@ -851,16 +847,15 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if let upstream = exchange.upstream { loop.pool.release(upstream) }
         log(exchange, status: exchange.status)
         self.exchange = nil
-        trimKept()
         if exchange.keepAlive && !closing {
             // The pool took the upstream connection: its read-complete will not reach us.
             if staging {
                 staging = false
                 context.writeAndFlush(wrapOutboundOut(staged), promise: nil)
-                if staged.capacity > Self.keptBufferLimit { staged = Self.noBytes }
             } else {
                 context.flush()
             }
+            trimKept()
             waitDeadline = .now() + shared.configuration.idleTimeout
             if inbound.readableBytes > 0 || pausedForPipelining { processInbound() }
         } else {
