@@ -14,6 +14,18 @@ import Testing
         #expect(made.status == 0, "\(made)")
     }
 
+    /// A sandbox with app `web`, and certificates for `one.test` and `two.test` in two
+    /// directories of it.
+    private func sandboxWithTwoCertificates() throws -> (Sandbox, one: String, two: String) {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        let one = sandbox.root + "/one", two = sandbox.root + "/two"
+        for directory in [one, two] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        try makeCertificate("one.test", in: one)
+        try makeCertificate("two.test", in: two)
+        return (sandbox, one, two)
+    }
+
     @Test func addReportRemove() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "web")
@@ -45,12 +57,7 @@ import Testing
     }
 
     @Test func updateReplacesTheCertificate() throws {
-        let sandbox = try Sandbox()
-        try sandbox.run("apps:create", "web")
-        let one = sandbox.root + "/one", two = sandbox.root + "/two"
-        for directory in [one, two] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        try makeCertificate("one.test", in: one)
-        try makeCertificate("two.test", in: two)
+        let (sandbox, one, two) = try sandboxWithTwoCertificates()
         #expect(try sandbox.run("certs:add", "web", one + "/server.crt", one + "/server.key").status == 0)
         let updated = try sandbox.run("certs:update", "web", two + "/server.crt", two + "/server.key")
         #expect(updated.status == 0, "\(updated)")
@@ -82,12 +89,7 @@ import Testing
     }
 
     @Test func unusableCertificatesWriteNothing() throws {
-        let sandbox = try Sandbox()
-        try sandbox.run("apps:create", "web")
-        let one = sandbox.root + "/one", two = sandbox.root + "/two"
-        for directory in [one, two] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        try makeCertificate("one.test", in: one)
-        try makeCertificate("two.test", in: two)
+        let (sandbox, one, two) = try sandboxWithTwoCertificates()
 
         let missing = try sandbox.run("certs:add", "web", one + "/nope.crt", one + "/server.key")
         #expect(missing.status != 0)

@@ -17,8 +17,7 @@ struct CertsAdd: Command {
     /// are named (`certs:add` and `certs:update`).
     static func add(_ app: String?, _ certificate: String?, _ key: String?, in context: Context) throws {
         let app = try context.existingApp(app)
-        let work = NSTemporaryDirectory() + "dokkulite-certs-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let work = try Certificates.workDirectory()
         defer { try? FileManager.default.removeItem(atPath: work) }
         let crt: String, keyFile: String
         if let certificate, let key {
@@ -75,8 +74,7 @@ struct CertsGenerate: Command {
         // Dokku asks openssl's questions on the terminal; here the subject is the domain
         // (or the app's first domain), which is also the certificate's one hostname.
         let name = try domain ?? context.store().domains(.app(app)).first ?? app.rawValue
-        let work = NSTemporaryDirectory() + "dokkulite-certs-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let work = try Certificates.workDirectory()
         defer { try? FileManager.default.removeItem(atPath: work) }
         FileManager.default.createFile(atPath: work + "/san.ext", contents: Data("subjectAltName=DNS:\(name)\n".utf8))
         for arguments in [

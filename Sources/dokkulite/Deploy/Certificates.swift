@@ -13,6 +13,14 @@ struct Certificates {
         "\(context.settings.paths.certs)/\(app.rawValue)"
     }
 
+    /// A new directory only root can read, for certificate files on their way in; the
+    /// caller removes it.
+    static func workDirectory() throws -> String {
+        let work = NSTemporaryDirectory() + "dokkulite-certs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return work
+    }
+
     /// Whether the app has a certificate.
     func exists(_ app: AppName) throws -> Bool {
         FileManager.default.fileExists(atPath: directory(app) + "/server.crt")
