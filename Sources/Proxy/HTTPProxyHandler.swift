@@ -225,14 +225,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     private func sendUpstream(_ upstream: UpstreamConnection, _ piece: ByteBuffer) {
-        upstream.handler.write(piece)
+        upstream.write(piece)
         upstreamUnflushed = true
     }
 
     private func flushUpstream() {
         guard upstreamUnflushed else { return }
         upstreamUnflushed = false
-        (exchange?.upstream ?? spliced)?.handler.flush()
+        (exchange?.upstream ?? spliced)?.flush()
     }
 
     private func readHead() -> HTTPWire.RequestHead? {
@@ -549,7 +549,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             exchange.pending = nil
             if exchange.requestFraming == .none {
                 // The whole request: nothing follows it to wait for.
-                connection.handler.writeAndFlush(pending)
+                connection.writeAndFlush(pending)
             } else {
                 sendUpstream(connection, pending)
             }
@@ -946,8 +946,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if exchange.upstreamInbound.readableBytes > 0 { context.write(wrapOutboundOut(exchange.upstreamInbound), promise: nil) }
         context.flush()
         if inbound.readableBytes > 0 {
-            upstream.handler.write(inbound)
-            upstream.handler.flush()
+            upstream.write(inbound)
+            upstream.flush()
             inbound.clear()
         }
         log(exchange, status: 101)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+internal import Glibc
+#endif
 internal import NIOCore
 internal import NIOPosix
 
@@ -17,12 +20,60 @@ final class UpstreamConnection {
     private var paused = false
     /// When the connection last went back to the pool, or a little after: see `release`.
     var idleSince = NIODeadline.uptimeNanoseconds(0)
+    /// The socket, when the pool connected it itself (see `UpstreamPool.connect`): a request
+    /// head is then sent with one `send`, without NIO's write path (an eighth of the
+    /// proxy's instructions per request, `bench/proxy-instructions`).
+    let descriptor: CInt?
+    /// Bytes were written through the channel and may still be queued in NIO: until they
+    /// are known to be out, nothing may go to the socket directly, or it would overtake them.
+    fileprivate(set) var queued = false
+    /// Counts writes through the channel, so a drain knows whether others followed it.
+    fileprivate var channelWrites = 0
 
-    init(channel: any Channel, upstream: Upstream, handler: UpstreamHandler, idleList: IdleConnections) {
+    init(channel: any Channel, upstream: Upstream, handler: UpstreamHandler, idleList: IdleConnections, descriptor: CInt? = nil) {
         self.channel = channel
         self.upstream = upstream
         self.handler = handler
         self.idleList = idleList
+        self.descriptor = descriptor
+    }
+
+    /// Sends bytes after all sent before, and flushes.
+    func writeAndFlush(_ buffer: ByteBuffer) {
+        var rest = buffer
+        if let descriptor, !closed, !queued {
+            let sent = buffer.withUnsafeReadableBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent == buffer.readableBytes { return }
+            // The socket took part or nothing (full, or failed): NIO sends the rest, and
+            // meets any error itself.
+            if sent > 0 { rest.moveReaderIndex(forwardBy: sent) }
+        }
+        handler.throughChannel(rest, flush: true)
+    }
+
+    /// Sends bytes after all sent before, without flushing.
+    func write(_ buffer: ByteBuffer) {
+        handler.throughChannel(buffer, flush: false)
+    }
+
+    func flush() {
+        handler.flush()
+    }
+
+    fileprivate func wroteThroughChannel() {
+        queued = true
+        channelWrites &+= 1
+    }
+
+    /// Once NIO has written everything given to it so far, direct sends may resume.
+    fileprivate func drain() {
+        guard queued, !closed else { return }
+        let mark = channelWrites
+        let drained = channel.eventLoop.makePromise(of: Void.self)
+        drained.futureResult.assumeIsolated().whenSuccess {
+            if self.channelWrites == mark { self.queued = false }
+        }
+        channel.writeAndFlush(ByteBuffer(), promise: drained)
     }
 
     /// Turns reading from the upstream on or off. The channel option is touched only on a
@@ -110,6 +161,7 @@ final class UpstreamPool {
         // The next sweep's time is at or after now: a connection is never closed before it
         // has been idle for the whole timeout, at most a sweep interval after.
         connection.idleSince = nextSweep
+        connection.drain()
         list.connections.append(connection)
     }
 
@@ -134,6 +186,11 @@ final class UpstreamPool {
     }
 
     /// A new connection to `upstream`, which goes back to `list` after each exchange.
+    ///
+    /// To a loopback address the pool connects the socket itself and hands it to NIO, so it
+    /// knows the descriptor (`UpstreamConnection.descriptor`). A loopback connect completes,
+    /// or is refused, within the call or by the time `poll` looks: then nothing waits. If it
+    /// has not, NIO connects a socket of its own instead.
     func connect(_ upstream: Upstream, list: IdleConnections) -> EventLoopFuture<UpstreamConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
@@ -144,13 +201,66 @@ final class UpstreamPool {
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(), name: "upstream")
                 }
             }
-        return bootstrap.connect(host: upstream.host, port: upstream.port).flatMapThrowing { channel in
+        let descriptor: CInt?
+        switch Self.connectLoopback(upstream) {
+        case .connected(let socket): descriptor = socket
+        case .failed(let error): return eventLoop.makeFailedFuture(error)
+        case .notLoopback, .pending: descriptor = nil
+        }
+        let connected = descriptor.map { bootstrap.withConnectedSocket($0) } ?? bootstrap.connect(host: upstream.host, port: upstream.port)
+        return connected.assumeIsolated().flatMapThrowing { channel in
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-            let connection = UpstreamConnection(channel: channel, upstream: upstream, handler: handler, idleList: list)
+            let connection = UpstreamConnection(channel: channel, upstream: upstream, handler: handler, idleList: list, descriptor: descriptor)
             handler.connection = connection
             handler.pool = self
             return connection
+        }.nonisolated()
+    }
+}
+
+extension UpstreamPool {
+    enum LoopbackConnect {
+        case connected(CInt)
+        case failed(any Error)
+        /// Not an IPv4 loopback address: NIO connects.
+        case notLoopback
+        /// Still connecting: the socket is closed and NIO connects.
+        case pending
+    }
+
+    struct ConnectError: Error, CustomStringConvertible {
+        let errno: CInt
+        var description: String { "connect: " + String(cString: strerror(errno)) }
+    }
+
+    static func connectLoopback(_ upstream: Upstream) -> LoopbackConnect {
+        var address = sockaddr_in()
+        guard inet_pton(AF_INET, upstream.host, &address.sin_addr) == 1, UInt32(bigEndian: address.sin_addr.s_addr) >> 24 == 127 else { return .notLoopback }
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: upstream.port).bigEndian)
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socket >= 0 else { return .notLoopback }
+        let started = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
+        if started != 0 && errno != EINPROGRESS {
+            let error = errno
+            close(socket)
+            return .failed(ConnectError(errno: error))
+        }
+        var ready = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+        guard started == 0 || poll(&ready, 1, 0) == 1 else {
+            close(socket)
+            return .pending
+        }
+        var error: CInt = 0
+        var length = socklen_t(MemoryLayout<CInt>.size)
+        getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &length)
+        guard error == 0 else {
+            close(socket)
+            return .failed(ConnectError(errno: error))
+        }
+        return .connected(socket)
     }
 }
 
@@ -172,16 +282,19 @@ final class UpstreamHandler: ChannelInboundHandler {
         self.context = context
     }
 
-    func write(_ buffer: ByteBuffer) {
-        context?.write(wrapOutboundOut(buffer), promise: nil)
+    /// Writes through NIO's channel (see `UpstreamConnection.writeAndFlush`).
+    func throughChannel(_ buffer: ByteBuffer, flush: Bool) {
+        guard let context else { return }
+        connection?.wroteThroughChannel()
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
     }
 
     func flush() {
         context?.flush()
-    }
-
-    func writeAndFlush(_ buffer: ByteBuffer) {
-        context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
