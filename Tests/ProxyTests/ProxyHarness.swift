@@ -49,6 +49,22 @@ final class Backend: @unchecked Sendable {
     deinit { stop() }
 }
 
+/// An upstream that refuses connections: a port held bound without listening, so no
+/// other test's listener can take it while the test runs (a stopped backend's port can be
+/// taken, and then the proxy waits on a stranger).
+final class RefusingPort {
+    private let descriptor: CInt
+    let port: Int
+
+    init() throws {
+        (descriptor, port) = try boundLoopbackSocket()
+    }
+
+    var upstream: Upstream { Upstream(port: port) }
+
+    deinit { close(descriptor) }
+}
+
 extension FileHandle {
     /// One line from a child's output, without its newline; nil at the end.
     func readLine() -> String? {

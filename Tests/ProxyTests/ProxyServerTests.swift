@@ -111,13 +111,13 @@ import Testing
 
     @Test func skipsARefusedUpstreamForSafeRequests() async throws {
         let live = try Backend("live")
-        let dead = try Backend("dead")
-        dead.stop()
+        let dead = try RefusingPort()
         let (server, port) = try await startProxy(RouteTable(domains: [("r.test", .init(name: "r", upstreams: [dead.upstream, live.upstream]))]))
         defer { Task { await server.stop() } }
         for _ in 0..<6 {
             #expect(try curl(port, host: "r.test").stdout == "live")
         }
+        withExtendedLifetime((live, dead)) {}
     }
 
     @Test func aPooledConnectionTheAppClosedIsRetriedOnANewOne() async throws {

@@ -106,8 +106,15 @@ public struct TestFailure: Error, CustomStringConvertible {
 
 /// A port nothing listens on right now.
 public func freePort() throws -> Int {
+    let (fd, port) = try boundLoopbackSocket()
+    close(fd)
+    return port
+}
+
+/// A TCP socket bound to a free loopback port and not listening: while it is open, a
+/// connect to the port is refused and nothing else can take the port.
+public func boundLoopbackSocket() throws -> (descriptor: CInt, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0
@@ -118,8 +125,11 @@ public func freePort() throws -> Int {
             bind(fd, ptr, length) == 0 && getsockname(fd, ptr, &length) == 0
         }
     }
-    guard bound else { throw TestFailure("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        close(fd)
+        throw TestFailure("no free port")
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 /// True when something accepts connections on 127.0.0.1:`port`.
