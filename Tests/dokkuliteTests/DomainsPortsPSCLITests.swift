@@ -173,7 +173,7 @@ import Testing
         #expect(try sandbox.run("checks:report", "c", "--checks-disabled-list").stdout == "web,notifications\n")
         // The global report: one `global` subject (checks.bats).
         #expect(try sandbox.run("checks:set", "--global", "wait-to-retire", "90").status == 0)
-        #expect(try sandbox.run("checks:report", "--global").stdout.contains("=====> global checks information"))
+        #expect(try sandbox.run("checks:report", "--global").stdout.contains("=====> --global checks information"))
         #expect(try sandbox.run("checks:report", "--global", "--checks-computed-wait-to-retire").stdout == "90\n")
         let json = try JSONSerialization.jsonObject(with: Data(try sandbox.run("checks:report", "--global", "--format", "json").stdout.utf8)) as? [String: String]
         #expect(json?["global-wait-to-retire"] == "90" && json?["computed-wait-to-retire"] == "90", "\(String(describing: json))")

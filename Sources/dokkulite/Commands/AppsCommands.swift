@@ -229,7 +229,7 @@ extension Context {
         if arguments.global {
             guard arguments.app == nil else { throw CommandError("Cannot specify both --global and an app") }
             let values = try global?() ?? Dictionary(uniqueKeysWithValues: try store().properties(.global, type).map { ("--\(type)-global-\($0.key)", $0.value) })
-            try Report(type: type, values: values, legacyKeys: legacyKeys).print(subject: "global", arguments: arguments, output: output)
+            try Report(type: type, values: values, legacyKeys: legacyKeys).print(subject: "--global", arguments: arguments, output: output)
             return
         }
         for app in try reportApps(arguments) {

@@ -47,7 +47,7 @@ struct AppRepository {
     /// The branch pushes deploy from: the app's setting, the global one, else `master`.
     func deployBranch() throws -> String? {
         let store = try context.store()
-        return try store.property(.app(app), "git", "deploy-branch") ?? store.property(.global, "git", "deploy-branch")
+        return try store.computedProperty(app, "git", "deploy-branch")
     }
 }
 

@@ -80,7 +80,7 @@ struct HealthChecks {
     /// A `checks:set` value in seconds.
     func setting(_ app: AppName, _ key: String, default value: Double) throws -> Double {
         let store = try context.store()
-        let text = try store.property(.app(app), "checks", key) ?? store.property(.global, "checks", key)
+        let text = try store.computedProperty(app, "checks", key)
         return text.flatMap(Double.init) ?? value
     }
 

@@ -170,7 +170,7 @@ struct ProcessManager {
     }
 
     private func restartRule(_ app: AppName) throws -> ProcessSpec.RestartRule {
-        let text = try store.property(.app(app), "ps", "restart-policy") ?? store.property(.global, "ps", "restart-policy")
+        let text = try store.computedProperty(app, "ps", "restart-policy")
         switch text.flatMap(RestartPolicy.init) ?? .default {
         case .no: return .init(mode: "no", maxStarts: nil)
         case .always, .unlessStopped: return .init(mode: "always", maxStarts: nil)
@@ -180,7 +180,7 @@ struct ProcessManager {
     }
 
     private func stopTimeout(_ app: AppName) throws -> Int {
-        let text = try store.property(.app(app), "ps", "stop-timeout-seconds") ?? store.property(.global, "ps", "stop-timeout-seconds")
+        let text = try store.computedProperty(app, "ps", "stop-timeout-seconds")
         return text.flatMap { Int($0) } ?? 30
     }
 }

@@ -7,6 +7,11 @@ extension Store {
         try read { db in try Self.property(scope, namespace, key, db) }
     }
 
+    /// The app's property, else the global one: the value in effect, before any default.
+    func computedProperty(_ app: AppName, _ namespace: String, _ key: String) throws -> String? {
+        try property(.app(app), namespace, key) ?? property(.global, namespace, key)
+    }
+
     static func property(_ scope: Scope, _ namespace: String, _ key: String, _ db: Database) throws -> String? {
         switch scope {
         case .app(let app):
