@@ -118,6 +118,54 @@ struct DeployTests {
         #expect(try sandbox.run("ps:restart", "--parallel", "2", app).status == 0)
     }
 
+    /// `builder:set build-dir` builds a subdirectory (a monorepo's app), and
+    /// `app-json:set appjson-path` picks the file read as app.json, as in Dokku.
+    @Test func buildDirAndAppJSONPath() throws {
+        let (sandbox, proxy) = try setUp("builddir")
+        let app = uniqueApp("bd")
+        try sandbox.run("apps:create", app)
+        var files = Self.versionApp("root")
+        for (path, content) in Self.versionApp("sub") { files["sub/" + path] = content }
+        files["sub/app.json"] = #"{"scripts": {"dokku": {"predeploy": "echo predeploy from app.json"}}}"#
+        files["sub/other.json"] = #"{"scripts": {"dokku": {"predeploy": "echo predeploy from other.json"}}}"#
+        let source = try AppSource(sandbox, files: files)
+
+        try sandbox.run("builder:set", app, "build-dir", "missing")
+        let missing = try source.push(app)
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("Specified build-dir not found in sourcecode working directory: missing"), "\(missing)")
+
+        try sandbox.run("builder:set", app, "build-dir", "/sub/")
+        try sandbox.run("app-json:set", app, "appjson-path", "other.json")
+        try source.commit(["README": "a monorepo\n"], message: "readme")
+        let rebuilt = try source.push(app)
+        #expect(rebuilt.status == 0, "\(rebuilt)")
+        let output = rebuilt.stdout + rebuilt.stderr
+        #expect(output.contains("predeploy from other.json") && !output.contains("predeploy from app.json"), "\(rebuilt)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "sub")
+        #expect(try sandbox.run("builder:report", app, "--builder-detected").stdout == "herokuish\n")
+
+        // A configured app.json that is missing: built as if there were none.
+        try sandbox.run("app-json:set", app, "appjson-path", "nowhere.json")
+        let without = try sandbox.run("ps:rebuild", app)
+        #expect(without.status == 0 && !(without.stdout + without.stderr).contains("predeploy from"), "\(without)")
+
+        // Back to the whole tree.
+        try sandbox.run("builder:set", app, "build-dir")
+        try sandbox.run("app-json:set", app, "appjson-path")
+        #expect(try sandbox.run("ps:rebuild", app).status == 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "root")
+
+        // The build cache goes; git gc leaves the repository deployable.
+        let cache = sandbox.root + "/apps/\(app)/cache"
+        try FileManager.default.createDirectory(atPath: cache + "/vendor/pip", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: cache + "/vendor/pip/wheel", contents: Data("x".utf8))
+        #expect(try sandbox.run("repo:purge-cache", app).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty)
+        #expect(try sandbox.run("repo:gc", app).status == 0)
+        #expect(try sandbox.run("ps:rebuild", app).status == 0)
+    }
+
     @Test func appJSONFormationIsTheWholeScale() throws {
         let (sandbox, proxy) = try setUp("formation")
         let app = uniqueApp("fm")

@@ -6,7 +6,9 @@ enum Help {
 
     /// Each namespace's one-line description.
     static let namespaces: [String: String] = [
+        "app-json": "Manage app-json settings for an app",
         "apps": "Manage apps",
+        "builder": "Manage builder settings for an app",
         "buildpacks": "Manage buildpack settings for an app",
         "certs": "Manage SSL (TLS) certs",
         "checks": "Manage zero-downtime settings",
@@ -21,6 +23,7 @@ enum Help {
         "proxy": "Manage the proxy integration for an app",
         "ps": "Manage app processes",
         "releases": "List and roll back an app's releases",
+        "repo": "Manage the app's repo",
         "resource": "Manage resource settings for an app",
         "run": "Run a one-off process inside a container",
         "ssh-keys": "Manage public ssh keys used for deployment",

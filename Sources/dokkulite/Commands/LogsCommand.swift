@@ -89,3 +89,85 @@ struct LogFilter {
         "\(Journal.rfc3339(entry.timestamp)) \(app)[\(dyno(entry.identifier))]: \(entry.message)"
     }
 }
+
+/// Dokku's `logs:*` settings. Dokku hands them to Docker's log driver and to its vector
+/// container; dokkulite's processes log to the journal, whose size journald bounds for
+/// the whole server, so they are kept and reported for users and scripts that set them.
+enum LogsSettings {
+    static let sinks = ["vector-cron-sink", "vector-sink"]
+    static let report = SettingsReport(
+        namespace: "logs",
+        keys: [
+            .init(name: "app-label-alias", fallback: "com.dokku.app-name"), .init(name: "max-size", fallback: "10m"),
+            .init(name: "vector-cron-sink"), .init(name: "vector-sink"),
+            .init(name: "vector-image", globalOnly: true), .init(name: "vector-networks", globalOnly: true),
+        ],
+        shown: { values, arguments in
+            // As Dokku: a sink's options may hold credentials, so a printed report shows
+            // only its type, unless the raw value was asked for by its own flag.
+            guard arguments.format != "json" else { return }
+            for (flag, value) in values where sinks.contains(where: { flag.hasSuffix("-" + $0) }) && !value.isEmpty {
+                let asked = arguments.infoFlag == flag && !flag.contains("-computed-")
+                if !asked { values[flag] = (value.components(separatedBy: "://").first ?? value) + "://redacted" }
+            }
+        })
+
+    static func validate(_ key: String, _ value: String) throws {
+        switch key {
+        case "app-label-alias":
+            guard value.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.-]*/) != nil else {
+                throw CommandError("Invalid app-label-alias value, must start with a letter or number and contain only letters, numbers, and any of [_, ., -]")
+            }
+        case "max-size":
+            guard value != "unlimited" else { return }
+            guard let unit = value.last, "kmg".contains(unit) else {
+                throw CommandError("Invalid max-size unit measure, value must end in any of [k, m, g]")
+            }
+            guard value.count >= 2 else {
+                throw CommandError("Invalid max-size value, must be a number followed by a unit of measure [k, m, g]")
+            }
+            guard Int(value.dropLast()) != nil else {
+                throw CommandError("Invalid max-size value, unable to convert number to int: \(value.dropLast())")
+            }
+        case "vector-networks":
+            for entry in value.split(separator: ",", omittingEmptySubsequences: false) {
+                if entry.isEmpty { throw CommandError("Invalid vector-networks value, empty entry in comma-separated list") }
+                if entry == "bridge" { throw CommandError("Invalid vector-networks value, \"bridge\" is not a valid entry for vector-networks") }
+            }
+        case "vector-cron-sink", "vector-sink":
+            guard let range = value.range(of: "://"), !value[..<range.lowerBound].isEmpty else {
+                throw CommandError("Invalid \(key) value: \(value) (expected a sink as TYPE://[?OPTIONS])")
+            }
+        default:
+            break
+        }
+    }
+}
+
+struct LogsSet: Command {
+    static let configuration = CommandConfiguration(commandName: "logs:set", abstract: "Set or clear a logs property for an app")
+    static let usage = "[--global|<app>] <key> <value>"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        let (appWord, global, key, value) = SettingWords.split(words)
+        if !global, ["vector-image", "vector-networks"].contains(key) {
+            throw CommandError("\(key) may only be set globally with --global")
+        }
+        let setter = PropertySetter(
+            namespace: "logs",
+            properties: ["app-label-alias": true, "max-size": true, "vector-cron-sink": true, "vector-image": true, "vector-networks": true, "vector-sink": true],
+            validate: LogsSettings.validate)
+        try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
+    }
+}
+
+struct LogsReport: Command {
+    static let configuration = CommandConfiguration(commandName: "logs:report", abstract: "Displays a logs report for one or more apps")
+    static let usage = "[<app>] [<flag>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        try LogsSettings.report.run(words, context: context)
+    }
+}

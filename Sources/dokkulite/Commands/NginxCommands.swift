@@ -16,9 +16,7 @@ enum NginxSettings {
     /// The body size limit in effect: `proxy:set`, else `nginx:set` for the app, else the
     /// global `nginx:set`.
     static func clientMaxBodySize(_ app: AppName, store: Store) throws -> String? {
-        try store.property(.app(app), "proxy", "client-max-body-size")
-            ?? store.property(.app(app), "nginx", "client-max-body-size")
-            ?? store.property(.global, "nginx", "client-max-body-size")
+        try store.property(.app(app), "proxy", "client-max-body-size") ?? store.computedProperty(app, "nginx", "client-max-body-size")
     }
 }
 
@@ -28,10 +26,7 @@ struct NginxSet: Command {
     @Argument var words: [String] = []
 
     func run(in context: Context) throws {
-        var words = words[...]
-        let appWord = words.popFirst()
-        let key = words.popFirst() ?? ""
-        let global = appWord == "--global"
+        let (appWord, global, key, value) = SettingWords.split(words)
         let setter = PropertySetter(
             namespace: "nginx", properties: Dictionary(uniqueKeysWithValues: NginxSettings.keys.map { ($0, true) }),
             noun: ("key", "keys"), listed: NginxSettings.keys,
@@ -39,7 +34,7 @@ struct NginxSet: Command {
                 if key == "proxy-keepalive", Int(value) == nil { throw CommandError("Invalid value for proxy-keepalive: must be an integer") }
                 if key == "client-max-body-size" { try ProxySettings.validateBodySize(value) }
             })
-        try setter.set(context: context, appWord: global ? nil : appWord, global: global, key: key, value: words.first)
+        try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
         if key == "client-max-body-size" {
             let apps = global ? try context.store().apps().map(\.name) : [try context.existingApp(appWord)]
             for app in apps { try RouteSync(context).update(app) }

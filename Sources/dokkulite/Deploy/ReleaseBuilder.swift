@@ -26,6 +26,7 @@ struct ReleaseBuilder {
         let store = try context.store()
         let paths = context.settings.paths
         let started = Date()
+        try BuilderSettings.checkSelected(app, store: store)
         let version = try store.beginRelease(app, description: description)
         let tree = paths.slug(app, version: version)
         do {
@@ -42,6 +43,7 @@ struct ReleaseBuilder {
             case .directory(let directory):
                 try copyTree(directory, to: tree)
             }
+            try SourceLayout.apply(app, tree: tree, store: store)
             if let owner { try chownTree(tree, owner) }
             let outcome = try runBuildpacks(app: app, version: version, revision: revision, identity: user)
             context.output.step("Discovering process types")
@@ -59,6 +61,7 @@ struct ReleaseBuilder {
                 buildpacks: outcome.buildpacks.map(\.source), processTypes: outcome.processTypes, appJSON: outcome.appJSONText,
                 createdAt: started, buildSeconds: Date().timeIntervalSince(started), failure: nil, configVars: outcome.configVars)
             try store.finishRelease(release)
+            try store.setProperty(.app(app), "builder", "detected", BuilderSettings.builders[0])
             return release
         } catch {
             let reason = (error as? CommandError)?.message ?? "\(error)"

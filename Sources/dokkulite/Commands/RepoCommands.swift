@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+
+struct RepoGC: Command {
+    static let configuration = CommandConfiguration(commandName: "repo:gc", abstract: "Runs 'git gc --aggressive' against the application's repo")
+    static let usage = "<app>"
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let repository = context.settings.paths.repository(app)
+        // An app not pushed to yet has no repository, and nothing to collect.
+        guard FileManager.default.fileExists(atPath: repository) else { return }
+        let result = try Subprocess.run("/usr/bin/git", ["--git-dir", repository, "gc", "--aggressive", "--quiet"])
+        guard result.status == 0 else {
+            throw CommandError("Unable to run git gc: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+}
+
+struct RepoPurgeCache: Command {
+    static let configuration = CommandConfiguration(commandName: "repo:purge-cache", abstract: "Deletes the contents of the build cache stored in the repository")
+    static let usage = "<app>"
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        let cache = context.settings.paths.cache(app)
+        let fm = FileManager.default
+        // The directory stays, with its owner (the app's user): the next build fills it.
+        for entry in (try? fm.contentsOfDirectory(atPath: cache)) ?? [] {
+            do {
+                try fm.removeItem(atPath: cache + "/" + entry)
+            } catch {
+                throw CommandError("Unable to purge the build cache of \(app): \(cache)/\(entry): \(error.localizedDescription)")
+            }
+        }
+    }
+}

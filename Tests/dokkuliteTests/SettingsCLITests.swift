@@ -1,0 +1,92 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `builder:*`, `app-json:*`, `logs:set|report` and `repo:*`: Dokku's settings namespaces,
+/// through the built binary. What the settings do to a deploy is in DeployTests.
+@Suite struct SettingsCLITests {
+    @Test func builderSettingsAppGlobalAndComputed() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        func value(_ flag: String) throws -> String { try sandbox.run("builder:report", "web", flag).stdout }
+        #expect(try value("--builder-build-dir") == "\n")
+        #expect(try value("--builder-computed-skip-cleanup") == "false\n")
+
+        #expect(try sandbox.run("builder:set", "--global", "build-dir", "global/subdir").stdout == "=====> Setting build-dir to global/subdir\n")
+        #expect(try value("--builder-computed-build-dir") == "global/subdir\n")
+        try sandbox.run("builder:set", "web", "build-dir", "app/subdir")
+        #expect(try value("--builder-build-dir") == "app/subdir\n")
+        #expect(try value("--builder-global-build-dir") == "global/subdir\n")
+        #expect(try value("--builder-computed-build-dir") == "app/subdir\n")
+        #expect(try sandbox.run("builder:set", "web", "build-dir").stdout == "=====> Unsetting build-dir\n")
+        #expect(try value("--builder-computed-build-dir") == "global/subdir\n")
+
+        let report = try sandbox.run("builder:report", "web").stdout
+        #expect(report.hasPrefix("=====> web builder information\n"))
+        #expect(report.contains("       Builder computed build dir:    global/subdir\n"))
+        let json = try sandbox.run("builder:report", "--global", "--format", "json").stdout
+        #expect(json.contains(#""builder-global-build-dir":"global/subdir""#) && json.contains(#""global-build-dir":"global/subdir""#))
+        #expect(!json.contains(#""builder-build-dir""#), "the global report has no app values")
+
+        let detected = try sandbox.run("builder:set", "web", "detected", "x")
+        #expect(detected.status == 0 && detected.stderr == " !     detected is a read-only property\n")
+        let invalid = try sandbox.run("builder:set", "web", "colour", "blue")
+        #expect(invalid.status == 1)
+        #expect(invalid.stderr == " !     Invalid property specified, valid properties include: build-dir, detected, selected, skip-cleanup\n")
+        #expect(try sandbox.run("builder:set", "nope", "build-dir", "x").status == 20)
+        let flag = try sandbox.run("builder:report", "web", "--builder-colour")
+        #expect(flag.status == 1 && flag.stderr.hasPrefix(" !     Invalid flag passed, valid flags: --builder-build-dir, --builder-computed-build-dir,"))
+    }
+
+    @Test func appJSONPathReport() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        #expect(try sandbox.run("app-json:report", "web", "--app-json-computed-appjson-path").stdout == "app.json\n")
+        #expect(try sandbox.run("app-json:set", "web", "appjson-path", "app2.json").stdout == "=====> Setting appjson-path to app2.json\n")
+        let json = try sandbox.run("app-json:report", "web", "--format", "json").stdout
+        for pair in [#""app-json-appjson-path":"app2.json""#, #""computed-appjson-path":"app2.json""#, #""global-appjson-path":"""#] {
+            #expect(json.contains(pair), "\(pair) in \(json)")
+        }
+        let invalid = try sandbox.run("app-json:set", "web", "path", "x")
+        #expect(invalid.stderr == " !     Invalid property specified, valid properties include: appjson-path\n")
+    }
+
+    @Test func logsSettingsValidateAndHideSinks() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        func value(_ flag: String) throws -> String { try sandbox.run("logs:report", "web", flag).stdout }
+        #expect(try value("--logs-computed-max-size") == "10m\n")
+        try sandbox.run("logs:set", "--global", "max-size", "20m")
+        #expect(try value("--logs-computed-max-size") == "20m\n")
+        try sandbox.run("logs:set", "web", "max-size", "unlimited")
+        #expect(try value("--logs-computed-max-size") == "unlimited\n")
+
+        for (key, value, message) in [
+            ("max-size", "20x", "Invalid max-size unit measure, value must end in any of [k, m, g]"),
+            ("max-size", "am", "Invalid max-size value, unable to convert number to int: a"),
+            ("app-label-alias", "_leading", "Invalid app-label-alias value, must start with a letter or number and contain only letters, numbers, and any of [_, ., -]"),
+            ("vector-image", "timberio/vector:latest-debian", "vector-image may only be set globally with --global"),
+        ] {
+            let refused = try sandbox.run("logs:set", "web", key, value)
+            #expect(refused.status == 1 && refused.stderr == " !     \(message)\n", "\(key)=\(value): \(refused)")
+        }
+        #expect(try sandbox.run("logs:set", "--global", "vector-networks", "a,").stderr == " !     Invalid vector-networks value, empty entry in comma-separated list\n")
+
+        try sandbox.run("logs:set", "web", "vector-sink", "datadog_logs://?api_key=abc123")
+        #expect(try value("--logs-vector-sink") == "datadog_logs://?api_key=abc123\n", "its own flag shows the raw value")
+        #expect(try value("--logs-computed-vector-sink") == "datadog_logs://redacted\n")
+        let report = try sandbox.run("logs:report", "web").stdout
+        #expect(report.components(separatedBy: "datadog_logs://redacted").count == 3 && !report.contains("abc123"), "\(report)")
+        #expect(try sandbox.run("logs:report", "web", "--format", "json").stdout.contains(#""vector-sink":"datadog_logs://?api_key=abc123""#))
+    }
+
+    @Test func repoCommands() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        #expect(try sandbox.run("repo:help").stdout.contains("Manage the app's repo"))
+        #expect(try sandbox.run("repo:gc", "web").status == 0, "an app never pushed has nothing to collect")
+        #expect(try sandbox.run("repo:purge-cache", "web").status == 0)
+        let missing = try sandbox.run("repo:purge-cache", "nope")
+        #expect(missing.status == 20 && missing.stderr == " !     App nope does not exist\n")
+    }
+}
