@@ -80,6 +80,18 @@ import Testing
         #expect(try sandbox.run("logs:report", "web", "--format", "json").stdout.contains(#""vector-sink":"datadog_logs://?api_key=abc123""#))
     }
 
+    @Test func reportGathersEveryNamespace() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        let report = try sandbox.run("report", "web")
+        #expect(report.status == 0)
+        for type in ["app", "app-json", "builder", "buildpacks", "checks", "domains", "logs", "ports", "proxy", "storage"] {
+            #expect(report.stdout.contains("=====> web \(type) information\n"), "\(type)")
+        }
+        #expect(report.stdout.hasPrefix("-----> uname: "))
+        #expect(try sandbox.run("report", "nope").status == 20)
+    }
+
     @Test func repoCommands() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "web")

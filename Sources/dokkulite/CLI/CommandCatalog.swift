@@ -20,7 +20,7 @@ enum CommandCatalog {
         PortsAdd.self, PortsClear.self, PortsList.self, PortsRemove.self, PortsReport.self, PortsSet.self,
         PSRebuild.self, PSReport.self, PSRestart.self, PSRestore.self, PSRetire.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,
         Releases.self, ReleasesRollback.self,
-        RepoGC.self, RepoPurgeCache.self,
+        RepoGC.self, RepoPurgeCache.self, ReportAll.self,
         ResourceLimit.self, ResourceLimitClear.self, ResourceReport.self, ResourceReserve.self, ResourceReserveClear.self, ResourceReset.self,
         NginxBuildConfig.self, NginxReport.self, NginxSet.self, NginxValidateConfig.self,
         ProxyBuildConfig.self, ProxyDaemonCommand.self, ProxyDisable.self, ProxyEnable.self, ProxyReport.self, ProxyServe.self, ProxySet.self,

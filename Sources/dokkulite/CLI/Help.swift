@@ -24,6 +24,7 @@ enum Help {
         "ps": "Manage app processes",
         "releases": "List and roll back an app's releases",
         "repo": "Manage the app's repo",
+        "report": "Displays system and app information for one or all apps",
         "resource": "Manage resource settings for an app",
         "run": "Run a one-off process inside a container",
         "ssh-keys": "Manage public ssh keys used for deployment",
