@@ -191,6 +191,46 @@ struct DeployTests {
         #expect(try sandbox.run("checks:run", app, "worker").stderr == " !     Invalid process type specified (\(app).worker)\n")
     }
 
+    /// As Heroku's Python buildpack: a Django app's static files are collected at build
+    /// time, with the app's config vars in the environment, unless DISABLE_COLLECTSTATIC.
+    @Test func djangoStaticFilesAreCollected() throws {
+        let (sandbox, proxy) = try setUp("collectstatic")
+        let app = uniqueApp("dj")
+        let files: [String: String] = [
+            "requirements.txt": "\n",
+            // A stand-in for Django (importable from the app), so the build needs no network.
+            "django/__init__.py": "",
+            "manage.py": """
+                import os, sys
+                if sys.argv[1:3] == ["collectstatic", "--noinput"]:
+                    os.makedirs("staticfiles", exist_ok=True)
+                    open("staticfiles/collected", "w").write(os.environ.get("GREETING", "no config"))
+                    print("1 static file copied to 'staticfiles'.")
+                """,
+            "Procfile": "web: exec python3 server.py\n",
+            "server.py": """
+                import http.server, os
+                class H(http.server.BaseHTTPRequestHandler):
+                    def do_GET(self):
+                        body = open("staticfiles/collected").read().encode() if os.path.exists("staticfiles/collected") else b"missing"
+                        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+                    def log_message(self, *a): pass
+                http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+                """,
+        ]
+        try sandbox.run("apps:create", app)
+        try sandbox.run("config:set", "--no-restart", app, "GREETING=collected with config")
+        let push = try AppSource(sandbox, files: files).push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect((push.stdout + push.stderr).contains("-----> $ python manage.py collectstatic --noinput"), "\(push)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "collected with config")
+
+        try sandbox.run("config:set", "--no-restart", app, "DISABLE_COLLECTSTATIC=1")
+        let rebuilt = try sandbox.run("ps:rebuild", app)
+        #expect(rebuilt.status == 0 && !(rebuilt.stdout + rebuilt.stderr).contains("collectstatic"), "\(rebuilt)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "missing")
+    }
+
     @Test func pythonDependenciesFromAUVLock() throws {
         let (sandbox, proxy) = try setUp("uvlock")
         let app = uniqueApp("uv")

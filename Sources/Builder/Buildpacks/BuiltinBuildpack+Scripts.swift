@@ -103,6 +103,29 @@ extension BuiltinBuildpack {
                       rm -rf "$cache"/venv-*
                       cp -a "$venv" "$cache/venv-$key"
                     fi
+                    # Django's static files, as Heroku's buildpack collects them: when the app has
+                    # a manage.py and Django imports, unless DISABLE_COLLECTSTATIC is set (not 0).
+                    # The app's config vars are in the environment, as settings modules read them.
+                    manage=$(find . -maxdepth 3 -type f -name manage.py -printf '%d\t%P\n' | sort -nk1 | cut -f2 | head -1)
+                    disable=$(cat "$env/DISABLE_COLLECTSTATIC" 2>/dev/null || true)
+                    [ -f .heroku/collectstatic_disabled ] && disable=1
+                    if [ -n "$manage" ] && { [ -z "$disable" ] || [ "$disable" = 0 ]; } && "$venv/bin/python" -c 'import django' 2>/dev/null; then
+                      echo "-----> \$ python $manage collectstatic --noinput"
+                      if ! (
+                        for file in "$env"/*; do
+                          [ -f "$file" ] || continue
+                          case ${file##*/} in PATH|GIT_DIR|CPATH|CPPATH|LD_PRELOAD|LIBRARY_PATH|LD_LIBRARY_PATH|PYTHONHOME) continue ;; esac
+                          export "${file##*/}=$(cat "$file")"
+                        done
+                        export PYTHONPATH=${PYTHONPATH:-.}
+                        "$venv/bin/python" "$manage" collectstatic --noinput --traceback 2>&1 | sed -u '/^Post-processed/d;/^Copying/d;/^$/d' | indent
+                      ); then
+                        echo " !     Error while running '\$ python $manage collectstatic --noinput'." >&2
+                        echo "       See the traceback above. Or disable collectstatic for this app:" >&2
+                        echo "       dokku config:set APP DISABLE_COLLECTSTATIC=1" >&2
+                        exit 1
+                      fi
+                    fi
                     mkdir -p "$build/.profile.d"
                     cat > "$build/.profile.d/python.sh" <<'PROFILE'
                     export PATH="$HOME/.venv/bin:$PATH"
