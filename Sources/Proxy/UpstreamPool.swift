@@ -204,7 +204,12 @@ final class UpstreamPool {
         let descriptor: CInt?
         switch Self.connectLoopback(upstream) {
         case .connected(let socket): descriptor = socket
-        case .failed(let error): return eventLoop.makeFailedFuture(error)
+        case .failed(let error):
+            // Reported on a later turn of the loop, as NIO reports a failed connect: the
+            // caller is still inside the request head it is forwarding.
+            let failed = eventLoop.makePromise(of: UpstreamConnection.self)
+            eventLoop.execute { failed.fail(error) }
+            return failed.futureResult
         case .notLoopback, .pending: descriptor = nil
         }
         let connected = descriptor.map { bootstrap.withConnectedSocket($0) } ?? bootstrap.connect(host: upstream.host, port: upstream.port)

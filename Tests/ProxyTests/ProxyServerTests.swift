@@ -120,6 +120,16 @@ import Testing
         withExtendedLifetime((live, dead)) {}
     }
 
+    @Test func anAppThatRefusesGetsA502AndTheConnectionStaysOpen() async throws {
+        let dead = try RefusingPort()
+        let (server, port) = try await startProxy(RouteTable(domains: [("d.test", .init(name: "d", upstreams: [dead.upstream]))]))
+        defer { Task { await server.stop() } }
+        let answer = rawExchange(port: port, "GET / HTTP/1.1\r\nHost: d.test\r\n\r\nGET /again HTTP/1.1\r\nHost: d.test\r\nConnection: close\r\n\r\n")
+        #expect(answer.components(separatedBy: "HTTP/1.1 502 Bad Gateway").count == 3, "both requests answered on one connection: \(answer)")
+        #expect(answer.contains("The app d is not answering."))
+        withExtendedLifetime(dead) {}
+    }
+
     @Test func aPooledConnectionTheAppClosedIsRetriedOnANewOne() async throws {
         // Each connection answers one request and keeps alive, then closes on the next one
         // without answering: the race of an upstream's keep-alive timeout with a reuse.
