@@ -191,6 +191,23 @@ struct DeployTests {
         #expect(try sandbox.run("checks:run", app, "worker").stderr == " !     Invalid process type specified (\(app).worker)\n")
     }
 
+    /// Dokku's static sites: a `.static` marker, the files at the top or under NGINX_ROOT.
+    @Test func dokkuStaticSiteWithNginxRoot() throws {
+        let (sandbox, proxy) = try setUp("staticroot")
+        let app = uniqueApp("st")
+        try sandbox.run("apps:create", app)
+        let push = try AppSource(sandbox, files: [".static": "", "index.html": "top", "_site/index.html": "built"]).push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "top")
+        try sandbox.run("config:set", "--no-restart", app, "NGINX_ROOT=_site")
+        #expect(try sandbox.run("ps:rebuild", app).status == 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "built")
+        try sandbox.run("config:set", "--no-restart", app, "NGINX_ROOT=missing")
+        let failed = try sandbox.run("ps:rebuild", app)
+        #expect(failed.status != 0 && failed.stderr.contains("The static root missing is not a directory of the app"), "\(failed)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "built", "the running release still serves")
+    }
+
     /// As Heroku's Python buildpack: a Django app's static files are collected at build
     /// time, with the app's config vars in the environment, unless DISABLE_COLLECTSTATIC.
     @Test func djangoStaticFilesAreCollected() throws {

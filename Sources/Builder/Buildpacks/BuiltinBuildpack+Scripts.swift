@@ -203,18 +203,29 @@ extension BuiltinBuildpack {
             [
                 "bin/detect": #"""
                     #!/usr/bin/env bash
-                    [ -f "$1/static.json" ] || [ -f "$1/index.html" ] || [ -f "$1/public/index.html" ] || exit 1
+                    # `.static` is Dokku's marker (its nginx buildpack); static.json Heroku's.
+                    [ -f "$1/.static" ] || [ -f "$1/static.json" ] || [ -f "$1/index.html" ] || [ -f "$1/public/index.html" ] || exit 1
                     echo "Static HTML"
                     """#,
                 "bin/compile": #"""
                     #!/usr/bin/env bash
                     # Static sites are served by dokkulite's own file server: nothing to build.
+                    # The root: NGINX_ROOT (Dokku's nginx buildpack), else static.json's "root"
+                    # (Heroku's), else the top, or public/ when only it has an index.html.
                     set -eo pipefail
                     root=.
-                    [ -f "$1/index.html" ] || { [ -d "$1/public" ] && root=public; }
+                    [ -f "$1/index.html" ] || [ -f "$1/.static" ] || { [ -d "$1/public" ] && root=public; }
                     if [ -f "$1/static.json" ] && command -v python3 >/dev/null; then
                       configured=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("root", ""))' "$1/static.json" 2>/dev/null || true)
                       [ -n "$configured" ] && root=$configured
+                    fi
+                    if [ -s "$3/NGINX_ROOT" ]; then
+                      root=$(cat "$3/NGINX_ROOT")
+                      root=${root#/}
+                    fi
+                    if [ ! -d "$1/$root" ]; then
+                      echo " !     The static root $root is not a directory of the app" >&2
+                      exit 1
                     fi
                     echo "-----> Serving $root with dokkulite's static file server"
                     echo "$root" > "$1/.static-root"
