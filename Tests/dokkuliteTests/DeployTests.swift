@@ -86,6 +86,7 @@ struct DeployTests {
             let app = uniqueApp(String(example.prefix(6)))
             let push = try AppSource(sandbox, example: example).push(app)
             #expect(push.status == 0, "\(example): \(push)")
+            #expect(!(push.stdout + push.stderr).contains("asks for Python"), "no runtime.txt, no warning: \(push)")
             let answer = proxy.get("\(app).dokku.test")
             #expect(answer?.status == 200, "\(example)")
             #expect(answer?.body.contains(expected) == true, "\(example): \(String(describing: answer))")
@@ -215,6 +216,7 @@ struct DeployTests {
         let app = uniqueApp("dj")
         let files: [String: String] = [
             "requirements.txt": "\n",
+            "runtime.txt": "python-2.7.18\n",
             // A stand-in for Django (importable from the app), so the build needs no network.
             "django/__init__.py": "",
             "manage.py": """
@@ -240,6 +242,7 @@ struct DeployTests {
         let push = try AppSource(sandbox, files: files).push(app)
         #expect(push.status == 0, "\(push)")
         #expect((push.stdout + push.stderr).contains("-----> $ python manage.py collectstatic --noinput"), "\(push)")
+        #expect((push.stdout + push.stderr).contains(" !     The app asks for Python 2.7.18; it is built and run with the server's Python 3."), "\(push)")
         #expect(proxy.get("\(app).dokku.test")?.body == "collected with config")
 
         try sandbox.run("config:set", "--no-restart", app, "DISABLE_COLLECTSTATIC=1")

@@ -49,6 +49,19 @@ extension BuiltinBuildpack {
                     fi
                     version=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
                     echo "-----> Using Python $version from the server"
+                    # Heroku installs the version an app asks for; dokkulite has the server's.
+                    wanted=
+                    if [ -f "$build/runtime.txt" ]; then
+                      wanted=$(tr -d '[:space:]' < "$build/runtime.txt"); wanted=${wanted#python-}
+                    elif [ -f "$build/.python-version" ]; then
+                      wanted=$(grep -v '^#' "$build/.python-version" | head -1 | tr -d '[:space:]')
+                    fi
+                    if [ -n "$wanted" ]; then
+                      case $version in
+                        "$wanted" | "$wanted".*) ;;
+                        *) echo " !     The app asks for Python $wanted; it is built and run with the server's Python $version" ;;
+                      esac
+                    fi
                     # A package manager's tool, in its own virtualenv in the cache.
                     # (Per Python version: a tool's scripts name the interpreter they were made with.)
                     tool() { # TOOL [MORE PACKAGES...]: the directory of its commands
