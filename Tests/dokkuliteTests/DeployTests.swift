@@ -192,6 +192,23 @@ struct DeployTests {
         #expect(try sandbox.run("checks:run", app, "worker").stderr == " !     Invalid process type specified (\(app).worker)\n")
     }
 
+    /// As Heroku's Node.js buildpack: `heroku-prebuild` runs before the install, and
+    /// `heroku-postbuild` in place of `build`; `npm start` is the web process.
+    @Test func nodeBuildScripts() throws {
+        let (sandbox, proxy) = try setUp("nodescripts")
+        let app = uniqueApp("ns")
+        let scripts = #"{"heroku-prebuild": "echo pre > steps", "heroku-postbuild": "echo post >> steps", "build": "echo build >> steps", "start": "node server.js"}"#
+        let files = [
+            "package.json": #"{"name": "steps", "version": "1.0.0", "scripts": \#(scripts)}"#,
+            "server.js": """
+                require("http").createServer((req, res) => res.end(require("fs").readFileSync("steps", "utf8").trim().split("\\n").join(","))).listen(process.env.PORT)
+                """,
+        ]
+        let push = try AppSource(sandbox, files: files).push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "pre,post")
+    }
+
     /// Dokku's static sites: a `.static` marker, the files at the top or under NGINX_ROOT.
     @Test func dokkuStaticSiteWithNginxRoot() throws {
         let (sandbox, proxy) = try setUp("staticroot")

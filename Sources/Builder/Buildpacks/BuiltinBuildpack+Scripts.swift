@@ -177,6 +177,13 @@ extension BuiltinBuildpack {
                     echo "-----> Using Node.js $(node --version) and npm $(npm --version) from the server"
                     export npm_config_cache="$cache/npm" npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
                     cd "$build"
+                    # As Heroku's Node.js buildpack: `heroku-prebuild` before the install, and
+                    # `heroku-postbuild` in place of `build` after it.
+                    script() { node -e 'process.exit(require("./package.json").scripts?.[process.argv[1]] ? 0 : 1)' "$1" 2>/dev/null; }
+                    if script heroku-prebuild; then
+                      echo "-----> Running heroku-prebuild"
+                      npm run heroku-prebuild 2>&1 | indent
+                    fi
                     if [ -f package-lock.json ] || [ -f npm-shrinkwrap.json ]; then
                       echo "-----> Installing dependencies with npm ci"
                       npm ci --prefer-offline 2>&1 | indent
@@ -190,8 +197,11 @@ extension BuiltinBuildpack {
                       echo " !     npm did not install the app's dependencies (is the registry reachable? NPM_CONFIG_REGISTRY sets another)" >&2
                       exit 1
                     fi
-                    if node -e 'process.exit(require("./package.json").scripts?.build ? 0 : 1)'; then
-                      echo "-----> Running npm run build"
+                    if script heroku-postbuild; then
+                      echo "-----> Running heroku-postbuild"
+                      npm run heroku-postbuild 2>&1 | indent
+                    elif script build; then
+                      echo "-----> Running build"
                       npm run build 2>&1 | indent
                     fi
                     mkdir -p "$build/.profile.d"
