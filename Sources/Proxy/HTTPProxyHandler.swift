@@ -44,22 +44,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private var inClientRead = false
     /// Bytes were written to the upstream since its last flush.
     private var upstreamUnflushed = false
-    /// The response's head and the small pieces of body that came with it, written as one
-    /// (while `staging`). The buffer is kept for the next response: once the socket has
-    /// written it, nothing else holds its storage, and clearing it keeps that storage.
-    private var staged = HTTPProxyHandler.noBytes
+    /// Buffers and field arrays kept from one exchange to the next (see `KeptStorage`).
+    private var kept = KeptStorage()
+    /// The response's head and pieces of body are gathered in `kept.staged` and written as one.
     private var staging = false
     private static let stageLimit = 8 * 1024
-    /// The last request head sent upstream, kept for its storage in the same way.
-    private var upstreamHead = HTTPProxyHandler.noBytes
-    /// Storage for the header fields of the next request and response heads.
-    private var requestFields: [HTTPWire.Field] = []
-    private var responseFields: [HTTPWire.Field] = []
-    /// A buffer kept between heads gives its storage back when it grew past this, and a
-    /// field array when it grew past `keptFieldsLimit` fields: a large head must not stay
-    /// attached to an idle connection.
-    private static let keptBufferLimit = 4 * 1024
-    private static let keptFieldsLimit = 32
     private var allocator = ByteBufferAllocator()
     private var pausedForPipelining = false
     /// Reading stopped while a body waits for its upstream connection to open.
@@ -244,7 +233,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             }
             headScanned = 0
             inbound.moveReaderIndex(forwardBy: leading)
-            return try HTTPWire.parseRequest(inbound.readSlice(length: length)!, reusing: &requestFields)
+            return try HTTPWire.parseRequest(inbound.readSlice(length: length)!, reusing: &kept.requestFields)
         } catch HTTPWire.ParseError.tooLarge {
             respondAndClose(.requestHeaderFieldsTooLarge, "The request headers are too large.")
         } catch {
@@ -375,9 +364,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         // field, and the proxy's own lines (a given request id is at most 200 bytes).
         let bound = 3 * head.bytes.readableBytes + 4 * head.fields.count + clientAddress.count + forwardingLines.count + 512
         // Clearing keeps the storage when the socket is done with it (nothing else holds it).
-        upstreamHead.clear(minimumCapacity: bound)
+        kept.upstreamHead.clear(minimumCapacity: bound)
         head.bytes.withUnsafeReadableBytes { bytes in
-            upstreamHead.writeHead(bound: bound) { out in
+            kept.upstreamHead.writeHead(bound: bound) { out in
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
                 out.append(" ")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
@@ -409,20 +398,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 out.append(summary.chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\n\r\n")
             }
         }
-        if exchange.retryable { exchange.upstreamHead = upstreamHead }
-        exchange.pending = upstreamHead
+        if exchange.retryable { exchange.upstreamHead = kept.upstreamHead }
+        exchange.pending = kept.upstreamHead
         connectUpstream()
     }
 
-    /// Lets go of kept storage that grew large (see `keptBufferLimit`), once an exchange
-    /// has written its last bytes: what is kept is at most that size when the next head
-    /// clears it for reuse.
-    private func trimKept() {
-        if upstreamHead.capacity > Self.keptBufferLimit { upstreamHead = Self.noBytes }
-        if staged.capacity > Self.keptBufferLimit { staged = Self.noBytes }
-        if requestFields.capacity > Self.keptFieldsLimit { requestFields = [] }
-        if responseFields.capacity > Self.keptFieldsLimit { responseFields = [] }
-    }
 
     /// Whether a header is one the client's `Connection` header names as hop-by-hop.
     private static func namedByConnection(_ field: HTTPWire.Field, _ fields: [HTTPWire.Field], _ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -599,7 +579,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             }
             exchange.responseHeadScanned = 0
             exchange.upstreamInbound.moveReaderIndex(forwardBy: leading)
-            head = try HTTPWire.parseResponse(exchange.upstreamInbound.readSlice(length: length)!, reusing: &responseFields)
+            head = try HTTPWire.parseResponse(exchange.upstreamInbound.readSlice(length: length)!, reusing: &kept.responseFields)
         } catch {
             exchange.retryable = false
             failUpstream("The app \(exchange.route?.app.name ?? "") sent a response that could not be parsed.")
@@ -646,9 +626,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if framing == .untilClose || exchange.dechunk { exchange.keepAlive = false }
 
         let connection: StaticString? = !exchange.keepAlive ? "Connection: close\r\n" : exchange.head.minorVersion == 0 ? "Connection: keep-alive\r\n" : nil
-        staged.clear(minimumCapacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
+        kept.staged.clear(minimumCapacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
         staging = true
-        writeResponseHead(head, into: &staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection)
+        writeResponseHead(head, into: &kept.staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection)
         if framing == .none { responseEnd(exchange) }
         return true
     }
@@ -723,7 +703,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private func sendResponse(_ exchange: Exchange, _ piece: ByteBuffer) {
         exchange.responseBytes += piece.readableBytes
         if staging, piece.readableBytes <= Self.stageLimit {
-            staged.writeImmutableBuffer(piece)
+            kept.staged.writeImmutableBuffer(piece)
             return
         }
         writeStaged()
@@ -734,7 +714,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private func writeStaged() {
         if staging {
             staging = false
-            context.write(wrapOutboundOut(staged), promise: nil)
+            context.write(wrapOutboundOut(kept.staged), promise: nil)
         }
     }
 
@@ -851,11 +831,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             // The pool took the upstream connection: its read-complete will not reach us.
             if staging {
                 staging = false
-                context.writeAndFlush(wrapOutboundOut(staged), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(kept.staged), promise: nil)
             } else {
                 context.flush()
             }
-            trimKept()
+            kept.trim()
             waitDeadline = .now() + shared.configuration.idleTimeout
             if inbound.readableBytes > 0 || pausedForPipelining { processInbound() }
         } else {

@@ -160,4 +160,24 @@ import Testing
         }
         #expect(String(buffer: buffer) == "0 1764325000123 ffffffffffffffff")
     }
+
+    @Test func keptStorageLetsGoOfWhatGrewLarge() throws {
+        var kept = KeptStorage()
+        // Small heads: the storage stays for the next exchange.
+        _ = try HTTPWire.parseRequest(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n\r\n"), reusing: &kept.requestFields)
+        kept.upstreamHead.writeString("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        let (fields, head) = (kept.requestFields.capacity, kept.upstreamHead.capacity)
+        kept.trim()
+        #expect(kept.requestFields.capacity == fields && kept.upstreamHead.capacity == head)
+
+        // A large head and many fields: given back.
+        let many = (0..<200).map { "X-\($0): \(String(repeating: "v", count: 100))\r\n" }.joined()
+        _ = try HTTPWire.parseRequest(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n" + many + "\r\n"), reusing: &kept.requestFields)
+        kept.staged.writeString(many)
+        #expect(kept.requestFields.capacity > KeptStorage.fieldsLimit && kept.staged.capacity > KeptStorage.bufferLimit)
+        kept.trim()
+        #expect(kept.requestFields.capacity <= KeptStorage.fieldsLimit)
+        #expect(kept.staged.capacity <= KeptStorage.bufferLimit)
+        #expect(kept.upstreamHead.capacity == head, "what stayed small is kept")
+    }
 }
