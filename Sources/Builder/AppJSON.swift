@@ -57,6 +57,8 @@ package struct AppJSON: Sendable, Equatable {
     package struct CronEntry: Sendable, Equatable {
         package var command: String
         package var schedule: String
+        /// In maintenance: kept, but not run on its schedule.
+        package var maintenance = false
     }
 
     /// Parses app.json text; `file` names the file in errors.
@@ -97,7 +99,7 @@ package struct AppJSON: Sendable, Equatable {
                 guard let command = entry["command"] as? String, let schedule = entry["schedule"] as? String else {
                     throw .invalidAppJSON(file: file, reason: "cron[\(index)] needs a command and a schedule")
                 }
-                self.cron.append(CronEntry(command: command, schedule: schedule))
+                self.cron.append(CronEntry(command: command, schedule: schedule, maintenance: entry["maintenance"] as? Bool ?? false))
             }
         }
         if let env = root["env"] as? [String: Any] {

@@ -69,6 +69,12 @@ import Testing
         #expect(parsed.formation == ["web": 1])
     }
 
+    @Test func cronEntriesMayBeInMaintenance() throws {
+        let json = #"{"cron": [{"command": "a", "schedule": "@daily", "maintenance": true}, {"command": "b", "schedule": "@hourly"}]}"#
+        let parsed = try AppJSON(parsing: Data(json.utf8))
+        #expect(parsed.cron.map(\.maintenance) == [true, false])
+    }
+
     @Test func checksFileWaitsBeforeTheFirstCheck() {
         let checks = AppJSON.Healthcheck.parseChecksFile("WAIT=4\nATTEMPTS=2\n/ hello\n/other\n")
         #expect(checks.map(\.initialDelay) == [4, 0])

@@ -82,6 +82,27 @@ struct CrashAndCronTests {
         let run = try sandbox.run("cron:run", app, task["id"] ?? "")
         #expect(run.status == 3, "\(run)")
         #expect(run.stdout.contains("cron ran for cron"))
+
+        // Suspended, a task keeps its place in cron:list but loses its timer; resumed, it
+        // gets it back. `maintenance` does the same for all of an app's tasks.
+        func scheduled() throws -> Bool {
+            try Shell.which("systemctl", ["--user", "list-timers", "--all", "--no-legend", "--plain"]).stdout.contains(task["timer"] ?? "?")
+        }
+        let id = task["id"] ?? ""
+        #expect(try sandbox.run("cron:suspend", app, id).stdout == "=====> Setting maintenance.\(id) to true\n")
+        #expect(try !scheduled())
+        #expect(try sandbox.run("cron:list", app).stdout.contains("true (task)"))
+        #expect(try sandbox.run("cron:report", app, "--cron-maintenance-\(id)").stdout == "true\n")
+        #expect(try sandbox.run("cron:resume", app, id).stdout == "=====> Unsetting maintenance.\(id)\n")
+        #expect(try scheduled())
+        try sandbox.run("cron:set", app, "maintenance", "true")
+        #expect(try !scheduled())
+        #expect(try sandbox.run("cron:list", app).stdout.contains("true (app)"))
+        try sandbox.run("cron:set", app, "maintenance")
+        #expect(try scheduled())
+        let unknown = try sandbox.run("cron:suspend", app, "nope")
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr == " !     No matching Cron ID found. Please specify a Cron ID from the output of 'dokku cron:list \(app)'\n")
         try sandbox.run("--force", "apps:destroy", app)
         #expect(!(try Shell.which("systemctl", ["--user", "list-timers", "--all", "--no-legend", "--plain"]).stdout.contains(task["timer"] ?? "?")))
     }

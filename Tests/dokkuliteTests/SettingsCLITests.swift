@@ -92,6 +92,20 @@ import Testing
         #expect(try sandbox.run("report", "nope").status == 20)
     }
 
+    @Test func cronSettings() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        #expect(try sandbox.run("cron:set", "--global", "mailto", "ops@example.com").stdout == "=====> Setting mailto to ops@example.com\n")
+        #expect(try sandbox.run("cron:report", "web", "--cron-computed-mailto").stdout == "ops@example.com\n")
+        #expect(try sandbox.run("cron:report", "web", "--cron-computed-maintenance").stdout == "false\n")
+        #expect(try sandbox.run("cron:report", "web", "--cron-task-count").stdout == "0\n")
+        #expect(try sandbox.run("cron:set", "--global", "maintenance.abc", "true").stderr == " !     Task maintenance properties cannot be set globally\n")
+        #expect(try sandbox.run("cron:set", "web", "maintenance.abc", "true").stderr == " !     Invalid task maintenance property, no matching task ID found: maintenance.abc\n")
+        #expect(try sandbox.run("cron:set", "web", "maintenance", "maybe").stderr == " !     Invalid maintenance value: maybe (expected true or false)\n")
+        #expect(try sandbox.run("cron:suspend", "web").stderr == " !     Please specify a Cron ID from the output of 'dokku cron:list web'\n")
+        #expect(try sandbox.run("cron:run", "web", "abc").stderr == " !     No matching Cron ID found. Please specify a Cron ID from the output of 'dokku cron:list web'\n")
+    }
+
     @Test func repoCommands() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "web")

@@ -8,7 +8,7 @@ enum CommandCatalog {
         BuildpacksAdd.self, BuildpacksClear.self, BuildpacksList.self, BuildpacksRemove.self, BuildpacksReport.self, BuildpacksSet.self,
         CertsAdd.self, CertsGenerate.self, CertsRemove.self, CertsReport.self, CertsUpdate.self,
         ChecksDisable.self, ChecksEnable.self, ChecksReport.self, ChecksRun.self, ChecksSet.self, ChecksSkip.self,
-        CronList.self, CronRun.self,
+        CronList.self, CronReport.self, CronResume.self, CronRun.self, CronSet.self, CronSuspend.self,
         ConfigBare.self, ConfigClear.self, ConfigExport.self, ConfigGet.self, ConfigImport.self, ConfigKeys.self,
         ConfigSet.self, ConfigShow.self, ConfigUnset.self,
         DomainsAdd.self, DomainsAddGlobal.self, DomainsClear.self, DomainsClearGlobal.self, DomainsDisable.self, DomainsEnable.self, DomainsRemove.self,

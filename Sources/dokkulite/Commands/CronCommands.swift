@@ -11,12 +11,18 @@ struct CronList: Command {
         let app = try context.existingApp(app)
         let scheduler = CronScheduler(context)
         let tasks = try context.store().currentReleaseRecord(app).map { try scheduler.tasks($0) } ?? []
+        let suspensions = try tasks.map { try scheduler.suspension(app, $0).map { "true (\($0))" } ?? "false" }
         switch format {
         case "json":
-            context.output.data(JSON.encode(tasks.map { ["id": $0.id, "schedule": $0.schedule.text, "command": $0.command, "calendar": $0.schedule.calendar, "timer": scheduler.timerUnit(app, $0)] }))
+            context.output.data(JSON.encode(zip(tasks, suspensions).map { task, maintenance in
+                [
+                    "id": task.id, "app": app.rawValue, "schedule": task.schedule.text, "command": task.command, "maintenance": maintenance,
+                    "calendar": task.schedule.calendar, "timer": scheduler.timerUnit(app, task),
+                ]
+            }))
         case "stdout":
             context.output.section("\(app) cron tasks")
-            context.output.table([["ID", "Schedule", "Command"]] + tasks.map { [$0.id, $0.schedule.text, $0.command] })
+            context.output.table([["ID", "Schedule", "Maintenance", "Command"]] + zip(tasks, suspensions).map { [$0.id, $0.schedule.text, $1, $0.command] })
         default:
             throw CommandError("Invalid --format value specified")
         }
@@ -31,12 +37,109 @@ struct CronRun: Command {
 
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
-        guard let id, !id.isEmpty else { throw CommandError("Please specify a cron id") }
-        guard let release = try context.store().currentReleaseRecord(app) else { throw CommandError("App \(app) has not been deployed") }
-        guard let task = try CronScheduler(context).tasks(release).first(where: { $0.id == id }) else {
-            throw CommandError("No cron task with id \(id) for \(app)")
-        }
+        let (release, task) = try CronTasks.find(app, id, context: context)
         let code = try ProcessManager(context).runOneOff(app, release: release, command: task.command, environment: [:], dyno: "cron")
         throw ExitCode(code)
+    }
+}
+
+/// Finding an app's cron task by the id `cron:list` shows, with Dokku's messages.
+enum CronTasks {
+    static func find(_ app: AppName, _ id: String?, context: Context) throws -> (Release, CronScheduler.Task) {
+        guard let id, !id.isEmpty else {
+            throw CommandError("Please specify a Cron ID from the output of 'dokku cron:list \(app)'")
+        }
+        guard let release = try context.store().currentReleaseRecord(app),
+            let task = try CronScheduler(context).tasks(release).first(where: { $0.id == id })
+        else {
+            throw CommandError("No matching Cron ID found. Please specify a Cron ID from the output of 'dokku cron:list \(app)'")
+        }
+        return (release, task)
+    }
+
+    /// Sets or clears a `cron` property, then brings the timers of the apps it touches in
+    /// line (only deployed apps have timers).
+    static func set(_ appWord: String?, global: Bool, key: String, value: String?, context: Context) throws {
+        var properties = ["mailfrom": true, "mailto": true, "maintenance": true]
+        if key.hasPrefix("maintenance.") {
+            guard !global else { throw CommandError("Task maintenance properties cannot be set globally") }
+            let app = try context.existingApp(appWord)
+            let id = String(key.dropFirst("maintenance.".count))
+            guard !id.isEmpty else { throw CommandError("Invalid task maintenance property, missing ID") }
+            let release = try context.store().currentReleaseRecord(app)
+            guard let release, try CronScheduler(context).tasks(release).contains(where: { $0.id == id }) else {
+                throw CommandError("Invalid task maintenance property, no matching task ID found: \(key)")
+            }
+            properties[key] = false
+        }
+        let setter = PropertySetter(namespace: "cron", properties: properties, validate: { key, value in
+            if key.hasPrefix("maintenance"), !["true", "false"].contains(value) {
+                throw CommandError("Invalid \(key) value: \(value) (expected true or false)")
+            }
+        })
+        try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
+        guard key.hasPrefix("maintenance") else { return }
+        let apps = global ? try context.store().apps().map(\.name) : [try context.existingApp(appWord)]
+        for app in apps where try context.store().currentReleaseRecord(app) != nil {
+            try CronScheduler(context).sync(app)
+        }
+    }
+}
+
+struct CronSet: Command {
+    static let configuration = CommandConfiguration(commandName: "cron:set", abstract: "Set or clear a cron property for an app")
+    static let usage = "[--global|<app>] <key> <value>"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        let (appWord, global, key, value) = SettingWords.split(words)
+        try CronTasks.set(appWord, global: global, key: key, value: value, context: context)
+    }
+}
+
+struct CronSuspend: Command {
+    static let configuration = CommandConfiguration(commandName: "cron:suspend", abstract: "Suspend a cron task")
+    static let usage = "<app> <cron_id>"
+    @Argument var app: String?
+    @Argument var id: String?
+
+    func run(in context: Context) throws {
+        let name = try context.existingApp(app)
+        let (_, task) = try CronTasks.find(name, id, context: context)
+        try CronTasks.set(name.rawValue, global: false, key: "maintenance.\(task.id)", value: "true", context: context)
+    }
+}
+
+struct CronResume: Command {
+    static let configuration = CommandConfiguration(commandName: "cron:resume", abstract: "Resume a cron task")
+    static let usage = "<app> <cron_id>"
+    @Argument var app: String?
+    @Argument var id: String?
+
+    func run(in context: Context) throws {
+        let name = try context.existingApp(app)
+        let (_, task) = try CronTasks.find(name, id, context: context)
+        try CronTasks.set(name.rawValue, global: false, key: "maintenance.\(task.id)", value: nil, context: context)
+    }
+}
+
+struct CronReport: Command {
+    static let configuration = CommandConfiguration(commandName: "cron:report", abstract: "Display report about an app")
+    static let usage = "[<app>] [<flag>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    func run(in context: Context) throws {
+        var report = SettingsReport(
+            namespace: "cron",
+            keys: [.init(name: "mailfrom"), .init(name: "mailto"), .init(name: "maintenance", fallback: "false")])
+        report.extra = { app, context in
+            let tasks = try context.store().currentReleaseRecord(app).map { try CronScheduler(context).tasks($0) } ?? []
+            var values = ["--cron-task-count": String(tasks.count)]
+            for task in tasks {
+                values["--cron-maintenance-\(task.id)"] = try context.store().property(.app(app), "cron", "maintenance.\(task.id)") ?? "false"
+            }
+            return values
+        }
+        try report.run(words, context: context)
     }
 }

@@ -15,6 +15,9 @@ struct SettingsReport: Sendable {
     /// Keys that have an app value only, written by dokkulite itself (`builder` `detected`).
     var appOnly: [String] = []
 
+    /// More values of an app's report (the `cron` report's task count).
+    var extra: @Sendable (_ app: AppName, _ context: Context) throws -> [String: String] = { _, _ in [:] }
+
     /// Changes values before they are shown (the `logs` report hides sink secrets).
     var shown: @Sendable (_ values: inout [String: String], _ arguments: ReportArguments) -> Void = { _, _ in }
 
@@ -43,6 +46,7 @@ struct SettingsReport: Sendable {
                 values["--\(namespace)-computed-\(key.name)"] = own[key.name] ?? global[key.name] ?? key.fallback
             }
             for name in appOnly { values["--\(namespace)-\(name)"] = own[name] ?? "" }
+            values.merge(try extra(app, context)) { $1 }
             shown(&values, arguments)
             return values
         }

@@ -16,6 +16,8 @@ struct CronScheduler {
         var id: String
         var schedule: CronSchedule
         var command: String
+        /// app.json marks the task as in maintenance.
+        var maintenance = false
     }
 
     /// The cron tasks of a release, with stable ids (a hash of schedule and command).
@@ -25,8 +27,19 @@ struct CronScheduler {
             guard let schedule = CronSchedule(entry.schedule) else {
                 throw CommandError("Invalid cron schedule in app.json: \"\(entry.schedule)\"")
             }
-            return Task(id: Self.id(entry.schedule, entry.command), schedule: schedule, command: entry.command)
+            return Task(id: Self.id(entry.schedule, entry.command), schedule: schedule, command: entry.command, maintenance: entry.maintenance)
         }
+    }
+
+    /// Why a task does not run on its schedule, as `cron:list` shows it: suspended by
+    /// `cron:suspend` (`task`), the app's or the server's `cron:set maintenance true`, or
+    /// app.json; nil when it runs.
+    func suspension(_ app: AppName, _ task: Task) throws -> String? {
+        let store = try context.store()
+        if try store.property(.app(app), "cron", "maintenance.\(task.id)") == "true" { return "task" }
+        if try store.property(.app(app), "cron", "maintenance") == "true" { return "app" }
+        if try store.property(.global, "cron", "maintenance") == "true" { return "global" }
+        return task.maintenance ? "app.json" : nil
     }
 
     static func id(_ schedule: String, _ command: String) -> String {
@@ -47,7 +60,7 @@ struct CronScheduler {
             try context.store().property(.app(app), "ps", "restore") != "false"
         else { return }
         let manager = ProcessManager(context)
-        for task in try tasks(release) {
+        for task in try tasks(release) where try suspension(app, task) == nil {
             let instance = InstanceRecord(
                 unit: timerUnit(app, task).replacingOccurrences(of: ".timer", with: ".service"),
                 app: app, release: release.version, processType: "cron", number: 1, generation: 0, port: nil, state: .running)
