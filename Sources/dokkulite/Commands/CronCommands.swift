@@ -57,6 +57,13 @@ enum CronTasks {
         return (release, task)
     }
 
+    /// `cron:suspend` (true) and `cron:resume` (false): one task's `maintenance.ID`.
+    static func suspend(_ appWord: String?, _ id: String?, _ suspended: Bool, context: Context) throws {
+        let app = try context.existingApp(appWord)
+        let (_, task) = try find(app, id, context: context)
+        try set(app.rawValue, global: false, key: "maintenance.\(task.id)", value: suspended ? "true" : nil, context: context)
+    }
+
     /// Sets or clears a `cron` property, then brings the timers of the apps it touches in
     /// line (only deployed apps have timers).
     static func set(_ appWord: String?, global: Bool, key: String, value: String?, context: Context) throws {
@@ -104,9 +111,7 @@ struct CronSuspend: Command {
     @Argument var id: String?
 
     func run(in context: Context) throws {
-        let name = try context.existingApp(app)
-        let (_, task) = try CronTasks.find(name, id, context: context)
-        try CronTasks.set(name.rawValue, global: false, key: "maintenance.\(task.id)", value: "true", context: context)
+        try CronTasks.suspend(app, id, true, context: context)
     }
 }
 
@@ -117,9 +122,7 @@ struct CronResume: Command {
     @Argument var id: String?
 
     func run(in context: Context) throws {
-        let name = try context.existingApp(app)
-        let (_, task) = try CronTasks.find(name, id, context: context)
-        try CronTasks.set(name.rawValue, global: false, key: "maintenance.\(task.id)", value: nil, context: context)
+        try CronTasks.suspend(app, id, false, context: context)
     }
 }
 
