@@ -169,9 +169,16 @@ struct ProcessTests {
         #expect(try sandbox.run("run:list", app).stdout.contains(name))
         #expect(try sandbox.run("run:stop", "--container", name).status == 0)
         #expect(try sandbox.run("run:list", app, "--format", "json").stdout == "[]\n")
-        let short = try sandbox.run("run:detached", app, "true")
+        let short = try sandbox.run("run:detached", app, "echo detached says hi")
         #expect(short.status == 0)
         #expect(try eventually(timeout: .seconds(10)) { (try? sandbox.run("run:list", app, "--format", "json").stdout) == "[]\n" }, "a finished process goes away")
+
+        // run:logs: every run process of the app, or one by the name run:detached printed.
+        let shortName = short.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try eventually { try sandbox.run("run:logs", app).stdout.contains("\(app)[\(shortName.dropFirst(app.count + 1))]: detached says hi") })
+        #expect(try sandbox.run("run:logs", "--container", shortName, "-q").stdout == "detached says hi\n")
+        #expect(try sandbox.run("run:logs", "--container", name).stdout == "", "the first process wrote nothing")
+        #expect(try sandbox.run("run:logs", "--container", "nonsense").stderr == " !     Invalid container name: nonsense (run:list names them APP.run.N)\n")
     }
 
     @Test func runTakesAProcfileTypeWithArguments() throws {

@@ -24,7 +24,7 @@ enum CommandCatalog {
         ResourceLimit.self, ResourceLimitClear.self, ResourceReport.self, ResourceReserve.self, ResourceReserveClear.self, ResourceReset.self,
         NginxBuildConfig.self, NginxReport.self, NginxSet.self, NginxValidateConfig.self,
         ProxyBuildConfig.self, ProxyDaemonCommand.self, ProxyDisable.self, ProxyEnable.self, ProxyReport.self, ProxyServe.self, ProxySet.self,
-        Run.self, RunDetached.self, RunList.self, RunStop.self,
+        Run.self, RunDetached.self, RunList.self, RunLogs.self, RunStop.self,
         SSHCommand.self, SSHKeysAdd.self, SSHKeysList.self, SSHKeysRemove.self,
         StaticServe.self,
         StorageEnsureDirectory.self, StorageList.self, StorageMount.self, StorageReport.self, StorageUnmount.self,

@@ -13,31 +13,33 @@ struct Logs: Command {
 
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
-        guard count >= 0 else { throw CommandError("Invalid value for --num: \(count)") }
-        let journal = try Journal()
-        let filter = LogFilter(app: app, processType: process)
-        let identifiers = try journal.identifiers(prefix: "\(app).").filter(filter.matches)
-        if try journal.match(identifiers: identifiers) {
-            journal.seekTail(back: count)
-            while let entry = journal.next() { print(entry, filter: filter, context: context) }
-        } else if !follow {
-            return
-        }
-        guard follow else { return }
-        // New processes (a scale-up, a deploy) log under identifiers unknown at the start,
-        // so following reads every new entry and filters here.
-        _ = try journal.match(identifiers: [])
-        journal.seekTail(back: 0)
-        while true {
-            while let entry = journal.next() {
-                if filter.matches(entry.identifier) { print(entry, filter: filter, context: context) }
-            }
-            journal.wait(timeout: .seconds(1))
-        }
+        try LogFilter(app: app, processType: process).show(count: count, follow: follow, raw: raw, context: context)
     }
+}
 
-    private func print(_ entry: Journal.Entry, filter: LogFilter, context: Context) {
-        context.output.data(raw ? entry.message : filter.line(entry))
+/// `run:logs`: the logs of one-off processes (`run`, `run:detached`), or of one of them.
+struct RunLogs: Command {
+    static let configuration = CommandConfiguration(commandName: "run:logs", abstract: "Display recent log output for run processes")
+    static let usage = "<app|--container NAME> [-t|--tail] [-n|--num NUM] [-q|--quiet]"
+    @Option(name: .customLong("container")) var container: String?
+    @Flag(name: [.customShort("t"), .customLong("tail")]) var follow = false
+    @Option(name: [.customShort("n"), .customLong("num")]) var count = 100
+    @Flag(name: [.customShort("q"), .customLong("quiet")]) var raw = false
+    @Argument var app: String?
+
+    func run(in context: Context) throws {
+        var filter: LogFilter
+        if let container {
+            // `APP.run.N`, as run:list names them.
+            guard let range = container.range(of: ".run.", options: .backwards), let number = Int(container[range.upperBound...]) else {
+                throw CommandError("Invalid container name: \(container) (run:list names them APP.run.N)")
+            }
+            filter = LogFilter(app: try context.existingApp(String(container[..<range.lowerBound])), processType: "run")
+            filter.number = number
+        } else {
+            filter = LogFilter(app: try context.existingApp(app), processType: "run")
+        }
+        try filter.show(count: count, follow: follow, raw: raw, context: context)
     }
 }
 
@@ -70,13 +72,41 @@ struct LogsFailed: Command {
 struct LogFilter {
     var app: AppName
     var processType: String?
+    /// One process of the type only (`run:logs --container APP.run.N`).
+    var number: Int?
 
     func matches(_ identifier: String) -> Bool {
         let prefix = "\(app)."
         guard identifier.hasPrefix(prefix) else { return false }
         let parts = identifier.dropFirst(prefix.count).split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, Int(parts[1]) != nil, !parts[0].isEmpty, !parts[0].contains(".") else { return false }
-        return processType.map { $0 == parts[0] } ?? true
+        guard parts.count == 2, let n = Int(parts[1]), !parts[0].isEmpty, !parts[0].contains(".") else { return false }
+        return (processType.map { $0 == parts[0] } ?? true) && (number.map { $0 == n } ?? true)
+    }
+
+    /// Prints the last `count` matching journal lines, then, when following, new ones as
+    /// they come (`TIME APP[web.1]: message`, or the message alone when `raw`).
+    func show(count: Int, follow: Bool, raw: Bool, context: Context) throws {
+        guard count >= 0 else { throw CommandError("Invalid value for --num: \(count)") }
+        let journal = try Journal()
+        func print(_ entry: Journal.Entry) { context.output.data(raw ? entry.message : line(entry)) }
+        let identifiers = try journal.identifiers(prefix: "\(app).").filter(matches)
+        if try journal.match(identifiers: identifiers) {
+            journal.seekTail(back: count)
+            while let entry = journal.next() { print(entry) }
+        } else if !follow {
+            return
+        }
+        guard follow else { return }
+        // New processes (a scale-up, a deploy) log under identifiers unknown at the start,
+        // so following reads every new entry and filters here.
+        _ = try journal.match(identifiers: [])
+        journal.seekTail(back: 0)
+        while true {
+            while let entry = journal.next() {
+                if matches(entry.identifier) { print(entry) }
+            }
+            journal.wait(timeout: .seconds(1))
+        }
     }
 
     /// `web.1` for `APP.web.1`.
