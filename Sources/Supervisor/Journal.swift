@@ -48,24 +48,24 @@ package final class Journal {
 
     /// Restricts reading to these identifiers (any of them). False when the list is empty.
     package func match(identifiers: [String]) throws(SupervisorError) -> Bool {
-        sd_journal_flush_matches(journal)
-        guard !identifiers.isEmpty else { return false }
-        for identifier in identifiers {
-            let r = "SYSLOG_IDENTIFIER=\(identifier)".withCString { sd_journal_add_match(journal, $0, 0) }
-            guard r >= 0 else { throw .journal(reason: String(cString: strerror(-r))) }
-        }
-        return true
+        try match(anyOf: ["SYSLOG_IDENTIFIER"], values: identifiers)
     }
 
     /// Restricts reading to the processes of these units (any of them), whether the
     /// journal files them as system or as user units. False when the list is empty.
     package func match(units: [String]) throws(SupervisorError) -> Bool {
+        try match(anyOf: ["_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT"], values: units)
+    }
+
+    /// Entries whose value of one of `fields` is one of `values`; false (and no match
+    /// left) when there are no values.
+    private func match(anyOf fields: [String], values: [String]) throws(SupervisorError) -> Bool {
         sd_journal_flush_matches(journal)
-        guard !units.isEmpty else { return false }
-        for (index, field) in ["_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT"].enumerated() {
+        guard !values.isEmpty else { return false }
+        for (index, field) in fields.enumerated() {
             if index > 0 { sd_journal_add_disjunction(journal) }
-            for unit in units {
-                let r = "\(field)=\(unit)".withCString { sd_journal_add_match(journal, $0, 0) }
+            for value in values {
+                let r = "\(field)=\(value)".withCString { sd_journal_add_match(journal, $0, 0) }
                 guard r >= 0 else { throw .journal(reason: String(cString: strerror(-r))) }
             }
         }
