@@ -233,11 +233,6 @@ extension UpstreamPool {
         case pending
     }
 
-    struct ConnectError: Error, CustomStringConvertible {
-        let errno: CInt
-        var description: String { "connect: " + String(cString: strerror(errno)) }
-    }
-
     static func connectLoopback(_ upstream: Upstream) -> LoopbackConnect {
         var address = sockaddr_in()
         guard inet_pton(AF_INET, upstream.host, &address.sin_addr) == 1, UInt32(bigEndian: address.sin_addr.s_addr) >> 24 == 127 else { return .notLoopback }
@@ -251,7 +246,7 @@ extension UpstreamPool {
         if started != 0 && errno != EINPROGRESS {
             let error = errno
             close(socket)
-            return .failed(ConnectError(errno: error))
+            return .failed(IOError(errnoCode: error, reason: "connect"))
         }
         var ready = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
         guard started == 0 || poll(&ready, 1, 0) == 1 else {
@@ -263,7 +258,7 @@ extension UpstreamPool {
         getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &length)
         guard error == 0 else {
             close(socket)
-            return .failed(ConnectError(errno: error))
+            return .failed(IOError(errnoCode: error, reason: "connect"))
         }
         return .connected(socket)
     }
