@@ -711,10 +711,17 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     /// A small response is copied behind its head: one buffer, one write.
-    private func writeStaged() {
+    /// Writes what is staged; `flushing` flushes too, in the same pass when something was.
+    private func writeStaged(flushing: Bool = false) {
         if staging {
             staging = false
-            context.write(wrapOutboundOut(kept.staged), promise: nil)
+            if flushing {
+                context.writeAndFlush(wrapOutboundOut(kept.staged), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(kept.staged), promise: nil)
+            }
+        } else if flushing {
+            context.flush()
         }
     }
 
@@ -829,12 +836,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         self.exchange = nil
         if exchange.keepAlive && !closing {
             // The pool took the upstream connection: its read-complete will not reach us.
-            if staging {
-                staging = false
-                context.writeAndFlush(wrapOutboundOut(kept.staged), promise: nil)
-            } else {
-                context.flush()
-            }
+            writeStaged(flushing: true)
             kept.trim()
             waitDeadline = .now() + shared.configuration.idleTimeout
             if inbound.readableBytes > 0 || pausedForPipelining { processInbound() }
