@@ -196,9 +196,10 @@ struct AppsSet: Command {
         let key = words.popFirst() ?? ""
         let value = words.isEmpty ? nil : words.joined(separator: " ")
         // As Dokku: disable-autocreation is global only, the deploy-source ones per app.
-        if !global, key == "disable-autocreation" { throw CommandError("Property can only be specified globally") }
-        try PropertySetter(namespace: "apps", properties: ["deploy-source": false, "deploy-source-metadata": false, "disable-autocreation": true])
-            .set(context: context, appWord: appWord, global: global, key: key, value: value)
+        try PropertySetter(
+            namespace: "apps", properties: ["deploy-source": false, "deploy-source-metadata": false, "disable-autocreation": true],
+            globalOnly: ["disable-autocreation": "Property can only be specified globally"]
+        ).set(context: context, appWord: appWord, global: global, key: key, value: value)
     }
 }
 

@@ -181,12 +181,10 @@ struct LogsSet: Command {
 
     func run(in context: Context) throws {
         let (appWord, global, key, value) = SettingWords.split(words)
-        if !global, ["vector-image", "vector-networks"].contains(key) {
-            throw CommandError("\(key) may only be set globally with --global")
-        }
         let setter = PropertySetter(
             namespace: "logs",
             properties: ["app-label-alias": true, "max-size": true, "vector-cron-sink": true, "vector-image": true, "vector-networks": true, "vector-sink": true],
+            globalOnly: Dictionary(uniqueKeysWithValues: ["vector-image", "vector-networks"].map { ($0, "\($0) may only be set globally with --global") }),
             validate: LogsSettings.validate)
         try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
     }

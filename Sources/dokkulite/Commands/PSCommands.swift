@@ -106,10 +106,14 @@ struct PropertySetter {
     var noun = (one: "property", many: "properties")
     /// The properties in the order the error message lists them (default: sorted).
     var listed: [String]?
+    /// Properties set with `--global` only, and what setting one for an app says (Dokku's
+    /// plugins word it differently).
+    var globalOnly: [String: String] = [:]
     /// Checks a value being set, after the key is known to be valid.
     var validate: (_ key: String, _ value: String) throws -> Void = { _, _ in }
 
     func set(context: Context, appWord: String?, global: Bool, key: String, value: String?) throws {
+        if !global, let message = globalOnly[key] { throw CommandError(message) }
         let scope: Scope = global ? .global : .app(try context.existingApp(appWord))
         if global, properties[key] == false { throw CommandError("Property cannot be specified globally") }
         guard !key.isEmpty else { throw CommandError("No \(noun.one) specified") }
