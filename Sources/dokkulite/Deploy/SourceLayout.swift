@@ -15,14 +15,14 @@ enum SourceLayout {
         guard appJSON != "app.json" else { return }
         let standard = tree + "/app.json"
         try? FileManager.default.removeItem(atPath: standard)
-        if let source = inside(tree, appJSON), isRegularFile(source) {
+        if let source = inside(tree, appJSON), isDirectory(source) == false {
             try FileManager.default.copyItem(atPath: source, toPath: standard)
         }
     }
 
     /// Makes `directory` (relative to `tree`) the whole tree.
     private static func keepOnly(_ directory: String, of tree: String) throws {
-        guard let source = inside(tree, directory), isDirectory(source) else {
+        guard let source = inside(tree, directory), isDirectory(source) == true else {
             throw CommandError("Specified build-dir not found in sourcecode working directory: \(directory)")
         }
         let fm = FileManager.default
@@ -47,13 +47,11 @@ enum SourceLayout {
         return String(cString: resolved)
     }
 
-    private static func isDirectory(_ path: String) -> Bool {
-        var status = stat()
-        return lstat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
-    }
-
-    private static func isRegularFile(_ path: String) -> Bool {
-        var status = stat()
-        return lstat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+    /// Whether a path names a directory (true) or a file (false); nil when nothing is
+    /// there. Paths here are resolved already, so they are never symbolic links.
+    private static func isDirectory(_ path: String) -> Bool? {
+        var directory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &directory) else { return nil }
+        return directory.boolValue
     }
 }
