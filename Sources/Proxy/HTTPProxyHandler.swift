@@ -26,6 +26,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// `X-Forwarded-Proto` and `X-Forwarded-Port` lines, the same for every request.
     private let forwardingLines: [UInt8]
     private var context: ChannelHandlerContext!
+    /// The client's socket, when the proxy accepted it itself (`Acceptor`): a response that
+    /// is complete when written goes out with one `send`.
+    private let direct: DirectSend?
     /// The client's IP address, as bytes for `X-Forwarded-For` and the access log.
     private var clientAddress: [UInt8] = []
     private var exchange: Exchange?
@@ -124,8 +127,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         }
     }
 
-    init(shared: ProxyShared, loop: LoopState, listener: ProxyServer.Listener, listenPort: Int) {
+    init(shared: ProxyShared, loop: LoopState, listener: ProxyServer.Listener, listenPort: Int, descriptor: CInt? = nil) {
         self.shared = shared
+        direct = descriptor.map(DirectSend.init)
         self.loop = loop
         self.listener = listener
         self.listenPort = listenPort
@@ -357,7 +361,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if summary.expectsContinue, head.minorVersion >= 1, exchange.requestFraming != .none {
             // As nginx: the body is asked for here, not left to the app, since many app
             // servers ignore `Expect` and the client would wait a second before sending.
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            write(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"), flush: true)
         }
         // An upper bound of what is written below: the client's head at most twice (its
         // lines, the X-Forwarded-For values again, the Upgrade value), two bytes more per
@@ -545,7 +549,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// Bytes from the upstream: the response head, then its body, as far as they go.
     func upstreamRead(_ buffer: ByteBuffer) {
         if spliced != nil {
-            context.write(wrapOutboundOut(buffer), promise: nil)
+            write(buffer)
             return
         }
         guard let exchange else { return }
@@ -594,7 +598,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             if exchange.head.minorVersion >= 1, head.status != 101 {
                 var out = allocator.buffer(capacity: 2 * head.bytes.readableBytes + 64)
                 writeResponseHead(head, into: &out, keepChunked: false)
-                context.write(wrapOutboundOut(out), promise: nil)
+                write(out)
             }
             return true
         }
@@ -707,7 +711,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             return
         }
         writeStaged()
-        context.write(wrapOutboundOut(piece), promise: nil)
+        write(piece)
     }
 
     /// A small response is copied behind its head: one buffer, one write.
@@ -716,13 +720,30 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if staging {
             staging = false
             if flushing {
-                context.writeAndFlush(wrapOutboundOut(kept.staged), promise: nil)
+                sendNow(kept.staged)
             } else {
-                context.write(wrapOutboundOut(kept.staged), promise: nil)
+                write(kept.staged)
             }
         } else if flushing {
             context.flush()
         }
+    }
+
+    /// Writes to the client through NIO, behind everything written before.
+    private func write(_ buffer: ByteBuffer, flush: Bool = false) {
+        direct?.wroteThroughChannel()
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+
+    /// Writes and flushes; with one `send` when the socket is the proxy's own and NIO has
+    /// nothing of this connection queued.
+    private func sendNow(_ buffer: ByteBuffer) {
+        guard let direct, clientOpen else { return write(buffer, flush: true) }
+        if let rest = direct.send(buffer) { write(rest, flush: true) }
     }
 
     private func responseEnd(_ exchange: Exchange) {
@@ -837,6 +858,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if exchange.keepAlive && !closing {
             // The pool took the upstream connection: its read-complete will not reach us.
             writeStaged(flushing: true)
+            direct?.drain(context.channel)
             kept.trim()
             waitDeadline = .now() + shared.configuration.idleTimeout
             if inbound.readableBytes > 0 || pausedForPipelining { processInbound() }
@@ -846,6 +868,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             let channel = context.channel
             let linger = lingering
             if linger { lingerDeadline = .now() + Self.lingerTime }
+            direct?.wroteThroughChannel()
             context.writeAndFlush(wrapOutboundOut(Self.noBytes)).assumeIsolated().whenComplete { _ in
                 guard linger else { return channel.close(promise: nil) }
                 let halfClosed = channel.eventLoop.makePromise(of: Void.self)
@@ -874,7 +897,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if !exchange.head.isHEAD { out.writeString(body) }
         exchange.responseBytes = body.utf8.count
         exchange.responseDone = true
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        write(out, flush: true)
         finishIfComplete()
     }
 
@@ -923,9 +946,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             }
             out.writeStaticString("\r\n")
         }
-        context.write(wrapOutboundOut(out), promise: nil)
+        write(out)
         // Whatever either side sent past the heads belongs to the new protocol.
-        if exchange.upstreamInbound.readableBytes > 0 { context.write(wrapOutboundOut(exchange.upstreamInbound), promise: nil) }
+        if exchange.upstreamInbound.readableBytes > 0 { write(exchange.upstreamInbound) }
         context.flush()
         if inbound.readableBytes > 0 {
             upstream.write(inbound)

@@ -17,7 +17,7 @@ package final class ProxyServer: Service, Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let loops: [ObjectIdentifier: LoopState]
     private let logger: Logger
-    private let listening: NIOLockedValueBox<[(ProxyServer.Listener, any Channel)]>
+    private let listening: NIOLockedValueBox<[(ProxyServer.Listener, Bound)]>
     private let certificates: TLSCertificates
 
     package init(configuration: Configuration, routes: RouteTable, certificates: [TLSCertificates.Entry] = [], logger: Logger = Logger(label: "dokkulite.proxy")) throws {
@@ -79,14 +79,14 @@ package final class ProxyServer: Service, Sendable {
     /// Binds every listener (or adopts the inherited sockets) and returns the ports.
     @discardableResult
     package func start() async throws -> [Int] {
-        var bound: [(Listener, any Channel)] = []
+        var bound: [(Listener, Bound)] = []
         for listener in shared.configuration.listeners {
-            let channel = try await bind(listener)
-            bound.append((listener, channel))
-            logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "kind": "\(listener.kind)"])
+            let socket = try await bind(listener)
+            bound.append((listener, socket))
+            logger.info("listening", metadata: ["address": "\(listener.host):\(socket.port)", "kind": "\(listener.kind)"])
         }
         listening.withLockedValue { $0 = bound }
-        return bound.map { $0.1.localAddress?.port ?? 0 }
+        return bound.map { $0.1.port }
     }
 
     /// Binds listeners that are new and closes those no longer wanted; connections already
@@ -94,34 +94,34 @@ package final class ProxyServer: Service, Sendable {
     package func setListeners(_ wanted: [Listener]) async throws {
         let current = listening.withLockedValue { $0 }
         func same(_ a: Listener, _ b: Listener) -> Bool { a.host == b.host && a.port == b.port && a.kind == b.kind }
-        var kept: [(Listener, any Channel)] = []
-        for (listener, channel) in current {
+        var kept: [(Listener, Bound)] = []
+        for (listener, socket) in current {
             if wanted.contains(where: { same($0, listener) }) {
-                kept.append((listener, channel))
+                kept.append((listener, socket))
             } else {
-                try? await channel.close()
+                await socket.close()
             }
         }
         for listener in wanted where !kept.contains(where: { same($0.0, listener) }) {
-            let channel = try await bind(listener)
-            logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "kind": "\(listener.kind)"])
-            kept.append((listener, channel))
+            let socket = try await bind(listener)
+            logger.info("listening", metadata: ["address": "\(listener.host):\(socket.port)", "kind": "\(listener.kind)"])
+            kept.append((listener, socket))
         }
         listening.withLockedValue { $0 = kept }
     }
 
     /// The ports actually bound, in listener order.
     package var boundPorts: [Int] {
-        listening.withLockedValue { $0.map { $0.1.localAddress?.port ?? 0 } }
+        listening.withLockedValue { $0.map { $0.1.port } }
     }
 
     /// Stops listening and closes everything.
     package func stop() async {
-        let channels = listening.withLockedValue { list in
+        let sockets = listening.withLockedValue { list in
             defer { list = [] }
             return list.map(\.1)
         }
-        for channel in channels { try? await channel.close() }
+        for socket in sockets { await socket.close() }
         try? await group.shutdownGracefully()
     }
 
@@ -133,9 +133,49 @@ package final class ProxyServer: Service, Sendable {
 
     // MARK: Listening
 
-    private func bind(_ listener: Listener) async throws -> any Channel {
+    /// A listening socket: plain HTTP is accepted by the proxy itself (`Acceptor`), HTTPS
+    /// and TCP forwards by NIO.
+    enum Bound {
+        case acceptor(Acceptor)
+        case channel(any Channel)
+
+        var port: Int {
+            switch self {
+            case .acceptor(let acceptor): acceptor.port
+            case .channel(let channel): channel.localAddress?.port ?? 0
+            }
+        }
+
+        func close() async {
+            switch self {
+            case .acceptor(let acceptor): acceptor.stop()
+            case .channel(let channel): try? await channel.close()
+            }
+        }
+    }
+
+    private func bind(_ listener: Listener) async throws -> Bound {
         let shared = self.shared
         let loops = self.loops
+        if listener.kind == .http {
+            let group = self.group
+            let port = listener.port
+            let acceptor = try Acceptor(host: listener.host, port: listener.port, inherited: listener.inheritedDescriptor) { socket in
+                let loop = group.next()
+                _ = ClientBootstrap(group: loop)
+                    .channelOption(.maxMessagesPerRead, value: 16)
+                    .channelInitializer { channel in
+                        guard let state = loops[ObjectIdentifier(channel.eventLoop as AnyObject)] else {
+                            return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+                        }
+                        return channel.eventLoop.makeCompletedFuture {
+                            try Self.configureHTTP(channel, shared: shared, state: state, listener: listener, port: channel.localAddress?.port ?? port, descriptor: socket)
+                        }
+                    }
+                    .withConnectedSocket(socket)
+            }
+            return .acceptor(acceptor)
+        }
         let certificates = self.certificates
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
@@ -165,12 +205,12 @@ package final class ProxyServer: Service, Sendable {
                 }
             }
         if let descriptor = listener.inheritedDescriptor {
-            return try await bootstrap.withBoundSocket(descriptor).get()
+            return .channel(try await bootstrap.withBoundSocket(descriptor).get())
         }
-        return try await bootstrap.bind(host: listener.host, port: listener.port).get()
+        return .channel(try await bootstrap.bind(host: listener.host, port: listener.port).get())
     }
 
-    static func configureHTTP(_ channel: any Channel, shared: ProxyShared, state: LoopState, listener: Listener, port: Int) throws {
-        try channel.pipeline.syncOperations.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port), name: "proxy")
+    static func configureHTTP(_ channel: any Channel, shared: ProxyShared, state: LoopState, listener: Listener, port: Int, descriptor: CInt? = nil) throws {
+        try channel.pipeline.syncOperations.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port, descriptor: descriptor), name: "proxy")
     }
 }

@@ -21,34 +21,22 @@ final class UpstreamConnection {
     /// When the connection last went back to the pool, or a little after: see `release`.
     var idleSince = NIODeadline.uptimeNanoseconds(0)
     /// The socket, when the pool connected it itself (see `UpstreamPool.connect`): a request
-    /// head is then sent with one `send`, without NIO's write path (an eighth of the
-    /// proxy's instructions per request, `bench/proxy-instructions`).
-    let descriptor: CInt?
-    /// Bytes were written through the channel and may still be queued in NIO: until they
-    /// are known to be out, nothing may go to the socket directly, or it would overtake them.
-    fileprivate(set) var queued = false
-    /// Counts writes through the channel, so a drain knows whether others followed it.
-    fileprivate var channelWrites = 0
+    /// head is then sent with one `send`, without NIO's write path.
+    let direct: DirectSend?
 
     init(channel: any Channel, upstream: Upstream, handler: UpstreamHandler, idleList: IdleConnections, descriptor: CInt? = nil) {
         self.channel = channel
         self.upstream = upstream
         self.handler = handler
         self.idleList = idleList
-        self.descriptor = descriptor
+        direct = descriptor.map(DirectSend.init)
     }
 
     /// Sends bytes after all sent before, and flushes.
     func writeAndFlush(_ buffer: ByteBuffer) {
-        var rest = buffer
-        if let descriptor, !closed, !queued {
-            let sent = buffer.withUnsafeReadableBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent == buffer.readableBytes { return }
-            // The socket took part or nothing (full, or failed): NIO sends the rest, and
-            // meets any error itself.
-            if sent > 0 { rest.moveReaderIndex(forwardBy: sent) }
-        }
-        handler.throughChannel(rest, flush: true)
+        var rest: ByteBuffer? = buffer
+        if let direct, !closed { rest = direct.send(buffer) }
+        if let rest { handler.throughChannel(rest, flush: true) }
     }
 
     /// Sends bytes after all sent before, without flushing.
@@ -60,20 +48,10 @@ final class UpstreamConnection {
         handler.flush()
     }
 
-    fileprivate func wroteThroughChannel() {
-        queued = true
-        channelWrites &+= 1
-    }
-
     /// Once NIO has written everything given to it so far, direct sends may resume.
     fileprivate func drain() {
-        guard queued, !closed else { return }
-        let mark = channelWrites
-        let drained = channel.eventLoop.makePromise(of: Void.self)
-        drained.futureResult.assumeIsolated().whenSuccess {
-            if self.channelWrites == mark { self.queued = false }
-        }
-        channel.writeAndFlush(ByteBuffer(), promise: drained)
+        guard !closed else { return }
+        direct?.drain(channel)
     }
 
     /// Turns reading from the upstream on or off. The channel option is touched only on a
@@ -188,7 +166,7 @@ final class UpstreamPool {
     /// A new connection to `upstream`, which goes back to `list` after each exchange.
     ///
     /// To a loopback address the pool connects the socket itself and hands it to NIO, so it
-    /// knows the descriptor (`UpstreamConnection.descriptor`). A loopback connect completes,
+    /// knows the descriptor (`UpstreamConnection.direct`). A loopback connect completes,
     /// or is refused, within the call or by the time `poll` looks: then nothing waits. If it
     /// has not, NIO connects a socket of its own instead.
     func connect(_ upstream: Upstream, list: IdleConnections) -> EventLoopFuture<UpstreamConnection> {
@@ -285,7 +263,7 @@ final class UpstreamHandler: ChannelInboundHandler {
     /// Writes through NIO's channel (see `UpstreamConnection.writeAndFlush`).
     func throughChannel(_ buffer: ByteBuffer, flush: Bool) {
         guard let context else { return }
-        connection?.wroteThroughChannel()
+        connection?.direct?.wroteThroughChannel()
         if flush {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         } else {

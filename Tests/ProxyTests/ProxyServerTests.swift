@@ -286,6 +286,29 @@ import Testing
         #expect(response.hasSuffix("tcp"), "\(response)")
     }
 
+    @Test func aHandedOverSocketOutlivesTheProxyThatServedIt() async throws {
+        // As systemd hands one listening socket to each proxy process in turn: the first
+        // one's stop must leave it listening, and the next one serves from it.
+        let backend = try Backend("handover")
+        defer { backend.stop() }
+        let (socket, port) = try boundLoopbackSocket()
+        defer { close(socket) }
+        #expect(listen(socket, 64) == 0)
+        let routes = RouteTable(domains: [("handover.test", .init(name: "handover", upstreams: [backend.upstream]))])
+        func serve() async throws -> ProxyServer {
+            let server = try ProxyServer(configuration: .init(listeners: [.init(host: "127.0.0.1", port: port, kind: .http, inheritedDescriptor: socket)], accessLog: false, threads: 1), routes: routes)
+            #expect(try await server.start() == [port])
+            return server
+        }
+        let first = try await serve()
+        #expect(try curl(port, host: "handover.test").stdout == "handover")
+        await first.stop()
+        #expect(canConnect(port), "between the two processes, connections wait in the backlog")
+        let second = try await serve()
+        defer { Task { await second.stop() } }
+        #expect(try curl(port, host: "handover.test").stdout == "handover")
+    }
+
     @Test func holdsThousandsOfIdleConnectionsWhileServing() throws {
         // The proxy and the clients run outside this process: Foundation's Process crashed
         // spawning children from a test process that held thousands of descriptors.
