@@ -95,6 +95,7 @@ import Testing
         let json = try sandbox.run("apps:report", "rep", "--format", "json")
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: String]
         #expect(object?["locked"] == "false")
+        #expect(object?["app-locked"] == "false", "Dokku's apps report keeps the legacy key beside the trimmed one")
         let bad = try sandbox.run("apps:report", "rep", "--nope")
         #expect(bad.status == 1)
         #expect(bad.stderr.hasPrefix(" !     Invalid flag passed, valid flags: --app-created-at, "))

@@ -9,8 +9,20 @@ struct Report {
     var values: [String: String]
     /// JSON keys drop the `--TYPE-` prefix, as Dokku's TrimPrefix reports do.
     var trimPrefix = true
-    /// JSON also carries the untrimmed key (`ports-map` beside `map`), as some Dokku reports do.
-    var legacyKeys = false
+
+    /// JSON also carries the untrimmed key (`ports-map` beside `map`), as the reports of
+    /// these Dokku plugins do (their `EmitLegacyPrefix`); the others give trimmed keys only.
+    static let typesWithLegacyKeys: Set<String> = ["app", "app-json", "builder", "buildpacks", "builds", "cron", "docker-options", "logs", "network", "ports", "proxy", "ps", "registry", "scheduler", "storage"]
+    var legacyKeys: Bool { Self.typesWithLegacyKeys.contains(type) }
+
+    /// The JSON object's keys for `values`: `--ps-can-scale` is `can-scale`, and also
+    /// `ps-can-scale` where Dokku keeps the legacy key.
+    func jsonKeys(_ flag: String) -> [String] {
+        let name = String(flag.dropFirst(2))
+        guard trimPrefix, name.hasPrefix("\(type)-") else { return [name] }
+        let trimmed = String(name.dropFirst(type.count + 1))
+        return legacyKeys ? [trimmed, name] : [trimmed]
+    }
 
     /// Prints the report for `subject` (an app name or `--global`) as `arguments` ask.
     func print(subject: String, arguments: ReportArguments, output: Output) throws {
@@ -37,10 +49,7 @@ struct Report {
         case "json":
             var object: [String: String] = [:]
             for (key, value) in values {
-                var name = String(key.dropFirst(2))
-                if legacyKeys { object[name] = value }
-                if trimPrefix, name.hasPrefix("\(type)-") { name = String(name.dropFirst(type.count + 1)) }
-                object[name] = value
+                for name in jsonKeys(key) { object[name] = value }
             }
             output.data(JSON.encode(object))
         case let other:

@@ -225,17 +225,17 @@ extension Context {
     /// built by `values` (nil: nothing to report for that app).
     /// With `--global`, the one report is `global` (nil: the namespace's global properties
     /// as `--TYPE-global-KEY`).
-    func printReports(_ type: String, _ words: [String], legacyKeys: Bool = false, global: (() throws -> [String: String])? = nil, _ values: (AppName) throws -> [String: String]?) throws {
+    func printReports(_ type: String, _ words: [String], global: (() throws -> [String: String])? = nil, _ values: (AppName) throws -> [String: String]?) throws {
         let arguments = try ReportArguments(words)
         if arguments.global {
             guard arguments.app == nil else { throw CommandError("Cannot specify both --global and an app") }
             let values = try global?() ?? Dictionary(uniqueKeysWithValues: try store().properties(.global, type).map { ("--\(type)-global-\($0.key)", $0.value) })
-            try Report(type: type, values: values, legacyKeys: legacyKeys).print(subject: "--global", arguments: arguments, output: output)
+            try Report(type: type, values: values).print(subject: "--global", arguments: arguments, output: output)
             return
         }
         for app in try reportApps(arguments) {
             guard let values = try values(app) else { continue }
-            try Report(type: type, values: values, legacyKeys: legacyKeys).print(subject: app.rawValue, arguments: arguments, output: output)
+            try Report(type: type, values: values).print(subject: app.rawValue, arguments: arguments, output: output)
         }
     }
 

@@ -149,14 +149,17 @@ struct PSReport: Command {
                 details.append(detail)
                 values["--status-\(instance.dyno)"] = detail.summary
             }
+            let report = Report(type: "ps", values: values)
             if arguments.format == "json" && arguments.infoFlag == nil {
                 var object: [String: AnyEncodable] = [:]
-                for (key, value) in values { object[String(key.dropFirst(2))] = AnyEncodable(value) }
+                for (key, value) in values {
+                    for name in report.jsonKeys(key) { object[name] = AnyEncodable(value) }
+                }
                 object["instances"] = AnyEncodable(details)
                 context.output.data(JSON.encode(object))
                 continue
             }
-            try Report(type: "ps", values: values, legacyKeys: true).print(subject: app.rawValue, arguments: arguments, output: context.output)
+            try report.print(subject: app.rawValue, arguments: arguments, output: context.output)
         }
     }
 }

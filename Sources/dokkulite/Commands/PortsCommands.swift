@@ -129,7 +129,7 @@ struct PortsReport: Command {
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        try context.printReports("ports", words, legacyKeys: true) { app in
+        try context.printReports("ports", words) { app in
             let maps = try context.store().portMaps(app)
             let detected = try PortPlan.detected(app, context: context)
             let values = [

@@ -38,7 +38,7 @@ struct SettingsReport: Sendable {
             shown(&values, arguments)
             return values
         }
-        try context.printReports(namespace, words, legacyKeys: true, global: globalShown) { app in
+        try context.printReports(namespace, words, global: globalShown) { app in
             let own = try store.properties(.app(app), namespace)
             var values = globalValues()
             for key in keys where !key.globalOnly {
