@@ -173,12 +173,12 @@ struct DeployTests {
         try sandbox.run("apps:create", app)
         #expect(try sandbox.run("ps:scale", app, "--format", "json").stdout == #"[{"process_type":"web","quantity":1}]"# + "\n", "web=1 from creation, as Dokku's post-create")
         var files = Self.versionApp("f")
-        files["Procfile"] = "web: exec python3 server.py\nworker: sleep 600\n"
+        files["Procfile"] = "web: exec python3 server.py\nworker: sleep 600\nrelease: true\n"
         files["app.json"] = #"{"formation": {"web": {"quantity": 2}}}"#
         let push = try AppSource(sandbox, files: files).push(app)
         #expect(push.status == 0, "\(push)")
         #expect(proxy.get("\(app).dokku.test")?.body == "f")
-        #expect(try sandbox.run("ps:scale", app, "--format", "json").stdout == #"[{"process_type":"web","quantity":2},{"process_type":"worker","quantity":0}]"# + "\n")
+        #expect(try sandbox.run("ps:scale", app, "--format", "json").stdout == #"[{"process_type":"release","quantity":0},{"process_type":"web","quantity":2},{"process_type":"worker","quantity":0}]"# + "\n", "every Procfile type is listed, release too, as Dokku lists them")
         #expect(try sandbox.sql("SELECT count(*) FROM instance WHERE app = '\(app)' AND processType = 'web' AND state = 'running'") == "2")
         #expect(try sandbox.run("ps:report", app, "--ps-can-scale").stdout == "false\n")
         let refused = try sandbox.run("ps:scale", app, "worker=1")
@@ -190,6 +190,10 @@ struct DeployTests {
         #expect(checked.status == 0, "\(checked)")
         #expect(checked.stdout.contains("All checks successful (web.1)") && checked.stdout.contains("All checks successful (web.2)"), "\(checked)")
         #expect(try sandbox.run("checks:run", app, "worker").stderr == " !     Invalid process type specified (\(app).worker)\n")
+        // One instance, as TYPE.INDEX.
+        let one = try sandbox.run("checks:run", app, "web.2")
+        #expect(one.status == 0 && one.stdout.contains("All checks successful (web.2)") && !one.stdout.contains("(web.1)"), "\(one)")
+        #expect(try sandbox.run("checks:run", app, "web.3").stderr == " !     Invalid container index specified (\(app).web.3)\n")
     }
 
     /// As Heroku's Node.js buildpack: `heroku-prebuild` runs before the install, and

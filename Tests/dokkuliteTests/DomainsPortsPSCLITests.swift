@@ -120,6 +120,11 @@ import Testing
             #expect(all.stderr == " !     App one has not been deployed\n !     App two has not been deployed\n", "\(command)")
             #expect(try sandbox.run(command, "nope").status == 20)
         }
+        // A rebuild needs commits on the deploy branch (Dokku's git plugin).
+        try sandbox.run("git:set", "one", "deploy-branch", "custom")
+        let rebuild = try sandbox.run("ps:rebuild", "one")
+        #expect(rebuild.status == 1)
+        #expect(rebuild.stdout == "-----> WARNING: Cannot build from 'custom' as there are no commits stored at that branch.\n", "\(rebuild)")
     }
 
     @Test func scaleRecordsFormation() throws {

@@ -42,7 +42,9 @@ struct ProcessTests {
         #expect(started.status == 0, "\(started)")
         let port = try webPort(sandbox, app)
         #expect(get(port) == "web.1 it's \"quoted\" $HOME $FROM_PROFILE")
-        let unit = try #require(instances(sandbox, app).first?["unit"] as? String)
+        let report = try report(sandbox, app)
+        let unit = try #require((report["instances"] as? [[String: Any]])?.first?["unit"] as? String)
+        #expect(report["can-scale"] as? String == "true" && report["ps-can-scale"] as? String == "true", "trimmed and legacy keys, as Dokku's ps report gives")
         #expect(unit.hasPrefix("\(sandbox.slice)-\(app.replacingOccurrences(of: "-", with: "\\x2d"))-web.1-"))
         let slice = try Shell.which("systemctl", ["--user", "show", "-p", "Slice", "--value", unit])
         #expect(slice.stdout.trimmingCharacters(in: .newlines) == "\(sandbox.slice)-\(app.replacingOccurrences(of: "-", with: "\\x2d")).slice")
@@ -98,7 +100,9 @@ struct ProcessTests {
         #expect(try sandbox.run("ps:start", app).status == 0)
         let limit = try sandbox.run("resource:limit", "--memory", "64m", app)
         #expect(limit.status == 0, "\(limit)")
-        let unit = try #require(instances(sandbox, app).first?["unit"] as? String)
+        let report = try report(sandbox, app)
+        let unit = try #require((report["instances"] as? [[String: Any]])?.first?["unit"] as? String)
+        #expect(report["can-scale"] as? String == "true" && report["ps-can-scale"] as? String == "true", "trimmed and legacy keys, as Dokku's ps report gives")
         let applied = try Shell.which("systemctl", ["--user", "show", "-p", "MemoryMax", "--value", unit])
         #expect(applied.stdout == "\(64 << 20)\n", "applied to the running unit without a restart")
         let hog = try sandbox.run("run", app, "python3 -c 'x = bytearray(256 * 1024 * 1024); print(len(x))'")
@@ -166,7 +170,10 @@ struct ProcessTests {
         let rows = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: String]] ?? []
         #expect(rows.map { $0["name"] } == [name], "\(listed)")
         #expect(rows.first?["command"] == "sleep 300" && rows.first?["state"] == "running")
-        #expect(try sandbox.run("run:list", app).stdout.contains(name))
+        let table = try sandbox.run("run:list", app).stdout
+        #expect(table.hasPrefix("=====> \(app) run containers\n") && table.contains(name), "\(table)")
+        let quiet = try sandbox.run("run:list", "--quiet", app).stdout
+        #expect(quiet.hasPrefix("NAMES") && quiet.contains(name), "--quiet leaves the header line out: \(quiet)")
         #expect(try sandbox.run("run:stop", "--container", name).status == 0)
         #expect(try sandbox.run("run:list", app, "--format", "json").stdout == "[]\n")
         let short = try sandbox.run("run:detached", app, "echo detached says hi")

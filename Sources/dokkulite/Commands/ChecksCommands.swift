@@ -41,7 +41,7 @@ extension ChecksLists {
 
 struct ChecksDisable: Command {
     static let configuration = CommandConfiguration(commandName: "checks:disable", abstract: "Disable zero-downtime deployment for all processes (or comma-separated process-type list)")
-    static let usage = "<app> [process-type(s)]"
+    static let usage = "<app> [process-type(s)|TYPE.INDEX]"
     @Argument var app: String?
     @Argument var processTypes: String?
 
@@ -53,7 +53,7 @@ struct ChecksDisable: Command {
 
 struct ChecksEnable: Command {
     static let configuration = CommandConfiguration(commandName: "checks:enable", abstract: "Enable zero-downtime deployment for all processes (or comma-separated process-type list)")
-    static let usage = "<app> [process-type(s)]"
+    static let usage = "<app> [process-type(s)|TYPE.INDEX]"
     @Argument var app: String?
     @Argument var processTypes: String?
 
@@ -75,7 +75,7 @@ struct ChecksEnable: Command {
 
 struct ChecksSkip: Command {
     static let configuration = CommandConfiguration(commandName: "checks:skip", abstract: "Skip zero-downtime checks for all processes (or comma-separated process-type list)")
-    static let usage = "<app> [process-type(s)]"
+    static let usage = "<app> [process-type(s)|TYPE.INDEX]"
     @Argument var app: String?
     @Argument var processTypes: String?
 
@@ -87,7 +87,7 @@ struct ChecksSkip: Command {
 
 struct ChecksRun: Command {
     static let configuration = CommandConfiguration(commandName: "checks:run", abstract: "Runs zero-downtime checks for all processes (or comma-separated process-type list)")
-    static let usage = "<app> [process-type(s)]"
+    static let usage = "<app> [process-type(s)|TYPE.INDEX]"
     @Argument var app: String?
     @Argument var processTypes: String?
 
@@ -95,12 +95,16 @@ struct ChecksRun: Command {
         let app = try context.existingApp(app)
         guard let release = try context.store().currentReleaseRecord(app) else { throw CommandError("App \(app) has not been deployed") }
         let running = try context.store().instances(app).filter { $0.state == .running }
-        let chosen = types(processTypes)
-        for type in chosen where !running.contains(where: { $0.processType == type }) {
-            throw CommandError("Invalid process type specified (\(app).\(type))")
+        // Each word is a process type (`web`) or one instance of it (`web.2`), as in Dokku.
+        var instances: [InstanceRecord] = []
+        for word in types(processTypes) {
+            let found = word.contains(".") ? running.filter { $0.dyno == word } : running.filter { $0.processType == word }
+            guard !found.isEmpty else {
+                throw CommandError(word.contains(".") ? "Invalid container index specified (\(app).\(word))" : "Invalid process type specified (\(app).\(word))")
+            }
+            instances += found.filter { chosen in !instances.contains { $0.unit == chosen.unit } }
         }
-        let instances = chosen.isEmpty ? running : running.filter { chosen.contains($0.processType) }
-        try HealthChecks(context).verify(app, release: release, instances: instances)
+        try HealthChecks(context).verify(app, release: release, instances: processTypes == nil ? running : instances)
     }
 }
 

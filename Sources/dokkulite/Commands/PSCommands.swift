@@ -1,11 +1,12 @@
 import ArgumentParser
 import Builder
 
-/// The process formation with Dokku's defaults applied: web 1, other known types 0.
+/// The process formation with Dokku's defaults applied: web 1, other known types 0
+/// (`release` included, as Dokku lists every Procfile type).
 func effectiveFormation(_ app: AppName, knownTypes: [String], context: Context) throws -> [(type: String, quantity: Int)] {
     var scale = try context.store().formation(app)
     if scale["web"] == nil { scale["web"] = 1 }
-    for type in knownTypes where scale[type] == nil && type != "release" { scale[type] = 0 }
+    for type in knownTypes where scale[type] == nil { scale[type] = 0 }
     return scale.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
 }
 

@@ -84,14 +84,19 @@ struct PSRebuild: Command {
 
     func run(in context: Context) throws {
         let apps = try context.targets(app, all: all)
+        var built = true
         for app in apps {
             let repository = AppRepository(context: context, app: app)
             guard let revision = try repository.deployRevision() else {
-                context.output.warn("App \(app) has not been deployed")
+                // As Dokku's git plugin answers a rebuild with nothing to build: a failure,
+                // printed whatever --quiet says.
+                context.output.data("-----> WARNING: Cannot build from '\(try repository.deployBranch() ?? "master")' as there are no commits stored at that branch.")
+                built = false
                 continue
             }
             try GitDeploy(context: context, app: app).deploy(repository: repository.path, revision: revision, source: try context.store().property(.app(app), "apps", "deploy-source") ?? "git-push")
         }
+        if !built { throw ExitCode.failure }
     }
 }
 

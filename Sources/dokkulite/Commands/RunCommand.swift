@@ -122,11 +122,16 @@ private struct RunListRow: Encodable {
 
 struct RunList: Command {
     static let configuration = CommandConfiguration(commandName: "run:list", abstract: "List all run processes for an app")
-    static let usage = "[--format json|stdout] [<app>]"
+    static let usage = "[--format json|stdout] [--quiet] [<app>]"
     @Option var format = "stdout"
+    /// As the global `--quiet`: the table without its header line.
+    @Flag var quiet = false
     @Argument var app: String?
 
     func run(in context: Context) throws {
+        var output = context.output
+        if quiet { output.quiet = true }
+        let context = Context(settings: context.settings, output: output)
         let app = try context.existingApp(app)
         let processes = OneOffProcesses(context: context)
         let now = UInt64(Date().timeIntervalSince1970 * 1_000_000)
