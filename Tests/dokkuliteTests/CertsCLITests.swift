@@ -40,6 +40,11 @@ import Testing
         #expect(try sandbox.run("certs:report", "web", "--ssl-hostnames").stdout == "web.test www.web.test\n")
         #expect(try sandbox.run("certs:report", "web", "--ssl-verified").stdout == "self signed\n")
         #expect(try sandbox.run("certs:report", "web", "--ssl-subject").stdout.contains("web.test"))
+        // certs:show prints either file, as installed.
+        let shownCertificate = try sandbox.run("certs:show", "web", "crt").stdout
+        #expect(shownCertificate == (try String(contentsOfFile: files + "/server.crt", encoding: .utf8)))
+        #expect(try sandbox.run("certs:show", "web", "key").stdout.contains("-----END PRIVATE KEY-----"))
+        #expect(try sandbox.run("certs:show", "web", "pem").stderr == " !     specify either 'key' or 'crt'\n")
 
         let removed = try sandbox.run("certs:remove", "web")
         #expect(removed.stdout.contains("Removing SSL endpoint from web"), "\(removed)")
@@ -47,6 +52,8 @@ import Testing
         let again = try sandbox.run("certs:remove", "web")
         #expect(again.status != 0)
         #expect(again.stderr.contains("An app-specific SSL endpoint is not defined"))
+        let nothing = try sandbox.run("certs:show", "web", "crt")
+        #expect(nothing.status != 0 && nothing.stderr == " !     web doesn't have an SSL endpoint defined\n", "\(nothing)")
 
         // As Dokku takes it: a tar holding server.crt and server.key on stdin.
         let tar = try Shell.which("tar", ["-cf", files + "/bundle.tar", "-C", files, "server.crt", "server.key"])

@@ -120,6 +120,13 @@ import Testing
             #expect(all.stderr == " !     App one has not been deployed\n !     App two has not been deployed\n", "\(command)")
             #expect(try sandbox.run(command, "nope").status == 20)
         }
+        // The global report: Dokku's keys, computed values falling back to the defaults.
+        #expect(try sandbox.run("ps:set", "--global", "stop-timeout-seconds", "45").status == 0)
+        #expect(try sandbox.run("ps:report", "--global", "--ps-computed-stop-timeout-seconds").stdout == "45\n")
+        #expect(try sandbox.run("ps:report", "--global", "--ps-computed-skip-deploy").stdout == "false\n")
+        let globalReport = try sandbox.run("ps:report", "--global").stdout
+        #expect(globalReport.hasPrefix("=====> --global ps information\n") && globalReport.contains("Ps global stop timeout seconds:"), "\(globalReport)")
+        #expect(try sandbox.run("ps:report", "--global", "--ps-can-scale").status != 0, "app keys are not in the global report")
         // A rebuild needs commits on the deploy branch (Dokku's git plugin).
         try sandbox.run("git:set", "one", "deploy-branch", "custom")
         let rebuild = try sandbox.run("ps:rebuild", "one")

@@ -6,7 +6,7 @@ enum CommandCatalog {
         AppJSONReport.self, AppJSONSet.self,
         BuilderReport.self, BuilderSet.self,
         BuildpacksAdd.self, BuildpacksClear.self, BuildpacksList.self, BuildpacksRemove.self, BuildpacksReport.self, BuildpacksSet.self,
-        CertsAdd.self, CertsGenerate.self, CertsRemove.self, CertsReport.self, CertsUpdate.self,
+        CertsAdd.self, CertsGenerate.self, CertsRemove.self, CertsReport.self, CertsShow.self, CertsUpdate.self,
         ChecksDisable.self, ChecksEnable.self, ChecksReport.self, ChecksRun.self, ChecksSet.self, ChecksSkip.self,
         CronList.self, CronReport.self, CronResume.self, CronRun.self, CronSet.self, CronSuspend.self,
         ConfigBare.self, ConfigClear.self, ConfigExport.self, ConfigGet.self, ConfigImport.self, ConfigKeys.self,

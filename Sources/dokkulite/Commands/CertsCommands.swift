@@ -118,6 +118,22 @@ struct CertsRemove: Command {
     }
 }
 
+struct CertsShow: Command {
+    static let configuration = CommandConfiguration(commandName: "certs:show", abstract: "Show the server.crt or server.key on stdout")
+    static let usage = "<app> (crt|key)"
+    @Argument var app: String?
+    @Argument var kind: String?
+
+    func run(in context: Context) throws {
+        let app = try context.existingApp(app)
+        guard let kind, kind == "crt" || kind == "key" else { throw CommandError("specify either 'key' or 'crt'") }
+        let certs = Certificates(context)
+        guard try certs.exists(app) else { throw CommandError("\(app) doesn't have an SSL endpoint defined") }
+        let contents = try String(contentsOfFile: certs.directory(app) + "/server.\(kind)", encoding: .utf8)
+        context.output.data(contents.hasSuffix("\n") ? String(contents.dropLast()) : contents)
+    }
+}
+
 struct CertsReport: Command {
     static let configuration = CommandConfiguration(commandName: "certs:report", abstract: "Displays an ssl report for one or more apps")
     static let usage = "[<app>] [<flag>]"

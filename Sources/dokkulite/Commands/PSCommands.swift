@@ -78,8 +78,8 @@ struct PSSet: Command {
 
     /// Properties and whether each may be set globally.
     static let properties: [String: Bool] = [
-        "procfile-path": true, "restart-policy": true, "restore": false, "skip-deploy": true,
-        "start-cmd": false, "stop-timeout-seconds": true,
+        "dockerfile-start-cmd": false, "procfile-path": true, "restart-policy": true, "restore": false,
+        "skip-deploy": true, "start-cmd": false, "stop-timeout-seconds": true,
     ]
 
     func run(in context: Context) throws {

@@ -113,35 +113,50 @@ struct PSRestore: Command {
 
 struct PSReport: Command {
     static let configuration = CommandConfiguration(commandName: "ps:report", abstract: "Displays a process report for one or more apps")
-    static let usage = "[<app>] [<flag>]"
+    static let usage = "[<app>|--global] [<flag>]"
+    /// Properties that may also be set globally, with the value used when neither is set.
+    static let globalKeys = [
+        ("procfile-path", "Procfile"), ("restart-policy", RestartPolicy.default.description),
+        ("skip-deploy", "false"), ("stop-timeout-seconds", "30"),
+    ]
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
         let arguments = try ReportArguments(words)
         let store = try context.store()
+        let global = try store.properties(.global, "ps")
+        var globalValues: [String: String] = [:]
+        for (key, fallback) in Self.globalKeys {
+            globalValues["--ps-global-\(key)"] = global[key] ?? ""
+            globalValues["--ps-computed-\(key)"] = global[key] ?? fallback
+        }
+        if arguments.global {
+            guard arguments.app == nil else { throw CommandError("Cannot specify both --global and an app") }
+            try Report(type: "ps", values: globalValues).print(subject: "--global", arguments: arguments, output: context.output)
+            return
+        }
         for app in try context.reportApps(arguments) {
             let instances = try store.instances(app).filter { $0.state == .running }
             let patterns = [UnitNames.appUnitPattern(root: context.settings.rootSlice, app: app.rawValue)]
             let live = Dictionary(try context.supervisor().status(matching: patterns).map { ($0.unit, $0) }, uniquingKeysWith: { a, _ in a })
             let props = try store.properties(.app(app), "ps")
-            let global = try store.properties(.global, "ps")
             let runningCount = instances.filter { live[$0.unit]?.isRunning == true }.count
-            var values: [String: String] = [
+            var values = globalValues.merging([
                 "--deployed": try store.currentRelease(app) != nil ? "true" : "false",
                 "--processes": String(instances.count),
                 "--ps-can-scale": props["can-scale"] == "false" ? "false" : "true",
-                "--ps-restart-policy": props["restart-policy"] ?? "",
-                "--ps-global-restart-policy": global["restart-policy"] ?? "",
-                "--ps-computed-restart-policy": props["restart-policy"] ?? global["restart-policy"] ?? RestartPolicy.default.description,
-                "--ps-stop-timeout-seconds": props["stop-timeout-seconds"] ?? "",
-                "--ps-global-stop-timeout-seconds": global["stop-timeout-seconds"] ?? "",
-                "--ps-computed-stop-timeout-seconds": props["stop-timeout-seconds"] ?? global["stop-timeout-seconds"] ?? "30",
-                "--ps-procfile-path": props["procfile-path"] ?? "",
-                "--ps-global-procfile-path": global["procfile-path"] ?? "",
-                "--ps-computed-procfile-path": props["procfile-path"] ?? global["procfile-path"] ?? "Procfile",
                 "--restore": props["restore"] == "false" ? "false" : "true",
                 "--running": instances.isEmpty || runningCount == 0 ? "false" : runningCount == instances.count ? "true" : "mixed",
-            ]
+            ]) { $1 }
+            for (key, fallback) in Self.globalKeys {
+                values["--ps-\(key)"] = props[key] ?? ""
+                values["--ps-computed-\(key)"] = props[key] ?? global[key] ?? fallback
+            }
+            // App-only, reported as Dokku does; their computed value is the app's own.
+            for key in ["start-cmd", "dockerfile-start-cmd"] {
+                values["--ps-\(key)"] = props[key] ?? ""
+                values["--ps-computed-\(key)"] = props[key] ?? ""
+            }
             var details: [InstanceReport] = []
             for instance in instances {
                 let status = live[instance.unit]
