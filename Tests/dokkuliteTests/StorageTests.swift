@@ -58,5 +58,15 @@ struct StorageTests {
         #expect(try String(contentsOfFile: host + "/a", encoding: .utf8) == "uploaded\n")
         #expect(try sandbox.run("storage:unmount", app, "\(host):/uploads").status == 0)
         #expect(try sandbox.run("storage:unmount", app, "\(host):/uploads").stderr == " !     Mount path does not exist.\n")
+
+        // Dokku's flow: ensure-directory (for herokuish's user unless --chown says otherwise),
+        // then mount: the directory becomes the app's own user's, so its processes can write.
+        let ensuredForDokku = try sandbox.run("storage:ensure-directory", "dokku-way-\(app)")
+        #expect(ensuredForDokku.stdout.contains("       Setting directory ownership to 32767:32767\n"), "\(ensuredForDokku)")
+        #expect(try sandbox.run("storage:mount", app, "\(sandbox.root)/storage/dokku-way-\(app):/dokku-way").status == 0)
+        #expect(try sandbox.run("run", app, "echo ok > /dokku-way/f && cat /dokku-way/f").stdout == "ok\n")
+        #expect(try sandbox.run("storage:ensure-directory", "--chown", "heroku", "h-\(app)").stdout.contains("Setting directory ownership to 1000:1000"))
+        #expect(try !sandbox.run("storage:ensure-directory", "h-\(app)", "--chown", "false").stdout.contains("Setting directory ownership"))
+        #expect(try sandbox.run("storage:ensure-directory", "--chown", "nobody-here", "h-\(app)").stderr == " !     Unsupported chown permissions\n")
     }
 }

@@ -53,35 +53,50 @@ struct StorageMounts {
 
 struct StorageEnsureDirectory: Command {
     static let configuration = CommandConfiguration(commandName: "storage:ensure-directory", abstract: "Creates a persistent storage directory in the recommended storage path")
-    static let usage = "[--chown APP|root|false] <directory-name>"
+    static let usage = "[--chown herokuish|heroku|paketo|root|false|UID|APP] <directory-name>"
     static let takesApp = false
-    @Option var chown: String?
+    @Option var chown = "herokuish"
     @Argument var name: String?
+
+    /// Dokku's `--chown` names for the user a buildpack image runs as. A directory owned by
+    /// one of them is meant for whichever app mounts it: `storage:mount` gives it to that
+    /// app's own user, the one its processes run as here.
+    static let buildpackUsers: [String: uid_t] = ["herokuish": 32767, "heroku": 1000, "paketo": 2000, "packeto": 2000]
 
     func run(in context: Context) throws {
         guard let name, !name.isEmpty else { throw CommandError("Please specify a directory to create") }
         guard name.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 95 }) else {
             throw CommandError("Directory can only contain the following set of characters: [A-Za-z0-9_-]")
         }
+        let owner = try self.owner(context)
         let path = context.settings.paths.storage + "/" + name
         context.output.step("Ensuring \(path) exists")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         chmod(context.settings.paths.storage, 0o711)
-        if let chown, chown != "false" {
-            let owner: (uid: uid_t, gid: gid_t)
-            if chown == "root" {
-                owner = (0, 0)
-            } else {
-                let app = try context.existingApp(chown)
-                guard let user = try AppUser.name(of: app, store: context.store()), let ids = AppUser.uid(of: user) else {
-                    throw CommandError("Unsupported chown permissions")
-                }
-                owner = ids
-            }
+        if let owner {
             context.output.detail("Setting directory ownership to \(owner.uid):\(owner.gid)")
             Glibc.chown(path, owner.uid, owner.gid)
         }
         context.output.detail("Directory ready for mounting")
+    }
+
+    /// The owner `--chown` asks for, nil for `false`: a Dokku name, a numeric id, or (as
+    /// dokkulite adds) an app, whose processes run as its own user.
+    private func owner(_ context: Context) throws -> (uid: uid_t, gid: gid_t)? {
+        switch chown {
+        case "false": return nil
+        case "root": return (0, 0)
+        case let known where Self.buildpackUsers[known] != nil:
+            let id = Self.buildpackUsers[known]!
+            return (id, id)
+        case let number where UInt16(number) != nil:
+            return (uid_t(number)!, gid_t(number)!)
+        default:
+            guard let app = AppName(chown), try context.store().appExists(app),
+                let user = try AppUser.name(of: app, store: context.store()), let ids = AppUser.uid(of: user)
+            else { throw CommandError("Unsupported chown permissions") }
+            return ids
+        }
     }
 }
 
@@ -127,6 +142,14 @@ struct StorageMount: Command {
             }
         } else if !isDirectory.boolValue {
             throw CommandError("Host path \(host) is not a directory")
+        } else if host.hasPrefix(context.settings.paths.storage + "/"), let owner = try AppUser.name(of: app, store: context.store()).flatMap(AppUser.uid(of:)) {
+            // Made by `storage:ensure-directory` for a buildpack's user (Dokku's default,
+            // herokuish): here that user is the app's own.
+            var info = stat()
+            if stat(host, &info) == 0, StorageEnsureDirectory.buildpackUsers.values.contains(info.st_uid) {
+                context.output.detail("Setting directory ownership to \(owner.uid):\(owner.gid), the user \(app) runs as")
+                Glibc.chown(host, owner.uid, owner.gid)
+            }
         }
         mounts.append(mount)
         do {
