@@ -167,7 +167,9 @@ struct AppsReport: Command {
 
     func run(in context: Context) throws {
         let store = try context.store()
-        try context.printReports("app", words) { app in
+        let disableAutocreation = try store.property(.global, "apps", "disable-autocreation") ?? ""
+        let global = ["--app-global-disable-autocreation": disableAutocreation]
+        try context.printReports("app", words, global: { global }) { app in
             guard let record = try store.app(app) else { return nil }
             let locked = try record.locked || store.deployLock(app) != nil
             let source = try store.property(.app(app), "apps", "deploy-source") ?? ""
@@ -177,6 +179,7 @@ struct AppsReport: Command {
                 "--app-deploy-source": source,
                 "--app-deploy-source-metadata": metadata,
                 "--app-dir": context.settings.paths.app(app),
+                "--app-global-disable-autocreation": disableAutocreation,
                 "--app-locked": locked ? "true" : "false",
             ]
             return values
