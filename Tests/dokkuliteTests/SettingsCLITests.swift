@@ -5,6 +5,22 @@ import Testing
 /// `builder:*`, `app-json:*`, `logs:set|report` and `repo:*`: Dokku's settings namespaces,
 /// through the built binary. What the settings do to a deploy is in DeployTests.
 @Suite struct SettingsCLITests {
+    @Test func networkSettingsAreKeptAndReported() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        func value(_ flag: String) throws -> String { try sandbox.run("network:report", "web", flag).stdout }
+        #expect(try value("--network-computed-bind-all-interfaces") == "false\n")
+        #expect(try sandbox.run("network:set", "--global", "bind-all-interfaces", "true").status == 0)
+        #expect(try value("--network-computed-bind-all-interfaces") == "true\n")
+        #expect(try sandbox.run("network:set", "web", "attach-post-deploy", "one", "two").stdout == "=====> Setting attach-post-deploy to one,two\n")
+        #expect(try value("--network-attach-post-deploy") == "one,two\n")
+        #expect(try sandbox.run("network:set", "web", "attach-post-create", "bridge").stderr == " !     Invalid network name specified for attach: bridge\n")
+        #expect(try sandbox.run("network:set", "--global", "static-web-listener", "127.0.0.1:5000").stderr == " !     Property cannot be specified globally\n")
+        #expect(try value("--network-web-listeners") == "\n", "no web process runs")
+        let json = try JSONSerialization.jsonObject(with: Data(try sandbox.run("network:report", "web", "--format", "json").stdout.utf8)) as? [String: String]
+        #expect(json?["attach-post-deploy"] == "one,two" && json?["network-attach-post-deploy"] == "one,two", "\(String(describing: json))")
+    }
+
     @Test func builderSettingsAppGlobalAndComputed() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "web")

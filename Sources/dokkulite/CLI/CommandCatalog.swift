@@ -16,6 +16,7 @@ enum CommandCatalog {
         GitFromArchive.self, GitReport.self, GitSet.self, GitSync.self,
         GitHook.self, GitReceivePack.self, GitUploadPack.self,
         Logs.self, LogsFailed.self, LogsReport.self, LogsSet.self,
+        NetworkReport.self, NetworkSet.self,
         PluginDisable.self, PluginEnable.self, PluginInstall.self, PluginList.self, PluginTrigger.self, PluginUninstall.self,
         PortsAdd.self, PortsClear.self, PortsList.self, PortsRemove.self, PortsReport.self, PortsSet.self,
         PSRebuild.self, PSReport.self, PSRestart.self, PSRestore.self, PSRetire.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,
