@@ -55,6 +55,19 @@ import Testing
         let nothing = try sandbox.run("certs:show", "web", "crt")
         #expect(nothing.status != 0 && nothing.stderr == " !     web doesn't have an SSL endpoint defined\n", "\(nothing)")
 
+        // Explicit http:80 maps get their https:443 twin with a certificate, and lose it
+        // with the certificate; an https:443 map already there is kept as it is.
+        #expect(try sandbox.run("ports:set", "web", "http:80:5000").status == 0)
+        #expect(try sandbox.run("certs:add", "web", files + "/server.crt", files + "/server.key").status == 0)
+        #expect(try sandbox.run("--quiet", "ports:report", "web", "--ports-map").stdout == "http:80:5000 https:443:5000\n")
+        #expect(try sandbox.run("certs:remove", "web").status == 0)
+        #expect(try sandbox.run("--quiet", "ports:report", "web", "--ports-map").stdout == "http:80:5000\n")
+        #expect(try sandbox.run("ports:set", "web", "http:80:80", "https:443:443").status == 0)
+        #expect(try sandbox.run("certs:add", "web", files + "/server.crt", files + "/server.key").status == 0)
+        #expect(try sandbox.run("--quiet", "ports:report", "web", "--ports-map").stdout == "http:80:80 https:443:443\n")
+        #expect(try sandbox.run("certs:remove", "web").status == 0)
+        #expect(try sandbox.run("ports:clear", "web").status == 0)
+
         // As Dokku takes it: a tar holding server.crt and server.key on stdin.
         let tar = try Shell.which("tar", ["-cf", files + "/bundle.tar", "-C", files, "server.crt", "server.key"])
         #expect(tar.status == 0)

@@ -113,8 +113,7 @@ struct CertsRemove: Command {
         let certs = Certificates(context)
         guard try certs.exists(app) else { throw CommandError("An app-specific SSL endpoint is not defined") }
         context.output.step("Removing SSL endpoint from \(app)")
-        try FileManager.default.removeItem(atPath: certs.directory(app))
-        try RouteSync(context).update(app)
+        try certs.remove(app)
     }
 }
 

@@ -57,6 +57,27 @@ struct Certificates {
             let target = directory + "/" + name
             guard rename(target + ".tmp", target) == 0 else { throw CommandError("cannot write \(target)") }
         }
+        try addHTTPSMaps(app)
+        try RouteSync(context).update(app)
+    }
+
+    /// As Dokku's ports plugin after a certificate arrives: explicit `http:80:N` maps get
+    /// an `https:443:N` beside them, unless some `https:443` map is there already. (With no
+    /// explicit maps, the detected ones include HTTPS once there is a certificate.)
+    private func addHTTPSMaps(_ app: AppName) throws {
+        let store = try context.store()
+        let maps = try store.portMaps(app)
+        guard !maps.contains(where: { $0.scheme == .https && $0.hostPort == 443 }) else { return }
+        let added = maps.filter { $0.scheme == .http && $0.hostPort == 80 }.map { PortMap(scheme: .https, hostPort: 443, containerPort: $0.containerPort) }
+        if !added.isEmpty { try store.addPortMaps(app, added) }
+    }
+
+    /// Takes the certificate away, with the `https:443` maps it brought, as Dokku does.
+    func remove(_ app: AppName) throws {
+        let store = try context.store()
+        let https = try store.portMaps(app).filter { $0.scheme == .https && $0.hostPort == 443 }
+        try FileManager.default.removeItem(atPath: directory(app))
+        try store.removePortMaps(app, maps: https, hostPorts: [])
         try RouteSync(context).update(app)
     }
 }
