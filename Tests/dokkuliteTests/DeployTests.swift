@@ -121,6 +121,24 @@ struct DeployTests {
 
     /// `builder:set build-dir` builds a subdirectory (a monorepo's app), and
     /// `app-json:set appjson-path` picks the file read as app.json, as in Dokku.
+    @Test func keepGitDirLeavesTheRepositoryInTheBuild() throws {
+        let (sandbox, _) = try setUp("keepgit")
+        let app = uniqueApp("kg")
+        try sandbox.run("apps:create", app)
+        try sandbox.run("git:set", app, "keep-git-dir", "true")
+        let source = try AppSource(sandbox, files: Self.versionApp("g"))
+        let push = try source.push(app)
+        #expect(push.status == 0, "\(push)")
+        let pushed = try Shell.which("git", ["rev-parse", "HEAD"], directory: source.directory).stdout
+        let head = try sandbox.run("run", app, "git rev-parse HEAD && git status --porcelain --untracked-files=no")
+        #expect(head.status == 0 && head.stdout == pushed, "the build is a clone at the pushed revision: \(head)")
+        #expect(try sandbox.run("git:report", app, "--git-last-updated-at").stdout != "\n")
+        // Without the setting, no .git, as Dokku deletes it.
+        try sandbox.run("git:set", app, "keep-git-dir", "false")
+        #expect(try sandbox.run("ps:rebuild", app).status == 0)
+        #expect(try sandbox.run("run", app, "test -e .git").status != 0)
+    }
+
     @Test func buildDirAndAppJSONPath() throws {
         let (sandbox, proxy) = try setUp("builddir")
         let app = uniqueApp("bd")

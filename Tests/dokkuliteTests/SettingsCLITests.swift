@@ -5,6 +5,29 @@ import Testing
 /// `builder:*`, `app-json:*`, `logs:set|report` and `repo:*`: Dokku's settings namespaces,
 /// through the built binary. What the settings do to a deploy is in DeployTests.
 @Suite struct SettingsCLITests {
+    @Test func gitSettingsRawGlobalAndComputed() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        func value(_ flag: String, _ subject: String = "web") throws -> String { try sandbox.run("git:report", subject, flag).stdout }
+        #expect(try value("--git-keep-git-dir") == "\n")
+        #expect(try value("--git-computed-keep-git-dir") == "false\n")
+        #expect(try value("--git-computed-deploy-branch") == "master\n")
+        #expect(try value("--git-computed-archive-max-size") == "1073741824\n")
+        #expect(try value("--git-computed-archive-max-files") == "10000\n")
+        #expect(try sandbox.run("git:set", "--global", "keep-git-dir", "true").status == 0)
+        #expect(try value("--git-global-keep-git-dir") == "true\n")
+        #expect(try value("--git-computed-keep-git-dir") == "true\n")
+        #expect(try sandbox.run("git:set", "web", "keep-git-dir", "false").status == 0)
+        #expect(try value("--git-keep-git-dir") == "false\n")
+        #expect(try value("--git-computed-keep-git-dir") == "false\n")
+        #expect(try value("--git-computed-keep-git-dir", "--global") == "true\n")
+        #expect(try sandbox.run("git:report", "--global", "--git-keep-git-dir").status != 0, "no app values in the global report")
+        #expect(try sandbox.run("git:set", "web", "archive-max-files", "many").stderr == " !     Invalid archive-max-files value: many (expected a positive integer)\n")
+        #expect(try sandbox.run("git:set", "web", "archive-max-files", "50").status == 0)
+        #expect(try value("--git-computed-archive-max-files") == "50\n")
+        #expect(try value("--git-last-updated-at") == "\n", "nothing pushed yet")
+    }
+
     @Test func networkSettingsAreKeptAndReported() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "web")

@@ -159,11 +159,14 @@ struct GitSet: Command {
         var words = words[...]
         let scope: Scope = global ? .global : .app(try context.existingApp(words.popFirst()))
         guard let key = words.popFirst(), !key.isEmpty else { throw CommandError("No key specified") }
-        let keys = ["deploy-branch", "keep-git-dir", "rev-env-var"]
+        let keys = ["archive-max-files", "archive-max-size", "deploy-branch", "keep-git-dir", "rev-env-var", "source-image"]
         guard keys.contains(key) else { throw CommandError("Invalid key specified, valid keys include: \(keys.joined(separator: ", "))") }
         let value = words.joined(separator: " ")
         if key == "deploy-branch", !value.isEmpty, !Self.isValidBranch(value) {
             throw CommandError("Invalid branch name '\(value)' specified via deploy-branch setting.")
+        }
+        if key.hasPrefix("archive-max-"), !value.isEmpty, (Int(value) ?? 0) <= 0 {
+            throw CommandError("Invalid \(key) value: \(value) (expected a positive integer)")
         }
         if value.isEmpty {
             context.output.section("Unsetting \(key)")
@@ -186,24 +189,50 @@ struct GitSet: Command {
 
 struct GitReport: Command {
     static let configuration = CommandConfiguration(commandName: "git:report", abstract: "Displays a git report for one or more apps")
-    static let usage = "[<app>] [<flag>]"
+    static let usage = "[<app>|--global] [<flag>]"
+    /// Keys with a global and a computed value, and the default Dokku computes.
+    static let computed = [("archive-max-files", "10000"), ("archive-max-size", "1073741824"), ("deploy-branch", "master"), ("keep-git-dir", "false")]
+
+    static func globalValues(_ global: [String: String]) -> [String: String] {
+        var values: [String: String] = [:]
+        for (key, fallback) in computed {
+            values["--git-global-\(key)"] = global[key] ?? ""
+            values["--git-computed-\(key)"] = global[key] ?? fallback
+        }
+        return values
+    }
+
+    /// When the deploy branch last moved (its ref's modification time), as Dokku reports.
+    static func lastUpdated(_ repository: String, branch: String) -> String {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: "\(repository)/refs/heads/\(branch)"),
+            let date = attributes[.modificationDate] as? Date
+        else { return "" }
+        return String(Int(date.timeIntervalSince1970))
+    }
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
         let store = try context.store()
-        try context.printReports("git", words) { app in
+        let globalReport = Self.globalValues(try store.properties(.global, "git"))
+        try context.printReports("git", words, global: { globalReport }) { app in
             let props = try store.properties(.app(app), "git")
             let global = try store.properties(.global, "git")
             let repo = AppRepository(context: context, app: app)
             let branch = props["deploy-branch"] ?? global["deploy-branch"] ?? "master"
             let sha = (try? GitRepository.open(repo.path, environment: [:]).resolve("refs/heads/\(branch)")) ?? ""
-            let values = [
+            var values = Self.globalValues(global)
+            for (key, fallback) in Self.computed where key != "deploy-branch" {
+                values["--git-computed-\(key)"] = props[key] ?? global[key] ?? fallback
+            }
+            values.merge([
                 "--git-deploy-branch": props["deploy-branch"] ?? "",
-                "--git-global-deploy-branch": global["deploy-branch"] ?? "",
                 "--git-computed-deploy-branch": branch,
+                "--git-keep-git-dir": props["keep-git-dir"] ?? "",
                 "--git-rev-env-var": props["rev-env-var"] ?? "GIT_REV",
                 "--git-sha": sha,
-            ]
+                "--git-source-image": props["source-image"] ?? "",
+                "--git-last-updated-at": Self.lastUpdated(repo.path, branch: branch),
+            ]) { $1 }
             return values
         }
     }
