@@ -28,6 +28,41 @@ import Testing
         #expect(try value("--git-last-updated-at") == "\n", "nothing pushed yet")
     }
 
+    @Test func unsafeOrOversizedArchivesAreRefusedBeforeUnpacking() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        let work = sandbox.root + "/archives"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let script = """
+            import io, tarfile, sys
+            def make(name, members):
+                with tarfile.open(sys.argv[1] + "/" + name, "w") as t:
+                    for arcname, link in members:
+                        info = tarfile.TarInfo(arcname)
+                        if link is None:
+                            data = b"web: true\\n"; info.size = len(data); t.addfile(info, io.BytesIO(data))
+                        else:
+                            info.type = tarfile.SYMTYPE; info.linkname = link; t.addfile(info)
+            make("absolute.tar", [("/Procfile", None)])
+            make("traversal.tar", [("app/../../Procfile", None)])
+            make("link-absolute.tar", [("Procfile", None), ("passwd", "/etc/passwd")])
+            make("link-outside.tar", [("Procfile", None), ("up", "../../outside")])
+            make("two.tar", [("Procfile", None), ("README", None)])
+            """
+        #expect(try Shell.run("/usr/bin/python3", ["-c", script, work]).status == 0)
+        func fromArchive(_ name: String) throws -> ProcessResult { try sandbox.run("git:from-archive", "web", "file://\(work)/\(name)") }
+        #expect(try fromArchive("absolute.tar").stderr.hasSuffix(" !     Archive contains entries with absolute paths\n"))
+        #expect(try fromArchive("traversal.tar").stderr.hasSuffix(" !     Archive contains entries with parent directory traversal\n"))
+        #expect(try fromArchive("link-absolute.tar").stderr.hasSuffix(" !     Archive contains symlinks with absolute targets\n"))
+        #expect(try fromArchive("link-outside.tar").stderr.hasSuffix(" !     Archive contains symlinks pointing outside extraction directory\n"))
+        try sandbox.run("git:set", "web", "archive-max-files", "1")
+        let many = try fromArchive("two.tar")
+        #expect(many.status != 0 && many.stderr.hasSuffix(" !     Archive contains 2 entries which exceeds the maximum of 1\n"), "\(many)")
+        try sandbox.run("git:set", "--global", "archive-max-size", "100")
+        #expect(try fromArchive("two.tar").stderr.hasSuffix(" !     Archive exceeds maximum allowed size of 100 bytes\n"))
+        #expect(try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = 'web'") == "0", "nothing was built")
+    }
+
     @Test func networkSettingsAreKeptAndReported() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "web")

@@ -129,6 +129,7 @@ struct GitFromArchive: Command {
             let download = try Subprocess.run("/usr/bin/curl", ["-fsSL", "--max-time", "300", "-o", archive, location])
             guard download.status == 0 else { throw CommandError("Unable to download \(location): \(download.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
         }
+        try ArchiveCheck.before(archive: archive, type: archiveType, limits: ArchiveCheck.limits(app, store: context.store()))
         context.output.step("Generating build context")
         let unpack: Subprocess.Result
         switch archiveType {
@@ -137,6 +138,7 @@ struct GitFromArchive: Command {
         default: unpack = try Subprocess.run("/bin/tar", ["-xf", archive, "-C", work + "/code"])
         }
         guard unpack.status == 0 else { throw CommandError("Unable to extract the \(archiveType) archive: \(unpack.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        try ArchiveCheck.links(in: work + "/code")
         var root = work + "/code"
         let entries = try FileManager.default.contentsOfDirectory(atPath: root)
         var isDirectory: ObjCBool = false
@@ -151,6 +153,43 @@ struct GitFromArchive: Command {
         let revision = try git.commitDirectory(root, branch: branch, message: "Deploy from \(archiveType) archive")
         try git.setHead(branch: branch)
         try GitDeploy(context: context, app: app).deploy(repository: repository.path, revision: revision, source: archiveType, metadata: location == "--" ? "stdin" : location)
+    }
+}
+
+/// Dokku's checks on an uploaded archive: its size and entry count within the `git`
+/// `archive-max-*` limits, no absolute or `..` paths, no symbolic link leading out.
+enum ArchiveCheck {
+    static func limits(_ app: AppName, store: Store) throws -> (size: Int, files: Int) {
+        let size = Int(try store.computedProperty(app, "git", "archive-max-size") ?? "") ?? 1_073_741_824
+        let files = Int(try store.computedProperty(app, "git", "archive-max-files") ?? "") ?? 10_000
+        return (size, files)
+    }
+
+    /// Before unpacking: what the archive's listing shows.
+    static func before(archive: String, type: String, limits: (size: Int, files: Int)) throws {
+        let size = (try? FileManager.default.attributesOfItem(atPath: archive)[.size] as? Int) ?? 0
+        if size > limits.size { throw CommandError("Archive exceeds maximum allowed size of \(limits.size) bytes") }
+        let listing = switch type {
+        case "zip": try Subprocess.run("/usr/bin/unzip", ["-Z1", archive])
+        case "tar.gz": try Subprocess.run("/bin/tar", ["-tzf", archive])
+        default: try Subprocess.run("/bin/tar", ["-tf", archive])
+        }
+        guard listing.status == 0 else { throw CommandError("Unable to read the \(type) archive: \(listing.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        let names = listing.stdout.split(separator: "\n")
+        if names.count > limits.files { throw CommandError("Archive contains \(names.count) entries which exceeds the maximum of \(limits.files)") }
+        if names.contains(where: { $0.hasPrefix("/") }) { throw CommandError("Archive contains entries with absolute paths") }
+        if names.contains(where: { $0.split(separator: "/").contains("..") }) { throw CommandError("Archive contains entries with parent directory traversal") }
+    }
+
+    /// After unpacking into `root`: symbolic links stay inside it.
+    static func links(in root: String) throws {
+        let base = URL(fileURLWithPath: root).standardizedFileURL.path
+        for case let path as String in FileManager.default.enumerator(atPath: root) ?? NSEnumerator() {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/" + path) else { continue }
+            if target.hasPrefix("/") { throw CommandError("Archive contains symlinks with absolute targets") }
+            let resolved = URL(fileURLWithPath: target, relativeTo: URL(fileURLWithPath: root + "/" + path).deletingLastPathComponent()).standardizedFileURL.path
+            if resolved != base, !resolved.hasPrefix(base + "/") { throw CommandError("Archive contains symlinks pointing outside extraction directory") }
+        }
     }
 }
 
