@@ -193,6 +193,22 @@ import Testing
 }
 
 @Suite struct ProxySettingsCLITests {
+    @Test func reportHasDokkusKeys() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "r")
+        func value(_ flag: String, _ subject: String = "r") throws -> String { try sandbox.run("proxy:report", subject, flag).stdout }
+        #expect(try value("--proxy-enabled") == "true\n")
+        #expect(try value("--proxy-computed-type") == "dokkulite\n")
+        #expect(try value("--proxy-computed-proxy-port") == "80\n", "from the detected http:80:5000 map")
+        #expect(try value("--proxy-computed-proxy-ssl-port") == "\n", "no certificate")
+        #expect(try sandbox.run("proxy:disable", "r").stdout == "-----> Disabling proxy for app\n")
+        #expect(try value("--proxy-enabled") == "false\n")
+        #expect(try value("--proxy-computed-disabled") == "true\n")
+        #expect(try value("--proxy-computed-type", "--global") == "dokkulite\n")
+        let json = try JSONSerialization.jsonObject(with: Data(try sandbox.run("proxy:report", "r", "--format", "json").stdout.utf8)) as? [String: String]
+        #expect(json?["computed-proxy-port"] == "80" && json?["proxy-computed-proxy-port"] == "80", "\(String(describing: json))")
+    }
+
     @Test func hugeBodySizesAreRefusedNotOverflowed() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "n")

@@ -11,19 +11,23 @@ struct ProxyReport: Command {
 
     func run(in context: Context) throws {
         let store = try context.store()
-        try context.printReports("proxy", words) { app in
+        let global = ["--proxy-global-type": "", "--proxy-computed-type": "dokkulite", "--proxy-global-proxy-port": "", "--proxy-global-proxy-ssl-port": ""]
+        try context.printReports("proxy", words, global: { global }) { app in
             let props = try store.properties(.app(app), "proxy")
             let disabled = props["disabled"] == "true"
             let maps = try PortPlan.effective(app, context: context)
             let running = try store.instances(app).filter { $0.state == .running && $0.processType == "web" }.compactMap(\.port)
+            // Dokku's keys: the type is always dokkulite's own proxy, and the computed
+            // ports are those the port maps give (no proxy-port properties are kept).
             let values = [
                 "--proxy-enabled": disabled ? "false" : "true",
                 "--proxy-disabled": props["disabled"] ?? "",
                 "--proxy-computed-disabled": disabled ? "true" : "false",
-                "--proxy-type": "dokkulite",
-                "--proxy-computed-type": "dokkulite",
-                "--proxy-port": maps.first { $0.scheme == .http }.map { String($0.hostPort) } ?? "",
-                "--proxy-ssl-port": try Certificates(context).exists(app) ? maps.first { $0.scheme == .https }.map { String($0.hostPort) } ?? "" : "",
+                "--proxy-type": "", "--proxy-global-type": "", "--proxy-computed-type": "dokkulite",
+                "--proxy-proxy-port": "", "--proxy-global-proxy-port": "",
+                "--proxy-computed-proxy-port": maps.first { $0.scheme == .http }.map { String($0.hostPort) } ?? "",
+                "--proxy-proxy-ssl-port": "", "--proxy-global-proxy-ssl-port": "",
+                "--proxy-computed-proxy-ssl-port": try Certificates(context).exists(app) ? maps.first { $0.scheme == .https }.map { String($0.hostPort) } ?? "" : "",
                 "--proxy-client-max-body-size": props["client-max-body-size"] ?? "",
                 "--proxy-upstreams": running.map { "127.0.0.1:\($0)" }.joined(separator: " "),
             ]
