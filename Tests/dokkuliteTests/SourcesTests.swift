@@ -72,5 +72,22 @@ struct SourcesTests {
         #expect(sync.status == 0, "\(sync)")
         #expect(sync.stdout.contains("-----> inline app detected"), "the app's own bin/compile ran")
         #expect(proxy.get("\(synced).dokku.test")?.body == "from-submodule+inline")
+        // As Dokku: the ref was a branch, so it became the deploy branch, and the branch
+        // holds the remote's own commit.
+        #expect(sync.stdout.contains("-----> Cloning \(synced) from file://\(upstream)#main\n"), "\(sync)")
+        #expect(sync.stdout.contains("       Detected branch, setting deploy-branch to main\n"), "\(sync)")
+        let upstreamHead = try Shell.which("git", ["rev-parse", "HEAD"], directory: upstream).stdout
+        #expect(try sandbox.run("git:report", synced, "--git-sha").stdout == upstreamHead)
+        // --build-if-changes: nothing new, no build; a new commit, built.
+        let unchanged = try sandbox.run("git:sync", "--build-if-changes", synced, "file://" + upstream, "main")
+        #expect(unchanged.status == 0 && unchanged.stdout.contains("Skipping build as no changes were detected"), "\(unchanged)")
+        try "from-submodule\n".write(toFile: upstream + "/NOTE", atomically: true, encoding: .utf8)
+        for arguments in [["add", "-A"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "note"]] {
+            #expect(try Shell.which("git", arguments, directory: upstream).status == 0)
+        }
+        let changed = try sandbox.run("git:sync", "--build-if-changes", synced, "file://" + upstream, "main")
+        #expect(changed.status == 0 && changed.stdout.contains("Fetching remote code for \(synced)") && !changed.stdout.contains("Skipping build"), "\(changed)")
+        #expect(try sandbox.run("git:report", synced, "--git-sha").stdout == (try Shell.which("git", ["rev-parse", "HEAD"], directory: upstream).stdout))
+        #expect(try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(synced)' AND status != 'failed'") == "2")
     }
 }

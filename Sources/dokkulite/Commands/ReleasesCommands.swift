@@ -195,8 +195,10 @@ enum ArchiveCheck {
 
 struct GitSync: Command {
     static let configuration = CommandConfiguration(commandName: "git:sync", abstract: "Clone or fetch an app from a remote git repository")
-    static let usage = "[--build] <app> <repository> [<git-ref>]"
+    static let usage = "[--build|--build-if-changes] [--skip-deploy-branch] <app> <repository> [<git-ref>]"
     @Flag var build = false
+    @Flag(name: .customLong("build-if-changes")) var buildIfChanges = false
+    @Flag(name: .customLong("skip-deploy-branch")) var skipDeployBranch = false
     @Argument var app: String?
     @Argument var remote: String?
     @Argument var ref: String?
@@ -204,30 +206,56 @@ struct GitSync: Command {
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
         guard let remote, !remote.isEmpty else { throw CommandError("Missing GIT_REMOTE parameter") }
+        let repository = AppRepository(context: context, app: app)
+        let git = try repository.ensure()
+        let before = try repository.deployRevision()
+        // The remote is mirrored beside the app's repository; its commits then go into the
+        // app's deploy branch unchanged, so the branch holds the remote's revision.
         let mirror = context.settings.paths.app(app) + "/sync.git"
-        let fresh = !FileManager.default.fileExists(atPath: mirror)
         let clone: GitRepository
-        if fresh {
-            context.output.step("Cloning \(app) from \(remote)\(ref.map { "#\($0)" } ?? "")")
+        if !FileManager.default.fileExists(atPath: mirror) {
             clone = try GitRepository.clone(remote, into: mirror, bare: true)
         } else {
-            context.output.detail("Fetching remote code for \(app) from \(remote)\(ref.map { "#\($0)" } ?? "")")
             clone = try GitRepository.open(mirror, environment: [:])
             try clone.fetchOrigin()
         }
-        let revision = try clone.resolve(ref ?? "HEAD")
-        let work = NSTemporaryDirectory() + "dokkulite-sync-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        try clone.extract(revision, into: work, submoduleCache: context.settings.paths.app(app) + "/submodules")
-        let repository = AppRepository(context: context, app: app)
-        let git = try repository.ensure()
+        let remoteBranch = ref.flatMap { try? clone.resolve("refs/remotes/origin/\($0)") }
+        if before == nil {
+            context.output.step("Cloning \(app) from \(remote)#\(ref ?? "")")
+            if let ref, remoteBranch != nil {
+                if skipDeployBranch {
+                    context.output.detail("Detected branch \(ref), skipping deploy-branch setting")
+                } else {
+                    context.output.detail("Detected branch, setting deploy-branch to \(ref)")
+                    try context.store().setProperty(.app(app), "git", "deploy-branch", ref)
+                }
+            }
+        } else {
+            context.output.detail("Fetching remote code for \(app) from \(remote)#\(ref ?? "")")
+        }
+        let revision = try remoteBranch ?? ref.map { try clone.resolve($0) } ?? (try? clone.resolve("refs/remotes/origin/HEAD")) ?? clone.resolve("HEAD")
         let branch = try repository.deployBranch() ?? "master"
-        let committed = try git.commitDirectory(work, branch: branch, message: "Sync \(remote)#\(revision)")
+        try Self.fetch(revision, from: mirror, into: repository.path, branch: branch)
         try git.setHead(branch: branch)
         try context.store().setProperty(.app(app), "apps", "deploy-source", "git-sync")
         try context.store().setProperty(.app(app), "apps", "deploy-source-metadata", "\(remote)#\(revision)")
-        if build {
-            try GitDeploy(context: context, app: app).deploy(repository: repository.path, revision: committed, source: "git-sync", metadata: "\(remote)#\(revision)")
+        if buildIfChanges, before == revision {
+            context.output.detail("Skipping build as no changes were detected")
+            return
         }
+        if build || buildIfChanges {
+            try GitDeploy(context: context, app: app).deploy(repository: repository.path, revision: revision, source: "git-sync", metadata: "\(remote)#\(revision)")
+        }
+    }
+
+    /// Puts `revision` (any commit of the mirror, not only a branch tip) at `branch` of the
+    /// app's repository, with the objects it needs.
+    static func fetch(_ revision: String, from mirror: String, into repository: String, branch: String) throws {
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
+        let fetched = try Subprocess.run(
+            "/usr/bin/git",
+            ["--git-dir", repository, "fetch", "--quiet", "--no-tags", "--upload-pack", "git -c uploadpack.allowAnySHA1InWant=true upload-pack", mirror, "+\(revision):refs/heads/\(branch)"],
+            environment: environment)
+        guard fetched.status == 0 else { throw CommandError("Unable to sync the app's repository: \(fetched.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
     }
 }
