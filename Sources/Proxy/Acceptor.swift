@@ -10,7 +10,7 @@ internal import NIOCore
 /// The thread waits in `poll` on the listening socket and on a pipe that `stop` writes to,
 /// so stopping never touches the listening socket itself: one handed over by systemd stays
 /// listening for the next proxy process.
-final class Acceptor: @unchecked Sendable {
+package final class Acceptor: @unchecked Sendable {
     /// The listening socket (non-blocking: another process may accept the same connection).
     private let listening: CInt
     /// Handed over by systemd: left open at `stop`, for a listener wanted again later.
@@ -24,7 +24,7 @@ final class Acceptor: @unchecked Sendable {
     /// Listens on `host`:`port`, or on `inherited` (a socket handed over by systemd).
     init(host: String, port: Int, inherited: CInt?, accepted: @escaping @Sendable (CInt) -> Void) throws {
         let socket = try inherited ?? Self.listen(host: host, port: port)
-        _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
+        Self.setFlags(socket)
         var ends: [CInt] = [0, 0]
         guard pipe(&ends) == 0 else {
             if inherited == nil { close(socket) }
@@ -35,7 +35,7 @@ final class Acceptor: @unchecked Sendable {
         self.inherited = inherited != nil
         wake = (ends[0], ends[1])
         self.accepted = accepted
-        self.port = Self.boundPort(socket) ?? port
+        self.port = Self.localPort(socket) ?? port
         let started = pthread_create(&thread, nil, { argument in
             let acceptor = Unmanaged<Acceptor>.fromOpaque(argument!).takeRetainedValue()
             acceptor.run()
@@ -124,7 +124,8 @@ final class Acceptor: @unchecked Sendable {
         return socket
     }
 
-    private static func boundPort(_ socket: CInt) -> Int? {
+    /// The local port of an IPv4 or IPv6 socket.
+    package static func localPort(_ socket: CInt) -> Int? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let got = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }

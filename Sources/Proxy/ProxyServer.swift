@@ -156,58 +156,58 @@ package final class ProxyServer: Service, Sendable {
 
     private func bind(_ listener: Listener) async throws -> Bound {
         let shared = self.shared
-        let loops = self.loops
-        if listener.kind == .http {
+        let configure: @Sendable (any Channel, LoopState, Int) throws -> Void
+        switch listener.kind {
+        case .http:
+            // Accepted by the proxy itself, so the handler knows the socket (`DirectSend`).
             let group = self.group
-            let port = listener.port
+            let initialize = Self.initializer(loops, listener)
             let acceptor = try Acceptor(host: listener.host, port: listener.port, inherited: listener.inheritedDescriptor) { socket in
-                let loop = group.next()
-                _ = ClientBootstrap(group: loop)
+                _ = ClientBootstrap(group: group.next())
                     .channelOption(.maxMessagesPerRead, value: 16)
-                    .channelInitializer { channel in
-                        guard let state = loops[ObjectIdentifier(channel.eventLoop as AnyObject)] else {
-                            return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
-                        }
-                        return channel.eventLoop.makeCompletedFuture {
-                            try Self.configureHTTP(channel, shared: shared, state: state, listener: listener, port: channel.localAddress?.port ?? port, descriptor: socket)
+                    .channelInitializer {
+                        initialize($0) { channel, state, port in
+                            try Self.configureHTTP(channel, shared: shared, state: state, listener: listener, port: port, descriptor: socket)
                         }
                     }
                     .withConnectedSocket(socket)
             }
             return .acceptor(acceptor)
+        case .https:
+            let certificates = self.certificates
+            configure = { channel, state, port in
+                try certificates.configure(channel) { channel in
+                    try Self.configureHTTP(channel, shared: shared, state: state, listener: listener, port: port)
+                }
+            }
+        case .tcp:
+            let logger = self.logger
+            configure = { channel, state, port in try TCPForwarder.configure(channel, shared: shared, state: state, port: port, logger: logger) }
         }
-        let certificates = self.certificates
-        let logger = self.logger
+        let initialize = Self.initializer(loops, listener)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                guard let state = loops[ObjectIdentifier(channel.eventLoop as AnyObject)] else {
-                    return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
-                }
-                do {
-                    let port = channel.localAddress?.port ?? listener.port
-                    switch listener.kind {
-                    case .http:
-                        try Self.configureHTTP(channel, shared: shared, state: state, listener: listener, port: port)
-                    case .https:
-                        try certificates.configure(channel) { channel in
-                            try Self.configureHTTP(channel, shared: shared, state: state, listener: listener, port: port)
-                        }
-                    case .tcp:
-                        try TCPForwarder.configure(channel, shared: shared, state: state, port: port, logger: logger)
-                    }
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-            }
+            .childChannelInitializer { initialize($0, configure) }
         if let descriptor = listener.inheritedDescriptor {
             return .channel(try await bootstrap.withBoundSocket(descriptor).get())
         }
         return .channel(try await bootstrap.bind(host: listener.host, port: listener.port).get())
+    }
+
+    /// A channel initializer for `listener`: runs `configure` with the state of the
+    /// channel's event loop and the port the connection came in on.
+    private static func initializer(
+        _ loops: [ObjectIdentifier: LoopState], _ listener: Listener
+    ) -> @Sendable (any Channel, @escaping (any Channel, LoopState, Int) throws -> Void) -> EventLoopFuture<Void> {
+        { channel, configure in
+            guard let state = loops[ObjectIdentifier(channel.eventLoop as AnyObject)] else {
+                return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+            }
+            return channel.eventLoop.makeCompletedFuture { try configure(channel, state, channel.localAddress?.port ?? listener.port) }
+        }
     }
 
     static func configureHTTP(_ channel: any Channel, shared: ProxyShared, state: LoopState, listener: Listener, port: Int, descriptor: CInt? = nil) throws {

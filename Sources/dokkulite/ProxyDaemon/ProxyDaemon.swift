@@ -56,19 +56,8 @@ enum SocketActivation {
         else { return [:] }
         var result: [Int: CInt] = [:]
         for fd in 3..<(3 + count) {
-            var address = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let ok = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            guard ok == 0 else { continue }
-            let port: UInt16
-            switch Int32(address.ss_family) {
-            case AF_INET: port = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
-            case AF_INET6: port = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
-            default: continue
-            }
-            result[Int(port)] = fd
+            guard let port = Acceptor.localPort(fd) else { continue }
+            result[port] = fd
         }
         return result
     }
