@@ -190,17 +190,25 @@ struct GitSet: Command {
 struct GitReport: Command {
     static let configuration = CommandConfiguration(commandName: "git:report", abstract: "Displays a git report for one or more apps")
     static let usage = "[<app>|--global] [<flag>]"
-    /// Keys with a global and a computed value, and the default Dokku computes.
-    static let computed = [("archive-max-files", "10000"), ("archive-max-size", "1073741824"), ("deploy-branch", "master"), ("keep-git-dir", "false")]
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
 
-    static func globalValues(_ global: [String: String]) -> [String: String] {
-        var values: [String: String] = [:]
-        for (key, fallback) in computed {
-            values["--git-global-\(key)"] = global[key] ?? ""
-            values["--git-computed-\(key)"] = global[key] ?? fallback
-        }
-        return values
-    }
+    /// Dokku's git settings with the defaults it computes, and what the app's repository says.
+    static let report = SettingsReport(
+        namespace: "git",
+        keys: [
+            .init(name: "archive-max-files", fallback: "10000"), .init(name: "archive-max-size", fallback: "1073741824"),
+            .init(name: "deploy-branch", fallback: "master"), .init(name: "keep-git-dir", fallback: "false"),
+        ],
+        appOnly: ["source-image"],
+        extra: { app, context in
+            let repository = AppRepository(context: context, app: app)
+            let branch = try repository.deployBranch() ?? "master"
+            return [
+                "--git-rev-env-var": try context.store().property(.app(app), "git", "rev-env-var") ?? "GIT_REV",
+                "--git-sha": try repository.deployRevision() ?? "",
+                "--git-last-updated-at": lastUpdated(repository.path, branch: branch),
+            ]
+        })
 
     /// When the deploy branch last moved (its ref's modification time), as Dokku reports.
     static func lastUpdated(_ repository: String, branch: String) -> String {
@@ -209,32 +217,9 @@ struct GitReport: Command {
         else { return "" }
         return String(Int(date.timeIntervalSince1970))
     }
-    @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
-        let store = try context.store()
-        let globalReport = Self.globalValues(try store.properties(.global, "git"))
-        try context.printReports("git", words, global: { globalReport }) { app in
-            let props = try store.properties(.app(app), "git")
-            let global = try store.properties(.global, "git")
-            let repo = AppRepository(context: context, app: app)
-            let branch = props["deploy-branch"] ?? global["deploy-branch"] ?? "master"
-            let sha = (try? GitRepository.open(repo.path, environment: [:]).resolve("refs/heads/\(branch)")) ?? ""
-            var values = Self.globalValues(global)
-            for (key, fallback) in Self.computed where key != "deploy-branch" {
-                values["--git-computed-\(key)"] = props[key] ?? global[key] ?? fallback
-            }
-            values.merge([
-                "--git-deploy-branch": props["deploy-branch"] ?? "",
-                "--git-computed-deploy-branch": branch,
-                "--git-keep-git-dir": props["keep-git-dir"] ?? "",
-                "--git-rev-env-var": props["rev-env-var"] ?? "GIT_REV",
-                "--git-sha": sha,
-                "--git-source-image": props["source-image"] ?? "",
-                "--git-last-updated-at": Self.lastUpdated(repo.path, branch: branch),
-            ]) { $1 }
-            return values
-        }
+        try Self.report.run(words, context: context)
     }
 }
 

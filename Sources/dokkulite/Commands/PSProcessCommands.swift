@@ -114,49 +114,37 @@ struct PSRestore: Command {
 struct PSReport: Command {
     static let configuration = CommandConfiguration(commandName: "ps:report", abstract: "Displays a process report for one or more apps")
     static let usage = "[<app>|--global] [<flag>]"
-    /// Properties that may also be set globally, with the value used when neither is set.
-    static let globalKeys = [
-        ("procfile-path", "Procfile"), ("restart-policy", RestartPolicy.default.description),
-        ("skip-deploy", "false"), ("stop-timeout-seconds", "30"),
-    ]
+    /// The ps settings: the app's, global and computed values, as Dokku reports them.
+    static let settings = SettingsReport(
+        namespace: "ps",
+        keys: [
+            .init(name: "procfile-path", fallback: "Procfile"), .init(name: "restart-policy", fallback: RestartPolicy.default.description),
+            .init(name: "skip-deploy", fallback: "false"), .init(name: "stop-timeout-seconds", fallback: "30"),
+        ],
+        appOnly: ["start-cmd", "dockerfile-start-cmd"])
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
         let arguments = try ReportArguments(words)
+        if arguments.global { return try Self.settings.run(words, context: context) }
         let store = try context.store()
         let global = try store.properties(.global, "ps")
-        var globalValues: [String: String] = [:]
-        for (key, fallback) in Self.globalKeys {
-            globalValues["--ps-global-\(key)"] = global[key] ?? ""
-            globalValues["--ps-computed-\(key)"] = global[key] ?? fallback
-        }
-        if arguments.global {
-            guard arguments.app == nil else { throw CommandError("Cannot specify both --global and an app") }
-            try Report(type: "ps", values: globalValues).print(subject: "--global", arguments: arguments, output: context.output)
-            return
-        }
         for app in try context.reportApps(arguments) {
             let instances = try store.instances(app).filter { $0.state == .running }
             let patterns = [UnitNames.appUnitPattern(root: context.settings.rootSlice, app: app.rawValue)]
             let live = Dictionary(try context.supervisor().status(matching: patterns).map { ($0.unit, $0) }, uniquingKeysWith: { a, _ in a })
             let props = try store.properties(.app(app), "ps")
             let runningCount = instances.filter { live[$0.unit]?.isRunning == true }.count
-            var values = globalValues.merging([
+            var values = Self.settings.values(own: props, global: global).merging([
                 "--deployed": try store.currentRelease(app) != nil ? "true" : "false",
                 "--processes": String(instances.count),
                 "--ps-can-scale": props["can-scale"] == "false" ? "false" : "true",
                 "--restore": props["restore"] == "false" ? "false" : "true",
                 "--running": instances.isEmpty || runningCount == 0 ? "false" : runningCount == instances.count ? "true" : "mixed",
+                // App-only, as Dokku reports them: the computed value is the app's own.
+                "--ps-computed-start-cmd": props["start-cmd"] ?? "",
+                "--ps-computed-dockerfile-start-cmd": props["dockerfile-start-cmd"] ?? "",
             ]) { $1 }
-            for (key, fallback) in Self.globalKeys {
-                values["--ps-\(key)"] = props[key] ?? ""
-                values["--ps-computed-\(key)"] = props[key] ?? global[key] ?? fallback
-            }
-            // App-only, reported as Dokku does; their computed value is the app's own.
-            for key in ["start-cmd", "dockerfile-start-cmd"] {
-                values["--ps-\(key)"] = props[key] ?? ""
-                values["--ps-computed-\(key)"] = props[key] ?? ""
-            }
             var details: [InstanceReport] = []
             for instance in instances {
                 let status = live[instance.unit]

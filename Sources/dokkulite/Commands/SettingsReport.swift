@@ -25,30 +25,37 @@ struct SettingsReport: Sendable {
         let arguments = try ReportArguments(words)
         let store = try context.store()
         let global = try store.properties(.global, namespace)
-        func globalValues() -> [String: String] {
-            var values: [String: String] = [:]
-            for key in keys {
-                values["--\(namespace)-global-\(key.name)"] = global[key.name] ?? ""
-                values["--\(namespace)-computed-\(key.name)"] = global[key.name] ?? key.fallback
-            }
-            return values
-        }
         func globalShown() -> [String: String] {
-            var values = globalValues()
+            var values = globalValues(global)
             shown(&values, arguments)
             return values
         }
         try context.printReports(namespace, words, global: globalShown) { app in
-            let own = try store.properties(.app(app), namespace)
-            var values = globalValues()
-            for key in keys where !key.globalOnly {
-                values["--\(namespace)-\(key.name)"] = own[key.name] ?? ""
-                values["--\(namespace)-computed-\(key.name)"] = own[key.name] ?? global[key.name] ?? key.fallback
-            }
-            for name in appOnly { values["--\(namespace)-\(name)"] = own[name] ?? "" }
+            var values = self.values(own: try store.properties(.app(app), namespace), global: global)
             values.merge(try extra(app, context)) { $1 }
             shown(&values, arguments)
             return values
         }
+    }
+
+    /// The `--global` report's values: each key's global and computed value.
+    func globalValues(_ global: [String: String]) -> [String: String] {
+        var values: [String: String] = [:]
+        for key in keys {
+            values["--\(namespace)-global-\(key.name)"] = global[key.name] ?? ""
+            values["--\(namespace)-computed-\(key.name)"] = global[key.name] ?? key.fallback
+        }
+        return values
+    }
+
+    /// An app's values, from its own properties (`own`) and the global ones.
+    func values(own: [String: String], global: [String: String]) -> [String: String] {
+        var values = globalValues(global)
+        for key in keys where !key.globalOnly {
+            values["--\(namespace)-\(key.name)"] = own[key.name] ?? ""
+            values["--\(namespace)-computed-\(key.name)"] = own[key.name] ?? global[key.name] ?? key.fallback
+        }
+        for name in appOnly { values["--\(namespace)-\(name)"] = own[name] ?? "" }
+        return values
     }
 }
