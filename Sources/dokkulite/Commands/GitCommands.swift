@@ -223,6 +223,32 @@ struct GitReport: Command {
     }
 }
 
+/// The git client, for what libgit2 is not used for here: moving one commit between
+/// repositories. It runs without the `GIT_` variables of a push's hook, which would point
+/// it at the pushed repository.
+struct GitClient {
+    let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
+
+    func run(_ arguments: [String]) throws {
+        let result = try Subprocess.run("/usr/bin/git", arguments, environment: environment)
+        guard result.status == 0 else {
+            throw CommandError("git \(arguments.first { !$0.hasPrefix("-") && !$0.hasPrefix("/") } ?? "") failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    /// Fetches `revision` of `source` into the repository at `gitDirectory` (as `ref`, when
+    /// given): any commit, not only a ref's tip. Inside a push the new objects are still in
+    /// git's quarantine, which only the hook's environment shows: the upload side gets that
+    /// part of it, the receiving repository never does.
+    func fetch(_ revision: String, from source: String, into gitDirectory: String, as ref: String? = nil) throws {
+        let inherited = ProcessInfo.processInfo.environment
+        let quarantine = ["GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"]
+            .compactMap { key in inherited[key].map { "\(key)='\($0.replacingOccurrences(of: "'", with: "'\\''"))'" } }
+        let uploadPack = (["env"] + quarantine + ["git", "-c", "uploadpack.allowAnySHA1InWant=true", "upload-pack"]).joined(separator: " ")
+        try run(["--git-dir", gitDirectory, "fetch", "--quiet", "--no-tags", "--upload-pack", uploadPack, source, ref.map { "+\(revision):\($0)" } ?? revision])
+    }
+}
+
 /// Replacing this process with a git program keeps the ssh channel's stdio as is.
 enum GitExec {
     static func replaceProcess(_ program: String, _ arguments: [String]) throws -> Never {

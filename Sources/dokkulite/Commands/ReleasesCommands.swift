@@ -235,7 +235,7 @@ struct GitSync: Command {
         }
         let revision = try remoteBranch ?? ref.map { try clone.resolve($0) } ?? (try? clone.resolve("refs/remotes/origin/HEAD")) ?? clone.resolve("HEAD")
         let branch = try repository.deployBranch() ?? "master"
-        try Self.fetch(revision, from: mirror, into: repository.path, branch: branch)
+        try GitClient().fetch(revision, from: mirror, into: repository.path, as: "refs/heads/\(branch)")
         try git.setHead(branch: branch)
         try context.store().setProperty(.app(app), "apps", "deploy-source", "git-sync")
         try context.store().setProperty(.app(app), "apps", "deploy-source-metadata", "\(remote)#\(revision)")
@@ -248,14 +248,4 @@ struct GitSync: Command {
         }
     }
 
-    /// Puts `revision` (any commit of the mirror, not only a branch tip) at `branch` of the
-    /// app's repository, with the objects it needs.
-    static func fetch(_ revision: String, from mirror: String, into repository: String, branch: String) throws {
-        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
-        let fetched = try Subprocess.run(
-            "/usr/bin/git",
-            ["--git-dir", repository, "fetch", "--quiet", "--no-tags", "--upload-pack", "git -c uploadpack.allowAnySHA1InWant=true upload-pack", mirror, "+\(revision):refs/heads/\(branch)"],
-            environment: environment)
-        guard fetched.status == 0 else { throw CommandError("Unable to sync the app's repository: \(fetched.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
-    }
 }

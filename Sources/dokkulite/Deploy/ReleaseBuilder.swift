@@ -75,26 +75,13 @@ struct ReleaseBuilder {
     }
 
     /// `git:set APP keep-git-dir true`: the tree built is also a repository at the
-    /// revision, as Dokku leaves it (`.git` in the build context). Inside a push the new
-    /// objects are still in git's quarantine, which only the hook's environment shows: the
-    /// upload side of the fetch gets that environment, the new repository never does.
+    /// revision, as Dokku leaves it (`.git` in the build context).
     private func keepGitDirectory(repository: String, revision: String, in tree: String) throws {
-        let inherited = ProcessInfo.processInfo.environment
-        let clean = inherited.filter { !$0.key.hasPrefix("GIT_") }
-        let quarantine = ["GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"]
-            .compactMap { key in inherited[key].map { "\(key)='\($0.replacingOccurrences(of: "'", with: "'\\''"))'" } }
-        let uploadPack = (["env"] + quarantine + ["git", "-c", "uploadpack.allowAnySHA1InWant=true", "upload-pack"]).joined(separator: " ")
-        let steps = [
-            ["init", "--quiet", tree],
-            ["fetch", "--quiet", "--upload-pack", uploadPack, repository, revision],
-            ["update-ref", "HEAD", revision],
-            ["reset", "--quiet"],
-        ]
-        for step in steps {
-            let arguments = step[0] == "init" ? step : ["-C", tree] + step
-            let result = try Subprocess.run("/usr/bin/git", arguments, environment: clean)
-            guard result.status == 0 else { throw CommandError("keep-git-dir: git \(step[0]) failed: \(result.stderr)") }
-        }
+        let git = GitClient()
+        try git.run(["init", "--quiet", tree])
+        try git.fetch(revision, from: repository, into: tree + "/.git")
+        try git.run(["-C", tree, "update-ref", "HEAD", revision])
+        try git.run(["-C", tree, "reset", "--quiet"])
     }
 
     /// The buildpacks to run: `BUILDPACK_URL`, then `buildpacks:set`, then `.buildpacks`,
