@@ -96,15 +96,16 @@ struct ChecksRun: Command {
         guard let release = try context.store().currentReleaseRecord(app) else { throw CommandError("App \(app) has not been deployed") }
         let running = try context.store().instances(app).filter { $0.state == .running }
         // Each word is a process type (`web`) or one instance of it (`web.2`), as in Dokku.
-        var instances: [InstanceRecord] = []
-        for word in types(processTypes) {
-            let found = word.contains(".") ? running.filter { $0.dyno == word } : running.filter { $0.processType == word }
+        let words = types(processTypes)
+        var chosen = Set<String>()
+        for word in words {
+            let found = running.filter { word.contains(".") ? $0.dyno == word : $0.processType == word }
             guard !found.isEmpty else {
                 throw CommandError(word.contains(".") ? "Invalid container index specified (\(app).\(word))" : "Invalid process type specified (\(app).\(word))")
             }
-            instances += found.filter { chosen in !instances.contains { $0.unit == chosen.unit } }
+            chosen.formUnion(found.map(\.unit))
         }
-        try HealthChecks(context).verify(app, release: release, instances: processTypes == nil ? running : instances)
+        try HealthChecks(context).verify(app, release: release, instances: words.isEmpty ? running : running.filter { chosen.contains($0.unit) })
     }
 }
 

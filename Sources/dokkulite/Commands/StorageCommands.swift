@@ -83,20 +83,13 @@ struct StorageEnsureDirectory: Command {
     /// The owner `--chown` asks for, nil for `false`: a Dokku name, a numeric id, or (as
     /// dokkulite adds) an app, whose processes run as its own user.
     private func owner(_ context: Context) throws -> (uid: uid_t, gid: gid_t)? {
-        switch chown {
-        case "false": return nil
-        case "root": return (0, 0)
-        case let known where Self.buildpackUsers[known] != nil:
-            let id = Self.buildpackUsers[known]!
-            return (id, id)
-        case let number where UInt16(number) != nil:
-            return (uid_t(number)!, gid_t(number)!)
-        default:
-            guard let app = AppName(chown), try context.store().appExists(app),
-                let user = try AppUser.name(of: app, store: context.store()), let ids = AppUser.uid(of: user)
-            else { throw CommandError("Unsupported chown permissions") }
-            return ids
-        }
+        if chown == "false" { return nil }
+        if chown == "root" { return (0, 0) }
+        if let id = Self.buildpackUsers[chown] ?? UInt16(chown).map(uid_t.init) { return (id, id) }
+        guard let app = AppName(chown), try context.store().appExists(app),
+            let user = try AppUser.name(of: app, store: context.store()), let ids = AppUser.uid(of: user)
+        else { throw CommandError("Unsupported chown permissions") }
+        return ids
     }
 }
 
