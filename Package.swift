@@ -25,6 +25,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .target(name: "CBeneath"),
+        // Reading and removing files in directories apps can write, without following
+        // their links: a leaf shared by Builder, Proxy and the product.
+        .target(name: "Beneath", dependencies: ["CBeneath"], swiftSettings: upcoming),
         .target(
             name: "Supervisor",
             dependencies: [
@@ -36,7 +40,7 @@ let package = Package(
         .target(
             name: "Builder",
             dependencies: [
-                "CGit2",
+                "CGit2", "Beneath",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -45,6 +49,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
+                "Beneath",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -62,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "dokkulite",
             dependencies: [
-                "Builder", "Supervisor", "Proxy",
+                "Builder", "Supervisor", "Proxy", "Beneath",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -73,6 +78,11 @@ let package = Package(
         .testTarget(
             name: "SupervisorTests",
             dependencies: ["Supervisor", "TestSupport"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "BeneathTests",
+            dependencies: ["Beneath"],
             swiftSettings: upcoming
         ),
         .testTarget(

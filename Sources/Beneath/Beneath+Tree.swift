@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Beneath {
+    /// Removes `path` and everything under it without following a single symbolic link:
+    /// each directory is opened with `O_NOFOLLOW` and emptied through its descriptor, so a
+    /// directory swapped for a link while this runs is removed as a link, not followed.
+    /// Nothing there is not success.
+    package static func removeTree(_ path: String) throws(Failure) {
+        let (parentPath, name) = split(path)
+        let parent = Glibc.open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        guard parent >= 0 else {
+            if errno == ENOENT { return }
+            throw Failure(path: path, reason: reason(errno, links: .refused))
+        }
+        defer { close(parent) }
+        try removeEntry(name, in: parent, shown: path)
+    }
+
+    private static func removeEntry(_ name: String, in parent: CInt, shown: String) throws(Failure) {
+        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 {
+            switch errno {
+            case ENOENT: return
+            // A file, a link or anything else that is not a directory: unlink the name.
+            case ENOTDIR, ELOOP:
+                guard unlinkat(parent, name, 0) == 0 || errno == ENOENT else { throw Failure(path: shown, reason: reason(errno, links: .refused)) }
+                return
+            default:
+                throw Failure(path: shown, reason: reason(errno, links: .refused))
+            }
+        }
+        try empty(fd, shown: shown)  // closes fd
+        guard unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT else {
+            throw Failure(path: shown, reason: reason(errno, links: .refused))
+        }
+    }
+
+    /// Removes every entry of the open directory `fd`, then closes it.
+    private static func empty(_ fd: CInt, shown: String) throws(Failure) {
+        guard let stream = fdopendir(fd) else {
+            close(fd)
+            throw Failure(path: shown, reason: reason(errno, links: .refused))
+        }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        let directory = dirfd(stream)
+        for name in names {
+            try removeEntry(name, in: directory, shown: shown + "/" + name)
+        }
+    }
+
+    /// Creates the directories of `relative` under `root` that are missing (with `mode`),
+    /// never following a link, and returns the last one open for reading. The caller
+    /// closes it (and may `fchown` it: the descriptor is the directory that was checked).
+    package static func makeDirectories(_ relative: String, in root: String, mode: UInt32) throws(Failure) -> CInt {
+        var current = try openDirectory(root)
+        for component in relative.split(separator: "/") where component != "." {
+            let name = String(component)
+            if mkdirat(current, name, mode) != 0, errno != EEXIST {
+                let code = errno
+                close(current)
+                throw Failure(path: relative, reason: reason(code, links: .refused))
+            }
+            let next = open(name, at: current, flags: O_RDONLY | O_DIRECTORY, links: .refused)
+            let code = errno
+            close(current)
+            guard next >= 0 else { throw Failure(path: relative, reason: reason(code, links: .refused)) }
+            current = next
+        }
+        return current
+    }
+
+    /// Whether nobody but root can change what `path` names: every component is a real
+    /// directory (no symbolic link anywhere), and every directory that holds a component
+    /// belongs to root and is writable by root alone. A bind mount of such a path cannot
+    /// be redirected by a link someone else plants. The last component itself may belong to
+    /// anyone (an app's own storage directory).
+    package static func isRootControlled(_ path: String) -> Bool {
+        guard path.hasPrefix("/") else { return false }
+        var current = Glibc.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard current >= 0 else { return false }
+        defer { close(current) }
+        for component in path.split(separator: "/") {
+            guard component != ".", component != ".." else { return false }
+            var info = stat()
+            guard fstat(current, &info) == 0, info.st_uid == 0, info.st_mode & 0o022 == 0 else { return false }
+            let next = open(String(component), at: current, flags: O_RDONLY | O_DIRECTORY, links: .refused)
+            guard next >= 0 else { return false }
+            close(current)
+            current = next
+        }
+        return true
+    }
+
+    /// The parent directory and the last component of an absolute path.
+    static func split(_ path: String) -> (parent: String, name: String) {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return (".", String(trimmed)) }
+        let parent = trimmed[..<slash]
+        return (parent.isEmpty ? "/" : String(parent), String(trimmed[trimmed.index(after: slash)...]))
+    }
+}

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CBeneath
+
+/// Opening files in directories that someone less trusted can write (an app's tree, its
+/// build metadata, an uploaded archive) without ever leaving them: the kernel resolves the
+/// name under the directory (`openat2` with `RESOLVE_BENEATH`), so an absolute path, a
+/// `..` or a symbolic link planted to lead elsewhere fails instead of being followed, even
+/// if the tree changes while it is read. Only regular files are read, never a FIFO or a
+/// device, and never more than the caller's cap.
+package enum Beneath {
+    /// What symbolic links under the directory may do.
+    package enum Links: Sendable {
+        /// Any link on the way fails the open.
+        case refused
+        /// Links are followed while they stay under the directory.
+        case inside
+    }
+
+    /// Why a file under a directory was not opened.
+    package struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        /// The name, as the caller gave it (relative to the directory).
+        package var path: String
+        /// What was wrong, for the end of a sentence: `is a symbolic link`.
+        package var reason: String
+
+        package init(path: String, reason: String) {
+            self.path = path
+            self.reason = reason
+        }
+
+        package var description: String { "\(path) \(reason)" }
+    }
+
+    /// Opens the directory at `path` (an absolute path that only root can change) to
+    /// resolve names under it. The caller closes the descriptor.
+    package static func openDirectory(_ path: String) throws(Failure) -> CInt {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw Failure(path: path, reason: reason(errno, links: .refused)) }
+        return fd
+    }
+
+    /// Opens `relative` under the directory `directory`; -1 with `errno` set on failure
+    /// (`EXDEV`: the name leads out; `ELOOP`: a link where none may be).
+    package static func open(_ relative: String, at directory: CInt, flags: CInt, mode: UInt32 = 0, links: Links) -> CInt {
+        var resolve = UInt64(CBENEATH_RESOLVE_BENEATH | CBENEATH_RESOLVE_NO_MAGICLINKS)
+        if links == .refused { resolve |= UInt64(CBENEATH_RESOLVE_NO_SYMLINKS) }
+        var flags = flags | O_CLOEXEC | O_NOCTTY
+        if links == .refused { flags |= O_NOFOLLOW }
+        let creates = flags & O_CREAT != 0
+        // The kernel answers EAGAIN when a rename elsewhere raced the lookup: try again.
+        for _ in 0..<8 {
+            let fd = cbeneath_openat2(directory, relative, flags, creates ? UInt32(mode) : 0, resolve)
+            if fd >= 0 || errno != EAGAIN { return fd }
+        }
+        return -1
+    }
+
+    /// The bytes of the regular file `relative` under `root`, or nil when there is no such
+    /// file. Throws when the name leads out of `root`, meets a link where none may be, names
+    /// something other than a regular file, or holds more than `limit` bytes.
+    package static func read(_ relative: String, in root: String, limit: Int, links: Links = .inside) throws(Failure) -> [UInt8]? {
+        let directory = try openDirectory(root)
+        defer { close(directory) }
+        return try read(relative, at: directory, limit: limit, links: links)
+    }
+
+    /// `read(_:in:limit:links:)` under an open directory.
+    package static func read(_ relative: String, at directory: CInt, limit: Int, links: Links = .inside) throws(Failure) -> [UInt8]? {
+        guard !relative.isEmpty else { return nil }
+        // O_NONBLOCK: opening a FIFO someone planted must not hang; it is refused below.
+        let fd = open(relative, at: directory, flags: O_RDONLY | O_NONBLOCK, links: links)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw Failure(path: relative, reason: reason(errno, links: links))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw Failure(path: relative, reason: reason(errno, links: links)) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw Failure(path: relative, reason: "is not a regular file") }
+        guard info.st_size <= limit else { throw Failure(path: relative, reason: "is larger than \(limit) bytes") }
+        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        var count = 0
+        while count <= limit {
+            let got = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, limit + 1 - count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw Failure(path: relative, reason: reason(errno, links: links))
+            }
+            if got == 0 { break }
+            count += got
+        }
+        // The file grew past the cap while it was read.
+        guard count <= limit else { throw Failure(path: relative, reason: "is larger than \(limit) bytes") }
+        return Array(bytes[..<count])
+    }
+
+    /// `read` decoded as UTF-8 (invalid sequences replaced).
+    package static func readText(_ relative: String, in root: String, limit: Int, links: Links = .inside) throws(Failure) -> String? {
+        try read(relative, in: root, limit: limit, links: links).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// What an `errno` from opening under a directory means, for a message.
+    static func reason(_ code: CInt, links: Links) -> String {
+        switch code {
+        case EXDEV: "leads outside its directory (an absolute path, `..` or a symbolic link out)"
+        case ELOOP: links == .refused ? "is or passes through a symbolic link" : "has too many levels of symbolic links"
+        case ENOENT: "does not exist"
+        case ENOTDIR: "has a part that is not a directory"
+        case EACCES, EPERM: "is not accessible"
+        default: String(cString: strerror(code))
+        }
+    }
+}

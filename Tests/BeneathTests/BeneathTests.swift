@@ -1,0 +1,92 @@
+import Beneath
+import Foundation
+import Testing
+
+/// A directory someone else could have filled: links out, links in, FIFOs, big files.
+@Suite final class BeneathTests {
+    let root: String
+    let outside: String
+
+    deinit { try? Beneath.removeTree((outside as NSString).deletingLastPathComponent) }
+
+    init() throws {
+        // Under a root-owned directory (not /tmp, which everyone may write).
+        let base = "/var/lib/dokkulite-tests/beneath-\(UUID().uuidString.prefix(8))"
+        root = base + "/tree"
+        outside = base + "/secret"
+        try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: true)
+        try "top secret\n".write(toFile: outside, atomically: true, encoding: .utf8)
+        try "web: run\n".write(toFile: root + "/Procfile", atomically: true, encoding: .utf8)
+        try "inner\n".write(toFile: root + "/sub/file", atomically: true, encoding: .utf8)
+    }
+
+    func text(_ name: String, links: Beneath.Links = .inside, limit: Int = 1024) throws -> String? {
+        try Beneath.readText(name, in: root, limit: limit, links: links)
+    }
+
+    @Test func readsAPlainFileAndAnswersNilForAMissingOne() throws {
+        #expect(try text("Procfile") == "web: run\n")
+        #expect(try text("sub/file") == "inner\n")
+        #expect(try text("nothing") == nil)
+        #expect(try text("Procfile/below") == nil)
+    }
+
+    @Test func refusesEveryWayOut() throws {
+        try FileManager.default.createSymbolicLink(atPath: root + "/absolute", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: root + "/relative", withDestinationPath: "../secret")
+        try FileManager.default.createSymbolicLink(atPath: root + "/sub/up", withDestinationPath: "../..")
+        for name in ["absolute", "relative", "../secret", outside, "sub/up/secret"] {
+            #expect(throws: Beneath.Failure.self, "\(name) leads out") { try text(name) }
+        }
+        let failure = #expect(throws: Beneath.Failure.self) { try text("absolute") }
+        #expect(failure?.description.contains("leads outside") == true)
+    }
+
+    @Test func followsLinksInsideOnlyWhenAllowed() throws {
+        try FileManager.default.createSymbolicLink(atPath: root + "/alias", withDestinationPath: "sub/file")
+        #expect(try text("alias") == "inner\n")
+        #expect(throws: Beneath.Failure.self) { try text("alias", links: .refused) }
+    }
+
+    @Test func refusesFIFOsDirectoriesAndFilesOverTheCap() throws {
+        #expect(mkfifo(root + "/fifo", 0o644) == 0)
+        let fifo = #expect(throws: Beneath.Failure.self) { try text("fifo") }
+        #expect(fifo?.reason == "is not a regular file")
+        #expect(throws: Beneath.Failure.self) { try text("sub") }
+        let big = #expect(throws: Beneath.Failure.self) { try text("Procfile", limit: 4) }
+        #expect(big?.reason == "is larger than 4 bytes")
+    }
+
+    @Test func removeTreeRemovesLinksNotWhatTheyNameAndMakeDirectoriesRefusesLinks() throws {
+        let victim = (outside as NSString).deletingLastPathComponent + "/victim"
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: true)
+        try "keep".write(toFile: victim + "/kept", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: root + "/sub/link", withDestinationPath: victim)
+        try Beneath.removeTree(root)
+        #expect(!FileManager.default.fileExists(atPath: root))
+        #expect(FileManager.default.fileExists(atPath: victim + "/kept"), "the link's target survives")
+        try Beneath.removeTree(root)  // nothing there: fine
+
+        let base = (outside as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: base + "/made", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: base + "/made/hop", withDestinationPath: victim)
+        #expect(throws: Beneath.Failure.self) { try Beneath.makeDirectories("hop/inside", in: base + "/made", mode: 0o750) }
+        #expect(!FileManager.default.fileExists(atPath: victim + "/inside"))
+        let fd = try Beneath.makeDirectories("a/b", in: base + "/made", mode: 0o750)
+        close(fd)
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: base + "/made/a/b", isDirectory: &isDirectory) && isDirectory.boolValue)
+    }
+
+    @Test func rootControlledPathsHaveNoLinksAndNoDirectoryOthersCanWrite() throws {
+        #expect(Beneath.isRootControlled("/usr/share"))
+        #expect(!Beneath.isRootControlled("/tmp/x"), "/tmp is writable by everyone")
+        let base = (outside as NSString).deletingLastPathComponent
+        try FileManager.default.createSymbolicLink(atPath: base + "/hop", withDestinationPath: "/usr")
+        #expect(Beneath.isRootControlled(base), "a root-owned path with no links")
+        #expect(!Beneath.isRootControlled(base + "/hop/share"), "a link on the way")
+        chmod(base, 0o777)
+        defer { chmod(base, 0o755) }
+        #expect(!Beneath.isRootControlled(base + "/tree"), "a directory others can write holds it")
+    }
+}
