@@ -35,8 +35,10 @@ package enum Beneath {
 
     /// Opens the directory at `path` (an absolute path that only root can change) to
     /// resolve names under it. The caller closes the descriptor.
-    package static func openDirectory(_ path: String) throws(Failure) -> CInt {
-        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+    /// With `followingLink`, a link at the last component is followed (a root the caller
+    /// chose by a name it trusts, such as a site's `public` under its own tree).
+    package static func openDirectory(_ path: String, followingLink: Bool = false) throws(Failure) -> CInt {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followingLink ? 0 : O_NOFOLLOW))
         guard fd >= 0 else { throw Failure(path: path, reason: reason(errno, links: .refused)) }
         return fd
     }

@@ -8,6 +8,9 @@ package enum BuildError: Error, CustomStringConvertible, Equatable {
     case buildpackUnavailable(url: String, reason: String)
     case missingRuntime(what: String, install: String)
     case io(path: String, reason: String)
+    /// A file of the app's that root does not read: it leads out of the tree, is not a
+    /// regular file, or is too large.
+    case refusedFile(path: String, reason: String)
 
     package var description: String {
         switch self {
@@ -25,6 +28,8 @@ package enum BuildError: Error, CustomStringConvertible, Equatable {
             "cannot fetch buildpack \(url): \(reason)"
         case .missingRuntime(let what, let install):
             "\(what) is not installed on this server; install it with: \(install)"
+        case .refusedFile(let path, let reason):
+            "\(path) \(reason): refused to read it"
         case .io(let path, let reason):
             "\(path): \(reason)"
         }

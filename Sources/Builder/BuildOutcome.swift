@@ -23,7 +23,8 @@ package struct BuildOutcome: Sendable, Equatable {
 
     /// Reads the outcome: `meta` holds the driver's files, `tree` is the built app.
     package static func read(meta: String, tree: String, procfilePath: String = "Procfile") throws(BuildError) -> BuildOutcome {
-        let used = (try? String(contentsOfFile: meta + "/buildpacks", encoding: .utf8)) ?? ""
+        // The driver writes `meta` as the app's user: plain files, never links.
+        let used = try AppFiles.text("buildpacks", in: meta, limit: AppFiles.smallLimit, links: .refused) ?? ""
         let buildpacks = used.split(separator: "\n").map { line -> (String, String) in
             let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
             return (parts[0], parts.count > 1 ? parts[1] : parts[0])
@@ -31,23 +32,23 @@ package struct BuildOutcome: Sendable, Equatable {
         var defaults: [String: String] = [:]
         var configVars: [String: String] = [:]
         for index in 0..<buildpacks.count {
-            guard let text = try? String(contentsOfFile: "\(meta)/release.\(index).yml", encoding: .utf8) else { continue }
+            guard let text = try AppFiles.text("release.\(index).yml", in: meta, limit: AppFiles.appJSONLimit, links: .refused) else { continue }
             let release = try parseRelease(text, buildpack: buildpacks[index].1)
             defaults.merge(release.types) { $1 }
             configVars.merge(release.configVars) { $1 }
         }
         var types = defaults
         var procfileTypes: [String] = []
-        if let text = try? String(contentsOfFile: tree + "/" + procfilePath, encoding: .utf8) {
+        if let text = try AppFiles.text(procfilePath, in: tree, limit: AppFiles.procfileLimit) {
             let procfile = try Procfile(parsing: text, file: procfilePath)
             for entry in procfile.entries { types[entry.type] = entry.command }
             procfileTypes = procfile.types
         }
         var appJSON = AppJSON()
         var appJSONText = "{}"
-        if let data = FileManager.default.contents(atPath: tree + "/app.json") {
-            appJSON = try AppJSON(parsing: data)
-            appJSONText = String(decoding: data, as: UTF8.self)
+        if let text = try AppFiles.text("app.json", in: tree, limit: AppFiles.appJSONLimit) {
+            appJSON = try AppJSON(parsing: Data(text.utf8))
+            appJSONText = text
         }
         return BuildOutcome(
             buildpacks: buildpacks, processTypes: types, procfileTypes: procfileTypes,

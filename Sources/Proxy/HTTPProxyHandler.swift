@@ -156,7 +156,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     private func connectionStarted(_ context: ChannelHandlerContext) {
-        clientAddress = Array((context.channel.remoteAddress?.ipAddress ?? "").utf8)
+        clientAddress = Array(Self.plainAddress(context.channel.remoteAddress?.ipAddress ?? "").utf8)
         waitDeadline = .now() + shared.configuration.headerTimeout
     }
 
@@ -306,12 +306,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private func begin(_ head: HTTPWire.RequestHead) {
         waitDeadline = nil
         let summary = HTTPWire.Summary(head.fields, in: head.bytes)
+        // An absolute-form target names the host itself, over the Host header.
+        let host = head.authority ?? summary.host
         let route = head.bytes.withUnsafeReadableBytes { bytes in
-            loop.app(forHost: summary.host.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, port: listenPort)
+            loop.app(forHost: host.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, port: listenPort)
         }
         let framing: HTTPWire.Framing = summary.chunked ? .chunked : (summary.contentLength ?? 0) > 0 ? .length(summary.contentLength!) : .none
         let exchange = Exchange(
-            head: head, route: route, host: summary.host, keepAlive: summary.persists(minorVersion: head.minorVersion),
+            head: head, route: route, host: host, keepAlive: summary.persists(minorVersion: head.minorVersion),
             givenRequestID: summary.requestID, requestNumber: loop.nextRequestNumber(),
             retryable: framing == .none && head.isIdempotent)
         exchange.requestFraming = framing
@@ -326,7 +328,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             respondAndClose(.badRequest, "The request has more than one Host header.")
             return
         }
-        if summary.hosts == 0, head.minorVersion >= 1 {
+        if summary.hosts == 0, head.minorVersion >= 1, head.authority == nil {
             // RFC 9112 §3.2, as nginx does; an HTTP/1.0 request may go without one.
             respondAndClose(.badRequest, "An HTTP/1.1 request needs a Host header.")
             return
@@ -337,6 +339,13 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             respondLocally(.notFound, exchange.hostName.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header.")
         }
         if framing == .none, self.exchange === exchange { requestEnd() }
+    }
+
+    /// An IPv4 peer of a dual-stack listener as IPv4 (`::ffff:192.0.2.1` → `192.0.2.1`),
+    /// as apps compare it.
+    static func plainAddress(_ address: String) -> String {
+        if address.hasPrefix("::ffff:"), address.contains(".") { return String(address.dropFirst(7)) }
+        return address
     }
 
     /// Sends the request on to one of the app's instances, or answers for it.
@@ -372,12 +381,18 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         head.bytes.withUnsafeReadableBytes { bytes in
             kept.upstreamHead.writeHead(bound: bound) { out in
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
-                out.append(" ")
+                out.append(head.targetNeedsSlash ? " /" : " ")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
                 out.append(" HTTP/1.1\r\n")
+                if let authority = head.authority {
+                    // Forwarded in origin form, with the target's host as Host.
+                    out.append("Host: ")
+                    out.append(UnsafeRawBufferPointer(rebasing: bytes[authority]))
+                    out.append("\r\n")
+                }
                 // The client's headers are kept as they are; only those the proxy must not
                 // forward, or sets itself, are left out.
-                for field in head.fields where field.kind == .other || field.kind == .host || field.kind == .contentLength {
+                for field in head.fields where field.kind == .other || (field.kind == .host && head.authority == nil) || field.kind == .contentLength {
                     if summary.namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
                     out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
                     out.append("\r\n")
@@ -387,11 +402,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                     out.append(UnsafeRawBufferPointer(rebasing: bytes[upgrade]))
                     out.append("\r\n")
                 }
+                // The peer alone, as Dokku's nginx sets it ($remote_addr): a client's own
+                // X-Forwarded-For is not passed on, so apps can trust the value.
                 out.append("X-Forwarded-For: ")
-                for field in head.fields where field.kind == .xForwardedFor {
-                    out.append(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
-                    out.append(", ")
-                }
                 out.append(clientAddress)
                 out.append("\r\n")
                 out.append(forwardingLines)
@@ -989,7 +1002,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 }
                 out.append(" method=")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
-                out.append(" uri=")
+                out.append(head.targetNeedsSlash ? " uri=/" : " uri=")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
                 out.append(" status=")
                 out.append(decimal: UInt64(status))

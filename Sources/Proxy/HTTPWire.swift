@@ -44,6 +44,12 @@ enum HTTPWire {
         var target: Range<Int>
         var minorVersion: Int
         var fields: [Field]
+        /// An absolute-form target's authority (`GET http://b.test/x`): the request's host,
+        /// over any Host header (RFC 9112 §3.2.2). `target` is then its origin-form part.
+        var authority: Range<Int>? = nil
+        /// The origin-form part of an absolute-form target lacks its leading `/`
+        /// (`http://b.test` or `http://b.test?q`): one is written before it.
+        var targetNeedsSlash = false
 
         var isHEAD: Bool { methodIs("HEAD") }
         /// A method that may be sent again (RFC 9110 §9.2.2).
@@ -57,7 +63,8 @@ enum HTTPWire {
                 memcmp(bytes.baseAddress! + method.lowerBound, name.utf8Start, method.count) == 0
             }
         }
-        var targetString: String { bytes.getString(at: target.lowerBound, length: target.count) ?? "" }
+        /// The target in origin form, as forwarded.
+        var targetString: String { (targetNeedsSlash ? "/" : "") + (bytes.getString(at: target.lowerBound, length: target.count) ?? "") }
 
         func string(_ range: Range<Int>) -> String {
             bytes.getString(at: range.lowerBound, length: range.count) ?? ""
@@ -192,8 +199,37 @@ enum HTTPWire {
             guard !target.isEmpty, target.allSatisfy({ bytes[$0] > space && bytes[$0] != 0x7F }) else { throw ParseError.malformed("bad request target") }
             let minor = try version(bytes, secondSpace + 1..<line.upperBound)
             try readFields(bytes, from: lines.position, into: &fields)
-            return RequestHead(bytes: head, method: method, target: target, minorVersion: minor, fields: fields)
+            var request = RequestHead(bytes: head, method: method, target: target, minorVersion: minor, fields: fields)
+            if bytes[target.lowerBound] != slash, let (authority, rest) = try absoluteForm(bytes, target) {
+                request.authority = authority
+                request.target = rest
+                request.targetNeedsSlash = rest.isEmpty || bytes[rest.lowerBound] != slash
+            }
+            return request
         }
+    }
+
+    /// An `http://` or `https://` target's authority and the rest of it (path and query);
+    /// nil for any other form (`*`, an authority-form CONNECT target). An authority with
+    /// userinfo or nothing in it is refused.
+    private static func absoluteForm(_ bytes: UnsafeRawBufferPointer, _ target: Range<Int>) throws -> (Range<Int>, Range<Int>)? {
+        var start = target.lowerBound
+        for letter in "http".utf8 {
+            guard start < target.upperBound, bytes[start] | 0x20 == letter else { return nil }
+            start += 1
+        }
+        if start < target.upperBound, bytes[start] | 0x20 == UInt8(ascii: "s") { start += 1 }
+        for letter in "://".utf8 {
+            guard start < target.upperBound, bytes[start] == letter else { return nil }
+            start += 1
+        }
+        var end = start
+        while end < target.upperBound, ![slash, UInt8(ascii: "?"), UInt8(ascii: "#")].contains(bytes[end]) {
+            guard bytes[end] != UInt8(ascii: "@") else { throw ParseError.malformed("userinfo in the request target") }
+            end += 1
+        }
+        guard end > start else { throw ParseError.malformed("no host in the request target") }
+        return (start..<end, end..<target.upperBound)
     }
 
     /// Parses a response head.
@@ -356,7 +392,7 @@ enum HTTPWire {
 
     // MARK: Bytes
 
-    static let cr: UInt8 = 13, lf: UInt8 = 10, space: UInt8 = 32, tab: UInt8 = 9, colon: UInt8 = 58, comma: UInt8 = 44, zero: UInt8 = 48
+    static let cr: UInt8 = 13, lf: UInt8 = 10, space: UInt8 = 32, tab: UInt8 = 9, colon: UInt8 = 58, comma: UInt8 = 44, zero: UInt8 = 48, slash: UInt8 = 47
 
     static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
 
@@ -568,7 +604,7 @@ extension ByteBuffer {
 
 /// Header names the proxy treats specially, recognised in one pass without allocating.
 enum HeaderName: Equatable {
-    case host, contentLength, transferEncoding, connection, upgrade, xForwardedFor, xRequestID
+    case host, contentLength, transferEncoding, connection, upgrade, xRequestID
     /// `Expect`: the proxy answers `100-continue` itself, as nginx does.
     case expect
     /// Set by the proxy; a client's value is replaced.
@@ -587,10 +623,18 @@ enum HeaderName: Equatable {
         case 10 where equal(name, "connection"): return .connection
         case 10 where equal(name, "keep-alive"): return .hopByHop
         case 7 where equal(name, "upgrade"): return .upgrade
-        case 15 where equal(name, "x-forwarded-for"): return .xForwardedFor
+        case 15 where equal(name, "x-forwarded-for"): return .forwardingHeader
         case 12 where equal(name, "x-request-id"): return .xRequestID
         case 17 where equal(name, "x-forwarded-proto"): return .forwardingHeader
         case 16 where equal(name, "x-forwarded-port"): return .forwardingHeader
+        // What says where the request came from or was addressed is the proxy's to say,
+        // never the client's (frameworks trust these for the scheme, host and client).
+        case 16 where equal(name, "x-forwarded-host"): return .forwardingHeader
+        case 9 where equal(name, "forwarded"): return .forwardingHeader
+        case 15 where equal(name, "x-forwarded-ssl"): return .forwardingHeader
+        case 18 where equal(name, "x-forwarded-scheme"): return .forwardingHeader
+        case 18 where equal(name, "x-forwarded-server"): return .forwardingHeader
+        case 18 where equal(name, "x-forwarded-prefix"): return .forwardingHeader
         case 15 where equal(name, "x-request-start"): return .forwardingHeader
         case 9 where equal(name, "x-real-ip"): return .forwardingHeader
         case 2 where equal(name, "te"): return .hopByHop

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 internal import Glibc
 #endif
+internal import Beneath
 internal import NIOCore
 internal import NIOHTTP1
 internal import NIOPosix
@@ -66,15 +67,13 @@ final class StaticFileHandler: ChannelInboundHandler {
         guard head.method == .GET || head.method == .HEAD else {
             return simple(context, head, .methodNotAllowed, "Method not allowed\n")
         }
-        guard let path = Self.resolve(root: root, uri: head.uri) else {
+        guard let (fd, name) = Self.open(root: root, uri: head.uri) else {
             return simple(context, head, .notFound, "Not found\n")
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return simple(context, head, .notFound, "Not found\n") }
         var info = stat()
         fstat(fd, &info)
         let size = Int(info.st_size)
-        var headers = HTTPHeaders([("Content-Type", Self.contentType(path)), ("Content-Length", String(size))])
+        var headers = HTTPHeaders([("Content-Type", Self.contentType(name)), ("Content-Length", String(size))])
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
         let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
@@ -102,23 +101,38 @@ final class StaticFileHandler: ChannelInboundHandler {
         }
     }
 
-    /// The file a request path names under `root`, or nil; `..` segments never climb out.
-    static func resolve(root: String, uri: String) -> String? {
+    /// The regular file a request path names under `root`, open for reading, with the
+    /// name it was found by (for its type); nil when there is none. The kernel keeps the
+    /// lookup under `root` (`Beneath`): a `..`, or a link in the site that leads out of it,
+    /// names nothing. A NUL or a malformed escape in the path names nothing either.
+    static func open(root: String, uri: String) -> (CInt, String)? {
         let rawPath = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
+        guard let decoded = rawPath.removingPercentEncodingSafely, !decoded.utf8.contains(0) else { return nil }
         var segments: [String] = []
-        for segment in (rawPath.removingPercentEncodingSafely ?? rawPath).split(separator: "/") {
+        for segment in decoded.split(separator: "/") {
             if segment == "." || segment.isEmpty { continue }
             if segment == ".." { return nil }
             segments.append(String(segment))
         }
-        var path = root + "/" + segments.joined(separator: "/")
+        // The server runs as the site's own user, who chose the root: it may be a link.
+        guard let directory = try? Beneath.openDirectory(root, followingLink: true) else { return nil }
+        defer { close(directory) }
+        var name = segments.isEmpty ? "." : segments.joined(separator: "/")
+        var fd = Beneath.open(name, at: directory, flags: O_RDONLY | O_NONBLOCK, links: .inside)
+        guard fd >= 0 else { return nil }
         var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            path += path.hasSuffix("/") ? "index.html" : "/index.html"
-            guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            let index = Beneath.open("index.html", at: fd, flags: O_RDONLY | O_NONBLOCK, links: .inside)
+            close(fd)
+            guard index >= 0 else { return nil }
+            fd = index
+            name += "/index.html"
         }
-        return info.st_mode & S_IFMT == S_IFREG ? path : nil
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            return nil
+        }
+        return (fd, name)
     }
 
     static func contentType(_ path: String) -> String {

@@ -93,10 +93,18 @@ import Testing
         let backend = try Backend("h")
         let (server, port) = try await startProxy(RouteTable(domains: [("h.test", .init(name: "h", upstreams: [backend.upstream]))]))
         defer { Task { await server.stop() } }
-        let result = try curl(port, host: "h.test", path: "/headers", extra: ["-H", "X-Forwarded-For: 10.0.0.1", "-H", "Connection: keep-alive, X-Secret", "-H", "X-Secret: hop", "-H", "Keep-Alive: timeout=5", "-H", "X-Request-Id: given-id"])
+        let spoofed = [
+            "-H", "X-Forwarded-For: 10.0.0.1", "-H", "X-Forwarded-Proto: https", "-H", "X-Forwarded-Host: bank.test", "-H", "Forwarded: for=10.0.0.1;proto=https",
+            "-H", "X-Forwarded-Ssl: on", "-H", "X-Forwarded-Scheme: https", "-H", "X-Real-IP: 10.0.0.1",
+        ]
+        let result = try curl(port, host: "h.test", path: "/headers", extra: spoofed + ["-H", "Connection: keep-alive, X-Secret", "-H", "X-Secret: hop", "-H", "Keep-Alive: timeout=5", "-H", "X-Request-Id: given-id"])
         let headers = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: String])
         #expect(headers["host"] == "h.test")
-        #expect(headers["x-forwarded-for"] == "10.0.0.1, 127.0.0.1")
+        // As Dokku's nginx ($remote_addr): the peer alone, whatever the client claimed.
+        #expect(headers["x-forwarded-for"] == "127.0.0.1")
+        for name in ["x-forwarded-host", "forwarded", "x-forwarded-ssl", "x-forwarded-scheme", "x-real-ip"] {
+            #expect(headers[name] == nil, "a client's \(name) does not reach the app")
+        }
         #expect(headers["x-forwarded-proto"] == "http")
         #expect(headers["x-forwarded-port"] == String(port))
         #expect(headers["x-request-id"] == "given-id")
@@ -107,6 +115,33 @@ import Testing
         let generated = try curl(port, host: "h.test", path: "/headers")
         let fresh = try #require(try JSONSerialization.jsonObject(with: Data(generated.stdout.utf8)) as? [String: String])
         #expect(fresh["x-request-id"]?.isEmpty == false)
+    }
+
+    @Test func anIPv4PeerOfADualStackListenerIsForwardedAsIPv4() async throws {
+        let backend = try Backend("h")
+        let (server, port) = try await startProxy(RouteTable(domains: [("h.test", .init(name: "h", upstreams: [backend.upstream]))])) {
+            $0.listeners = [.init(host: "::", port: 0, kind: .http)]
+        }
+        defer { Task { await server.stop() } }
+        let headers = try #require(try JSONSerialization.jsonObject(with: Data(try curl(port, host: "h.test", path: "/headers").stdout.utf8)) as? [String: String])
+        #expect(headers["x-forwarded-for"] == "127.0.0.1", "not ::ffff:127.0.0.1")
+    }
+
+    @Test func anAbsoluteFormTargetIsRoutedByItsHostAndForwardedInOriginForm() async throws {
+        let a = try Backend("a"), b = try Backend("b")
+        let (server, port) = try await startProxy(RouteTable(domains: [
+            ("a.test", .init(name: "a", upstreams: [a.upstream])), ("b.test", .init(name: "b", upstreams: [b.upstream])),
+        ]))
+        defer { Task { await server.stop() } }
+        let answer = rawExchange(port: port, "GET http://b.test/headers?x=1 HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        let body = try #require(answer.range(of: "\r\n\r\n").map { String(answer[$0.upperBound...]) })
+        let headers = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String], "\(answer)")
+        #expect(headers["host"] == "b.test", "RFC 9112 §3.2.2: the target's authority, not the Host header")
+        let bare = rawExchange(port: port, "GET HTTP://b.test HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        #expect(bare.hasPrefix("HTTP/1.1 200"), "\(bare)")
+        #expect(bare.hasSuffix("b"), "routed to b, forwarded as `GET /`: \(bare)")
+        let userinfo = rawExchange(port: port, "GET http://user@b.test/ HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        #expect(userinfo.hasPrefix("HTTP/1.1 400"), "\(userinfo)")
     }
 
     @Test func skipsARefusedUpstreamForSafeRequests() async throws {

@@ -17,6 +17,27 @@ package struct BuildpackReference: Sendable, Equatable, CustomStringConvertible 
 
     package var description: String { url }
 
+    /// What fetching the buildpack reaches.
+    package enum Reach: Sendable, Equatable {
+        /// Nothing: it ships with dokkulite.
+        case builtin
+        /// The network, over https, http or git.
+        case network
+        /// This server: its disk (`file://`, a path) or root's ssh keys (`ssh://`, `git@`).
+        /// Fetched as root, so only root at the server's console may name one.
+        case server
+    }
+
+    /// What fetching this buildpack reaches.
+    package var reach: Reach {
+        switch source {
+        case .builtin: return .builtin
+        case .git(let url, _), .tarball(let url):
+            let lower = url.lowercased()
+            return lower.hasPrefix("https://") || lower.hasPrefix("http://") || lower.hasPrefix("git://") ? .network : .server
+        }
+    }
+
     /// Parses a reference; nil when it is none of the accepted forms.
     package init?(_ text: String) {
         var text = text.trimmingSpaces()

@@ -5,12 +5,13 @@ import Foundation
 /// rename keeps the same user.
 enum AppUser {
     /// A user name for a new app: `PREFIX-APP` (dots become underscores, which app names
-    /// never contain), shortened with a hash to fit the 32-character limit.
-    static func proposedName(for app: AppName, prefix: String) -> String {
+    /// never contain), shortened with a hash to fit the 32-character limit. A later
+    /// `attempt` gives another name, for when that one is taken.
+    static func proposedName(for app: AppName, prefix: String, attempt: Int = 0) -> String {
         let base = prefix + app.rawValue.replacingOccurrences(of: ".", with: "_")
-        if base.count <= 32 { return base }
+        if base.count <= 32, attempt == 0 { return base }
         var hash: UInt32 = 2_166_136_261
-        for byte in app.rawValue.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        for byte in (attempt == 0 ? app.rawValue : "\(app.rawValue)#\(attempt)").utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         let hex = String(hash, radix: 16)
         return String(base.prefix(32 - 1 - hex.count)) + "-" + hex
     }
@@ -20,20 +21,28 @@ enum AppUser {
         try store.property(.app(app), "apps", "user")
     }
 
-    /// Creates the system user (and its group) unless it exists; returns its name.
+    /// Creates a system user (and its group) for the app and records it; returns its name.
+    /// A user is never shared: a name that exists already on the system (as a user or a
+    /// group) or is recorded for another app is passed over for another, so two apps whose
+    /// names shorten alike, or an app named after an existing account, get users of their own.
     static func create(for app: AppName, prefix: String, store: Store) throws -> String {
-        let name = try self.name(of: app, store: store) ?? proposedName(for: app, prefix: prefix)
-        if uid(of: name) == nil {
+        if let recorded = try name(of: app, store: store), uid(of: recorded) != nil { return recorded }
+        for attempt in 0..<64 {
+            let name = proposedName(for: app, prefix: prefix, attempt: attempt)
+            if try uid(of: name) != nil || getgrnam(name) != nil || store.appOfUser(name) != nil { continue }
             let result = try Subprocess.run("/usr/sbin/useradd", [
                 "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                "--shell", "/usr/sbin/nologin", "--comment", "dokkulite app \(app)", name,
+                "--shell", "/usr/sbin/nologin", "--comment", "dokkulite app \(app)", "--", name,
             ])
-            guard result.status == 0 || uid(of: name) != nil else {
+            guard result.status == 0 else {
+                // Someone took the name between the check and useradd: try the next one.
+                if uid(of: name) != nil || getgrnam(name) != nil { continue }
                 throw CommandError("cannot create user \(name) for \(app): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
+            try store.recordUser(name, of: app)
+            return name
         }
-        try store.setProperty(.app(app), "apps", "user", name)
-        return name
+        throw CommandError("cannot find a free user name for \(app)")
     }
 
     /// Removes the app's user and group.

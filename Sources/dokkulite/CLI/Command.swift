@@ -11,11 +11,24 @@ protocol Command: ParsableCommand {
 
     /// Whether the global `--app` flag supplies this command's first argument.
     static var takesApp: Bool { get }
+
+    /// Who may run the command: everyone who may run dokkulite (the default), or root at the
+    /// server's own console only (internal commands, and those that change who is trusted).
+    static var access: Access { get }
+}
+
+/// Who may run a command.
+enum Access {
+    /// ssh key holders and root at the server.
+    case keyHolders
+    /// Root at the server only: the ssh entry refuses the command whatever comes before it.
+    case serverRoot
 }
 
 extension Command {
     static var usage: String { "<app>" }
     static var takesApp: Bool { true }
+    static var access: Access { .keyHolders }
     /// The abstract from the configuration, for help listings.
     static var summary: String { configuration.abstract }
     /// Dokku's spelling of the command.

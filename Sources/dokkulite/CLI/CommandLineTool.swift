@@ -9,81 +9,116 @@ enum CommandLineTool {
     /// Every command, in help order.
     static let commands: [any Command.Type] = CommandCatalog.all
 
-    static func run(_ arguments: [String], settings: Settings = Settings()) -> Int32 {
-        var output = Output()
-        var arguments = arguments
-        var globalApp: String?
+    /// The global flags that may come before a command, as in
+    /// `dokku --quiet --app myapp config:show`.
+    struct GlobalFlags {
+        var quiet = false
         var force = false
+        var app: String?
 
-        // Global flags come before the command, as in `dokku --quiet --app myapp config:show`.
-        while let first = arguments.first, first.hasPrefix("--") {
-            if first == "--quiet" {
-                output.quiet = true
-                arguments.removeFirst()
-            } else if first == "--trace" {
-                arguments.removeFirst()
-            } else if first == "--force" {
-                force = true
-                arguments.removeFirst()
-            } else if first == "--app" {
-                guard arguments.count >= 2 else {
-                    output.failure("--app requires an app name")
-                    return 1
+        /// Takes the global flags off the front of `arguments`; what is left starts with
+        /// the command. The ssh entry and the command line both parse with this, so the
+        /// command the ssh entry checks is the one that runs.
+        static func parse(_ arguments: [String]) throws(CommandError) -> (GlobalFlags, [String]) {
+            var flags = GlobalFlags()
+            var rest = arguments[...]
+            while let first = rest.first, first.hasPrefix("--") {
+                if first == "--quiet" {
+                    flags.quiet = true
+                } else if first == "--trace" {
+                } else if first == "--force" {
+                    flags.force = true
+                } else if first == "--app" {
+                    guard rest.count >= 2 else { throw CommandError("--app requires an app name") }
+                    rest.removeFirst()
+                    flags.app = rest.first
+                } else if first.hasPrefix("--app=") {
+                    flags.app = String(first.dropFirst("--app=".count))
+                } else {
+                    break
                 }
-                globalApp = arguments[1]
-                arguments.removeFirst(2)
-            } else if first.hasPrefix("--app=") {
-                globalApp = String(first.dropFirst("--app=".count))
-                arguments.removeFirst()
-            } else {
-                break
+                rest.removeFirst()
             }
+            return (flags, Array(rest))
         }
+    }
 
-        Help.pluginContext = Context(settings: settings, output: output)
-        guard let invoked = arguments.first else {
-            Help.printOverview(output: output, all: false)
-            return 0
-        }
-        var rest = Array(arguments.dropFirst())
+    /// What the first word after the global flags asks for.
+    enum Resolution {
+        case overview(all: Bool)
+        case namespaceHelp(String)
+        case version
+        case command(any Command.Type)
+        /// A command an installed plugin provides (or may provide, through its `commands`).
+        case plugin
+        case unknown
+    }
+
+    /// Looks the command up: help, version, a namespace's help, a command, a plugin's.
+    static func resolve(_ arguments: [String], context: Context) -> Resolution {
+        guard let invoked = arguments.first else { return .overview(all: false) }
+        let rest = arguments.dropFirst()
         // Bare plugin names that run a command rather than print help, as in Dokku.
         let name = aliases[invoked] ?? invoked
-
         switch name {
         case "help", "--help", "-h":
-            if let topic = rest.first, topic != "--all" {
-                return Help.printNamespace(String(topic.split(separator: ":")[0]), output: output) ? 0 : unknown([topic], output)
-            }
-            Help.printOverview(output: output, all: rest.first == "--all")
-            return 0
+            if let topic = rest.first, topic != "--all" { return .namespaceHelp(String(topic.split(separator: ":").first ?? "")) }
+            return .overview(all: rest.first == "--all")
         case "version", "--version", "-v":
-            output.data("\(Program.name) version \(Version.current)")
-            return 0
+            return .version
         default:
             break
         }
-
         // `NS:help`, a bare namespace without a command of its name, and `NS --help` (as
         // `apps --help` in Dokku, even where `apps` itself is a command) print its help.
         if rest.first == "--help" || rest.first == "-h", !invoked.contains(":"), Help.namespaces[invoked] != nil {
-            return Help.printNamespace(invoked, output: output) ? 0 : unknown(arguments, output)
+            return .namespaceHelp(invoked)
         }
         if name.hasSuffix(":help") || (!name.contains(":") && Help.namespaces[name] != nil && commands.first(where: { $0.name == name }) == nil) {
-            let namespace = String(name.split(separator: ":")[0])
-            return Help.printNamespace(namespace, output: output) ? 0 : unknown(arguments, output)
+            return .namespaceHelp(String(name.split(separator: ":").first ?? ""))
         }
+        if let type = commands.first(where: { $0.name == name }) { return .command(type) }
+        if !name.hasPrefix("-"), Plugins(context).providesCommand(name) { return .plugin }
+        return .unknown
+    }
 
-        guard let type = commands.first(where: { $0.name == name }) else {
-            let context = Context(settings: settings, output: output)
+    static func run(_ given: [String], settings: Settings = Settings()) -> Int32 {
+        var output = Output()
+        let flags: GlobalFlags, arguments: [String]
+        do {
+            (flags, arguments) = try GlobalFlags.parse(given)
+        } catch {
+            output.failure(error.message)
+            return 1
+        }
+        output.quiet = flags.quiet
+        let context = Context(settings: settings, output: output)
+        context.force = flags.force
+        Help.pluginContext = context
+        switch resolve(arguments, context: context) {
+        case .overview(let all):
+            Help.printOverview(output: output, all: all)
+            return 0
+        case .namespaceHelp(let namespace):
+            guard Help.printNamespace(namespace, output: output) else {
+                // `help NS` names only the topic in its refusal.
+                let asked = ["help", "--help", "-h"].contains(arguments[0]) ? Array(arguments.dropFirst().prefix(1)) : arguments
+                return unknown(asked, output)
+            }
+            return 0
+        case .version:
+            output.data("\(Program.name) version \(Version.current)")
+            return 0
+        case .plugin, .unknown:
             if let status = try? Plugins(context).runCommand(arguments) { return status }
             return unknown(arguments, output)
+        case .command(let type):
+            var rest = Array(arguments.dropFirst())
+            if let app = flags.app, type.takesApp {
+                rest.insert(app, at: 0)
+            }
+            return execute(type, arguments: rest, context: context)
         }
-        if let globalApp, type.takesApp {
-            rest.insert(globalApp, at: 0)
-        }
-        let context = Context(settings: settings, output: output)
-        context.force = force
-        return execute(type, arguments: rest, context: context)
     }
 
     private static func execute(_ type: any Command.Type, arguments: [String], context: Context) -> Int32 {
@@ -93,6 +128,13 @@ enum CommandLineTool {
             command = parsed
         } catch {
             let code = type.exitCode(for: error)
+            // Help only when asked for by name: `-dash` is an unknown option (ArgumentParser
+            // reads it as `-d -a -s -h`), not a request for help.
+            if code == .success, !arguments.contains("--help"), !arguments.contains("-h") {
+                let stray = arguments.first { $0.hasPrefix("-") } ?? arguments.first ?? ""
+                context.output.failure("Unknown option '\(stray)' for \(type.name)")
+                return 1
+            }
             if code == .success {
                 context.output.data(type.fullMessage(for: error))
                 return 0

@@ -16,9 +16,14 @@ private struct BuildpackList {
 }
 
 /// Validates and expands a buildpack as Dokku does (`heroku/NAME` → its GitHub URL).
-private func buildpackURL(_ text: String?) throws -> String {
+/// Over ssh, only buildpacks on the network: one on the server's disk (another app's
+/// repository, say) or behind root's ssh keys is for root at the console to name.
+private func buildpackURL(_ text: String?, context: Context) throws -> String {
     guard let text, !text.isEmpty else { throw CommandError("Must specify a buildpack url or reference") }
     guard let reference = BuildpackReference(text) else { throw CommandError("Invalid buildpack specified: \(text)") }
+    if context.settings.overSSH, reference.reach == .server {
+        throw CommandError("Invalid buildpack specified: \(text) (over ssh, a buildpack URL must use https, http or git)")
+    }
     return reference.url
 }
 
@@ -31,7 +36,7 @@ struct BuildpacksAdd: Command {
 
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
-        let url = try buildpackURL(buildpack)
+        let url = try buildpackURL(buildpack, context: context)
         let list = BuildpackList(context: context, app: app)
         var urls = try list.read()
         guard !urls.contains(url) else { throw CommandError("The buildpack \(url) is already in the list") }
@@ -58,11 +63,11 @@ struct BuildpacksSet: Command {
         let list = BuildpackList(context: context, app: app)
         if replace {
             guard index == nil else { throw CommandError("The --index flag cannot be used with --replace") }
-            try list.write(try buildpacks.map { try buildpackURL($0) })
+            try list.write(try buildpacks.map { try buildpackURL($0, context: context) })
             return
         }
         guard buildpacks.count <= 1 else { throw CommandError("Setting multiple buildpacks requires the --replace flag") }
-        let url = try buildpackURL(buildpacks.first)
+        let url = try buildpackURL(buildpacks.first, context: context)
         var urls = try list.read()
         let position = (index ?? 1) - 1
         guard position >= 0 else { throw CommandError("Index must be 1 or more") }
@@ -91,7 +96,7 @@ struct BuildpacksRemove: Command {
             context.output.step("Removing \(urls[index - 1])")
             urls.remove(at: index - 1)
         } else {
-            let url = try buildpackURL(buildpack)
+            let url = try buildpackURL(buildpack, context: context)
             guard let position = urls.firstIndex(of: url) else { throw CommandError("Value not found") }
             context.output.step("Removing \(url)")
             urls.remove(at: position)

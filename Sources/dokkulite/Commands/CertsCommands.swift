@@ -1,4 +1,5 @@
 import ArgumentParser
+import Beneath
 import Foundation
 import Proxy
 
@@ -13,34 +14,60 @@ struct CertsAdd: Command {
         try Self.add(app, certificate, key, in: context)
     }
 
+    /// The largest certificate, key or archive accepted (a chain of a few certificates is
+    /// a few kilobytes).
+    static let sizeLimit = 1 << 20
+
     /// Installs a certificate and key from files, or from a tar on stdin when no files
-    /// are named (`certs:add` and `certs:update`).
+    /// are named (`certs:add` and `certs:update`). Files on the server are for root at its
+    /// console: over ssh, the tarball on stdin is the only way in, as in Dokku.
     static func add(_ app: String?, _ certificate: String?, _ key: String?, in context: Context) throws {
         let app = try context.existingApp(app)
-        let work = try Certificates.workDirectory()
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        let crt: String, keyFile: String
+        let crt: [UInt8], keyBytes: [UInt8]
         if let certificate, let key {
-            guard FileManager.default.isReadableFile(atPath: certificate) else { throw CommandError("CRT file specified not found, please check file paths") }
-            guard FileManager.default.isReadableFile(atPath: key) else { throw CommandError("KEY file specified not found, please check file paths") }
-            crt = certificate
-            keyFile = key
+            guard !context.settings.overSSH else {
+                throw CommandError("certs:add reads files on the server only for root at its console; over ssh, send a tarball of server.crt and server.key on stdin")
+            }
+            guard let c = FileManager.default.contents(atPath: certificate) else { throw CommandError("CRT file specified not found, please check file paths") }
+            guard let k = FileManager.default.contents(atPath: key) else { throw CommandError("KEY file specified not found, please check file paths") }
+            crt = Array(c)
+            keyBytes = Array(k)
         } else {
-            let data = FileHandle.standardInput.readDataToEndOfFile()
-            guard !data.isEmpty else { throw CommandError("Tar archive containing server.crt and server.key expected on stdin") }
-            FileManager.default.createFile(atPath: work + "/in.tar", contents: data)
-            let unpack = try Subprocess.run("/bin/tar", ["-xf", work + "/in.tar", "-C", work])
-            guard unpack.status == 0 else { throw CommandError("Tar archive containing server.crt and server.key expected on stdin") }
-            let files = (FileManager.default.enumerator(atPath: work)?.allObjects as? [String]) ?? []
-            let crts = files.filter { $0.hasSuffix(".crt") }, keys = files.filter { $0.hasSuffix(".key") }
-            guard !crts.isEmpty else { throw CommandError("Tar archive is missing .crt file") }
-            guard crts.count == 1 else { throw CommandError("Tar archive contains more than one .crt file") }
-            guard !keys.isEmpty else { throw CommandError("Tar archive is missing .key file") }
-            guard keys.count == 1 else { throw CommandError("Tar archive contains more than one .key file") }
-            crt = work + "/" + crts[0]
-            keyFile = work + "/" + keys[0]
+            (crt, keyBytes) = try fromTarball(FileHandle.standardInput.readDataToEndOfFile())
         }
-        try Certificates(context).install(app, certificate: crt, key: keyFile)
+        try Certificates(context).install(app, certificate: crt, key: keyBytes)
+    }
+
+    /// The one `.crt` and one `.key` regular file of a tar (macOS `._*` resource files
+    /// aside), unpacked as root into a directory only root can read, without owners,
+    /// modes or links: a link in the archive is refused, never followed.
+    static func fromTarball(_ data: Data) throws -> (certificate: [UInt8], key: [UInt8]) {
+        guard !data.isEmpty else { throw CommandError("Tar archive containing server.crt and server.key expected on stdin") }
+        guard data.count <= sizeLimit * 4 else { throw CommandError("Tar archive is larger than \(sizeLimit * 4) bytes") }
+        let work = try Certificates.workDirectory()
+        defer { try? Beneath.removeTree(work) }
+        try SecretFile.write(Array(data), to: work + "/in.tar")
+        try FileManager.default.createDirectory(atPath: work + "/files", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let unpack = try Subprocess.run("/bin/tar", ["--extract", "--no-same-owner", "--no-same-permissions", "--file", work + "/in.tar", "--directory", work + "/files"])
+        guard unpack.status == 0 else { throw CommandError("Tar archive containing server.crt and server.key expected on stdin") }
+        let files = ((FileManager.default.enumerator(atPath: work + "/files")?.allObjects as? [String]) ?? [])
+            .filter { !($0 as NSString).lastPathComponent.hasPrefix("._") }
+        let crts = files.filter { $0.hasSuffix(".crt") }, keys = files.filter { $0.hasSuffix(".key") }
+        guard !crts.isEmpty else { throw CommandError("Tar archive is missing .crt file") }
+        guard crts.count == 1 else { throw CommandError("Tar archive contains more than one .crt file") }
+        guard !keys.isEmpty else { throw CommandError("Tar archive is missing .key file") }
+        guard keys.count == 1 else { throw CommandError("Tar archive contains more than one .key file") }
+        func read(_ name: String) throws -> [UInt8] {
+            do {
+                guard let bytes = try Beneath.read(name, in: work + "/files", limit: sizeLimit, links: .refused) else {
+                    throw CommandError("Tar archive entry \(name) cannot be read")
+                }
+                return bytes
+            } catch let failure as Beneath.Failure {
+                throw CommandError("Tar archive entry \(failure.description)")
+            }
+        }
+        return (try read(crts[0]), try read(keys[0]))
     }
 }
 
@@ -88,7 +115,11 @@ struct CertsGenerate: Command {
             }
         }
         context.output.step("Installing certificate and key...")
-        try certs.install(app, certificate: work + "/server.crt", key: work + "/server.key", request: work + "/server.csr")
+        func made(_ name: String) throws -> [UInt8] {
+            guard let data = FileManager.default.contents(atPath: work + "/" + name) else { throw CommandError("openssl did not write \(name)") }
+            return Array(data)
+        }
+        try certs.install(app, certificate: made("server.crt"), key: made("server.key"), request: made("server.csr"))
         if let domain {
             // As Dokku: the certificate is in place whatever happens to the domain.
             do {

@@ -186,6 +186,9 @@ struct ConfigImport: Command {
             context.output.step("Reading config vars from stdin")
             data = FileHandle.standardInput.readDataToEndOfFile()
         } else {
+            guard !context.settings.overSSH else {
+                throw CommandError("config:import reads a file on the server only for root at its console; over ssh, send it on stdin: config:import APP < .env")
+            }
             guard let contents = FileManager.default.contents(atPath: source) else {
                 throw CommandError("Unable to read file \(source)")
             }

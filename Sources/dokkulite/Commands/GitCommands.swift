@@ -97,6 +97,7 @@ struct GitUploadPack: Command {
 /// branch is built and deployed inside the push, and a failure rejects it.
 struct GitHook: Command {
     static let configuration = CommandConfiguration(commandName: "git-hook", abstract: "Build and deploy a pushed revision (pre-receive hook)", shouldDisplay: false)
+    static let access = Access.serverRoot
     @Argument var app: String?
 
     func run(in context: Context) throws {
@@ -165,6 +166,7 @@ struct GitSet: Command {
         if key == "deploy-branch", !value.isEmpty, !Self.isValidBranch(value) {
             throw CommandError("Invalid branch name '\(value)' specified via deploy-branch setting.")
         }
+        if key == "rev-env-var", !value.isEmpty { try ConfigVars.validate(key: value) }
         if key.hasPrefix("archive-max-"), !value.isEmpty, (Int(value) ?? 0) <= 0 {
             throw CommandError("Invalid \(key) value: \(value) (expected a positive integer)")
         }

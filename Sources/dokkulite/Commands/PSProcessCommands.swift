@@ -220,6 +220,7 @@ struct AnyEncodable: Encodable {
 /// deploy schedules; safe to run by hand).
 struct PSRetire: Command {
     static let configuration = CommandConfiguration(commandName: "ps:retire", abstract: "Stop an app's old processes left from earlier deploys")
+    static let access = Access.serverRoot
     static let usage = "<app> [--before GENERATION]"
     @Option var before: Int = Int.max
     @Argument var app: String?

@@ -101,6 +101,7 @@ struct ProxyBuildConfig: Command {
 /// `static:serve`: the static file server the built-in static buildpack runs.
 struct StaticServe: Command {
     static let configuration = CommandConfiguration(commandName: "static:serve", abstract: "Serve a directory over HTTP (used by static sites)", shouldDisplay: false)
+    static let access = Access.serverRoot
     static let usage = "--root DIR --port PORT"
     static let takesApp = false
     @Option var root: String

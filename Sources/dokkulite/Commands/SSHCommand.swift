@@ -4,17 +4,21 @@ import Foundation
 /// The forced command of every allowed key. Reads `SSH_ORIGINAL_COMMAND` and runs exactly
 /// one of: git's receive-pack or upload-pack for a valid app, or a dokkulite command as if
 /// typed. Nothing else runs: no shell, no other program.
+///
+/// The global flags are taken off first, with the same parser the command line uses, and
+/// the allowlist applies to the command that is left: whatever comes before it, a command
+/// for root at the server (`Access.serverRoot`) never runs from here.
 struct SSHCommand: Command {
     static let configuration = CommandConfiguration(commandName: "ssh-command", abstract: "The ssh entry point (the forced command of allowed keys)", shouldDisplay: false)
+    static let access = Access.serverRoot
     static let usage = "--key-name NAME"
     static let takesApp = false
     @Option(name: .customLong("key-name")) var keyName: String?
 
-    /// Commands that never run over ssh: internal ones and those that need root on the
-    /// server itself.
-    static let refused: Set<String> = ["git-hook", "proxy:daemon", "ssh-command", "static:serve", "ps:retire", "proxy:serve"]
-
     func run(in context: Context) throws {
+        CrashReport.install()
+        var settings = context.settings
+        settings.overSSH = true
         let original = ProcessInfo.processInfo.environment["SSH_ORIGINAL_COMMAND"] ?? ""
         let words: [String]
         do {
@@ -22,29 +26,33 @@ struct SSHCommand: Command {
         } catch {
             throw CommandError("Cannot parse the command: \(error)")
         }
-        guard let first = words.first else {
-            Help.printOverview(output: context.output, all: false)
-            return
-        }
-        let name = first.split(separator: " ").first.map(String.init) ?? first
+        let (_, command) = try CommandLineTool.GlobalFlags.parse(words)
+        let name = command.first ?? ""
         // user-auth: a plugin may refuse this user, key or command.
-        try Plugins(context).fire("user-auth", [NSUserName(), keyName ?? "", name] + Array(words.dropFirst()))
+        try Plugins(context).fire("user-auth", [NSUserName(), keyName ?? "", name] + Array(command.dropFirst()))
         if name == "git-receive-pack" || name == "git-upload-pack" {
             guard words.count == 2 else { throw CommandError("\(name) takes exactly one repository") }
             // Validation happens in the command; the repository path is built from the name.
-            throw ExitCode(CommandLineTool.run([name, words[1]], settings: context.settings))
+            throw ExitCode(CommandLineTool.run([name, words[1]], settings: settings))
         }
-        if Self.refused.contains(name) || name.hasPrefix("ssh-keys:") || name.hasPrefix("plugin:install") {
-            throw CommandError("`\(original)` is not a dokku command.\nSee `dokku help` for a list of available commands.")
+        guard Self.allows(command, context: context) else {
+            if case .command(let type) = CommandLineTool.resolve(command, context: context), type.configuration.shouldDisplay {
+                throw CommandError("\(type.name) can only be run by root on the server")
+            }
+            throw CommandError("`\(original.trimmingCharacters(in: .whitespaces))` is not a dokku command.\nSee `dokku help` for a list of available commands.")
         }
-        let known = CommandLineTool.commands.contains { $0.name == name } || ["help", "version", "--version", "-v"].contains(name)
-            || Plugins(context).providesCommand(name)
-            || name.hasSuffix(":help") || Help.namespaces[name] != nil || CommandLineTool.aliases[name] != nil
-            || name.hasPrefix("--")
-        guard known else {
-            throw CommandError("`\(original)` is not a dokku command.\nSee `dokku help` for a list of available commands.")
+        throw ExitCode(CommandLineTool.run(words, settings: settings))
+    }
+
+    /// Whether a key holder may run `command` (the words after the global flags): help,
+    /// the version, a command for key holders, or one a plugin provides. git's programs
+    /// are let in above, with their one argument; nothing else is.
+    static func allows(_ command: [String], context: Context) -> Bool {
+        switch CommandLineTool.resolve(command, context: context) {
+        case .overview, .namespaceHelp, .version, .plugin: true
+        case .command(let type): type.access == .keyHolders && !["git-receive-pack", "git-upload-pack"].contains(type.name)
+        case .unknown: false
         }
-        throw ExitCode(CommandLineTool.run(words, settings: context.settings))
     }
 }
 

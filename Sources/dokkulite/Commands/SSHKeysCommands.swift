@@ -68,7 +68,7 @@ struct AuthorizedKeys {
 
 /// `ssh-keys:*` changes who may push, so only root on the server may run them.
 private func requireLocalRoot(_ context: Context) throws {
-    guard ProcessInfo.processInfo.environment["SSH_ORIGINAL_COMMAND"] == nil else {
+    guard !context.settings.overSSH else {
         throw CommandError("ssh-keys commands must be run as root on the server")
     }
     guard getuid() == 0 else { throw CommandError("ssh-keys commands must be run as root") }
@@ -76,6 +76,7 @@ private func requireLocalRoot(_ context: Context) throws {
 
 struct SSHKeysAdd: Command {
     static let configuration = CommandConfiguration(commandName: "ssh-keys:add", abstract: "Add a new public key by pipe or path")
+    static let access = Access.serverRoot
     static let usage = "<name> [<key-file>]"
     static let takesApp = false
     @Argument var name: String?
@@ -113,6 +114,7 @@ struct SSHKeysAdd: Command {
 
 struct SSHKeysRemove: Command {
     static let configuration = CommandConfiguration(commandName: "ssh-keys:remove", abstract: "Remove an SSH public key by name")
+    static let access = Access.serverRoot
     static let usage = "<name>|--fingerprint FINGERPRINT"
     static let takesApp = false
     @Option var fingerprint: String?
@@ -132,6 +134,7 @@ struct SSHKeysRemove: Command {
 
 struct SSHKeysList: Command {
     static let configuration = CommandConfiguration(commandName: "ssh-keys:list", abstract: "List the SSH public keys allowed to push")
+    static let access = Access.serverRoot
     static let usage = "[--format text|json] [<name>]"
     static let takesApp = false
     @Option var format = "text"

@@ -32,30 +32,29 @@ struct Certificates {
     }
 
     /// Checks that a certificate and key go together, then puts them (and a signing
-    /// request, if any) in place, each file whole, and updates the app's routes. All are
-    /// copied beside their places first; the certificate, whose presence marks the app as
-    /// having one, is renamed into place last.
-    func install(_ app: AppName, certificate: String, key: String, request: String? = nil) throws {
-        do {
-            try TLSCertificates.check(certificatePath: certificate, keyPath: key)
-        } catch {
-            throw CommandError("The certificate and key cannot be used together: \(error)")
-        }
+    /// request, if any) in place, each file whole and root's alone from the start, and
+    /// updates the app's routes. All are written beside their places first; the
+    /// certificate, whose presence marks the app as having one, is renamed into place last.
+    func install(_ app: AppName, certificate: [UInt8], key: [UInt8], request: [UInt8]? = nil) throws {
         let directory = directory(app)
-        try FileManager.default.createDirectory(atPath: context.settings.paths.certs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for path in [context.settings.paths.certs, directory] where mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw CommandError("cannot create \(path): \(String(cString: strerror(errno)))")
+        }
         var files = [(key, "server.key")]
         if let request { files.append((request, "server.csr")) }
         files.append((certificate, "server.crt"))
-        for (source, name) in files {
-            let staged = directory + "/" + name + ".tmp"
-            try? FileManager.default.removeItem(atPath: staged)
-            try FileManager.default.copyItem(atPath: source, toPath: staged)
-            chmod(staged, 0o600)
+        for (bytes, name) in files {
+            try SecretFile.write(bytes, to: directory + "/" + name + ".new")
+        }
+        do {
+            try TLSCertificates.check(certificatePath: directory + "/server.crt.new", keyPath: directory + "/server.key.new")
+        } catch {
+            for (_, name) in files { unlink(directory + "/" + name + ".new") }
+            throw CommandError("The certificate and key cannot be used together: \(error)")
         }
         for (_, name) in files {
             let target = directory + "/" + name
-            guard rename(target + ".tmp", target) == 0 else { throw CommandError("cannot write \(target)") }
+            guard rename(target + ".new", target) == 0 else { throw CommandError("cannot write \(target)") }
         }
         try addHTTPSMaps(app)
         try RouteSync(context).update(app)

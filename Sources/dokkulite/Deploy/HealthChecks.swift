@@ -36,7 +36,8 @@ struct HealthChecks {
     func verify(_ app: AppName, release: Release, instances: [InstanceRecord]) throws {
         let appJSON = (try? AppJSON(parsing: Data(release.appJSON.utf8))) ?? AppJSON()
         let tree = context.settings.paths.slug(app, version: release.version)
-        let legacy = (try? String(contentsOfFile: tree + "/CHECKS", encoding: .utf8)).map(AppJSON.Healthcheck.parseChecksFile)
+        // The tree is the app's: its processes may have replaced CHECKS since the build.
+        let legacy = try AppFiles.text("CHECKS", in: tree, limit: AppFiles.smallLimit).map(AppJSON.Healthcheck.parseChecksFile)
         context.output.section("Processing deployment checks")
         if legacy != nil {
             context.output.warn("Deprecated: Usage of the CHECKS file is deprecated in favor of healthchecks in app.json")

@@ -1,3 +1,4 @@
+import Beneath
 import Builder
 import Foundation
 import Supervisor
@@ -85,22 +86,30 @@ struct ReleaseBuilder {
     }
 
     /// The buildpacks to run: `BUILDPACK_URL`, then `buildpacks:set`, then `.buildpacks`,
-    /// then app.json's; nil means detect among the built-ins.
+    /// then app.json's; nil means detect among the built-ins. What the push or its config
+    /// names is fetched from the network only: a path or `file://` URL there would have
+    /// root copy files of the server (another app's repository) out for the build to read.
     func chosenBuildpacks(_ app: AppName, tree: String) throws -> [BuildpackReference]? {
         let store = try context.store()
         var urls: [String] = []
+        var setByRoot = false
         if let url = try store.mergedConfig(app).first(where: { $0.key == "BUILDPACK_URL" })?.value, !url.isEmpty {
             urls = [url]
         } else if let list = try store.property(.app(app), "buildpacks", "list"), !list.isEmpty {
+            // Checked when set: over ssh, network ones only.
             urls = list.split(separator: "\n").map(String.init)
-        } else if let text = try? String(contentsOfFile: tree + "/.buildpacks", encoding: .utf8) {
+            setByRoot = true
+        } else if let text = try AppFiles.text(".buildpacks", in: tree, limit: AppFiles.smallLimit) {
             urls = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        } else if let data = FileManager.default.contents(atPath: tree + "/app.json"), let appJSON = try? AppJSON(parsing: data), !appJSON.buildpacks.isEmpty {
+        } else if let text = try AppFiles.text("app.json", in: tree, limit: AppFiles.appJSONLimit), let appJSON = try? AppJSON(parsing: Data(text.utf8)), !appJSON.buildpacks.isEmpty {
             urls = appJSON.buildpacks
         }
         guard !urls.isEmpty else { return nil }
         return try urls.map { url in
             guard let reference = BuildpackReference(url) else { throw CommandError("Invalid buildpack specified: \(url)") }
+            if !setByRoot, reference.reach == .server {
+                throw CommandError("Invalid buildpack specified: \(url) (an app may name buildpacks by https, http or git URL only)")
+            }
             return reference
         }
     }
@@ -149,10 +158,10 @@ struct ReleaseBuilder {
         case BuildDriver.noBuildpackStatus:
             throw CommandError("Unable to select a buildpack: no built-in buildpack detected this app (add a Procfile, requirements.txt, package.json or index.html, or set one with buildpacks:set)")
         case BuildDriver.incompatibleStatus:
-            let url = (try? String(contentsOfFile: meta + "/incompatible", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            let url = (try? AppFiles.text("incompatible", in: meta, limit: AppFiles.smallLimit))??.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
             throw CommandError("App not compatible with buildpack: \(url)")
         default:
-            let failed = (try? String(contentsOfFile: meta + "/failed", encoding: .utf8))?.split(separator: "\t").map(String.init) ?? []
+            let failed = (try? AppFiles.text("failed", in: meta, limit: AppFiles.smallLimit))??.split(separator: "\t").map(String.init) ?? []
             let name = failed.count > 1 ? failed[1] : "build"
             throw CommandError("\(name) build failed (exit status \(status)): the running release is untouched")
         }
@@ -180,17 +189,14 @@ struct ReleaseBuilder {
 
     /// ENV_DIR: one file per config var (global under app), readable by the app only.
     private func writeEnvDirectory(_ app: AppName, _ directory: String) throws {
-        let fm = FileManager.default
-        try? fm.removeItem(atPath: directory)
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? Beneath.removeTree(directory)
+        guard mkdir(directory, 0o700) == 0 else { throw CommandError("cannot create \(directory): \(String(cString: strerror(errno)))") }
+        let owner = try AppUser.name(of: app, store: context.store()).flatMap(AppUser.uid(of:))
         for (key, value) in try context.store().mergedConfig(app) {
-            guard fm.createFile(atPath: directory + "/" + key, contents: Data(value.utf8), attributes: [.posixPermissions: 0o400]) else {
-                throw CommandError("cannot write \(directory)/\(key)")
-            }
+            // Keys are validated when set: names of files in this directory.
+            try SecretFile.write(value, to: directory + "/" + key, mode: 0o400, owner: owner)
         }
-        if let user = try AppUser.name(of: app, store: context.store()), let owner = AppUser.uid(of: user) {
-            try chownTree(directory, owner)
-        }
+        if let owner { chown(directory, owner.uid, owner.gid) }
     }
 
     private func copyTree(_ source: String, to destination: String) throws {

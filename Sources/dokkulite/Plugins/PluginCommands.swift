@@ -3,21 +3,22 @@ import Builder
 import Foundation
 
 /// Installing plugins changes what runs as root: only root on the server may do it.
-private func requirePluginAdmin() throws {
-    guard ProcessInfo.processInfo.environment["SSH_ORIGINAL_COMMAND"] == nil, getuid() == 0 else {
+private func requirePluginAdmin(_ context: Context) throws {
+    guard !context.settings.overSSH, getuid() == 0 else {
         throw CommandError("plugin:install, enable, disable and uninstall must be run as root on the server")
     }
 }
 
 struct PluginInstall: Command {
     static let configuration = CommandConfiguration(commandName: "plugin:install", abstract: "Install a plugin from a directory or a git URL")
+    static let access = Access.serverRoot
     static let usage = "(<path>|<git-url>) [--name NAME]"
     static let takesApp = false
     @Option var name: String?
     @Argument var source: String?
 
     func run(in context: Context) throws {
-        try requirePluginAdmin()
+        try requirePluginAdmin(context)
         guard let source, !source.isEmpty else { throw CommandError("Please specify a plugin path or git URL") }
         let plugins = Plugins(context)
         let staging = plugins.directory + "/.installing-\(UUID().uuidString.prefix(8))"
@@ -85,12 +86,13 @@ private func existingPlugin(_ name: String?, _ context: Context) throws -> Plugi
 
 struct PluginEnable: Command {
     static let configuration = CommandConfiguration(commandName: "plugin:enable", abstract: "Enable an installed plugin")
+    static let access = Access.serverRoot
     static let usage = "<name>"
     static let takesApp = false
     @Argument var name: String?
 
     func run(in context: Context) throws {
-        try requirePluginAdmin()
+        try requirePluginAdmin(context)
         let plugin = try existingPlugin(name, context)
         try? FileManager.default.removeItem(atPath: plugin.path + "/.disabled")
         context.output.step("Plugin \(plugin.name) enabled")
@@ -99,12 +101,13 @@ struct PluginEnable: Command {
 
 struct PluginDisable: Command {
     static let configuration = CommandConfiguration(commandName: "plugin:disable", abstract: "Disable an installed plugin")
+    static let access = Access.serverRoot
     static let usage = "<name>"
     static let takesApp = false
     @Argument var name: String?
 
     func run(in context: Context) throws {
-        try requirePluginAdmin()
+        try requirePluginAdmin(context)
         let plugin = try existingPlugin(name, context)
         FileManager.default.createFile(atPath: plugin.path + "/.disabled", contents: nil)
         context.output.step("Plugin \(plugin.name) disabled")
@@ -113,12 +116,13 @@ struct PluginDisable: Command {
 
 struct PluginUninstall: Command {
     static let configuration = CommandConfiguration(commandName: "plugin:uninstall", abstract: "Uninstall a plugin")
+    static let access = Access.serverRoot
     static let usage = "<name>"
     static let takesApp = false
     @Argument var name: String?
 
     func run(in context: Context) throws {
-        try requirePluginAdmin()
+        try requirePluginAdmin(context)
         let plugin = try existingPlugin(name, context)
         if FileManager.default.isExecutableFile(atPath: plugin.path + "/uninstall") {
             _ = try PluginProcess.run(plugin.path + "/uninstall", [], directory: plugin.path, input: nil, timeout: context.settings.pluginTimeout, environment: ProcessInfo.processInfo.environment)
@@ -130,6 +134,7 @@ struct PluginUninstall: Command {
 
 struct PluginTrigger: Command {
     static let configuration = CommandConfiguration(commandName: "plugin:trigger", abstract: "Fire a trigger by hand (for debugging plugins)")
+    static let access = Access.serverRoot
     static let usage = "<trigger> [<args>...]"
     static let takesApp = false
     @Argument var trigger: String?

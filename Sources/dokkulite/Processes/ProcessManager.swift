@@ -161,12 +161,7 @@ struct ProcessManager {
     /// Writes the app's merged config vars where systemd reads them (root-only).
     func writeEnvironmentFile(_ app: AppName) throws {
         let path = settings.paths.environmentFile(app)
-        let text = ConfigVars.systemdEnvironmentFile(try store.mergedConfig(app))
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw CommandError("cannot write \(temporary)")
-        }
-        guard rename(temporary, path) == 0 else { throw CommandError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        try SecretFile.write(ConfigVars.systemdEnvironmentFile(try store.mergedConfig(app)), to: path)
     }
 
     private func restartRule(_ app: AppName) throws -> ProcessSpec.RestartRule {

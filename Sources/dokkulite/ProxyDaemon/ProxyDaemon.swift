@@ -9,6 +9,7 @@ import ServiceLifecycle
 /// or closes listeners as port maps change, all without a restart.
 struct ProxyDaemonCommand: Command {
     static let configuration = CommandConfiguration(commandName: "proxy:daemon", abstract: "Run the proxy daemon (started by systemd)", shouldDisplay: false)
+    static let access = Access.serverRoot
     static let usage = ""
     static let takesApp = false
     @Flag(name: .customLong("no-access-log")) var noAccessLog = false

@@ -7,6 +7,7 @@ import ServiceLifecycle
 /// `proxy:serve`: the proxy with a static route table, for benchmarks and debugging.
 struct ProxyServe: Command {
     static let configuration = CommandConfiguration(commandName: "proxy:serve", abstract: "Run the proxy in the foreground with a static route table")
+    static let access = Access.serverRoot
     static let usage = "--listen HOST:PORT --route HOST=UPSTREAM[,UPSTREAM...]..."
     static let takesApp = false
 

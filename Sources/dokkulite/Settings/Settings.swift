@@ -36,6 +36,10 @@ struct Settings: Sendable {
     /// an installation with its own slice, so two installations never share a user).
     var userPrefix: String
 
+    /// Whether the command came through the ssh entry (an ssh key holder, not root at the
+    /// server's console): then server paths are not inputs and root-only commands refuse.
+    var overSSH: Bool
+
     /// The default machine layout.
     static let defaultRoot = "/var/lib/dokkulite"
 
@@ -64,6 +68,9 @@ struct Settings: Sendable {
         proxyListenHost = environment["DOKKULITE_PROXY_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
         buildMemoryBytes = environment["DOKKULITE_BUILD_MEMORY"].flatMap(ResourceSettings.memoryBytes) ?? (2 << 30)
         keepReleases = environment["DOKKULITE_KEEP_RELEASES"].flatMap { Int($0) }.map { max(1, $0) } ?? 5
+        // sshd sets SSH_ORIGINAL_COMMAND for a forced command, and the sudo rule keeps it:
+        // the git hook a push runs has it too.
+        overSSH = processEnvironment["SSH_ORIGINAL_COMMAND"] != nil
         userPrefix = environment["DOKKULITE_USER_PREFIX"].flatMap { $0.isEmpty ? nil : $0 } ?? (rootSlice == "dokkulite" ? "dl-" : "\(rootSlice)-")
     }
 

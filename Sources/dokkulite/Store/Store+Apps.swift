@@ -102,4 +102,21 @@ extension Store {
     private static func appRecord(_ row: Row) -> AppRecord {
         AppRecord(name: AppName(row["name"])!, createdAt: row["createdAt"], locked: row["locked"])
     }
+
+    /// The app whose processes run as the system user `name`, if any.
+    func appOfUser(_ name: String) throws -> AppName? {
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT app FROM property WHERE namespace = 'apps' AND key = 'user' AND value = ?", arguments: [name]).flatMap(AppName.init)
+        }
+    }
+
+    /// Records the app's system user; fails if another app has it (a unique index holds it).
+    func recordUser(_ name: String, of app: AppName) throws {
+        try write { db in
+            if let other = try String.fetchOne(db, sql: "SELECT app FROM property WHERE namespace = 'apps' AND key = 'user' AND value = ? AND app != ?", arguments: [name, app.rawValue]) {
+                throw CommandError("user \(name) belongs to the app \(other) already")
+            }
+            try Self.setProperty(.app(app), "apps", "user", name, db)
+        }
+    }
 }

@@ -36,6 +36,9 @@ extension Store {
         try write { db in
             if replacing { try Self.clearConfig(scope, db) }
             for (key, value) in pairs {
+                // Keys name files (a build's ENV_DIR) and lines of systemd's EnvironmentFile:
+                // whatever the caller checked, none other than Dokku's shape is stored.
+                try ConfigVars.validate(key: key)
                 let bytes = Data(value.utf8)
                 switch scope {
                 case .app(let app):

@@ -92,6 +92,16 @@ extension Store {
                 CREATE INDEX instance_app ON instance(app);
                 """)
         }
+        migrator.registerMigration("v2-one-user-per-app") { db in
+            // No two apps may run as one user. An older install that recorded one user for
+            // two apps keeps working without the index; new users are checked in code too.
+            let shared = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM (SELECT value FROM property WHERE namespace = 'apps' AND key = 'user' GROUP BY value HAVING COUNT(*) > 1)
+                """) ?? 0
+            if shared == 0 {
+                try db.execute(sql: "CREATE UNIQUE INDEX app_user ON property(value) WHERE namespace = 'apps' AND key = 'user'")
+            }
+        }
         return migrator
     }
 }

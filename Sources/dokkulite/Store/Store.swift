@@ -14,12 +14,13 @@ final class Store: Sendable {
         configuration.label = "dokkulite"
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let isNew = !FileManager.default.fileExists(atPath: path)
+        // Config vars are secrets: the database and SQLite's side files (`-wal`, `-shm`,
+        // made on first use) are root's alone from the moment they exist, and files an
+        // older version made readable are closed again.
+        let previous = umask(0o077)
+        defer { umask(previous) }
+        for file in [path, path + "-wal", path + "-shm"] { chmod(file, 0o600) }
         pool = try DatabasePool(path: path, configuration: configuration)
-        if isNew {
-            // Config vars are secrets: only root reads the database.
-            chmod(path, 0o600)
-        }
         let migrator = Self.migrator
         if try pool.read({ try !migrator.hasCompletedMigrations($0) }) {
             try migrator.migrate(pool)
