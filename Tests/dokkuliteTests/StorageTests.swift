@@ -39,14 +39,23 @@ struct StorageTests {
         #expect(try sandbox.run("storage:mount", app, "\(host):/app/storage").status == 0)
         #expect(try sandbox.run("storage:mount", app, "cache-\(app):/cache").status == 0)
         #expect(FileManager.default.fileExists(atPath: sandbox.root + "/storage/cache-\(app)"))
-        // A host directory not there yet is made, as Docker does for Dokku (storage-1.bats).
-        let missing = NSTemporaryDirectory() + "dokkulite-mount-\(app)/dir"
-        defer { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "dokkulite-mount-\(app)") }
+        // A host directory not there yet is made, as Docker does for Dokku (storage-1.bats),
+        // and like Docker's it is root's: only one under the storage root is the app's.
+        let missing = "/var/lib/dokkulite-tests/mount-\(app)/dir"
+        defer { try? FileManager.default.removeItem(atPath: "/var/lib/dokkulite-tests/mount-\(app)") }
         #expect(try sandbox.run("storage:mount", app, "\(missing):/x").status == 0)
         #expect(FileManager.default.fileExists(atPath: missing))
         let owner = try FileManager.default.attributesOfItem(atPath: missing)[.ownerAccountID] as? NSNumber
-        #expect(owner != nil && owner != 0, "the app's user owns the directory it was given")
+        #expect(owner == 0, "root's, not handed to the app")
         #expect(try sandbox.run("storage:unmount", app, "\(missing):/x").status == 0)
+        let appOwner = try FileManager.default.attributesOfItem(atPath: sandbox.root + "/storage/cache-\(app)")[.ownerAccountID] as? NSNumber
+        #expect(appOwner != nil && appOwner != 0, "one made under the storage root is the app's")
+        // Paths someone else could redirect, and mount points among the system's files.
+        let temporary = try sandbox.run("storage:mount", app, "/tmp/dokkulite-\(app):/x")
+        #expect(temporary.status != 0 && temporary.stderr.contains("only root can change"), "\(temporary)")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/dokkulite-\(app)"), "nothing is left made")
+        #expect(try sandbox.run("storage:mount", app, "\(host):/etc/cron.d").stderr.contains("Container path /etc/cron.d is reserved"))
+        #expect(try sandbox.run("storage:mount", app, "\(host):/app/../etc").status != 0)
         #expect(try sandbox.run("storage:mount", app, "\(host):/app").stderr == " !     Container path /app is reserved\n")
         #expect(try sandbox.run("storage:mount", app, "\(sandbox.root)/apps:/x").stderr.contains("inside dokkulite's own state"))
         #expect(try sandbox.run("storage:list", app, "--format", "json").stdout == "[{\"container_path\":\"/uploads\",\"host_path\":\"\(host)\"},{\"container_path\":\"/app/storage\",\"host_path\":\"\(host)\"},{\"container_path\":\"/cache\",\"host_path\":\"cache-\(app)\"}]\n")

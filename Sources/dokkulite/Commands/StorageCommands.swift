@@ -1,4 +1,5 @@
 import ArgumentParser
+import Beneath
 import Foundation
 import Supervisor
 
@@ -49,6 +50,35 @@ struct StorageMounts {
     static func hostDirectory(_ mount: Mount, paths: Paths) -> String {
         mount.host_path.hasPrefix("/") ? mount.host_path : paths.storage + "/" + mount.host_path
     }
+
+    /// Top-level directories of the server a mount may not go into: systemd makes a missing
+    /// mount point on the server's own filesystem, as root, so a mount there would have root
+    /// create directories among the system's files. `/app` (the app's own tree) and new
+    /// top-level names such as `/storage` or `/uploads` are where mounts go.
+    static let systemDirectories: Set<String> = [
+        "bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "lost+found", "opt", "proc", "root", "run",
+        "sbin", "snap", "sys", "tmp", "usr", "var",
+    ]
+
+    /// Why a mount's container side cannot be used, or nil.
+    static func containerPathProblem(_ path: String) -> String? {
+        let components = path.split(separator: "/")
+        guard let first = components.first else { return "Container path \(path) is reserved" }
+        if path == "/app" { return "Container path \(path) is reserved" }
+        if components.contains(where: { $0 == ".." || $0 == "." }) { return "Container path \(path) must not contain . or .." }
+        if systemDirectories.contains(String(first)) {
+            return "Container path \(path) is reserved: mount under /app or a top-level directory of your own (such as /storage)"
+        }
+        return nil
+    }
+
+    /// Why the host side of a mount cannot be bound into an app's processes, or nil. systemd
+    /// resolves the path as root when the process starts: a symbolic link, or a directory
+    /// anyone but root could change, on the way would let someone else choose what is bound.
+    static func hostPathProblem(_ host: String) -> String? {
+        Beneath.isRootControlled(host) ? nil
+            : "Host path \(host) must be a directory reached through directories only root can change, without symbolic links (a directory under the storage root is)"
+    }
 }
 
 struct StorageEnsureDirectory: Command {
@@ -71,11 +101,19 @@ struct StorageEnsureDirectory: Command {
         let owner = try self.owner(context)
         let path = context.settings.paths.storage + "/" + name
         context.output.step("Ensuring \(path) exists")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-        chmod(context.settings.paths.storage, 0o711)
+        let storage = context.settings.paths.storage
+        try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        chmod(storage, 0o711)
+        let fd: CInt
+        do {
+            fd = try Beneath.makeDirectories(name, in: storage, mode: 0o750)
+        } catch {
+            throw CommandError("\(path) \(error.reason)")
+        }
+        defer { close(fd) }
         if let owner {
             context.output.detail("Setting directory ownership to \(owner.uid):\(owner.gid)")
-            Glibc.chown(path, owner.uid, owner.gid)
+            fchown(fd, owner.uid, owner.gid)
         }
         context.output.detail("Directory ready for mounting")
     }
@@ -105,44 +143,47 @@ struct StorageMount: Command {
         let paths = context.settings.paths
         let host = StorageMounts.hostDirectory(mount, paths: paths)
         func inside(_ path: String, _ root: String) -> Bool { path == root || path.hasPrefix(root + "/") }
-        if inside(host, paths.root) && !inside(host, paths.storage) {
+        let inStorage = inside(host, paths.storage) && host != paths.storage
+        if inside(host, paths.root) && !inStorage {
             throw CommandError("Host path \(mount.host_path) lies inside dokkulite's own state (\(paths.root)); use a directory under \(paths.storage)")
         }
         if host == "/" {
             throw CommandError("Host path / cannot be mounted")
         }
+        // Over ssh, server paths are not inputs: storage lives under the storage root.
+        if context.settings.overSSH, !inStorage {
+            throw CommandError("Host path \(mount.host_path) is outside the storage root \(paths.storage): over ssh, mount a directory there (storage:ensure-directory NAME) or a bare name")
+        }
         // The app's own tree is /app, as on Heroku: a mount may go inside it
         // (`/app/storage`, Dokku's example), not over it.
-        if ["/app", "/", "/proc", "/sys", "/dev"].contains(mount.container_path) {
-            throw CommandError("Container path \(mount.container_path) is reserved")
+        if let problem = StorageMounts.containerPathProblem(mount.container_path) {
+            throw CommandError(problem)
         }
         let store = StorageMounts(context: context, app: app)
         var mounts = try store.list()
         guard !mounts.contains(mount) else { throw CommandError("Mount path already exists.") }
-        // A host directory that is not there yet is made, as Docker makes a bind source, and
-        // given to the app's user, as `storage:ensure-directory --chown APP` would.
-        var isDirectory: ObjCBool = false
+        let owner = try AppUser.name(of: app, store: context.store()).flatMap(AppUser.uid(of:))
         var created = false
-        if !FileManager.default.fileExists(atPath: host, isDirectory: &isDirectory) {
-            do {
-                try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-                created = true
-            } catch {
-                throw CommandError("Host path \(host) could not be created: \(error.localizedDescription)")
+        if inStorage {
+            created = try ensureInStorage(host, paths: paths, owner: owner, context: context)
+        } else {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: host, isDirectory: &isDirectory) {
+                // As Docker makes a missing bind source: root's, never handed to the app (a
+                // directory elsewhere on the server is the administrator's to give away).
+                do {
+                    try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+                    created = true
+                } catch {
+                    throw CommandError("Host path \(host) could not be created: \(error.localizedDescription)")
+                }
+            } else if !isDirectory.boolValue {
+                throw CommandError("Host path \(host) is not a directory")
             }
-            if let user = try AppUser.name(of: app, store: context.store()), let owner = AppUser.uid(of: user) {
-                Glibc.chown(host, owner.uid, owner.gid)
-            }
-        } else if !isDirectory.boolValue {
-            throw CommandError("Host path \(host) is not a directory")
-        } else if host.hasPrefix(context.settings.paths.storage + "/"), let owner = try AppUser.name(of: app, store: context.store()).flatMap(AppUser.uid(of:)) {
-            // Made by `storage:ensure-directory` for a buildpack's user (Dokku's default,
-            // herokuish): here that user is the app's own.
-            var info = stat()
-            if stat(host, &info) == 0, StorageEnsureDirectory.buildpackUsers.values.contains(info.st_uid) {
-                context.output.detail("Setting directory ownership to \(owner.uid):\(owner.gid), the user \(app) runs as")
-                Glibc.chown(host, owner.uid, owner.gid)
-            }
+        }
+        if let problem = StorageMounts.hostPathProblem(host) {
+            if created { try? FileManager.default.removeItem(atPath: host) }
+            throw CommandError(problem)
         }
         mounts.append(mount)
         do {
@@ -151,6 +192,33 @@ struct StorageMount: Command {
             if created { try? FileManager.default.removeItem(atPath: host) }
             throw error
         }
+    }
+
+    /// Makes (or takes) `host`, a directory under the storage root, for the app: made
+    /// without following links and given to the app's user, as `storage:ensure-directory
+    /// --chown APP` would; one `storage:ensure-directory` made for a buildpack's user
+    /// (Dokku's default, herokuish) becomes the app's own user's, the one its processes
+    /// run as here. Returns whether it was made.
+    private func ensureInStorage(_ host: String, paths: Paths, owner: (uid: uid_t, gid: gid_t)?, context: Context) throws -> Bool {
+        if mkdir(paths.storage, 0o711) != 0, errno != EEXIST {
+            throw CommandError("cannot create \(paths.storage): \(String(cString: strerror(errno)))")
+        }
+        let relative = String(host.dropFirst(paths.storage.count + 1))
+        let existed = FileManager.default.fileExists(atPath: host)
+        let fd: CInt
+        do {
+            fd = try Beneath.makeDirectories(relative, in: paths.storage, mode: 0o750)
+        } catch {
+            throw CommandError("Host path \(host) \(error.reason)")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw CommandError("Host path \(host) cannot be read") }
+        if let owner, !existed || StorageEnsureDirectory.buildpackUsers.values.contains(info.st_uid) {
+            if existed { context.output.detail("Setting directory ownership to \(owner.uid):\(owner.gid), the user \(app ?? "") runs as") }
+            fchown(fd, owner.uid, owner.gid)
+        }
+        return !existed
     }
 }
 

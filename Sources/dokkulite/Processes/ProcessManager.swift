@@ -1,3 +1,4 @@
+import Beneath
 import Builder
 import Foundation
 import Supervisor
@@ -149,13 +150,33 @@ struct ProcessManager {
                 // write caches, compiled assets, SQLite files next to their code; Dokku's
                 // predeploy task writes into the image). Unlike theirs, what is written stays
                 // with the release: the next deploy starts from a fresh tree.
-                bindPaths: [BindPath(source: slug, destination: Self.appMount)] + (try StorageMounts(context: context, app: app).list().map {
-                    BindPath(source: StorageMounts.hostDirectory($0, paths: context.settings.paths), destination: $0.container_path)
-                }),
+                bindPaths: [BindPath(source: slug, destination: Self.appMount)] + (try storageBinds(app, tree: slug)),
                 readOnlyBindPaths: [
                     BindPath(source: ReleaseBuilder.binaryPath, destination: Self.binaryMount),
                 ]),
             syslogIdentifier: "\(app).\(instance.dyno)")
+    }
+
+    /// The app's `storage:mount`s as bind mounts, each checked again as it is about to be
+    /// used: its host directory still out of anyone's reach but root's, and a mount point
+    /// inside `/app` made beneath the release tree, refusing a link there (systemd makes a
+    /// missing mount point as root, following links, before the app's view is read-only).
+    private func storageBinds(_ app: AppName, tree: String) throws -> [BindPath] {
+        try StorageMounts(context: context, app: app).list().map { mount in
+            let host = StorageMounts.hostDirectory(mount, paths: settings.paths)
+            if let problem = StorageMounts.containerPathProblem(mount.container_path) ?? StorageMounts.hostPathProblem(host) {
+                throw CommandError("\(app): storage mount \(mount.text) cannot be used: \(problem)")
+            }
+            if mount.container_path.hasPrefix(Self.appMount + "/") {
+                let relative = String(mount.container_path.dropFirst(Self.appMount.count + 1))
+                do {
+                    close(try Beneath.makeDirectories(relative, in: tree, mode: 0o755))
+                } catch let failure as Beneath.Failure {
+                    throw CommandError("\(app): storage mount \(mount.text) cannot be used: \(mount.container_path) \(failure.reason) in the app's tree")
+                }
+            }
+            return BindPath(source: host, destination: mount.container_path)
+        }
     }
 
     /// Writes the app's merged config vars where systemd reads them (root-only).
