@@ -514,10 +514,14 @@ extension DeployTests {
     }
 }
 
-/// A local git repository holding a buildpack, reachable as a `file://` URL.
+/// A local git repository holding a buildpack, served by `git daemon` on loopback: an app
+/// may name buildpacks by network URL only (a `file://` one would have root copy files of
+/// the server out for the build).
 final class BuildpackRepository: @unchecked Sendable {
     let directory: String
-    var url: String { "file://\(directory)" }
+    private let daemon: Process
+    private let port: Int
+    var url: String { "git://127.0.0.1:\(port)/\((directory as NSString).lastPathComponent)" }
 
     init(files: [String: String]) throws {
         directory = "/var/lib/dokkulite-tests/buildpack-\(UUID().uuidString.prefix(8))"
@@ -532,7 +536,22 @@ final class BuildpackRepository: @unchecked Sendable {
             let result = try Shell.which("git", arguments, directory: directory)
             guard result.status == 0 else { throw TestFailure("git \(arguments) failed: \(result)") }
         }
+        port = try freePort()
+        daemon = Process()
+        // git-daemon itself, not `git daemon`, which would run it as a child the kill misses.
+        daemon.executableURL = URL(fileURLWithPath: "/usr/lib/git-core/git-daemon")
+        daemon.arguments = ["--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port=\(port)", "--base-path=" + (directory as NSString).deletingLastPathComponent, directory]
+        daemon.standardOutput = FileHandle.nullDevice
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        let port = self.port
+        guard eventually({ canConnect(port) }) else { throw TestFailure("git daemon did not start") }
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: directory) }
+    deinit {
+        // SIGKILL: children of the test process inherit its mask, where SIGTERM is blocked.
+        kill(daemon.processIdentifier, SIGKILL)
+        daemon.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
 }

@@ -61,10 +61,12 @@ package struct BuildpackStore: Sendable {
         let repository: GitRepository
         do {
             if FileManager.default.fileExists(atPath: mirror) {
+                chmod("\(directory)/git", 0o700)
                 repository = try GitRepository.open(mirror, environment: [:])
                 try repository.fetchOrigin()
             } else {
-                try FileManager.default.createDirectory(atPath: "\(directory)/git", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+                // Root's alone: a mirror's config holds its URL, credentials and all.
+                try FileManager.default.createDirectory(atPath: "\(directory)/git", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 repository = try GitRepository.clone(url, into: mirror, bare: true)
             }
         } catch let error as BuildError {
@@ -96,9 +98,12 @@ package struct BuildpackStore: Sendable {
             throw .io(path: staging, reason: "\(error)")
         }
         let archive = staging + "/.archive.tgz"
-        let download = Self.run("/usr/bin/curl", ["-fsSL", "--max-time", "120", "-o", archive, url])
+        // The URL after `--`, and only the protocols its reference allowed (a `file://` one
+        // only when root set it at the console).
+        let protocols = url.lowercased().hasPrefix("file://") ? "=file" : "=http,https"
+        let download = Self.run("/usr/bin/curl", ["--fail", "--silent", "--show-error", "--location", "--max-time", "120", "--proto", protocols, "--proto-redir", "=http,https", "--output", archive, "--", url])
         guard download.status == 0 else { throw .buildpackUnavailable(url: url, reason: download.output) }
-        let unpack = Self.run("/bin/tar", ["-xzf", archive, "-C", staging])
+        let unpack = Self.run("/bin/tar", ["--extract", "--gzip", "--no-same-owner", "--no-same-permissions", "--file", archive, "--directory", staging])
         guard unpack.status == 0 else { throw .buildpackUnavailable(url: url, reason: unpack.output) }
         try? FileManager.default.removeItem(atPath: archive)
         // Archives often hold one top-level directory: use it as the buildpack root.

@@ -109,17 +109,26 @@ package final class GitRepository {
 
     /// Reads `.gitmodules` of an extracted tree and extracts each submodule at the commit
     /// the tree records for it.
+    ///
+    /// `.gitmodules` is the pusher's: a path must stay inside the tree and a URL must be
+    /// on the network (https, http or git). A path or `file://` URL, or one relative to the
+    /// repository here, would have root clone another repository of this server (another
+    /// app's) into the build.
     private func extractSubmodules(tree: OpaquePointer, into directory: String, cache: String?) throws(BuildError) {
-        guard let text = try? String(contentsOfFile: directory + "/.gitmodules", encoding: .utf8) else { return }
+        guard let text = try AppFiles.text(".gitmodules", in: directory, limit: AppFiles.smallLimit, links: .refused) else { return }
         for module in Submodule.parse(text) {
+            guard Submodule.isInside(module.path) else {
+                throw .refusedFile(path: ".gitmodules", reason: "names the submodule path \(module.path), which leaves the tree")
+            }
+            guard Submodule.isNetworkURL(module.url) else {
+                throw .refusedFile(path: ".gitmodules", reason: "names the submodule URL \(module.url), which is not an https, http or git URL")
+            }
             var entry: OpaquePointer?
             guard git_tree_entry_bypath(&entry, tree, module.path) == 0, let entry else { continue }
             defer { git_tree_entry_free(entry) }
             guard git_tree_entry_type(entry) == GIT_OBJECT_COMMIT else { continue }
             let commit = Self.hex(git_tree_entry_id(entry))
-            let url = module.url.hasPrefix("./") || module.url.hasPrefix("../")
-                ? URL(fileURLWithPath: path).appendingPathComponent(module.url).standardized.path
-                : module.url
+            let url = module.url
             let cacheRoot = cache ?? NSTemporaryDirectory()
             let clonePath = cacheRoot + "/submodule-" + Submodule.cacheKey(url)
             let clone: GitRepository
@@ -170,6 +179,17 @@ struct Submodule: Equatable {
         }
         flush()
         return modules
+    }
+
+    /// A relative path of real names: no `..`, `.` or empty part, not absolute.
+    static func isInside(_ path: String) -> Bool {
+        !path.isEmpty && !path.hasPrefix("/") && !path.split(separator: "/", omittingEmptySubsequences: false).contains { $0.isEmpty || $0 == "." || $0 == ".." }
+    }
+
+    /// https, http or git, and nothing that could be read as an option.
+    static func isNetworkURL(_ url: String) -> Bool {
+        let lower = url.lowercased()
+        return ["https://", "http://", "git://"].contains { lower.hasPrefix($0) } && !url.unicodeScalars.contains { $0.value < 0x21 }
     }
 
     static func cacheKey(_ url: String) -> String {

@@ -229,7 +229,7 @@ struct GitReport: Command {
 /// repositories. It runs without the `GIT_` variables of a push's hook, which would point
 /// it at the pushed repository.
 struct GitClient {
-    let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
+    let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }.merging(GitExec.rootConfiguration) { $1 }
 
     func run(_ arguments: [String]) throws {
         let result = try Subprocess.run("/usr/bin/git", arguments, environment: environment)
@@ -253,7 +253,13 @@ struct GitClient {
 
 /// Replacing this process with a git program keeps the ssh channel's stdio as is.
 enum GitExec {
+    /// The git client runs as root here: it reads no configuration but the repository's
+    /// own (root's `~/.gitconfig` or `~/.config/git/config` could name hooks or programs to
+    /// run, and a path someone else once wrote there must never matter).
+    static let rootConfiguration = ["GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0"]
+
     static func replaceProcess(_ program: String, _ arguments: [String]) throws -> Never {
+        for (key, value) in rootConfiguration { setenv(key, value, 1) }
         let argv = [program] + arguments
         var cArgs = argv.map { strdup($0) }
         cArgs.append(nil)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Beneath
 import Builder
 import Foundation
 
@@ -115,9 +116,15 @@ struct GitFromArchive: Command {
         guard let location = source.first else {
             throw CommandError("Please specify an archive url or -- to fetch the archive from stdin")
         }
+        if location != "--", location != "-" {
+            try RemoteSource.check(location, what: "archive url", allowingFiles: !context.settings.overSSH)
+        }
+        // Root's alone while the archive is unpacked in it.
         let work = NSTemporaryDirectory() + "dokkulite-archive-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work + "/code", withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        guard mkdir(work, 0o700) == 0, mkdir(work + "/code", 0o700) == 0 else {
+            throw CommandError("cannot create \(work): \(String(cString: strerror(errno)))")
+        }
+        defer { try? Beneath.removeTree(work) }
         let archive = work + "/archive"
         if location == "--" || location == "-" {
             context.output.step("Fetching \(archiveType) file from stdin")
@@ -126,7 +133,7 @@ struct GitFromArchive: Command {
             FileManager.default.createFile(atPath: archive, contents: data)
         } else {
             context.output.step("Downloading \(archiveType) file from \(location)")
-            let download = try Subprocess.run("/usr/bin/curl", ["-fsSL", "--max-time", "300", "-o", archive, location])
+            let download = try Subprocess.run("/usr/bin/curl", RemoteSource.curlArguments(output: archive, url: location, allowingFiles: !context.settings.overSSH))
             guard download.status == 0 else { throw CommandError("Unable to download \(location): \(download.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
         }
         try ArchiveCheck.before(archive: archive, type: archiveType, limits: ArchiveCheck.limits(app, store: context.store()))
@@ -134,8 +141,8 @@ struct GitFromArchive: Command {
         let unpack: Subprocess.Result
         switch archiveType {
         case "zip": unpack = try Subprocess.run("/usr/bin/unzip", ["-q", archive, "-d", work + "/code"])
-        case "tar.gz": unpack = try Subprocess.run("/bin/tar", ["-xzf", archive, "-C", work + "/code"])
-        default: unpack = try Subprocess.run("/bin/tar", ["-xf", archive, "-C", work + "/code"])
+        case "tar.gz": unpack = try Subprocess.run("/bin/tar", ["--extract", "--gzip", "--no-same-owner", "--no-same-permissions", "--file", archive, "--directory", work + "/code"])
+        default: unpack = try Subprocess.run("/bin/tar", ["--extract", "--no-same-owner", "--no-same-permissions", "--file", archive, "--directory", work + "/code"])
         }
         guard unpack.status == 0 else { throw CommandError("Unable to extract the \(archiveType) archive: \(unpack.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
         try ArchiveCheck.links(in: work + "/code")
@@ -171,8 +178,8 @@ enum ArchiveCheck {
         if size > limits.size { throw CommandError("Archive exceeds maximum allowed size of \(limits.size) bytes") }
         let listing = switch type {
         case "zip": try Subprocess.run("/usr/bin/unzip", ["-Z1", archive])
-        case "tar.gz": try Subprocess.run("/bin/tar", ["-tzf", archive])
-        default: try Subprocess.run("/bin/tar", ["-tf", archive])
+        case "tar.gz": try Subprocess.run("/bin/tar", ["--list", "--gzip", "--file", archive])
+        default: try Subprocess.run("/bin/tar", ["--list", "--file", archive])
         }
         guard listing.status == 0 else { throw CommandError("Unable to read the \(type) archive: \(listing.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
         let names = listing.stdout.split(separator: "\n")
@@ -206,6 +213,7 @@ struct GitSync: Command {
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
         guard let remote, !remote.isEmpty else { throw CommandError("Missing GIT_REMOTE parameter") }
+        try RemoteSource.check(remote, what: "git remote", allowingFiles: !context.settings.overSSH, schemes: RemoteSource.gitSchemes)
         let repository = AppRepository(context: context, app: app)
         let git = try repository.ensure()
         let before = try repository.deployRevision()

@@ -11,7 +11,7 @@ struct RepoGC: Command {
         let repository = context.settings.paths.repository(app)
         // An app not pushed to yet has no repository, and nothing to collect.
         guard FileManager.default.fileExists(atPath: repository) else { return }
-        let result = try Subprocess.run("/usr/bin/git", ["--git-dir", repository, "gc", "--aggressive", "--quiet"])
+        let result = try Subprocess.run("/usr/bin/git", ["--git-dir", repository, "gc", "--aggressive", "--quiet"], environment: GitClient().environment)
         guard result.status == 0 else {
             throw CommandError("Unable to run git gc: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }

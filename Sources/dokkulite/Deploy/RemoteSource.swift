@@ -1,0 +1,30 @@
+/// URLs a key holder gives for dokkulite to fetch as root (`git:from-archive`,
+/// `git:sync`): one of the network schemes allowed, never an option of the program that
+/// fetches, and a file on the server only for root at its console.
+enum RemoteSource {
+    /// What `git:from-archive` downloads with curl.
+    static let archiveSchemes = ["https://", "http://"]
+    /// What `git:sync` clones (libgit2): no `ssh://` or `git@`, which would use root's keys.
+    static let gitSchemes = ["https://", "http://", "git://"]
+
+    /// Throws a one-line refusal unless `url` starts with one of `schemes` (or, when
+    /// allowed, names a file on the server: `file://` or an absolute path).
+    static func check(_ url: String, what: String, allowingFiles: Bool, schemes: [String] = archiveSchemes) throws {
+        let lower = url.lowercased()
+        if schemes.contains(where: { lower.hasPrefix($0) }), url.count > 8, !url.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) {
+            return
+        }
+        if allowingFiles, lower.hasPrefix("file:///") || (url.hasPrefix("/") && schemes == gitSchemes) {
+            return
+        }
+        let allowed = schemes.map { String($0.dropLast(3)) }.joined(separator: ", ")
+        throw CommandError("Invalid \(what) \(url): use \(allowed)\(allowingFiles ? " or file://" : "") (files on the server only for root at its console)")
+    }
+
+    /// curl's arguments to download `url` to `output`: the URL after `--`, and only the
+    /// checked protocols, for redirects too.
+    static func curlArguments(output: String, url: String, allowingFiles: Bool) -> [String] {
+        let protocols = allowingFiles ? "=http,https,file" : "=http,https"
+        return ["--fail", "--silent", "--show-error", "--location", "--max-time", "300", "--proto", protocols, "--proto-redir", "=http,https", "--output", output, "--", url]
+    }
+}
