@@ -54,9 +54,58 @@ package enum Beneath {
         // The kernel answers EAGAIN when a rename elsewhere raced the lookup: try again.
         for _ in 0..<8 {
             let fd = cbeneath_openat2(directory, relative, flags, creates ? UInt32(mode) : 0, resolve)
-            if fd >= 0 || errno != EAGAIN { return fd }
+            if fd >= 0 || errno != EAGAIN {
+                // systemd's RestrictSUIDSGID= answers ENOSYS to openat2 (its flags are out of
+                // seccomp's sight): resolve one name at a time instead.
+                if fd < 0, errno == ENOSYS { return walk(relative, at: directory, flags: flags, mode: mode, links: links) }
+                return fd
+            }
         }
         return -1
+    }
+
+    /// `open` without openat2: each name is opened under the directory before it with
+    /// `O_NOFOLLOW`, a link is read and its target resolved the same way (never an absolute
+    /// one), and `..` pops only directories this walk opened, never above `directory`.
+    package static func walk(_ relative: String, at directory: CInt, flags: CInt, mode: UInt32, links: Links) -> CInt {
+        var opened: [CInt] = []
+        defer { for fd in opened { close(fd) } }
+        var pending = relative.split(separator: "/", omittingEmptySubsequences: true).reversed().map(String.init)
+        if relative.hasPrefix("/") { errno = EXDEV; return -1 }
+        var hops = 0
+        while let name = pending.popLast() {
+            if name == "." { continue }
+            if name == ".." {
+                guard let last = opened.popLast() else { errno = EXDEV; return -1 }
+                close(last)
+                continue
+            }
+            let parent = opened.last ?? directory
+            let isLast = pending.allSatisfy { $0 == "." }
+            let fd = isLast
+                ? openat(parent, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode_t(mode))
+                : openat(parent, name, CInt(CBENEATH_O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if fd >= 0 {
+                if isLast { return fd }
+                opened.append(fd)
+                continue
+            }
+            // ELOOP from O_NOFOLLOW, or ENOTDIR from O_DIRECTORY: a link is there (or not a
+            // directory, which reading the link tells apart).
+            guard errno == ELOOP || errno == ENOTDIR else { return -1 }
+            let code = errno
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlinkat(parent, name, &buffer, Int(PATH_MAX))
+            guard count >= 0 else { errno = code; return -1 }
+            guard links == .inside else { errno = ELOOP; return -1 }
+            hops += 1
+            guard hops <= 40 else { errno = ELOOP; return -1 }
+            let target = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard !target.hasPrefix("/") else { errno = EXDEV; return -1 }
+            pending.append(contentsOf: target.split(separator: "/", omittingEmptySubsequences: true).reversed().map(String.init))
+        }
+        // Nothing left to open by name: the directory reached itself.
+        return openat(opened.last ?? directory, ".", flags | O_CLOEXEC | O_NOCTTY, mode_t(mode))
     }
 
     /// The bytes of the regular file `relative` under `root`, or nil when there is no such

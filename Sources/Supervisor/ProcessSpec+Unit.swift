@@ -1,4 +1,41 @@
 extension ProcessSpec {
+    /// What every app process and build runs under: no way to gain privileges or
+    /// capabilities, the system read-only, no home directories, its own /tmp, /dev (with
+    /// its own /dev/shm) and IPC namespace, other users' processes invisible in /proc, no
+    /// kernel tunables, modules, logs, clock, hostname or namespaces, and system calls
+    /// limited to what services use (others fail with EPERM rather than killing it).
+    ///
+    /// `ProcSubset=pid` is left out: it hides /proc/cpuinfo and /proc/stat, and Node.js then
+    /// counts no CPU (`os.cpus()` is empty), which breaks apps that fork a worker per CPU.
+    /// `MemoryDenyWriteExecute=` is left out: JIT compilers (V8, PyPy) need it.
+    static let hardening: [(String, BusValue)] = [
+        ("NoNewPrivileges", .bool(true)),
+        ("CapabilityBoundingSet", .uint64(0)),
+        ("AmbientCapabilities", .uint64(0)),
+        ("ProtectSystem", .string("strict")),
+        ("ProtectHome", .string("yes")),
+        ("PrivateTmp", .bool(true)),
+        ("PrivateDevices", .bool(true)),
+        // PrivateDevices= still shares the host's /dev/shm: each process gets its own.
+        ("TemporaryFileSystem", .stringPairs([StringPair("/dev/shm", "rw,nosuid,nodev,mode=1777")])),
+        ("PrivateIPC", .bool(true)),
+        ("ProtectProc", .string("invisible")),
+        ("ProtectKernelTunables", .bool(true)),
+        ("ProtectKernelModules", .bool(true)),
+        ("ProtectKernelLogs", .bool(true)),
+        ("ProtectControlGroups", .bool(true)),
+        ("ProtectClock", .bool(true)),
+        ("ProtectHostname", .bool(true)),
+        ("RestrictNamespaces", .uint64(0)),
+        ("RestrictRealtime", .bool(true)),
+        ("RestrictSUIDSGID", .bool(true)),
+        ("LockPersonality", .bool(true)),
+        ("RestrictAddressFamilies", .flaggedStrings(true, ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"])),
+        ("SystemCallArchitectures", .strings(["native"])),
+        ("SystemCallFilter", .flaggedStrings(true, ["@system-service"])),
+        ("SystemCallErrorNumber", .int32(1)),
+    ]
+
     /// The script `bash -c` runs: Heroku's order is config vars (already in the
     /// environment), then `.profile.d/*.sh`, then `.profile`, then the command itself.
     package static let launcher = """
@@ -103,17 +140,11 @@ extension ProcessSpec {
         }
         properties += limitProperties
         if sandbox.hardened {
-            properties += [
-                ("NoNewPrivileges", .bool(true)),
-                ("ProtectSystem", .string("strict")),
-                ("ProtectHome", .string("yes")),
-                ("PrivateTmp", .bool(true)),
-                ("ProtectKernelTunables", .bool(true)),
-                ("ProtectKernelModules", .bool(true)),
-                ("ProtectControlGroups", .bool(true)),
-                ("RestrictSUIDSGID", .bool(true)),
-                ("LockPersonality", .bool(true)),
-            ]
+            properties += Self.hardening
+            if let reserved = sandbox.reservedPorts {
+                properties.append(("SocketBindAllow", .socketBinds(sandbox.ownPorts.map { SocketBind(first: $0) })))
+                properties.append(("SocketBindDeny", .socketBinds([SocketBind(first: reserved.lowerBound, count: UInt16(clamping: reserved.count))])))
+            }
         }
         if !sandbox.readWritePaths.isEmpty {
             properties.append(("ReadWritePaths", .strings(sandbox.readWritePaths)))

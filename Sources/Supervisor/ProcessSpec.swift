@@ -114,13 +114,23 @@ package struct ProcessSpec: Sendable, Equatable {
         package var bindPaths: [BindPath]
         /// Host paths bound read-only (a release tree at `/app`).
         package var readOnlyBindPaths: [BindPath]
+        /// TCP/UDP ports the process may bind among `reservedPorts` (its own `PORT`).
+        package var ownPorts: [UInt16]
+        /// Ports no process may bind but its own: the range app ports are handed out from,
+        /// so an app cannot take another's (apps share the host's network).
+        package var reservedPorts: ClosedRange<UInt16>?
 
-        package init(hardened: Bool = true, readWritePaths: [String] = [], inaccessiblePaths: [String] = [], bindPaths: [BindPath] = [], readOnlyBindPaths: [BindPath] = []) {
+        package init(
+            hardened: Bool = true, readWritePaths: [String] = [], inaccessiblePaths: [String] = [], bindPaths: [BindPath] = [], readOnlyBindPaths: [BindPath] = [],
+            ownPorts: [UInt16] = [], reservedPorts: ClosedRange<UInt16>? = nil
+        ) {
             self.hardened = hardened
             self.readWritePaths = readWritePaths
             self.inaccessiblePaths = inaccessiblePaths
             self.bindPaths = bindPaths
             self.readOnlyBindPaths = readOnlyBindPaths
+            self.ownPorts = ownPorts
+            self.reservedPorts = reservedPorts
         }
     }
 }

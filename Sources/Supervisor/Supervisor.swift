@@ -105,11 +105,22 @@ package final class Supervisor {
 
     /// Waits until the unit's process accepts TCP connections on `port` (the default health
     /// check), failing early when the process exits.
-    package func waitUntilListening(unit: String, port: Int, timeout: Duration) throws(SupervisorError) {
+    ///
+    /// With `owner`, the listening socket must be that user's: apps share the host's
+    /// network, and a process of another user (another app) that took the port first must
+    /// never be mistaken for the instance and routed to.
+    package func waitUntilListening(unit: String, port: Int, owner: UInt32? = nil, timeout: Duration) throws(SupervisorError) {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         var delay = Duration.milliseconds(5)
         while true {
-            if Self.canConnect(port: port) { return }
+            if Self.canConnect(port: port) {
+                guard let owner else { return }
+                let owners = Self.listenerOwners(port: port)
+                if let stranger = owners.first(where: { $0 != owner }) {
+                    throw .processFailed(process: unit, reason: "cannot use port \(port): a process of another user (uid \(stranger)) listens on it")
+                }
+                if !owners.isEmpty { return }
+            }
             guard let status = try status(of: unit), status.isRunning else {
                 throw .processFailed(process: unit, reason: "exited before it listened on port \(port)")
             }
@@ -134,6 +145,29 @@ package final class Supervisor {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         return result == 0
+    }
+
+    /// The users whose sockets listen on TCP `port` (any address, IPv4 or IPv6), from the
+    /// kernel's socket tables.
+    package static func listenerOwners(port: Int) -> [UInt32] {
+        var owners: [UInt32] = []
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let file = fopen(table, "r") else { continue }
+            defer { fclose(file) }
+            var line: UnsafeMutablePointer<CChar>?
+            var capacity = 0
+            defer { free(line) }
+            _ = getline(&line, &capacity, file)  // the header
+            while getline(&line, &capacity, file) > 0, let line {
+                // sl local_address rem_address st tx:rx tr:when retrnsmt uid ...
+                let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count > 7, fields[3] == "0A", let colon = fields[1].lastIndex(of: ":"),
+                    Int(fields[1][fields[1].index(after: colon)...], radix: 16) == port, let uid = UInt32(fields[7])
+                else { continue }
+                owners.append(uid)
+            }
+        }
+        return owners
     }
 
     /// True when nothing is bound to `port` on any local address.

@@ -48,6 +48,30 @@ import Testing
         #expect(throws: Beneath.Failure.self) { try text("alias", links: .refused) }
     }
 
+    @Test func theWalkWithoutOpenat2AgreesWithTheKernel() throws {
+        // What a process under systemd's RestrictSUIDSGID= uses (openat2 answers ENOSYS).
+        try FileManager.default.createSymbolicLink(atPath: root + "/absolute", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: root + "/relative", withDestinationPath: "../secret")
+        try FileManager.default.createSymbolicLink(atPath: root + "/alias", withDestinationPath: "sub/file")
+        try FileManager.default.createSymbolicLink(atPath: root + "/sub/back", withDestinationPath: "../Procfile")
+        try FileManager.default.createSymbolicLink(atPath: root + "/loop", withDestinationPath: "loop")
+        let directory = try Beneath.openDirectory(root)
+        defer { close(directory) }
+        for links in [Beneath.Links.inside, .refused] {
+            for name in ["Procfile", "sub/file", "sub/../Procfile", "../secret", "absolute", "relative", "alias", "sub/back", "loop", "nothing", "sub/nothing", ".", "sub"] {
+                func outcome(_ fd: CInt) -> String {
+                    if fd < 0 { return "errno \(errno)" }
+                    defer { close(fd) }
+                    var buffer = [UInt8](repeating: 0, count: 64)
+                    return "read " + String(decoding: buffer[..<max(0, read(fd, &buffer, 64))], as: UTF8.self)
+                }
+                let kernel = outcome(Beneath.open(name, at: directory, flags: O_RDONLY, links: links))
+                let walked = outcome(Beneath.walk(name, at: directory, flags: O_RDONLY, mode: 0, links: links))
+                #expect(kernel == walked, "\(name) with links \(links)")
+            }
+        }
+    }
+
     @Test func refusesFIFOsDirectoriesAndFilesOverTheCap() throws {
         #expect(mkfifo(root + "/fifo", 0o644) == 0)
         let fifo = #expect(throws: Beneath.Failure.self) { try text("fifo") }

@@ -17,4 +17,7 @@ enum {
     CBENEATH_RESOLVE_BENEATH = 0x08,
 };
 
+/// O_PATH, which Swift's Glibc module does not show (it needs _GNU_SOURCE).
+enum { CBENEATH_O_PATH = 010000000 };
+
 #endif

@@ -83,6 +83,22 @@ final class BusMessage {
             try close()
         case .fileDescriptor(let fd):
             try appendBasic("h", fd)
+        case .flaggedStrings(let flag, let list):
+            try open("r", "bas")
+            try append(.bool(flag))
+            try append(.strings(list))
+            try close()
+        case .socketBinds(let binds):
+            try open("a", "(iiqq)")
+            for bind in binds {
+                try open("r", "iiqq")
+                try appendBasic("i", Int32(0))
+                try appendBasic("i", Int32(0))
+                try appendBasic("q", bind.count)
+                try appendBasic("q", bind.first)
+                try close()
+            }
+            try close()
         case .unsupported(let signature):
             throw BusFailure(code: -22, what: "append unsupported signature \(signature)")
         }

@@ -21,6 +21,10 @@ package enum BusValue: Sendable, Equatable {
     case stringPairs([StringPair])
     /// `h`: a file descriptor, duplicated into the message (StandardOutputFileDescriptor).
     case fileDescriptor(Int32)
+    /// `(bas)`: SystemCallFilter, RestrictAddressFamilies: allow (true) or deny list.
+    case flaggedStrings(Bool, [String])
+    /// `a(iiqq)`: SocketBindAllow / SocketBindDeny.
+    case socketBinds([SocketBind])
     /// A value of a type this client does not decode; its signature is kept.
     case unsupported(String)
 
@@ -41,6 +45,8 @@ package enum BusValue: Sendable, Equatable {
         case .pathFlags: "a(sb)"
         case .stringPairs: "a(ss)"
         case .fileDescriptor: "h"
+        case .flaggedStrings: "(bas)"
+        case .socketBinds: "a(iiqq)"
         case .unsupported(let signature): signature
         }
     }
@@ -112,5 +118,17 @@ package struct StringPair: Sendable, Equatable {
     package init(_ first: String, _ second: String) {
         self.first = first
         self.second = second
+    }
+}
+
+/// One `SocketBindAllow=` / `SocketBindDeny=` rule: any address family and protocol (0),
+/// `count` ports from `first`.
+package struct SocketBind: Sendable, Equatable {
+    package var first: UInt16
+    package var count: UInt16
+
+    package init(first: UInt16, count: UInt16 = 1) {
+        self.first = first
+        self.count = count
     }
 }

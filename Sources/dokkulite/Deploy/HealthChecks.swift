@@ -103,7 +103,13 @@ struct HealthChecks {
             // An attempt against a process still starting would only cost a `wait`: the
             // first one goes once the process listens (or the attempts' time is up).
             let budget = min(60, Double(check.attempts) * (check.wait + check.timeout))
-            try? supervisor.waitUntilListening(unit: instance.unit, port: port, timeout: .milliseconds(Int(budget * 1000)))
+            do {
+                try supervisor.waitUntilListening(unit: instance.unit, port: port, owner: ProcessManager(context).listenerOwner(app), timeout: .milliseconds(Int(budget * 1000)))
+            } catch SupervisorError.processFailed(_, let reason) where reason.hasPrefix("cannot use port") {
+                throw CommandError("\(app) \(instance.dyno) \(reason)")
+            } catch {
+                // Not listening yet: the attempts below say so.
+            }
         }
         var lastError = "no attempt"
         for attempt in 1...check.attempts {

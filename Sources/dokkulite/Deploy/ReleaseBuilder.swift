@@ -148,7 +148,8 @@ struct ReleaseBuilder {
                 hardened: true,
                 readWritePaths: [paths.cache(app), meta],
                 inaccessiblePaths: [paths.database, paths.database + "-wal", paths.database + "-shm", paths.certs],
-                bindPaths: [BindPath(source: tree, destination: ProcessManager.appMount)]),
+                bindPaths: [BindPath(source: tree, destination: ProcessManager.appMount)],
+                reservedPorts: context.settings.reservedPorts),
             syslogIdentifier: "\(app).build.\(version)",
             argv: BuildDriver.argv(build: ProcessManager.appMount, cache: paths.cache(app), env: envDirectory, meta: meta, buildpacks: buildpackPaths))
         let status = try context.supervisor().runAttached(spec)

@@ -75,7 +75,7 @@ struct ProcessManager {
         for instance in instances {
             guard let port = instance.port else { continue }
             do {
-                try supervisor.waitUntilListening(unit: instance.unit, port: port, timeout: timeout)
+                try supervisor.waitUntilListening(unit: instance.unit, port: port, owner: try listenerOwner(instance.app), timeout: timeout)
             } catch {
                 throw CommandError("\(instance.app) \(instance.dyno) \(Self.reason(error))")
             }
@@ -90,6 +90,12 @@ struct ProcessManager {
                 throw CommandError("\(instance.app) \(instance.dyno) exited within \(uptime) of starting")
             }
         }
+    }
+
+    /// The uid an app's listeners must have: its own user's (nil with systemd's dynamic
+    /// users, whose uids are not known in advance).
+    func listenerOwner(_ app: AppName) throws -> UInt32? {
+        try AppUser.name(of: app, store: store).flatMap(AppUser.uid(of:)).map { UInt32($0.uid) }
     }
 
     private static func reason(_ error: any Error) -> String {
@@ -153,7 +159,9 @@ struct ProcessManager {
                 bindPaths: [BindPath(source: slug, destination: Self.appMount)] + (try storageBinds(app, tree: slug)),
                 readOnlyBindPaths: [
                     BindPath(source: ReleaseBuilder.binaryPath, destination: Self.binaryMount),
-                ]),
+                ],
+                ownPorts: instance.port.map { [UInt16($0)] } ?? [],
+                reservedPorts: settings.reservedPorts),
             syslogIdentifier: "\(app).\(instance.dyno)")
     }
 

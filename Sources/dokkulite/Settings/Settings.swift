@@ -40,6 +40,9 @@ struct Settings: Sendable {
     /// server's console): then server paths are not inputs and root-only commands refuse.
     var overSSH: Bool
 
+    /// The port range as systemd's bind rules take it.
+    var reservedPorts: ClosedRange<UInt16> { UInt16(portRange.lowerBound)...UInt16(portRange.upperBound) }
+
     /// The default machine layout.
     static let defaultRoot = "/var/lib/dokkulite"
 
