@@ -91,7 +91,7 @@ struct PluginDeployTests {
         try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
         let log = sandbox.root + "/deployed.log"
         let source = try PluginTests.makePlugin(in: sandbox.root, name: "policy", files: [
-            "pre-deploy": "#!/bin/bash\nif [[ $1 == veto* ]]; then echo \"deploys of $1 are not allowed by policy\" >&2; exit 1; fi\n",
+            "pre-deploy": "#!/bin/bash\necho \"-----> policy checked $1\"\nif [[ $1 == veto* ]]; then echo \"deploys of $1 are not allowed by policy\" >&2; exit 1; fi\n",
             "post-deploy": "#!/bin/bash\necho \"post-deploy $1 $4\" >> \(log)\n",
         ])
         #expect(try sandbox.run("plugin:install", source).status == 0)
@@ -102,6 +102,8 @@ struct PluginDeployTests {
         let push = try AppSource(sandbox, files: DeployTests.versionApp("no")).push(vetoed)
         #expect(push.status != 0)
         #expect(push.stderr.contains("deploys of \(vetoed) are not allowed by policy"))
+        // What a trigger prints reaches the pusher, as Dokku's triggers' output does.
+        #expect(push.stderr.contains("remote: -----> policy checked \(vetoed)"), "\(push)")
         #expect(try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(vetoed)' AND status = 'current'") == "0")
         #expect(try sandbox.sql("SELECT COUNT(*) FROM instance WHERE app = '\(vetoed)'") == "0")
     }

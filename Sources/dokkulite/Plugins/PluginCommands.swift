@@ -142,6 +142,6 @@ struct PluginTrigger: Command {
 
     func run(in context: Context) throws {
         guard let trigger, !trigger.isEmpty else { throw CommandError("Please specify a trigger") }
-        context.output.raw(try Plugins(context).fire(trigger, arguments))
+        try Plugins(context).fire(trigger, arguments)
     }
 }

@@ -47,10 +47,10 @@ struct Plugins {
     /// The enabled plugins.
     var enabled: [Plugin] { installed().filter(\.enabled) }
 
-    /// Runs every enabled plugin's executable for `trigger` with `arguments`. Returns the
-    /// combined stdout (Dokku triggers answer on stdout). A plugin that fails a veto
-    /// trigger stops the operation with its message; one that hangs is killed after the
-    /// timeout and named.
+    /// Runs every enabled plugin's executable for `trigger` with `arguments`. What a
+    /// trigger prints reaches the user, as Dokku's do (in a push, the pusher), and its
+    /// stdout is also returned. A plugin that fails a veto trigger stops the operation with
+    /// its message; one that hangs is killed after the timeout and named.
     @discardableResult
     func fire(_ trigger: String, _ arguments: [String], input: String? = nil) throws -> String {
         var answers = ""
@@ -59,6 +59,7 @@ struct Plugins {
             guard FileManager.default.isExecutableFile(atPath: executable) else { continue }
             let result = try PluginProcess.run(executable, arguments, directory: plugin.path, input: input, timeout: context.settings.pluginTimeout, environment: environment)
             answers += result.stdout
+            if !result.stdout.isEmpty { context.output.raw(result.stdout) }
             if result.timedOut {
                 let message = "plugin \(plugin.name): trigger \(trigger) did not finish within \(Int(context.settings.pluginTimeout))s and was stopped"
                 if Self.vetoes.contains(trigger) { throw CommandError(message) }
