@@ -104,6 +104,13 @@ let package = Package(
             dependencies: ["dokkulite", "TestSupport"],
             swiftSettings: upcoming
         ),
+        // The hostile suite: attacks on the installed server (its own target: it runs
+        // scripts/install on this machine).
+        .testTarget(
+            name: "HostileTests",
+            dependencies: ["TestSupport"],
+            swiftSettings: upcoming
+        ),
         .target(
             name: "TestSupport",
             path: "Tests/TestSupport",

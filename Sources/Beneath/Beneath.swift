@@ -48,8 +48,9 @@ package enum Beneath {
     package static func open(_ relative: String, at directory: CInt, flags: CInt, mode: UInt32 = 0, links: Links) -> CInt {
         var resolve = UInt64(CBENEATH_RESOLVE_BENEATH | CBENEATH_RESOLVE_NO_MAGICLINKS)
         if links == .refused { resolve |= UInt64(CBENEATH_RESOLVE_NO_SYMLINKS) }
-        var flags = flags | O_CLOEXEC | O_NOCTTY
-        if links == .refused { flags |= O_NOFOLLOW }
+        // RESOLVE_NO_SYMLINKS covers the last name too (ELOOP); O_NOFOLLOW with O_DIRECTORY
+        // would say ENOTDIR for a link instead.
+        let flags = flags | O_CLOEXEC | O_NOCTTY
         let creates = flags & O_CREAT != 0
         // The kernel answers EAGAIN when a rename elsewhere raced the lookup: try again.
         for _ in 0..<8 {

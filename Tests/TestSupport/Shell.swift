@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The result of running a program.
 public struct ProcessResult: Sendable, CustomStringConvertible {
@@ -19,6 +19,15 @@ public enum Shell {
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         input: String? = nil, directory: String? = nil
     ) throws -> ProcessResult {
+        try run(executable, arguments, environment: environment, bytes: input.map { Data($0.utf8) }, directory: directory)
+    }
+
+    /// `run` with bytes on stdin (an archive, say).
+    @discardableResult
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        bytes input: Data?, directory: String? = nil
+    ) throws -> ProcessResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -29,7 +38,7 @@ public enum Shell {
         process.standardError = err
         process.standardInput = inp
         try process.run()
-        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
+        if let input { inp.fileHandleForWriting.write(input) }
         try? inp.fileHandleForWriting.close()
         // Read both pipes concurrently so a chatty child never blocks on a full pipe.
         let group = DispatchGroup()

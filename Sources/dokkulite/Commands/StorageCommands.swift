@@ -39,9 +39,13 @@ struct StorageMounts {
         guard parts.count >= 2, parts[0].hasPrefix("/") || isName(parts[0]), parts[1].hasPrefix("/") else {
             throw CommandError("Storage path must be two valid paths divided by colon.")
         }
+        // Lexically only: resolving links here would follow one an app planted.
         func clean(_ path: String) -> String {
-            let standard = (path as NSString).standardizingPath
-            return standard.count > 1 && standard.hasSuffix("/") ? String(standard.dropLast()) : standard
+            var parts: [Substring] = []
+            for part in path.split(separator: "/") where part != "." {
+                if part == ".." { _ = parts.popLast() } else { parts.append(part) }
+            }
+            return "/" + parts.joined(separator: "/")
         }
         return Mount(host_path: parts[0].hasPrefix("/") ? clean(parts[0]) : parts[0], container_path: clean(parts[1]))
     }
