@@ -82,3 +82,35 @@ import Testing
         #expect(checks[0].content == "hello")
     }
 }
+
+/// `.gitmodules` is the pusher's: root clones only network URLs, into paths inside the tree.
+@Suite struct SubmoduleTests {
+    @Test(arguments: ["lib", "vendor/lib", "a.b/c-d"])
+    func pathsInsideTheTree(_ path: String) {
+        #expect(Submodule.isInside(path))
+    }
+
+    @Test(arguments: ["", "/etc", "../x", "a/../../x", "a//b", "./a", "a/."])
+    func pathsThatLeaveOrBlur(_ path: String) {
+        #expect(!Submodule.isInside(path))
+    }
+
+    @Test func onlyNetworkURLs() {
+        for url in ["https://github.com/a/b.git", "http://example.test/x", "git://example.test/x", "HTTPS://example.test/x"] {
+            #expect(Submodule.isNetworkURL(url), "\(url)")
+        }
+        for url in ["../other/repo.git", "./x", "/var/lib/dokkulite/apps/x/repo.git", "file:///x", "ssh://git@h/x", "git@h:x", "ext::sh -c touch% /tmp/x", "https://h/x y", "--upload-pack=x"] {
+            #expect(!Submodule.isNetworkURL(url), "\(url)")
+        }
+    }
+
+    @Test func buildpacksReachTheNetworkOrTheServer() throws {
+        #expect(try #require(BuildpackReference("https://github.com/heroku/heroku-buildpack-ruby.git")).reach == .network)
+        #expect(try #require(BuildpackReference("git://127.0.0.1:9418/x")).reach == .network)
+        #expect(try #require(BuildpackReference("http://h/x.tgz")).reach == .network)
+        #expect(try #require(BuildpackReference("heroku/python")).reach == .builtin)
+        for server in ["file:///var/lib/dokkulite/apps/x/repo.git", "/var/lib/dokkulite/apps/x/repo.git", "ssh://git@h/x.git", "git@h:x.git", "file:///x.tgz"] {
+            #expect(try #require(BuildpackReference(server)).reach == .server, "\(server)")
+        }
+    }
+}

@@ -40,6 +40,44 @@ extension OnTheInstalledServer {
             }
         }
 
+        /// A crash of the entry while it serves a command: one line to the key holder, never
+        /// the runtime's backtrace of a root process.
+        @Test func aCrashPrintsOneLine() throws {
+            let server = try InstalledServer.get()
+            let app = server.newApp("crash")
+            defer { server.cleanUp(app) }
+            #expect(try server.push(app, files: InstalledServer.webApp("crash")).status == 0)
+            let ssh = Process()
+            ssh.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+            ssh.arguments = server.sshOptions + ["--", "dokku@127.0.0.1", "logs \(app) -t"]
+            let errors = Pipe()
+            ssh.standardError = errors
+            ssh.standardOutput = FileHandle.nullDevice
+            ssh.standardInput = FileHandle.nullDevice
+            try ssh.run()
+            // The entry itself (not sudo, which runs it): its argv is dokkulite's.
+            var entry: Int32?
+            _ = eventually(timeout: .seconds(20)) {
+                entry = Self.processes(argv: ["/usr/local/bin/dokkulite", "ssh-command", "--key-name", server.keyName]).first
+                return entry != nil
+            }
+            let pid = try #require(entry, "the ssh entry is running")
+            kill(pid, SIGSEGV)
+            let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            ssh.waitUntilExit()
+            #expect(ssh.terminationStatus == 70, "\(said)")
+            #expect(said == " !     dokkulite stopped on an internal error; the server's administrator can find it in the logs\n", "\(said)")
+        }
+
+        /// Processes whose whole argv is `argv`.
+        static func processes(argv: [String]) -> [Int32] {
+            let wanted = Data((argv.joined(separator: "\u{0}") + "\u{0}").utf8)
+            return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name in
+                guard let pid = Int32(name), let cmdline = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"), cmdline == wanted else { return nil }
+                return pid
+            }
+        }
+
         /// Triggers run plugins as root with the caller's words; plugin and key
         /// administration change what runs as root or who may log in (item 1).
         @Test func rootOnlyCommandsAreRefused() throws {

@@ -104,6 +104,22 @@ extension OnTheInstalledServer {
             #expect(try server.ssh("certs:show \(app) key").status != 0, "nothing was installed")
         }
 
+        /// Config keys name files root writes (a build's ENV_DIR): a key like a path is
+        /// refused wherever it comes from, `git:set rev-env-var` included.
+        @Test func configKeysAreNeverPaths() throws {
+            let server = try InstalledServer.get()
+            let app = server.newApp("keys")
+            defer { server.cleanUp(app) }
+            #expect(try server.ssh("apps:create \(app)").status == 0)
+            let target = "/etc/dokkulite-hostile-\(UUID().uuidString.prefix(6))"
+            let revEnv = try server.ssh("git:set \(app) rev-env-var ../../../../../../..\(target)")
+            #expect(revEnv.status != 0 && revEnv.stderr.contains("Invalid key name"), "\(revEnv)")
+            #expect(try server.ssh("config:set --no-restart \(app) ../../../../../../..\(target)=x").status != 0)
+            #expect(try server.ssh("config:import --no-restart \(app)", input: Data("../../../../../../..\(target)=x\n".utf8)).status != 0)
+            #expect(try server.push(app, files: InstalledServer.webApp("keys")).status == 0)
+            #expect(!FileManager.default.fileExists(atPath: target))
+        }
+
         /// A tarball's entries are read without following links: `server.key -> /etc/shadow`
         /// would hand root's files to `certs:show`.
         @Test func certsTarballLinksAreRefused() throws {

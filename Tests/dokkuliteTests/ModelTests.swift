@@ -126,3 +126,35 @@ import Testing
     @Test(arguments: ["http://x", "a b.com", "example.com.", "", "ex_ample.com"])
     func rejects(_ domain: String) { #expect(!Domains.isValid(domain)) }
 }
+
+/// URLs a key holder gives dokkulite to fetch as root.
+@Suite struct RemoteSourceTests {
+    @Test func networkURLsPassAndEverythingElseIsRefused() throws {
+        try RemoteSource.check("https://example.test/app.tar", what: "archive url", allowingFiles: false)
+        try RemoteSource.check("git://example.test/app", what: "git remote", allowingFiles: false, schemes: RemoteSource.gitSchemes)
+        for url in ["-K/etc/shadow", "--output=/x", "file:///etc/shadow", "/etc/shadow", "ftp://h/x", "https://", "https://h/a b", "scp://h/x"] {
+            #expect(throws: CommandError.self, "\(url)") { try RemoteSource.check(url, what: "archive url", allowingFiles: false) }
+        }
+        for remote in ["/var/lib/dokkulite/apps/x/repo.git", "file:///x", "ssh://git@h/x", "git@h:x", "--upload-pack=x"] {
+            #expect(throws: CommandError.self, "\(remote)") { try RemoteSource.check(remote, what: "git remote", allowingFiles: false, schemes: RemoteSource.gitSchemes) }
+        }
+        // Root at the console may name files of the server.
+        try RemoteSource.check("file:///srv/app.tar", what: "archive url", allowingFiles: true)
+        try RemoteSource.check("/srv/app.git", what: "git remote", allowingFiles: true, schemes: RemoteSource.gitSchemes)
+    }
+
+    @Test func curlGetsTheURLAfterDoubleDashAndOnlyTheSchemesAllowed() {
+        let arguments = RemoteSource.curlArguments(output: "/out", url: "-K/etc/shadow", allowingFiles: false)
+        #expect(arguments.suffix(2) == ["--", "-K/etc/shadow"])
+        #expect(arguments.firstIndex(of: "--proto").map { arguments[$0 + 1] } == "=http,https")
+        #expect(arguments.firstIndex(of: "--proto-redir").map { arguments[$0 + 1] } == "=http,https")
+    }
+}
+
+/// Config keys name files root writes (a build's ENV_DIR): only Dokku's shape is stored.
+@Suite struct ConfigKeyTests {
+    @Test(arguments: ["../../etc/x", "A/B", "", "1A", "A-B", "A B", "A\nB"])
+    func keysThatAreNotNamesAreRefused(_ key: String) {
+        #expect(throws: CommandError.self) { try ConfigVars.validate(key: key) }
+    }
+}

@@ -61,6 +61,11 @@ struct StorageTests {
         #expect(try sandbox.run("storage:list", app, "--format", "json").stdout == "[{\"container_path\":\"/uploads\",\"host_path\":\"\(host)\"},{\"container_path\":\"/app/storage\",\"host_path\":\"\(host)\"},{\"container_path\":\"/cache\",\"host_path\":\"cache-\(app)\"}]\n")
         #expect(try sandbox.run("ps:restart", app).status == 0)
         #expect(try sandbox.run("run", app, "echo uploaded > /uploads/a && cat /uploads/a").stdout == "uploaded\n")
+        // A link the app plants in its own storage directory leads root nowhere, even when
+        // root at the console names a path through it.
+        #expect(try sandbox.run("run", app, "ln -s /root /uploads/escape").status == 0)
+        let through = try sandbox.run("storage:mount", app, "\(host)/escape:/escape")
+        #expect(through.status != 0 && through.stderr.contains("symbolic link"), "\(through)")
         #expect(try sandbox.run("run", app, "cat /app/storage/a && ls -d /cache").stdout == "uploaded\n/cache\n", "mounted inside /app and from a named directory")
         #expect(try sandbox.run("storage:unmount", app, "\(host):/app/storage").status == 0)
         #expect(try sandbox.run("storage:unmount", app, "cache-\(app):/cache").status == 0)
