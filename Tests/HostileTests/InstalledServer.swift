@@ -86,7 +86,8 @@ final class InstalledServer: @unchecked Sendable {
     @discardableResult
     func ssh(_ command: String, input: Data? = nil) throws -> ProcessResult {
         // `--`: a command starting with `-` is the command, not options of ssh's own.
-        try Shell.run("/usr/bin/ssh", sshOptions + ["--", "dokku@127.0.0.1", command], environment: environment, bytes: input)
+        // A bounded wait: a command that should have been refused may serve forever.
+        try Shell.run("/usr/bin/timeout", ["--kill-after=5", "60", "/usr/bin/ssh"] + sshOptions + ["--", "dokku@127.0.0.1", command], environment: environment, bytes: input)
     }
 
     /// A new app name (app users are machine-wide), destroyed by `cleanUp`.
@@ -121,7 +122,7 @@ final class InstalledServer: @unchecked Sendable {
         for arguments in [["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "app"]] {
             try Self.check(Shell.which("git", arguments, environment: git, directory: directory), "git \(arguments[0])")
         }
-        return try Shell.which("git", ["push", "ssh://dokku@127.0.0.1:\(Self.sshPort)/\(app)", "main"], environment: git, directory: directory)
+        return try Shell.run("/usr/bin/timeout", ["--kill-after=5", "300", "/usr/bin/git", "push", "ssh://dokku@127.0.0.1:\(Self.sshPort)/\(app)", "main"], environment: git, directory: directory)
     }
 
     /// A request through the installed proxy on port 80.

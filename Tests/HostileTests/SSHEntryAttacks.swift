@@ -63,6 +63,13 @@ extension OnTheInstalledServer {
             }
             let pid = try #require(entry, "the ssh entry is running")
             kill(pid, SIGSEGV)
+            // Whatever a crash does, it must not keep the key holder waiting.
+            let ended = eventually(timeout: .seconds(20)) { !ssh.isRunning }
+            if !ended {
+                kill(pid, SIGKILL)
+                ssh.terminate()
+            }
+            #expect(ended, "the entry ended on the crash")
             let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             ssh.waitUntilExit()
             #expect(ssh.terminationStatus == 70, "\(said)")
