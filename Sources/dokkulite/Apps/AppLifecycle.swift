@@ -1,3 +1,4 @@
+import Beneath
 import Foundation
 import Supervisor
 
@@ -45,8 +46,12 @@ struct AppLifecycle {
         if let user { AppUser.remove(user) }
         try Plugins(context).fire("post-delete", [app.rawValue])
         let directory = context.settings.paths.app(app)
-        if FileManager.default.fileExists(atPath: directory) {
-            try FileManager.default.removeItem(atPath: directory)
+        // The app's data, cache and trees are the app's to write: removed without
+        // following a link it left there.
+        do {
+            try Beneath.removeTree(directory)
+        } catch {
+            throw CommandError("cannot remove \(directory): \(error)")
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Beneath
 import Foundation
 
 struct RepoGC: Command {
@@ -30,7 +31,7 @@ struct RepoPurgeCache: Command {
         // The directory stays, with its owner (the app's user): the next build fills it.
         for entry in (try? fm.contentsOfDirectory(atPath: cache)) ?? [] {
             do {
-                try fm.removeItem(atPath: cache + "/" + entry)
+                try Beneath.removeTree(cache + "/" + entry)
             } catch {
                 throw CommandError("Unable to purge the build cache of \(app): \(cache)/\(entry): \(error.localizedDescription)")
             }

@@ -1,3 +1,4 @@
+import Beneath
 import Builder
 import Foundation
 import Supervisor
@@ -242,7 +243,7 @@ struct Deployer {
         guard excess > 0 else { return }
         let victims = Array(removable.sorted { $0.version < $1.version }.prefix(excess))
         for release in victims {
-            try? FileManager.default.removeItem(atPath: context.settings.paths.release(app, version: release.version))
+            try? Beneath.removeTree(context.settings.paths.release(app, version: release.version))
         }
         try store.deleteReleases(app, versions: victims.map(\.version))
     }
@@ -263,7 +264,7 @@ struct Deployer {
         let store = try context.store()
         for release in try store.releases(app) where release.status == .building {
             try store.failRelease(app, version: release.version, reason: "interrupted")
-            try? FileManager.default.removeItem(atPath: context.settings.paths.release(app, version: release.version))
+            try? Beneath.removeTree(context.settings.paths.release(app, version: release.version))
         }
     }
 

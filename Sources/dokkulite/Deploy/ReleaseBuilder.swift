@@ -70,7 +70,7 @@ struct ReleaseBuilder {
         } catch {
             let reason = (error as? CommandError)?.message ?? "\(error)"
             try? store.failRelease(app, version: version, reason: reason)
-            try? FileManager.default.removeItem(atPath: paths.release(app, version: version))
+            try? Beneath.removeTree(paths.release(app, version: version))
             throw CommandError(reason)
         }
     }
@@ -123,7 +123,7 @@ struct ReleaseBuilder {
         let chosen = try chosenBuildpacks(app, tree: tree)
         let buildpackPaths = try chosen.map { try $0.map { try store.path(for: $0) } } ?? store.builtinsInDetectionOrder()
         try writeEnvDirectory(app, envDirectory)
-        defer { try? FileManager.default.removeItem(atPath: envDirectory) }
+        defer { try? Beneath.removeTree(envDirectory) }
 
         let unit = UnitNames.instanceUnit(root: context.settings.rootSlice, app: app.rawValue, processType: "build", number: version, generation: 0)
         var environment = [
@@ -176,7 +176,7 @@ struct ReleaseBuilder {
         let paths = context.settings.paths
         let fm = FileManager.default
         let release = paths.release(app, version: version)
-        try? fm.removeItem(atPath: release)
+        try? Beneath.removeTree(release)
         try fm.createDirectory(atPath: release, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         for directory in [paths.slug(app, version: version), release + "/meta"] {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
