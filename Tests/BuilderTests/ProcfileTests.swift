@@ -114,3 +114,26 @@ import Testing
         }
     }
 }
+
+/// Fetched buildpacks and submodules are kept by URL: a URL that hashes like another never
+/// gets the other's directory.
+@Suite struct CacheSlotTests {
+    @Test func aCollidingURLGetsADirectoryOfItsOwn() throws {
+        let parent = "/var/lib/dokkulite-tests/slots-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let url = "https://example.test/buildpack.git"
+        let first = try CacheSlot.directory(in: parent, for: url, suffix: ".git")
+        #expect(try CacheSlot.directory(in: parent, for: url, suffix: ".git") == first, "the same URL, the same directory")
+        // Another URL recorded under this URL's name, as a collision would leave it.
+        let base = String(first.dropLast(4))
+        try "https://attacker.test/x.git".write(toFile: base + ".source", atomically: true, encoding: .utf8)
+        let second = try CacheSlot.directory(in: parent, for: url, suffix: ".git")
+        #expect(second != first && second.hasSuffix("-1.git"), "\(second)")
+        // A directory an older version left without a record is not taken either.
+        try FileManager.default.createDirectory(atPath: parent + "/orphan", withIntermediateDirectories: true)
+        let key = String(StableHash.fnv1a("other"), radix: 16)
+        try FileManager.default.moveItem(atPath: parent + "/orphan", toPath: parent + "/" + key)
+        #expect(try CacheSlot.directory(in: parent, for: "other") == parent + "/" + key + "-1")
+    }
+}

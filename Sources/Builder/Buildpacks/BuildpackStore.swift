@@ -56,17 +56,17 @@ package struct BuildpackStore: Sendable {
     }
 
     private func fetchGit(url: String, ref: String?) throws(BuildError) -> String {
-        let key = Self.hash(url)
-        let mirror = "\(directory)/git/\(key).git"
         let repository: GitRepository
+        let mirror: String
         do {
+            // Root's alone: a mirror's config holds its URL, credentials and all.
+            try FileManager.default.createDirectory(atPath: "\(directory)/git", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            chmod("\(directory)/git", 0o700)
+            mirror = try CacheSlot.directory(in: "\(directory)/git", for: url, suffix: ".git")
             if FileManager.default.fileExists(atPath: mirror) {
-                chmod("\(directory)/git", 0o700)
                 repository = try GitRepository.open(mirror, environment: [:])
                 try repository.fetchOrigin()
             } else {
-                // Root's alone: a mirror's config holds its URL, credentials and all.
-                try FileManager.default.createDirectory(atPath: "\(directory)/git", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 repository = try GitRepository.clone(url, into: mirror, bare: true)
             }
         } catch let error as BuildError {
@@ -75,7 +75,8 @@ package struct BuildpackStore: Sendable {
             throw .buildpackUnavailable(url: url, reason: "\(error)")
         }
         let revision = try repository.resolve(ref ?? "HEAD")
-        let checkout = "\(directory)/checkout/\(key)-\(revision)"
+        // Named after the mirror, which is this URL's alone.
+        let checkout = "\(directory)/checkout/\(((mirror as NSString).lastPathComponent as NSString).deletingPathExtension)-\(revision)"
         if FileManager.default.fileExists(atPath: checkout + "/.complete") { return checkout }
         let staging = checkout + ".tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)
@@ -88,7 +89,12 @@ package struct BuildpackStore: Sendable {
     }
 
     private func fetchTarball(url: String) throws(BuildError) -> String {
-        let target = "\(directory)/tarball/\(Self.hash(url))"
+        do {
+            try FileManager.default.createDirectory(atPath: "\(directory)/tarball", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        } catch {
+            throw .io(path: "\(directory)/tarball", reason: "\(error)")
+        }
+        let target = try CacheSlot.directory(in: "\(directory)/tarball", for: url)
         if FileManager.default.fileExists(atPath: target + "/.complete") { return target }
         let staging = target + ".tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)

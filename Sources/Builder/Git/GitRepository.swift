@@ -130,7 +130,8 @@ package final class GitRepository {
             let commit = Self.hex(git_tree_entry_id(entry))
             let url = module.url
             let cacheRoot = cache ?? NSTemporaryDirectory()
-            let clonePath = cacheRoot + "/submodule-" + Submodule.cacheKey(url)
+            try? FileManager.default.createDirectory(atPath: cacheRoot, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let clonePath = try CacheSlot.directory(in: cacheRoot, for: url, suffix: ".submodule")
             let clone: GitRepository
             if FileManager.default.fileExists(atPath: clonePath) {
                 clone = try GitRepository.open(clonePath, environment: [:])
@@ -192,7 +193,4 @@ struct Submodule: Equatable {
         return ["https://", "http://", "git://"].contains { lower.hasPrefix($0) } && !url.unicodeScalars.contains { $0.value < 0x21 }
     }
 
-    static func cacheKey(_ url: String) -> String {
-        String(StableHash.fnv1a(url), radix: 16)
-    }
 }
