@@ -6,7 +6,9 @@ extension Beneath {
     /// Removes `path` and everything under it without following a single symbolic link:
     /// each directory is opened with `O_NOFOLLOW` and emptied through its descriptor, so a
     /// directory swapped for a link while this runs is removed as a link, not followed.
-    /// Nothing there is not success.
+    /// Names are used as the bytes they are (not decoded), and a tree nested deeper than
+    /// the descriptors at hand is flattened as it goes (a deep subtree is renamed up to the
+    /// top, within the tree). Nothing there is not success.
     package static func removeTree(_ path: String) throws(Failure) {
         let (parentPath, name) = split(path)
         let parent = Glibc.open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
@@ -15,46 +17,83 @@ extension Beneath {
             throw Failure(path: path, reason: reason(errno, links: .refused))
         }
         defer { close(parent) }
-        try removeEntry(name, in: parent, shown: path)
-    }
-
-    private static func removeEntry(_ name: String, in parent: CInt, shown: String) throws(Failure) {
-        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 {
+        let top = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        if top < 0 {
             switch errno {
             case ENOENT: return
-            // A file, a link or anything else that is not a directory: unlink the name.
             case ENOTDIR, ELOOP:
-                guard unlinkat(parent, name, 0) == 0 || errno == ENOENT else { throw Failure(path: shown, reason: reason(errno, links: .refused)) }
+                guard unlinkat(parent, name, 0) == 0 || errno == ENOENT else { throw Failure(path: path, reason: reason(errno, links: .refused)) }
                 return
-            default:
-                throw Failure(path: shown, reason: reason(errno, links: .refused))
+            default: throw Failure(path: path, reason: reason(errno, links: .refused))
             }
         }
-        try empty(fd, shown: shown)  // closes fd
+        defer { close(top) }
+        var deep = 0
+        try empty(top, top: top, depth: 0, moved: &deep, shown: path)
         guard unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT else {
-            throw Failure(path: shown, reason: reason(errno, links: .refused))
+            throw Failure(path: path, reason: reason(errno, links: .refused))
         }
     }
 
-    /// Removes every entry of the open directory `fd`, then closes it.
-    private static func empty(_ fd: CInt, shown: String) throws(Failure) {
-        guard let stream = fdopendir(fd) else {
-            close(fd)
+    /// How deep `removeTree` goes before it moves a subtree up to the top.
+    static let flattenDepth = 64
+
+    /// Removes every entry of the open directory `fd` (which stays open). Subtrees below
+    /// `flattenDepth` are renamed into `top` and emptied from there.
+    private static func empty(_ fd: CInt, top: CInt, depth: Int, moved: inout Int, shown: String) throws(Failure) {
+        while true {
+            let names = try entries(fd, shown: shown)
+            if names.isEmpty { return }
+            for name in names {
+                let child = name.withUnsafeBufferPointer { openat(fd, $0.baseAddress!, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) }
+                if child < 0 {
+                    let code = errno
+                    if code == ENOENT { continue }
+                    guard code == ENOTDIR || code == ELOOP else { throw Failure(path: shown, reason: reason(code, links: .refused)) }
+                    // A file, a link or anything else that is not a directory: unlink the name.
+                    let unlinked = name.withUnsafeBufferPointer { unlinkat(fd, $0.baseAddress!, 0) }
+                    guard unlinked == 0 || errno == ENOENT else { throw Failure(path: shown, reason: reason(errno, links: .refused)) }
+                    continue
+                }
+                if depth + 1 >= flattenDepth, fd != top {
+                    close(child)
+                    moved += 1
+                    let renamed = name.withUnsafeBufferPointer { renameat(fd, $0.baseAddress!, top, ".dokkulite-deep-\(moved)") }
+                    guard renamed == 0 else { throw Failure(path: shown, reason: reason(errno, links: .refused)) }
+                    continue
+                }
+                do {
+                    try empty(child, top: top, depth: depth + 1, moved: &moved, shown: shown)
+                } catch {
+                    close(child)
+                    throw error
+                }
+                close(child)
+                let removed = name.withUnsafeBufferPointer { unlinkat(fd, $0.baseAddress!, AT_REMOVEDIR) }
+                guard removed == 0 || errno == ENOENT else { throw Failure(path: shown, reason: reason(errno, links: .refused)) }
+            }
+            // At the top, subtrees moved up while this ran are read on the next pass.
+            if fd != top { return }
+        }
+    }
+
+    /// The names in an open directory, as NUL-terminated bytes, `.` and `..` aside.
+    private static func entries(_ fd: CInt, shown: String) throws(Failure) -> [[CChar]] {
+        let copy = dup(fd)
+        guard copy >= 0, let stream = fdopendir(copy) else {
+            if copy >= 0 { close(copy) }
             throw Failure(path: shown, reason: reason(errno, links: .refused))
         }
         defer { closedir(stream) }
-        var names: [String] = []
+        rewinddir(stream)
+        var names: [[CChar]] = []
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [CChar] in
+                Array(raw.prefix { $0 != 0 }.map { CChar(bitPattern: $0) }) + [0]
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != [46, 0] && name != [46, 46, 0] { names.append(name) }
         }
-        let directory = dirfd(stream)
-        for name in names {
-            try removeEntry(name, in: directory, shown: shown + "/" + name)
-        }
+        return names
     }
 
     /// Creates the directories of `relative` under `root` that are missing (with `mode`),

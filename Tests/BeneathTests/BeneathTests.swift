@@ -102,6 +102,26 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: base + "/made/a/b", isDirectory: &isDirectory) && isDirectory.boolValue)
     }
 
+    @Test func removeTreeTakesNamesThatAreNotUTF8AndTreesDeeperThanDescriptors() throws {
+        // A name that is not UTF-8 (0xFF), as app code may make one.
+        let odd: [CChar] = [0x6F, CChar(bitPattern: 0xFF), 0x64, 0]
+        let directory = try Beneath.openDirectory(root)
+        #expect(odd.withUnsafeBufferPointer { mkdirat(directory, $0.baseAddress!, 0o755) } == 0)
+        // 3,000 levels: far more than the descriptors a process may hold open at once.
+        var current = dup(directory)
+        for _ in 0..<3000 {
+            #expect(mkdirat(current, "d", 0o755) == 0)
+            let next = openat(current, "d", O_RDONLY | O_DIRECTORY)
+            close(current)
+            current = next
+        }
+        #expect(FileManager.default.createFile(atPath: root + "/Procfile.bak", contents: Data("x".utf8)))
+        close(current)
+        close(directory)
+        try Beneath.removeTree(root)
+        #expect(!FileManager.default.fileExists(atPath: root))
+    }
+
     @Test func rootControlledPathsHaveNoLinksAndNoDirectoryOthersCanWrite() throws {
         #expect(Beneath.isRootControlled("/usr/share"))
         #expect(!Beneath.isRootControlled("/tmp/x"), "/tmp is writable by everyone")

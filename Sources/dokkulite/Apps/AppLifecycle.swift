@@ -37,13 +37,19 @@ struct AppLifecycle {
             try ProcessManager(context).stop(instances)
         }
         let user = try AppUser.name(of: app, store: store)
+        // Everything else of the app's too: one-off processes, builds, cron timers and their
+        // runs, retirement helpers. None of its code keeps running once it is gone.
+        // (An app never built has none, and needs no systemd to go.)
         if try !store.releases(app).isEmpty {
-            let timers = try context.supervisor().status(matching: ["\(context.settings.rootSlice)-\(UnitNames.escape(app.rawValue))-cron-*"]).map(\.unit)
-            try context.supervisor().stop(timers)
+            let units = try context.supervisor().status(matching: [UnitNames.appUnitPattern(root: context.settings.rootSlice, app: app.rawValue)]).map(\.unit)
+            try context.supervisor().stop(units)
         }
         try store.deleteApp(app)
         try RouteSync(context).update(app)
-        if let user { AppUser.remove(user) }
+        if let user {
+            if let ids = AppUser.uid(of: user) { orphanStorage(of: ids.uid) }
+            AppUser.remove(user)
+        }
         try Plugins(context).fire("post-delete", [app.rawValue])
         let directory = context.settings.paths.app(app)
         // The app's data, cache and trees are the app's to write: removed without
@@ -51,7 +57,33 @@ struct AppLifecycle {
         do {
             try Beneath.removeTree(directory)
         } catch {
-            throw CommandError("cannot remove \(directory): \(error)")
+            // Out of the way, root's alone, so an app of the same name starts afresh.
+            let aside = "\(context.settings.paths.apps)/.destroyed-\(app)-\(UUID().uuidString.prefix(8))"
+            if Glibc.rename(directory, aside) == 0 { chmod(aside, 0o700) }
+            context.output.warn("\(directory) could not be removed (\(error)); it was moved to \(aside)")
+        }
+    }
+
+    /// Gives the storage directories the app's user owned to root, closed (0700): the
+    /// system may hand the freed uid to the next user it creates, the user of a new app,
+    /// which must not find the old app's files its own. The directories stay, as Dokku
+    /// leaves storage after `apps:destroy`; `storage:ensure-directory --chown` gives one out
+    /// again.
+    private func orphanStorage(of uid: uid_t) {
+        let storage = context.settings.paths.storage
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: storage),
+            let directory = try? Beneath.openDirectory(storage)
+        else { return }
+        defer { close(directory) }
+        for name in names {
+            let fd = Beneath.open(name, at: directory, flags: O_RDONLY | O_DIRECTORY, links: .refused)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0, info.st_uid == uid else { continue }
+            fchown(fd, 0, 0)
+            fchmod(fd, 0o700)
+            context.output.detail("Storage \(storage)/\(name) kept, now root's (storage:ensure-directory --chown APP \(name) gives it to an app)")
         }
     }
 
@@ -103,6 +135,10 @@ struct AppLifecycle {
         for private_ in [paths.data(app), paths.cache(app)] {
             try fm.createDirectory(atPath: private_, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        // Explicit modes: a directory left from before keeps none of its own.
+        chmod(appDirectory, 0o750)
+        chmod(paths.releases(app), 0o750)
+        for private_ in [paths.data(app), paths.cache(app)] { chmod(private_, 0o700) }
         if let owner {
             chown(appDirectory, 0, owner.gid)
             chown(paths.releases(app), 0, owner.gid)
