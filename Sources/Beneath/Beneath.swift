@@ -131,6 +131,8 @@ package enum Beneath {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw Failure(path: relative, reason: reason(errno, links: links)) }
         guard info.st_mode & S_IFMT == S_IFREG else { throw Failure(path: relative, reason: "is not a regular file") }
+        // A hard link to someone else's file is that file (protected_hardlinks may be off).
+        guard info.st_nlink == 1 else { throw Failure(path: relative, reason: "has other hard links") }
         guard info.st_size <= limit else { throw Failure(path: relative, reason: "is larger than \(limit) bytes") }
         var bytes = [UInt8](repeating: 0, count: limit + 1)
         var count = 0

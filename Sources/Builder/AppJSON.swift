@@ -90,6 +90,10 @@ package struct AppJSON: Sendable, Equatable {
         if let formation = root["formation"] as? [String: Any] {
             for (type, entry) in formation {
                 if let quantity = (entry as? [String: Any])?["quantity"] as? Int, quantity >= 0 {
+                    // Root starts what the app asks for: within reason (ps:scale goes further).
+                    guard quantity <= Self.formationLimit else {
+                        throw .invalidAppJSON(file: file, reason: "formation.\(type).quantity \(quantity) is more than \(Self.formationLimit)")
+                    }
                     self.formation[type] = quantity
                 }
             }
@@ -116,6 +120,9 @@ package struct AppJSON: Sendable, Equatable {
         }
     }
 
+    /// The most instances of one process type app.json may ask for.
+    package static let formationLimit = 100
+
     private static func healthcheck(_ entry: [String: Any], index: Int, file: String, processType: String) throws(BuildError) -> Healthcheck {
         func number(_ key: String) -> Double? {
             (entry[key] as? NSNumber)?.doubleValue ?? (entry[key] as? String).flatMap(Double.init)
@@ -128,24 +135,54 @@ package struct AppJSON: Sendable, Equatable {
         } else {
             command = nil
         }
-        let attempts = Int(number("attempts") ?? 3)
-        guard attempts >= 1 else {
-            throw .invalidAppJSON(file: file, reason: "healthchecks.\(processType)[\(index)].attempts must be at least 1")
+        let at = "healthchecks.\(processType)[\(index)]"
+        // Root runs the checks, holding the app's deploy: every number finite and bounded,
+        // and what goes into the request free of line breaks and controls.
+        func seconds(_ key: String, default value: Double?, upTo limit: Double) throws(BuildError) -> Double? {
+            guard let given = number(key) else { return value }
+            guard given.isFinite, (0...limit).contains(given) else {
+                throw .invalidAppJSON(file: file, reason: "\(at).\(key) must be between 0 and \(Int(limit)) seconds")
+            }
+            return given
         }
+        let attemptsGiven = number("attempts") ?? 3
+        guard attemptsGiven.isFinite, (1...100).contains(attemptsGiven) else {
+            throw .invalidAppJSON(file: file, reason: "\(at).attempts must be between 1 and 100")
+        }
+        let attempts = Int(attemptsGiven)
+        let port = number("port")
+        if let port, !(port.isFinite && (1...65535).contains(port)) {
+            throw .invalidAppJSON(file: file, reason: "\(at).port must be a port number")
+        }
+        let path = entry["path"] as? String
+        if let path, !Healthcheck.isRequestTarget(path) {
+            throw .invalidAppJSON(file: file, reason: "\(at).path must start with / and hold no spaces or control characters")
+        }
+        let headerList = (entry["httpHeaders"] as? [[String: Any]]) ?? []
+        for header in headerList {
+            let name = header["name"] as? String ?? "", value = header["value"] as? String ?? ""
+            guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F && $0 != ":" }),
+                !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            else { throw .invalidAppJSON(file: file, reason: "\(at).httpHeaders has a name or value that cannot go in a request") }
+        }
+        let timeout = try seconds("timeout", default: 5, upTo: 600)!
+        let wait = try seconds("wait", default: 1, upTo: 600)!
+        let initialDelay = try seconds("initialDelay", default: 0, upTo: 600)!
+        let uptime = try seconds("uptime", default: nil, upTo: 600)
         return Healthcheck(
             type: entry["type"] as? String ?? "startup",
             name: entry["name"] as? String ?? (entry["path"] != nil ? "path check \(index + 1)" : "check \(index + 1)"),
-            path: entry["path"] as? String,
+            path: path,
             content: entry["content"] as? String,
             attempts: attempts,
-            timeout: number("timeout") ?? 5,
-            wait: number("wait") ?? 1,
-            initialDelay: number("initialDelay") ?? 0,
-            uptime: number("uptime"),
-            port: number("port").map { Int($0) },
+            timeout: timeout,
+            wait: wait,
+            initialDelay: initialDelay,
+            uptime: uptime,
+            port: port.map { Int($0) },
             command: command,
             scheme: entry["scheme"] as? String ?? "http",
-            headers: Dictionary(((entry["httpHeaders"] as? [[String: Any]]) ?? []).compactMap { header in
+            headers: Dictionary(headerList.compactMap { header in
                 guard let name = header["name"] as? String, let value = header["value"] as? String else { return nil }
                 return (name, value)
             }, uniquingKeysWith: { $1 }))
@@ -215,20 +252,31 @@ package struct AppJSON: Sendable, Equatable {
 extension AppJSON.Healthcheck {
     /// Parses Dokku's deprecated `CHECKS` file: `WAIT=`, `TIMEOUT=`, `ATTEMPTS=` settings and
     /// `PATH [CONTENT]` lines (`//host/path` keeps only the path).
+    /// A request path that can go on a request line as it is: `/…`, no spaces or controls.
+    package static func isRequestTarget(_ path: String) -> Bool {
+        path.hasPrefix("/") && !path.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7F }
+    }
+
     package static func parseChecksFile(_ text: String) -> [AppJSON.Healthcheck] {
         var wait = 5.0, timeout = 30.0, attempts = 5
+        func bounded(_ value: Double?, _ current: Double) -> Double {
+            guard let value, value.isFinite else { return current }
+            return min(max(value, 0), 600)
+        }
         var checks: [(String, String?)] = []
         for raw in text.split(whereSeparator: \.isNewline) {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
-            if line.hasPrefix("WAIT=") { wait = Double(line.dropFirst(5)) ?? wait; continue }
-            if line.hasPrefix("TIMEOUT=") { timeout = Double(line.dropFirst(8)) ?? timeout; continue }
-            if line.hasPrefix("ATTEMPTS=") { attempts = Int(line.dropFirst(9)) ?? attempts; continue }
+            if line.hasPrefix("WAIT=") { wait = bounded(Double(line.dropFirst(5)), wait); continue }
+            if line.hasPrefix("TIMEOUT=") { timeout = bounded(Double(line.dropFirst(8)), timeout); continue }
+            if line.hasPrefix("ATTEMPTS=") { attempts = min(max(Int(line.dropFirst(9)) ?? attempts, 1), 100); continue }
             let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
             var path = parts[0]
             if path.hasPrefix("//") {
                 path = "/" + path.dropFirst(2).split(separator: "/", maxSplits: 1).dropFirst().joined()
             }
+            // A line that is no request path is no check.
+            guard isRequestTarget(path) else { continue }
             checks.append((path, parts.count > 1 ? parts[1] : nil))
         }
         return checks.enumerated().map { index, check in

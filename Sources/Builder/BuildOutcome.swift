@@ -55,22 +55,26 @@ package struct BuildOutcome: Sendable, Equatable {
             defaultTypes: defaults.keys.sorted(), configVars: configVars, appJSON: appJSON, appJSONText: appJSONText)
     }
 
-    /// Parses `bin/release` YAML: `default_process_types` and `config_vars`.
+    /// Parses `bin/release` YAML: `default_process_types` and `config_vars`. The text is
+    /// the build's (app code's) and root parses it: it is composed into nodes, which share
+    /// an alias's target rather than copy it, and only scalar values are taken, so a YAML
+    /// alias bomb costs no more than its text.
     package static func parseRelease(_ text: String, buildpack: String) throws(BuildError) -> (types: [String: String], configVars: [String: String]) {
-        let node: Any?
+        let node: Node?
         do {
-            node = try Yams.load(yaml: text)
+            node = try Yams.compose(yaml: text)
         } catch {
             throw .buildpackFailed(buildpack: buildpack, phase: "release (invalid YAML: \(error))", status: 1)
         }
-        guard let root = node as? [String: Any] else { return ([:], [:]) }
+        guard let root = node?.mapping else { return ([:], [:]) }
         func strings(_ key: String) -> [String: String] {
-            guard let map = root[key] as? [String: Any] else { return [:] }
-            return map.compactMapValues { value in
-                if let string = value as? String { return string }
-                if value is NSNull { return nil }
-                return "\(value)"
+            guard let map = root[key]?.mapping else { return [:] }
+            var values: [String: String] = [:]
+            for (name, value) in map {
+                guard let name = name.scalar?.string, let scalar = value.scalar, value.null == nil else { continue }
+                values[name] = scalar.string
             }
+            return values
         }
         return (strings("default_process_types"), strings("config_vars"))
     }

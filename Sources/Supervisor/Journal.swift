@@ -15,9 +15,12 @@ package final class Journal {
     package struct Entry: Sendable, Equatable {
         /// CLOCK_REALTIME microseconds.
         package var timestamp: UInt64
-        /// The syslog identifier (e.g. `myapp.web.1`).
+        /// The syslog identifier (e.g. `myapp.web.1`). Any process may claim any one.
         package var identifier: String
         package var message: String
+        /// The uid of the process that logged it, as journald saw it (`_UID`, which a
+        /// process cannot claim): nil when the entry has none.
+        package var uid: UInt32? = nil
     }
 
     package init() throws(SupervisorError) {
@@ -93,7 +96,7 @@ package final class Journal {
             guard let message = field("MESSAGE") else { continue }
             var usec: UInt64 = 0
             sd_journal_get_realtime_usec(journal, &usec)
-            return Entry(timestamp: usec, identifier: field("SYSLOG_IDENTIFIER") ?? "", message: message)
+            return Entry(timestamp: usec, identifier: field("SYSLOG_IDENTIFIER") ?? "", message: message, uid: field("_UID").flatMap { UInt32($0) })
         }
         return nil
     }

@@ -79,6 +79,10 @@ import Testing
         #expect(throws: Beneath.Failure.self) { try text("sub") }
         let big = #expect(throws: Beneath.Failure.self) { try text("Procfile", limit: 4) }
         #expect(big?.reason == "is larger than 4 bytes")
+        // A hard link to a file outside is that file, wherever its name is.
+        #expect(link(outside, root + "/hard") == 0)
+        let hard = #expect(throws: Beneath.Failure.self) { try text("hard") }
+        #expect(hard?.reason == "has other hard links")
     }
 
     @Test func removeTreeRemovesLinksNotWhatTheyNameAndMakeDirectoriesRefusesLinks() throws {

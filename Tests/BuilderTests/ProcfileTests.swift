@@ -137,3 +137,43 @@ import Testing
         #expect(try CacheSlot.directory(in: parent, for: "other") == parent + "/" + key + "-1")
     }
 }
+
+/// app.json and `bin/release` are the app's and root reads them: bounded, and nothing from
+/// them reaches a request line unchecked.
+@Suite struct HostileAppFileTests {
+    func parse(_ json: String) throws -> AppJSON { try AppJSON(parsing: Data(json.utf8)) }
+
+    @Test func healthchecksThatCannotBeRunSafelyAreRefused() throws {
+        for check in [
+            #"{"port": 70000}"#, #"{"port": -1}"#, #"{"path": "/x HTTP/1.1\r\nHost: evil"}"#, #"{"path": "relative"}"#,
+            #"{"attempts": 1e300}"#, #"{"attempts": 0}"#, #"{"timeout": 1e300}"#, #"{"initialDelay": 100000}"#, #"{"uptime": -5}"#,
+            #"{"httpHeaders": [{"name": "X", "value": "a\r\nInjected: 1"}]}"#, #"{"httpHeaders": [{"name": "Bad Name", "value": "a"}]}"#,
+        ] {
+            #expect(throws: BuildError.self, "\(check)") { try parse(#"{"healthchecks": {"web": [\#(check)]}}"#) }
+        }
+        let fine = try parse(#"{"healthchecks": {"web": [{"path": "/health", "port": 5000, "attempts": 3, "timeout": 2, "httpHeaders": [{"name": "Host", "value": "a.test"}]}]}}"#)
+        #expect(fine.healthchecks["web"]?.first?.port == 5000)
+    }
+
+    @Test func aChecksFileLineThatIsNoPathIsNoCheck() {
+        let checks = AppJSON.Healthcheck.parseChecksFile("WAIT=inf\nATTEMPTS=100000\n/ok fine\n/bad\tpath x\nnot-a-path\n")
+        #expect(checks.map(\.path) == ["/ok"], "a tab inside the path, a word without /: no check")
+        #expect(checks.allSatisfy { $0.wait == 5 && $0.attempts == 100 })
+    }
+
+    @Test func aFormationBeyondTheLimitIsRefused() throws {
+        #expect(throws: BuildError.self) { try parse(#"{"formation": {"web": {"quantity": 5000}}}"#) }
+        #expect(try parse(#"{"formation": {"web": {"quantity": 3}}}"#).formation["web"] == 3)
+    }
+
+    @Test func aYAMLAliasBombCostsNoMoreThanItsText() throws {
+        var text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1..<30 { text += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        text += "default_process_types:\n  web: *a29\n  worker: run it\nconfig_vars:\n  LANG: C.UTF-8\n  BOMB: *a29\n"
+        let started = ContinuousClock.now
+        let release = try BuildOutcome.parseRelease(text, buildpack: "bomb")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(release.types == ["worker": "run it"], "only scalars are taken")
+        #expect(release.configVars == ["LANG": "C.UTF-8"])
+    }
+}

@@ -98,6 +98,25 @@ final class InstalledServer: @unchecked Sendable {
         for app in apps { _ = try? console("--force", "apps:destroy", app) }
     }
 
+    /// `systemctl ARGS` against the manager the installed dokkulite uses (a private user
+    /// manager where PID 1 is not systemd, as `scripts/install` records it).
+    func systemctl(_ arguments: String...) throws -> ProcessResult {
+        let config = (try? String(contentsOfFile: "/etc/dokkulite/dokkulite.env", encoding: .utf8)) ?? ""
+        var environment = self.environment
+        if let line = config.split(separator: "\n").last(where: { $0.hasPrefix("XDG_RUNTIME_DIR=") }) {
+            environment["XDG_RUNTIME_DIR"] = String(line.dropFirst("XDG_RUNTIME_DIR=".count))
+            return try Shell.run("/bin/systemctl", ["--user"] + arguments, environment: environment)
+        }
+        return try Shell.run("/bin/systemctl", arguments, environment: environment)
+    }
+
+    /// The units of an app that are loaded now.
+    func units(of app: String) throws -> [String] {
+        let escaped = app.replacingOccurrences(of: "-", with: "\\x2d")
+        return try systemctl("list-units", "--all", "--plain", "--no-legend", "dokkulite-\(escaped)-*").stdout
+            .split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+    }
+
     // MARK: Code and traffic
 
     /// A repository of `files`, with `links` (name → target) as symbolic links, committed,

@@ -145,3 +145,90 @@ final class ResultBox: @unchecked Sendable {
         set { lock.withLock { stored = newValue } }
     }
 }
+
+extension OnTheInstalledServer {
+    /// What an app leaves when it goes, what one-off secrets are visible as, and whose logs
+    /// are whose.
+    @Suite struct LifecycleAttacks {
+        /// An app's logs are what its own user wrote: another app naming itself `APP.web.1`
+        /// (through syslog or journald's socket) adds nothing to them.
+        @Test func noAppWritesAnotherAppsLogs() throws {
+            let server = try InstalledServer.get()
+            let victim = server.newApp("logged"), forger = server.newApp("forger")
+            defer { server.cleanUp(victim, forger) }
+            #expect(try server.push(victim, files: InstalledServer.webApp("logged")).status == 0)
+            #expect(try server.push(forger, files: InstalledServer.webApp("forger")).status == 0)
+            let token = "forged-\(UUID().uuidString.prefix(8))"
+            let forged = try server.ssh("run \(forger) sh -c 'logger -t \(victim).web.1 \(token)-syslog; echo \(token)-journal | systemd-cat -t \(victim).web.1; true'")
+            #expect(forged.status == 0, "\(forged)")
+            // The victim's web process logs the paths it serves: its own line shows; the
+            // forgeries do not.
+            _ = try server.get(server.host(victim), path: "/own-line-\(token)")
+            #expect(try eventually(timeout: .seconds(10)) { try server.console("logs", victim, "-n", "200").stdout.contains("own-line-\(token)") })
+            let logs = try server.console("logs", victim, "-n", "200").stdout
+            #expect(!logs.contains("\(token)-syslog") && !logs.contains("\(token)-journal"), "\(logs)")
+        }
+
+        /// `run -e` values may be secrets: they never become unit properties, which any local
+        /// user can read over D-Bus, and the process still has them.
+        @Test func oneOffEnvironmentIsNotAUnitProperty() throws {
+            let server = try InstalledServer.get()
+            let app = server.newApp("runenv")
+            defer { server.cleanUp(app) }
+            #expect(try server.push(app, files: InstalledServer.webApp("runenv")).status == 0)
+            let secret = "run-secret-\(UUID().uuidString.prefix(8))"
+            let started = try server.ssh("run:detached -e TOKEN=\(secret) \(app) sh -c 'echo $TOKEN > $DATA_DIR/seen; sleep 60'")
+            #expect(started.status == 0, "\(started)")
+            let seen = "\(InstalledServer.root)/apps/\(app)/data/seen"
+            #expect(try eventually(timeout: .seconds(10)) { (try? String(contentsOfFile: seen, encoding: .utf8)) == "\(secret)\n" }, "the process has it")
+            let units = try server.units(of: app).filter { $0.contains("-run.") }
+            #expect(!units.isEmpty)
+            for unit in units {
+                let shown = try server.systemctl("show", unit, "-p", "Environment", "-p", "Description", "-p", "ExecStart").stdout
+                #expect(!shown.contains(secret), "\(shown)")
+            }
+            let left = try FileManager.default.contentsOfDirectory(atPath: "\(InstalledServer.root)/apps/\(app)").filter { $0.hasSuffix(".env") }
+            #expect(left.isEmpty, "the hand-over file is gone: \(left)")
+        }
+
+        /// `apps:destroy` ends every process of the app and leaves nothing of it to a new app:
+        /// not its one-offs, not its storage (whose uid the system may hand out again).
+        @Test func destroyLeavesNothingRunningAndNothingToTheNextApp() throws {
+            let server = try InstalledServer.get()
+            let app = server.newApp("gone")
+            defer { server.cleanUp(app) }
+            let named = "hostile-\(app)"
+            let storage = "\(InstalledServer.root)/storage/\(named)"
+            defer { try? FileManager.default.removeItem(atPath: storage) }
+            #expect(try server.console("apps:create", app).status == 0)
+            #expect(try server.ssh("storage:mount \(app) \(named):/storage").status == 0)
+            #expect(try server.push(app, files: InstalledServer.webApp("gone")).status == 0)
+            #expect(try server.ssh("run:detached \(app) sleep 600").status == 0)
+            #expect(try server.units(of: app).contains { $0.contains("-run.") })
+            #expect(try server.console("--force", "apps:destroy", app).status == 0)
+            let remaining = try server.units(of: app).filter { !$0.hasSuffix(".slice") }
+            #expect(remaining.isEmpty, "\(remaining)")
+            let info = try FileManager.default.attributesOfItem(atPath: storage)
+            #expect((info[.ownerAccountID] as? NSNumber)?.intValue == 0, "the storage is root's now")
+            #expect((info[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+            #expect(!FileManager.default.fileExists(atPath: "\(InstalledServer.root)/apps/\(app)"))
+        }
+
+        /// Numbers a key holder sets are bounded: an infinite wait or timeout would stop a
+        /// deploy midway, after the proxy switched.
+        @Test func keyHoldersNumbersAreBounded() throws {
+            let server = try InstalledServer.get()
+            let app = server.newApp("numbers")
+            defer { server.cleanUp(app) }
+            #expect(try server.ssh("apps:create \(app)").status == 0)
+            for command in [
+                "checks:set \(app) wait-to-retire inf", "checks:set \(app) wait nan", "checks:set \(app) timeout 1e300",
+                "ps:set \(app) stop-timeout-seconds 99999999999", "resource:limit --cpu 1e300 \(app)", "run --ttl-seconds 99999999999 \(app) true",
+            ] {
+                let result = try server.ssh(command)
+                #expect(result.status != 0 && result.stderr.hasPrefix(" !     "), "\(command): \(result)")
+                #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result)")
+            }
+        }
+    }
+}

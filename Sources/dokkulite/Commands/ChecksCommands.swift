@@ -124,7 +124,10 @@ struct ChecksSet: Command {
             namespace: "checks", properties: Dictionary(uniqueKeysWithValues: Self.keys.map { ($0, true) }),
             noun: ("key", "keys"), listed: Self.keys,
             validate: { key, value in
-                guard let number = Double(value), number >= 0 else { throw CommandError("Invalid \(key) value: \(value) (expected a number of seconds)") }
+                // Bounded: a day at most (an infinite wait would stop a deploy midway).
+                guard let number = Double(value), number.isFinite, (0...86_400).contains(number) else {
+                    throw CommandError("Invalid \(key) value: \(value) (expected a number of seconds up to 86400)")
+                }
             })
         try setter.set(context: context, appWord: appWord, global: global, key: words.popFirst() ?? "", value: words.first)
     }

@@ -85,10 +85,18 @@ struct LogFilter {
 
     /// Prints the last `count` matching journal lines, then, when following, new ones as
     /// they come (`TIME APP[web.1]: message`, or the message alone when `raw`).
+    ///
+    /// Any process can log under any identifier (through journald's socket or syslog), so
+    /// an entry counts only when the app's own user logged it: app `a` cannot write lines
+    /// into `b`'s logs by naming itself `b.web.1`.
     func show(count: Int, follow: Bool, raw: Bool, context: Context) throws {
         guard count >= 0 else { throw CommandError("Invalid value for --num: \(count)") }
         let journal = try Journal()
-        func print(_ entry: Journal.Entry) { context.output.data(raw ? entry.message : line(entry)) }
+        let owner = try ProcessManager(context).listenerOwner(app)
+        func print(_ entry: Journal.Entry) {
+            guard owner == nil || entry.uid == owner else { return }
+            context.output.data(raw ? entry.message : line(entry))
+        }
         let identifiers = try journal.identifiers(prefix: "\(app).").filter(matches)
         if try journal.match(identifiers: identifiers) {
             journal.seekTail(back: count)

@@ -90,7 +90,7 @@ struct PSSet: Command {
         if key == "restart-policy", let value, RestartPolicy(value) == nil {
             throw CommandError("Invalid restart-policy specified")
         }
-        if key == "stop-timeout-seconds", let value, Int(value) == nil || Int(value)! < 0 {
+        if key == "stop-timeout-seconds", let value, Int(value) == nil || !(0...86_400).contains(Int(value)!) {
             throw CommandError("Invalid stop-timeout-seconds specified: \(value) is not a number of seconds")
         }
         try PropertySetter(namespace: "ps", properties: Self.properties)

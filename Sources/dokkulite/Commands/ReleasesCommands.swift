@@ -227,6 +227,9 @@ struct GitSync: Command {
             clone = try GitRepository.open(mirror, environment: [:])
             try clone.fetchOrigin()
         }
+        // Root's alone: its config holds the remote's URL, credentials and all, and the app's
+        // group may enter the app's directory.
+        chmod(mirror, 0o700)
         let remoteBranch = ref.flatMap { try? clone.resolve("refs/remotes/origin/\($0)") }
         if before == nil {
             context.output.step("Cloning \(app) from \(remote)#\(ref ?? "")")

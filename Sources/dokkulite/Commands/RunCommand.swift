@@ -14,7 +14,7 @@ struct Run: Command {
 
     func run(in context: Context) throws {
         guard !(noTTY && forceTTY) else { throw CommandError("Cannot specify both --force-tty and --no-tty") }
-        if let ttlSeconds, ttlSeconds < 1 { throw CommandError("Invalid --ttl-seconds value: \(ttlSeconds)") }
+        if let ttlSeconds, !(1...31_536_000).contains(ttlSeconds) { throw CommandError("Invalid --ttl-seconds value: \(ttlSeconds)") }
         let app = try context.existingApp(app)
         let manager = ProcessManager(context)
         guard let release = try manager.currentRelease(app) else {
@@ -78,7 +78,7 @@ struct RunDetached: Command {
     @Argument(parsing: .captureForPassthrough) var command: [String] = []
 
     func run(in context: Context) throws {
-        if let ttlSeconds, ttlSeconds < 1 { throw CommandError("Invalid --ttl-seconds value: \(ttlSeconds)") }
+        if let ttlSeconds, !(1...31_536_000).contains(ttlSeconds) { throw CommandError("Invalid --ttl-seconds value: \(ttlSeconds)") }
         let app = try context.existingApp(app)
         guard !command.isEmpty else { throw CommandError("No command specified") }
         let manager = ProcessManager(context)
@@ -186,6 +186,7 @@ extension ProcessManager {
     /// Runs a one-off process of the app (`DYNO=run.N`) attached to this terminal's stdio.
     func runOneOff(_ app: AppName, release: Release, command: String, environment: [String: String], dyno type: String = "run", timeLimit: Int? = nil) throws -> Int32 {
         let spec = try oneOffSpec(app, release: release, command: command, environment: environment, dyno: type, timeLimit: timeLimit)
+        defer { removeOneOffEnvironment(spec) }
         do {
             return try context.supervisor().runAttached(spec)
         } catch {
@@ -196,6 +197,8 @@ extension ProcessManager {
     /// Starts a one-off process in the background; returns its dyno name (`run.N`).
     func startOneOff(_ app: AppName, release: Release, command: String, environment: [String: String], timeLimit: Int?) throws -> String {
         let spec = try oneOffSpec(app, release: release, command: command, environment: environment, dyno: "run", timeLimit: timeLimit)
+        // systemd has read the file once the process started.
+        defer { removeOneOffEnvironment(spec) }
         do {
             try context.supervisor().startDetached(spec)
         } catch {
@@ -213,9 +216,21 @@ extension ProcessManager {
         var spec = try spec(for: instance, release: Release(
             app: app, version: release.version, status: release.status, revision: release.revision, description: "",
             buildpacks: [], processTypes: [type: command], appJSON: "{}", createdAt: release.createdAt))
-        spec.environment.merge(environment) { $1 }
+        // `-e` values may be secrets: in a root-only file systemd reads, as config vars are,
+        // never in the unit's properties, which any local user can read over D-Bus. The
+        // description names the process, not its command, for the same reason.
+        if !environment.isEmpty {
+            let file = context.settings.paths.app(app) + "/\(instance.dyno).env"
+            try SecretFile.write(ConfigVars.systemdEnvironmentFile(environment.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }), to: file)
+            spec.environmentFiles.append(file)
+        }
         spec.runtimeMaxSeconds = timeLimit
-        spec.description = "dokkulite \(app) one-off \(instance.dyno): \(command)"
+        spec.description = "dokkulite \(app) one-off \(instance.dyno)"
         return spec
+    }
+
+    /// Removes the root-only file a one-off's `-e` values were handed over in.
+    private func removeOneOffEnvironment(_ spec: ProcessSpec) {
+        for file in spec.environmentFiles.dropFirst() { unlink(file) }
     }
 }

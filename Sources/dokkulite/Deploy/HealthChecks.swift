@@ -82,7 +82,9 @@ struct HealthChecks {
     func setting(_ app: AppName, _ key: String, default value: Double) throws -> Double {
         let store = try context.store()
         let text = try store.computedProperty(app, "checks", key)
-        return text.flatMap(Double.init) ?? value
+        // Values set before they were checked may be anything: bounded here too.
+        guard let number = text.flatMap(Double.init), number.isFinite else { return value }
+        return min(max(number, 0), 86_400)
     }
 
     private func run(_ check: AppJSON.Healthcheck, instance: InstanceRecord, app: AppName, release: Release) throws {
@@ -161,6 +163,10 @@ enum HTTPProbe {
     }
 
     static func get(port: Int, path: String, host: String, timeout: Double) -> Outcome {
+        // Checked when app.json was read; this request line is root's, whatever reaches it.
+        guard (1...65535).contains(port), AppJSON.Healthcheck.isRequestTarget(path), !host.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }), timeout.isFinite else {
+            return .failure("the check's port, path or host cannot go in a request")
+        }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return .failure("socket failed") }
         defer { close(fd) }

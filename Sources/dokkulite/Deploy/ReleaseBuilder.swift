@@ -147,7 +147,7 @@ struct ReleaseBuilder {
             sandbox: .init(
                 hardened: true,
                 readWritePaths: [paths.cache(app), meta],
-                inaccessiblePaths: [paths.database, paths.database + "-wal", paths.database + "-shm", paths.certs],
+                inaccessiblePaths: ProcessManager.hiddenPaths(paths),
                 bindPaths: [BindPath(source: tree, destination: ProcessManager.appMount)],
                 reservedPorts: context.settings.reservedPorts),
             syslogIdentifier: "\(app).build.\(version)",

@@ -112,6 +112,13 @@ struct ProcessManager {
     /// wherever it is installed and whatever PrivateTmp hides.
     static let binaryMount = "/usr/local/lib/dokkulite/dokkulite"
 
+    /// What no app process or build may open: dokkulite's state and certificates (root's
+    /// already; hidden as well), and the system bus, over which any local user can read the
+    /// properties of every unit on the server (other apps' command lines and environment).
+    static func hiddenPaths(_ paths: Paths) -> [String] {
+        [paths.database, paths.database + "-wal", paths.database + "-shm", paths.certs, "/run/dbus/system_bus_socket"]
+    }
+
     /// The transient unit for one instance.
     func spec(for instance: InstanceRecord, release: Release) throws -> ProcessSpec {
         let app = instance.app
@@ -151,7 +158,7 @@ struct ProcessManager {
             sandbox: ProcessSpec.Sandbox(
                 hardened: true,
                 readWritePaths: [settings.paths.data(app)],
-                inaccessiblePaths: [settings.paths.database, settings.paths.database + "-wal", settings.paths.database + "-shm", settings.paths.certs],
+                inaccessiblePaths: Self.hiddenPaths(settings.paths),
                 // /app is writable, as a dyno's or a Dokku container's filesystem is (apps
                 // write caches, compiled assets, SQLite files next to their code; Dokku's
                 // predeploy task writes into the image). Unlike theirs, what is written stays
@@ -205,6 +212,6 @@ struct ProcessManager {
 
     private func stopTimeout(_ app: AppName) throws -> Int {
         let text = try store.computedProperty(app, "ps", "stop-timeout-seconds")
-        return text.flatMap { Int($0) } ?? 30
+        return min(max(text.flatMap { Int($0) } ?? 30, 0), 86_400)
     }
 }

@@ -60,7 +60,7 @@ struct ResourceSettings {
 
     /// Docker's `--cpus`: a number of CPUs (`0.5`, `2`), as a percentage of one CPU.
     static func cpuPercent(_ text: String) -> Double? {
-        guard let cpus = Double(text), cpus > 0, cpus.isFinite else { return nil }
+        guard let cpus = Double(text), cpus > 0, cpus <= 4096 else { return nil }
         return cpus * 100
     }
 
