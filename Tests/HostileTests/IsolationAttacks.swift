@@ -159,8 +159,16 @@ extension OnTheInstalledServer {
             #expect(try server.push(victim, files: InstalledServer.webApp("logged")).status == 0)
             #expect(try server.push(forger, files: InstalledServer.webApp("forger")).status == 0)
             let token = "forged-\(UUID().uuidString.prefix(8))"
-            let forged = try server.ssh("run \(forger) sh -c 'logger -t \(victim).web.1 \(token)-syslog; echo \(token)-journal | systemd-cat -t \(victim).web.1; true'")
+            // From inside the sandbox, where journald's sockets are within reach (on a
+            // system manager they are: syslog goes through them)...
+            _ = try server.ssh("run \(forger) sh -c 'logger -t \(victim).web.1 \(token)-syslog; echo \(token)-journal | systemd-cat -t \(victim).web.1; true'")
+            // ...and, as surely, from any process of the forger's user.
+            let ids = try server.ssh("run \(forger) sh -c 'echo $(id -u) $(id -g)'").stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            #expect(ids.count == 2)
+            _ = try Shell.run("/usr/bin/setpriv", ["--reuid", ids[0], "--regid", ids[1], "--clear-groups", "/usr/bin/logger", "-t", "\(victim).web.1", "\(token)-syslog"])
+            let forged = try Shell.run("/usr/bin/setpriv", ["--reuid", ids[0], "--regid", ids[1], "--clear-groups", "/usr/bin/systemd-cat", "-t", "\(victim).web.1", "/bin/echo", "\(token)-journal"])
             #expect(forged.status == 0, "\(forged)")
+            #expect(try eventually(timeout: .seconds(10)) { try Shell.run("/bin/journalctl", ["--no-pager", "-t", "\(victim).web.1"]).stdout.contains("\(token)-journal") }, "the forgery is in the journal")
             // The victim's web process logs the paths it serves: its own line shows; the
             // forgeries do not.
             _ = try server.get(server.host(victim), path: "/own-line-\(token)")
