@@ -119,9 +119,11 @@ extension Beneath {
 
     /// Whether nobody but root can change what `path` names: every component is a real
     /// directory (no symbolic link anywhere), and every directory that holds a component
-    /// belongs to root and is writable by root alone. A bind mount of such a path cannot
-    /// be redirected by a link someone else plants. The last component itself may belong to
-    /// anyone (an app's own storage directory).
+    /// belongs to root and is writable by root alone, or, like /tmp, is sticky and holds a
+    /// component of root's (which the sticky bit keeps others from renaming or removing).
+    /// A bind mount of such a path cannot be redirected by a link someone else plants. The
+    /// last component itself may belong to anyone (an app's own storage directory) where
+    /// its holder is root's alone.
     package static func isRootControlled(_ path: String) -> Bool {
         guard path.hasPrefix("/") else { return false }
         var current = Glibc.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -129,12 +131,16 @@ extension Beneath {
         defer { close(current) }
         for component in path.split(separator: "/") {
             guard component != ".", component != ".." else { return false }
-            var info = stat()
-            guard fstat(current, &info) == 0, info.st_uid == 0, info.st_mode & 0o022 == 0 else { return false }
+            var holder = stat()
+            guard fstat(current, &holder) == 0, holder.st_uid == 0 else { return false }
             let next = open(String(component), at: current, flags: O_RDONLY | O_DIRECTORY, links: .refused)
             guard next >= 0 else { return false }
             close(current)
             current = next
+            if holder.st_mode & 0o022 != 0 {
+                var entry = stat()
+                guard holder.st_mode & S_ISVTX != 0, fstat(current, &entry) == 0, entry.st_uid == 0 else { return false }
+            }
         }
         return true
     }

@@ -128,7 +128,13 @@ import Testing
 
     @Test func rootControlledPathsHaveNoLinksAndNoDirectoryOthersCanWrite() throws {
         #expect(Beneath.isRootControlled("/usr/share"))
-        #expect(!Beneath.isRootControlled("/tmp/x"), "/tmp is writable by everyone")
+        let shared = "/tmp/beneath-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        #expect(Beneath.isRootControlled(shared), "root's, in a sticky directory: nobody else may rename it")
+        chown(shared, 65534, 65534)
+        #expect(!Beneath.isRootControlled(shared), "another user's, in a directory everyone may write")
+        #expect(!Beneath.isRootControlled(shared + "/below"))
         let base = (outside as NSString).deletingLastPathComponent
         try FileManager.default.createSymbolicLink(atPath: base + "/hop", withDestinationPath: "/usr")
         #expect(Beneath.isRootControlled(base), "a root-owned path with no links")

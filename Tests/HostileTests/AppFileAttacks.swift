@@ -31,6 +31,33 @@ extension OnTheInstalledServer {
             expectNoLeak(secret, in: logs.stdout, because: "no request carried a line of the victim's config")
         }
 
+        /// Settings that name a file of the push (`ps:set procfile-path`, `app-json:set
+        /// appjson-path`, `builder:set build-dir`) name nothing outside it.
+        @Test func pathSettingsStayInsideThePush() throws {
+            let server = try InstalledServer.get()
+            let (victim, secret) = try server.victim()
+            let app = server.newApp("paths")
+            defer { server.cleanUp(app, victim) }
+            #expect(try server.ssh("apps:create \(app)").status == 0)
+            let climb = "../../../../../../../..\(InstalledServer.root)/apps/\(victim)/ENV"
+            let files = InstalledServer.webApp("paths", extra: ["bin/compile": "#!/bin/sh\n", "bin/release": "#!/bin/sh\necho '--- {}'\n"])
+            for (setting, refusal) in [
+                ("ps:set \(app) procfile-path \(climb)", "leads outside its directory"),
+                ("app-json:set \(app) appjson-path \(climb)", ""),
+                ("builder:set \(app) build-dir ../../../../../../..\(InstalledServer.root)/apps/\(victim)", "build-dir not found"),
+            ] {
+                #expect(try server.ssh(setting).status == 0, "\(setting)")
+                let push = try server.push(app, files: files)
+                expectNoLeak(secret, in: push.stdout, push.stderr, because: "\(setting)")
+                if !refusal.isEmpty {
+                    #expect(push.status != 0 && push.stderr.contains(refusal), "\(setting): \(push)")
+                }
+                let reset = setting.split(separator: " ").prefix(3).joined(separator: " ")
+                #expect(try server.ssh(reset).status == 0, "\(reset)")
+            }
+            expectNoLeak(secret, in: try server.console("releases", app).stdout, try server.console("app-json:report", app).stdout, because: "reports")
+        }
+
         /// `.buildpacks -> /root/file` printed the file's first line.
         @Test func aBuildpacksLinkToARootFileIsRefused() throws {
             let server = try InstalledServer.get()

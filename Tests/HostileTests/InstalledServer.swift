@@ -141,7 +141,33 @@ final class InstalledServer: @unchecked Sendable {
         for arguments in [["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "app"]] {
             try Self.check(Shell.which("git", arguments, environment: git, directory: directory), "git \(arguments[0])")
         }
-        return try Shell.run("/usr/bin/timeout", ["--kill-after=5", "300", "/usr/bin/git", "push", "ssh://dokku@127.0.0.1:\(Self.sshPort)/\(app)", "main"], environment: git, directory: directory)
+        return try Shell.run("/usr/bin/timeout", ["--kill-after=5", "300", "/usr/bin/git", "push", "--force", "ssh://dokku@127.0.0.1:\(Self.sshPort)/\(app)", "main"], environment: git, directory: directory)
+    }
+
+    /// Pushes `files` plus an entry `name` that is a symbolic link to `target`, put in the
+    /// tree with git's plumbing: the git client refuses to add some such links (a linked
+    /// `.gitmodules`), a crafted push does not ask it.
+    func pushWithLinkEntry(_ app: String, files: [String: String], name: String, target: String) throws -> ProcessResult {
+        let directory = work + "/craft-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (path, content) in files { try content.write(toFile: directory + "/" + path, atomically: true, encoding: .utf8) }
+        var git = environment
+        git["GIT_SSH_COMMAND"] = "ssh " + sshOptions.joined(separator: " ")
+        func run(_ arguments: [String], input: String? = nil) throws -> String {
+            let result = try Shell.which("git", ["-c", "user.email=t@t", "-c", "user.name=t"] + arguments, environment: git, input: input, directory: directory)
+            guard result.status == 0 else { throw TestFailure("git \(arguments.first ?? ""): \(result)") }
+            return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try run(["init", "-q", "-b", "main"])
+        _ = try run(["add", "-A"])
+        _ = try run(["commit", "-q", "-m", "app"])
+        let blob = try run(["hash-object", "-w", "--stdin"], input: target)
+        let listing = try run(["ls-tree", "HEAD"])
+        let tree = try run(["mktree"], input: listing + "\n120000 blob \(blob)\t\(name)\n")
+        let commit = try run(["commit-tree", tree, "-p", "HEAD", "-m", "crafted"])
+        _ = try run(["update-ref", "refs/heads/main", commit])
+        return try Shell.run("/usr/bin/timeout", ["--kill-after=5", "300", "/usr/bin/git", "push", "--force", "ssh://dokku@127.0.0.1:\(Self.sshPort)/\(app)", "main"], environment: git, directory: directory)
     }
 
     /// A request through the installed proxy on port 80.

@@ -192,7 +192,7 @@ extension OnTheInstalledServer {
             let units = try server.units(of: app).filter { $0.contains("-run.") }
             #expect(!units.isEmpty)
             for unit in units {
-                let shown = try server.systemctl("show", unit, "-p", "Environment", "-p", "Description", "-p", "ExecStart").stdout
+                let shown = try server.systemctl("show", unit, "-p", "Environment", "-p", "EnvironmentFiles", "-p", "Description", "-p", "ExecStart").stdout
                 #expect(!shown.contains(secret), "\(shown)")
             }
             let left = try FileManager.default.contentsOfDirectory(atPath: "\(InstalledServer.root)/apps/\(app)").filter { $0.hasSuffix(".env") }

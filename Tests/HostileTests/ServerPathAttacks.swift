@@ -195,6 +195,11 @@ extension OnTheInstalledServer {
                 let cache = "\(InstalledServer.root)/apps/\(app)/submodules"
                 #expect(((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).isEmpty, "nothing cloned: \(url)")
             }
+            // `.gitmodules` itself as a link (to a root-only file) is refused, not read.
+            let linked = try server.pushWithLinkEntry(app, files: InstalledServer.webApp("sub"), name: ".gitmodules", target: "/etc/shadow")
+            // (libgit2 refuses to check it out; were it there, reading it would refuse the link.)
+            #expect(linked.status != 0 && linked.stderr.contains(".gitmodules"), "\(linked)")
+            #expect(!linked.stderr.contains("root:"), "no line of /etc/shadow")
         }
 
         static func selfSigned(key: String, certificate: String) throws {

@@ -51,9 +51,21 @@ struct StorageTests {
         let appOwner = try FileManager.default.attributesOfItem(atPath: sandbox.root + "/storage/cache-\(app)")[.ownerAccountID] as? NSNumber
         #expect(appOwner != nil && appOwner != 0, "one made under the storage root is the app's")
         // Paths someone else could redirect, and mount points among the system's files.
-        let temporary = try sandbox.run("storage:mount", app, "/tmp/dokkulite-\(app):/x")
+        // In /tmp, a directory root made (as Dokku's own tests mount /tmp/mount) is root's to
+        // change; one another user made, or a link, is not.
+        let made = "/tmp/dokkulite-\(app)"
+        defer { try? FileManager.default.removeItem(atPath: made) }
+        #expect(try sandbox.run("storage:mount", app, "\(made):/made").status == 0)
+        #expect(try sandbox.run("storage:unmount", app, "\(made):/made").status == 0)
+        let theirs = "/tmp/dokkulite-theirs-\(app)"
+        try FileManager.default.createDirectory(atPath: theirs, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: theirs) }
+        chown(theirs, 65534, 65534)
+        let temporary = try sandbox.run("storage:mount", app, "\(theirs):/x")
         #expect(temporary.status != 0 && temporary.stderr.contains("only root can change"), "\(temporary)")
-        #expect(!FileManager.default.fileExists(atPath: "/tmp/dokkulite-\(app)"), "nothing is left made")
+        try FileManager.default.createSymbolicLink(atPath: made + "-link", withDestinationPath: "/root")
+        defer { try? FileManager.default.removeItem(atPath: made + "-link") }
+        #expect(try sandbox.run("storage:mount", app, "\(made)-link:/x").status != 0, "a link in /tmp")
         #expect(try sandbox.run("storage:mount", app, "\(host):/etc/cron.d").stderr.contains("Container path /etc/cron.d is reserved"))
         #expect(try sandbox.run("storage:mount", app, "\(host):/app/../etc").status != 0)
         #expect(try sandbox.run("storage:mount", app, "\(host):/app").stderr == " !     Container path /app is reserved\n")

@@ -217,15 +217,16 @@ extension ProcessManager {
             app: app, version: release.version, status: release.status, revision: release.revision, description: "",
             buildpacks: [], processTypes: [type: command], appJSON: "{}", createdAt: release.createdAt))
         // `-e` values may be secrets: in a root-only file systemd reads, as config vars are,
-        // never in the unit's properties, which any local user can read over D-Bus. The
-        // description names the process, not its command, for the same reason.
+        // never in the unit's properties, which any local user can read over D-Bus (apps
+        // cannot: the bus is out of their sandbox). The command is in ExecStart= anyway; the
+        // description carries it for run:list.
         if !environment.isEmpty {
             let file = context.settings.paths.app(app) + "/\(instance.dyno).env"
             try SecretFile.write(ConfigVars.systemdEnvironmentFile(environment.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }), to: file)
             spec.environmentFiles.append(file)
         }
         spec.runtimeMaxSeconds = timeLimit
-        spec.description = "dokkulite \(app) one-off \(instance.dyno)"
+        spec.description = "dokkulite \(app) one-off \(instance.dyno): \(command)"
         return spec
     }
 
