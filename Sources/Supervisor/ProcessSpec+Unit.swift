@@ -36,13 +36,26 @@ extension ProcessSpec {
         ("SystemCallErrorNumber", .int32(1)),
     ]
 
-    /// The script `bash -c` runs: Heroku's order is config vars (already in the
-    /// environment), then `.profile.d/*.sh`, then `.profile`, then the command itself.
+    /// The script every Procfile process starts with, from a file systemd binds read-only
+    /// at `launcherMount`: Heroku's order is config vars (already in the environment), then
+    /// `.profile.d/*.sh`, then `.profile`, then the command itself, which comes in
+    /// `DOKKULITE_COMMAND`.
+    ///
+    /// Neither the script nor the command is an `ExecStart=` argument: systemd 252 writes a
+    /// transient unit's `ExecStart=` to disk with `;` and `$` escaped and, on a
+    /// `daemon-reload`, reads the escapes back as characters, which broke any command a
+    /// unit started (or restarted) after a reload. `Environment=` values survive the trip.
     package static let launcher = """
-        for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; \
-        [ -r .profile ] && . ./.profile; \
-        exec /bin/bash -c "$1"
+        for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done
+        [ -r .profile ] && . ./.profile
+        command=$DOKKULITE_COMMAND
+        unset DOKKULITE_COMMAND
+        exec /bin/bash -c "$command"
+
         """
+
+    /// Where every process finds the launcher.
+    package static let launcherMount = "/usr/local/lib/dokkulite/launch"
 
     /// The cgroup limit properties; also applied to running units by `resource:limit`.
     package var limitProperties: [(String, BusValue)] {
@@ -72,10 +85,17 @@ extension ProcessSpec {
         return result
     }
 
-    /// The command line: the Procfile launcher around `command`, or `argv` as given.
+    /// The command line: the launcher (which runs `command`), or `argv` as given.
     package var execCommand: ExecCommand {
-        let words = argv ?? ["/bin/bash", "-c", Self.launcher, "dokkulite-launch", command]
+        let words = argv ?? ["/bin/bash", Self.launcherMount]
         return ExecCommand(path: words[0], argv: words.map(Self.escapingDollars))
+    }
+
+    /// The variables set on the unit: the spec's, and the command the launcher runs.
+    package var unitEnvironment: [String: String] {
+        var environment = self.environment
+        if argv == nil { environment["DOKKULITE_COMMAND"] = command }
+        return environment
     }
 
     /// The transient unit properties for this process, supervised: what it runs and as
@@ -116,7 +136,7 @@ extension ProcessSpec {
             ("Type", .string("exec")),
             ("ExecStart", .execCommands([execCommand])),
             ("WorkingDirectory", .string(workingDirectory)),
-            ("Environment", .strings(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })),
+            ("Environment", .strings(unitEnvironment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })),
             ("SyslogIdentifier", .string(syslogIdentifier)),
             ("KillMode", .string("control-group")),
             ("TimeoutStopUSec", .uint64(UInt64(max(0, stopTimeoutSeconds)) * 1_000_000)),

@@ -107,3 +107,35 @@ struct CrashAndCronTests {
         #expect(!(try Shell.which("systemctl", ["--user", "list-timers", "--all", "--no-legend", "--plain"]).stdout.contains(task["timer"] ?? "?")))
     }
 }
+
+/// systemd 252 writes a transient unit's `ExecStart=` to disk with `;` and `$` escaped and
+/// reads the escapes back as characters on a reload: a command in `ExecStart=` broke for
+/// every process that started or restarted after an administrator's (or apt's)
+/// `daemon-reload`. Commands travel in `Environment=`, which survives it.
+@Suite(.enabled(if: Integration.systemdEnabled, "needs a systemd manager: run scripts/test"))
+struct ReloadTests {
+    @Test func processesRestartWithTheirCommandAfterADaemonReload() throws {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        let sandbox = try Sandbox("reload")
+        try sandbox.run("domains:set-global", "dokku.test")
+        let proxy = try DaemonProcess(sandbox)
+        let app = uniqueApp("reload")
+        var files = DeployTests.versionApp("before")
+        // Semicolons, dollars, quotes and a backslash: what the escaping broke.
+        files["Procfile"] = #"web: X="a;b" ; test "$X" = 'a;b' && echo "\$HOME ok" && exec python3 server.py"# + "\n"
+        #expect(try AppSource(sandbox, files: files).push(app).status == 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "before")
+        let reload = try Shell.run("/bin/systemctl", ["--user", "daemon-reload"])
+        #expect(reload.status == 0, "\(reload)")
+        // The process dies; systemd restarts it from the unit as it read it back.
+        let unit = try sandbox.sql("SELECT unit FROM instance WHERE app = '\(app)' AND processType = 'web'")
+        #expect(try Shell.run("/bin/systemctl", ["--user", "kill", "--signal", "SIGKILL", unit]).status == 0)
+        #expect(try eventually(timeout: .seconds(20)) {
+            let status = try Shell.run("/bin/systemctl", ["--user", "show", unit, "-p", "NRestarts", "-p", "ActiveState"]).stdout
+            return status.contains("NRestarts=1") && status.contains("ActiveState=active")
+        }, "restarted once")
+        #expect(try eventually(timeout: .seconds(20)) { proxy.get("\(app).dokku.test")?.body == "before" }, "serving again with its command intact")
+        // A one-off started after the reload runs its command too.
+        #expect(try sandbox.run("run", app, #"A="x;y" ; echo "$A""#).stdout == "x;y\n")
+    }
+}

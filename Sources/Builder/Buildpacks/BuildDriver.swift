@@ -60,8 +60,12 @@ package enum BuildDriver {
         rm -rf "$work"
         """#
 
+    /// Where the build unit finds `script` (a file bound read-only: a script as an
+    /// `ExecStart=` argument does not survive a systemd reload, see ProcessSpec.launcher).
+    package static let mount = "/usr/local/lib/dokkulite/build-driver"
+
     /// The command line for the build unit.
     package static func argv(build: String, cache: String, env: String, meta: String, buildpacks: [String]) -> [String] {
-        ["/bin/bash", "-c", script, "dokkulite-build", build, cache, env, meta] + buildpacks
+        ["/bin/bash", mount, build, cache, env, meta] + buildpacks
     }
 }

@@ -221,12 +221,15 @@ struct AnyEncodable: Encodable {
 struct PSRetire: Command {
     static let configuration = CommandConfiguration(commandName: "ps:retire", abstract: "Stop an app's old processes left from earlier deploys")
     static let access = Access.serverRoot
-    static let usage = "<app> [--before GENERATION]"
+    static let usage = "<app> [--before GENERATION] [--after SECONDS]"
     @Option var before: Int = Int.max
+    /// Waits this long first (the retirement helper a deploy starts).
+    @Option var after: Int = 0
     @Argument var app: String?
 
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
+        if after > 0 { Thread.sleep(forTimeInterval: Double(min(after, 86_400))) }
         try ProcessManager(context).retire(app, before: before)
     }
 }

@@ -149,6 +149,7 @@ struct ReleaseBuilder {
                 readWritePaths: [paths.cache(app), meta],
                 inaccessiblePaths: ProcessManager.hiddenPaths(paths),
                 bindPaths: [BindPath(source: tree, destination: ProcessManager.appMount)],
+                readOnlyBindPaths: [try HelperScripts.buildDriver(paths)],
                 reservedPorts: context.settings.reservedPorts),
             syslogIdentifier: "\(app).build.\(version)",
             argv: BuildDriver.argv(build: ProcessManager.appMount, cache: paths.cache(app), env: envDirectory, meta: meta, buildpacks: buildpackPaths))

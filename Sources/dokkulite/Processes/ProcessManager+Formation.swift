@@ -115,7 +115,8 @@ extension ProcessManager {
             restart: .init(mode: "no", maxStarts: nil),
             sandbox: .init(hardened: false),
             syslogIdentifier: "dokkulite",
-            argv: ["/bin/sh", "-c", "sleep \(seconds) && exec \"$0\" ps:retire \"$1\" --before \"$2\"", ReleaseBuilder.binaryPath, app.rawValue, String(generation)])
+            // No script: an `ExecStart=` script does not survive a systemd reload.
+            argv: [ReleaseBuilder.binaryPath, "ps:retire", app.rawValue, "--before", String(generation), "--after", String(seconds)])
         try context.supervisor().start([spec])
     }
 

@@ -166,6 +166,7 @@ struct ProcessManager {
                 bindPaths: [BindPath(source: slug, destination: Self.appMount)] + (try storageBinds(app, tree: slug)),
                 readOnlyBindPaths: [
                     BindPath(source: ReleaseBuilder.binaryPath, destination: Self.binaryMount),
+                    try HelperScripts.launcher(settings.paths),
                 ],
                 ownPorts: instance.port.map { [UInt16($0)] } ?? [],
                 reservedPorts: settings.reservedPorts),
