@@ -33,8 +33,7 @@ package struct BuildpackReference: Sendable, Equatable, CustomStringConvertible 
         switch source {
         case .builtin: return .builtin
         case .git(let url, _), .tarball(let url):
-            let lower = url.lowercased()
-            return lower.hasPrefix("https://") || lower.hasPrefix("http://") || lower.hasPrefix("git://") ? .network : .server
+            return NetworkURL.isNetwork(url) ? .network : .server
         }
     }
 

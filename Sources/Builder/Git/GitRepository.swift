@@ -120,7 +120,7 @@ package final class GitRepository {
             guard Submodule.isInside(module.path) else {
                 throw .refusedFile(path: ".gitmodules", reason: "names the submodule path \(module.path), which leaves the tree")
             }
-            guard Submodule.isNetworkURL(module.url) else {
+            guard NetworkURL.isNetwork(module.url) else {
                 throw .refusedFile(path: ".gitmodules", reason: "names the submodule URL \(module.url), which is not an https, http or git URL")
             }
             var entry: OpaquePointer?
@@ -185,12 +185,6 @@ struct Submodule: Equatable {
     /// A relative path of real names: no `..`, `.` or empty part, not absolute.
     static func isInside(_ path: String) -> Bool {
         !path.isEmpty && !path.hasPrefix("/") && !path.split(separator: "/", omittingEmptySubsequences: false).contains { $0.isEmpty || $0 == "." || $0 == ".." }
-    }
-
-    /// https, http or git, and nothing that could be read as an option.
-    static func isNetworkURL(_ url: String) -> Bool {
-        let lower = url.lowercased()
-        return ["https://", "http://", "git://"].contains { lower.hasPrefix($0) } && !url.unicodeScalars.contains { $0.value < 0x21 }
     }
 
 }

@@ -1,20 +1,20 @@
+import Builder
+
 /// URLs a key holder gives for dokkulite to fetch as root (`git:from-archive`,
-/// `git:sync`): one of the network schemes allowed, never an option of the program that
-/// fetches, and a file on the server only for root at its console.
+/// `git:sync`): a network URL by the rule every fetch for someone else follows
+/// (`NetworkURL`), never an option of the program that fetches, and a file on the server
+/// only for root at its console.
 enum RemoteSource {
     /// What `git:from-archive` downloads with curl.
-    static let archiveSchemes = ["https://", "http://"]
-    /// What `git:sync` clones (libgit2): no `ssh://` or `git@`, which would use root's keys.
-    static let gitSchemes = ["https://", "http://", "git://"]
+    static let archiveSchemes = NetworkURL.httpSchemes
+    /// What `git:sync` clones.
+    static let gitSchemes = NetworkURL.gitSchemes
 
-    /// Throws a one-line refusal unless `url` starts with one of `schemes` (or, when
+    /// Throws a one-line refusal unless `url` is a network URL of one of `schemes` (or, when
     /// allowed, names a file on the server: `file://` or an absolute path).
     static func check(_ url: String, what: String, allowingFiles: Bool, schemes: [String] = archiveSchemes) throws {
-        let lower = url.lowercased()
-        if schemes.contains(where: { lower.hasPrefix($0) }), url.count > 8, !url.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) {
-            return
-        }
-        if allowingFiles, lower.hasPrefix("file:///") || (url.hasPrefix("/") && schemes == gitSchemes) {
+        if NetworkURL.isNetwork(url, schemes: schemes) { return }
+        if allowingFiles, url.lowercased().hasPrefix("file:///") || (url.hasPrefix("/") && schemes == gitSchemes) {
             return
         }
         let allowed = schemes.map { String($0.dropLast(3)) }.joined(separator: ", ")
