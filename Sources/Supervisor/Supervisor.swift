@@ -117,7 +117,7 @@ package final class Supervisor {
                 guard let owner else { return }
                 let owners = Self.listenerOwners(port: port)
                 if let stranger = owners.first(where: { $0 != owner }) {
-                    throw .processFailed(process: unit, reason: "cannot use port \(port): a process of another user (uid \(stranger)) listens on it")
+                    throw .portTaken(process: unit, port: port, uid: stranger)
                 }
                 if !owners.isEmpty { return }
             }

@@ -19,10 +19,18 @@ package enum SupervisorError: Error, CustomStringConvertible, Equatable {
     case timedOut(unit: String, waitingFor: String)
     /// A process did not come up.
     case processFailed(process: String, reason: String)
+    /// A process of another user listens on the port handed to `process` (apps share the
+    /// host's network): it is never taken for the instance.
+    case portTaken(process: String, port: Int, uid: UInt32)
     /// No free port was left in the configured range.
     case portsExhausted(range: ClosedRange<Int>)
     /// The journal could not be read.
     case journal(reason: String)
+
+    /// What `portTaken` says after the process's name.
+    package static func portTakenReason(port: Int, uid: UInt32) -> String {
+        "cannot use port \(port): a process of another user (uid \(uid)) listens on it"
+    }
 
     package var description: String {
         switch self {
@@ -44,6 +52,8 @@ package enum SupervisorError: Error, CustomStringConvertible, Equatable {
             "timed out waiting for \(unit) to \(what)"
         case .processFailed(let process, let reason):
             "\(process) \(reason)"
+        case .portTaken(let process, let port, let uid):
+            "\(process) \(Self.portTakenReason(port: port, uid: uid))"
         case .portsExhausted(let range):
             "no free port left in \(range.lowerBound)-\(range.upperBound)"
         case .journal(let reason):

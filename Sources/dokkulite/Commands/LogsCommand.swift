@@ -92,7 +92,7 @@ struct LogFilter {
     func show(count: Int, follow: Bool, raw: Bool, context: Context) throws {
         guard count >= 0 else { throw CommandError("Invalid value for --num: \(count)") }
         let journal = try Journal()
-        let owner = try ProcessManager(context).listenerOwner(app)
+        let owner = try ProcessManager(context).userID(of: app)
         func print(_ entry: Journal.Entry) {
             guard owner == nil || entry.uid == owner else { return }
             context.output.data(raw ? entry.message : line(entry))

@@ -106,9 +106,9 @@ struct HealthChecks {
             // first one goes once the process listens (or the attempts' time is up).
             let budget = min(60, Double(check.attempts) * (check.wait + check.timeout))
             do {
-                try supervisor.waitUntilListening(unit: instance.unit, port: port, owner: ProcessManager(context).listenerOwner(app), timeout: .milliseconds(Int(budget * 1000)))
-            } catch SupervisorError.processFailed(_, let reason) where reason.hasPrefix("cannot use port") {
-                throw CommandError("\(app) \(instance.dyno) \(reason)")
+                try supervisor.waitUntilListening(unit: instance.unit, port: port, owner: ProcessManager(context).userID(of: app), timeout: .milliseconds(Int(budget * 1000)))
+            } catch SupervisorError.portTaken(_, let port, let uid) {
+                throw CommandError("\(app) \(instance.dyno) \(SupervisorError.portTakenReason(port: port, uid: uid))")
             } catch {
                 // Not listening yet: the attempts below say so.
             }

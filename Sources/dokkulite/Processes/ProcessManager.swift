@@ -75,7 +75,7 @@ struct ProcessManager {
         for instance in instances {
             guard let port = instance.port else { continue }
             do {
-                try supervisor.waitUntilListening(unit: instance.unit, port: port, owner: try listenerOwner(instance.app), timeout: timeout)
+                try supervisor.waitUntilListening(unit: instance.unit, port: port, owner: try userID(of: instance.app), timeout: timeout)
             } catch {
                 throw CommandError("\(instance.app) \(instance.dyno) \(Self.reason(error))")
             }
@@ -92,14 +92,15 @@ struct ProcessManager {
         }
     }
 
-    /// The uid an app's listeners must have: its own user's (nil with systemd's dynamic
-    /// users, whose uids are not known in advance).
-    func listenerOwner(_ app: AppName) throws -> UInt32? {
+    /// The uid of the app's own user, which its listeners and its log lines must have (nil
+    /// with systemd's dynamic users, whose uids are not known in advance).
+    func userID(of app: AppName) throws -> UInt32? {
         try AppUser.name(of: app, store: store).flatMap(AppUser.uid(of:)).map { UInt32($0.uid) }
     }
 
     private static func reason(_ error: any Error) -> String {
         if case SupervisorError.processFailed(_, let reason) = error { return reason }
+        if case SupervisorError.portTaken(_, let port, let uid) = error { return SupervisorError.portTakenReason(port: port, uid: uid) }
         return "\(error)"
     }
 
