@@ -35,24 +35,19 @@ struct SSHCommand: Command {
             // Validation happens in the command; the repository path is built from the name.
             throw ExitCode(CommandLineTool.run([name, words[1]], settings: settings))
         }
-        guard Self.allows(command, context: context) else {
-            if case .command(let type) = CommandLineTool.resolve(command, context: context), type.configuration.shouldDisplay {
-                throw CommandError("\(type.name) can only be run by root on the server")
-            }
+        // Help, the version, a command for key holders, or one a plugin provides. git's
+        // programs are let in above, with their one argument; nothing else is.
+        switch CommandLineTool.resolve(command, context: context) {
+        case .overview, .namespaceHelp, .version, .plugin:
+            break
+        case .command(let type) where type.access == .keyHolders && !["git-receive-pack", "git-upload-pack"].contains(type.name):
+            break
+        case .command(let type) where type.configuration.shouldDisplay:
+            throw CommandError("\(type.name) can only be run by root on the server")
+        case .command, .unknown:
             throw CommandError("`\(original.trimmingCharacters(in: .whitespaces))` is not a dokku command.\nSee `dokku help` for a list of available commands.")
         }
         throw ExitCode(CommandLineTool.run(words, settings: settings))
-    }
-
-    /// Whether a key holder may run `command` (the words after the global flags): help,
-    /// the version, a command for key holders, or one a plugin provides. git's programs
-    /// are let in above, with their one argument; nothing else is.
-    static func allows(_ command: [String], context: Context) -> Bool {
-        switch CommandLineTool.resolve(command, context: context) {
-        case .overview, .namespaceHelp, .version, .plugin: true
-        case .command(let type): type.access == .keyHolders && !["git-receive-pack", "git-upload-pack"].contains(type.name)
-        case .unknown: false
-        }
     }
 }
 
