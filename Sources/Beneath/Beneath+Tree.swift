@@ -35,6 +35,19 @@ extension Beneath {
         }
     }
 
+    /// Removes everything in the directory `path` and keeps the directory itself (its owner
+    /// and mode stay), as `removeTree` removes: no link followed, names as bytes.
+    package static func emptyDirectory(_ path: String) throws(Failure) {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else {
+            if errno == ENOENT { return }
+            throw Failure(path: path, reason: reason(errno, links: .refused))
+        }
+        defer { close(fd) }
+        var deep = 0
+        try empty(fd, top: fd, depth: 0, moved: &deep, shown: path)
+    }
+
     /// How deep `removeTree` goes before it moves a subtree up to the top.
     static let flattenDepth = 64
 

@@ -134,10 +134,12 @@ package enum Beneath {
         // A hard link to someone else's file is that file (protected_hardlinks may be off).
         guard info.st_nlink == 1 else { throw Failure(path: relative, reason: "has other hard links") }
         guard info.st_size <= limit else { throw Failure(path: relative, reason: "is larger than \(limit) bytes") }
-        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        // As large as the file, and one byte more to see it grow; never past the cap.
+        let capacity = Int(info.st_size) + 1
+        var bytes = [UInt8](repeating: 0, count: capacity)
         var count = 0
-        while count <= limit {
-            let got = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, limit + 1 - count) }
+        while count < capacity {
+            let got = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, capacity - count) }
             if got < 0 {
                 if errno == EINTR { continue }
                 throw Failure(path: relative, reason: reason(errno, links: links))
@@ -145,8 +147,8 @@ package enum Beneath {
             if got == 0 { break }
             count += got
         }
-        // The file grew past the cap while it was read.
-        guard count <= limit else { throw Failure(path: relative, reason: "is larger than \(limit) bytes") }
+        // The file grew while it was read: what was read is not the file.
+        guard count < capacity else { throw Failure(path: relative, reason: "changed while it was read") }
         return Array(bytes[..<count])
     }
 

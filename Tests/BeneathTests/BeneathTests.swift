@@ -109,19 +109,29 @@ import Testing
     @Test func removeTreeTakesNamesThatAreNotUTF8AndTreesDeeperThanDescriptors() throws {
         // A name that is not UTF-8 (0xFF), as app code may make one.
         let odd: [CChar] = [0x6F, CChar(bitPattern: 0xFF), 0x64, 0]
-        let directory = try Beneath.openDirectory(root)
-        #expect(odd.withUnsafeBufferPointer { mkdirat(directory, $0.baseAddress!, 0o755) } == 0)
-        // 3,000 levels: far more than the descriptors a process may hold open at once.
-        var current = dup(directory)
-        for _ in 0..<3000 {
-            #expect(mkdirat(current, "d", 0o755) == 0)
-            let next = openat(current, "d", O_RDONLY | O_DIRECTORY)
+        func fill() throws {
+            let directory = try Beneath.openDirectory(root)
+            defer { close(directory) }
+            #expect(odd.withUnsafeBufferPointer { mkdirat(directory, $0.baseAddress!, 0o755) } == 0)
+            // 3,000 levels: far more than the descriptors a process may hold open at once.
+            var current = dup(directory)
+            for _ in 0..<3000 {
+                #expect(mkdirat(current, "d", 0o755) == 0)
+                let next = openat(current, "d", O_RDONLY | O_DIRECTORY)
+                close(current)
+                current = next
+            }
             close(current)
-            current = next
+            #expect(FileManager.default.createFile(atPath: root + "/Procfile.bak", contents: Data("x".utf8)))
         }
-        #expect(FileManager.default.createFile(atPath: root + "/Procfile.bak", contents: Data("x".utf8)))
-        close(current)
-        close(directory)
+        // Emptied, the directory stays, with its mode (`repo:purge-cache`).
+        try fill()
+        chmod(root, 0o711)
+        try Beneath.emptyDirectory(root)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
+        #expect((try FileManager.default.attributesOfItem(atPath: root)[.posixPermissions] as? NSNumber)?.intValue == 0o711)
+        // Removed, it goes too.
+        try fill()
         try Beneath.removeTree(root)
         #expect(!FileManager.default.fileExists(atPath: root))
     }

@@ -27,14 +27,11 @@ struct RepoPurgeCache: Command {
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
         let cache = context.settings.paths.cache(app)
-        let fm = FileManager.default
         // The directory stays, with its owner (the app's user): the next build fills it.
-        for entry in (try? fm.contentsOfDirectory(atPath: cache)) ?? [] {
-            do {
-                try Beneath.removeTree(cache + "/" + entry)
-            } catch {
-                throw CommandError("Unable to purge the build cache of \(app): \(cache)/\(entry): \(error.localizedDescription)")
-            }
+        do {
+            try Beneath.emptyDirectory(cache)
+        } catch {
+            throw CommandError("Unable to purge the build cache of \(app): \(error)")
         }
     }
 }
