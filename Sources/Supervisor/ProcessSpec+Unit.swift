@@ -48,11 +48,14 @@ extension ProcessSpec {
     package static let launcher = """
         for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done
         [ -r .profile ] && . ./.profile
-        command=$DOKKULITE_COMMAND
-        unset DOKKULITE_COMMAND
+        command=$\(commandVariable)
+        unset \(commandVariable)
         exec /bin/bash -c "$command"
 
         """
+
+    /// The variable the launcher finds the command in.
+    package static let commandVariable = "DOKKULITE_COMMAND"
 
     /// Where every process finds the launcher.
     package static let launcherMount = "/usr/local/lib/dokkulite/launch"
@@ -94,7 +97,7 @@ extension ProcessSpec {
     /// The variables set on the unit: the spec's, and the command the launcher runs.
     package var unitEnvironment: [String: String] {
         var environment = self.environment
-        if argv == nil { environment["DOKKULITE_COMMAND"] = command }
+        if argv == nil { environment[Self.commandVariable] = command }
         return environment
     }
 

@@ -153,7 +153,7 @@ import Testing
 
 /// Config keys name files root writes (a build's ENV_DIR): only Dokku's shape is stored.
 @Suite struct ConfigKeyTests {
-    @Test(arguments: ["../../etc/x", "A/B", "", "1A", "A-B", "A B", "A\nB"])
+    @Test(arguments: ["../../etc/x", "A/B", "", "1A", "A-B", "A B", "A\nB", "DOKKULITE_COMMAND"])
     func keysThatAreNotNamesAreRefused(_ key: String) {
         #expect(throws: CommandError.self) { try ConfigVars.validate(key: key) }
     }

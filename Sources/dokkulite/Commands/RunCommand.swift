@@ -185,8 +185,8 @@ struct RunStop: Command {
 extension ProcessManager {
     /// Runs a one-off process of the app (`DYNO=run.N`) attached to this terminal's stdio.
     func runOneOff(_ app: AppName, release: Release, command: String, environment: [String: String], dyno type: String = "run", timeLimit: Int? = nil) throws -> Int32 {
-        let spec = try oneOffSpec(app, release: release, command: command, environment: environment, dyno: type, timeLimit: timeLimit)
-        defer { removeOneOffEnvironment(spec) }
+        let (spec, handOver) = try oneOffSpec(app, release: release, command: command, environment: environment, dyno: type, timeLimit: timeLimit)
+        defer { handOver.map { _ = unlink($0) } }
         do {
             return try context.supervisor().runAttached(spec)
         } catch {
@@ -196,9 +196,9 @@ extension ProcessManager {
 
     /// Starts a one-off process in the background; returns its dyno name (`run.N`).
     func startOneOff(_ app: AppName, release: Release, command: String, environment: [String: String], timeLimit: Int?) throws -> String {
-        let spec = try oneOffSpec(app, release: release, command: command, environment: environment, dyno: "run", timeLimit: timeLimit)
+        let (spec, handOver) = try oneOffSpec(app, release: release, command: command, environment: environment, dyno: "run", timeLimit: timeLimit)
         // systemd has read the file once the process started.
-        defer { removeOneOffEnvironment(spec) }
+        defer { handOver.map { _ = unlink($0) } }
         do {
             try context.supervisor().startDetached(spec)
         } catch {
@@ -207,7 +207,9 @@ extension ProcessManager {
         return spec.environment["DYNO"] ?? "run"
     }
 
-    private func oneOffSpec(_ app: AppName, release: Release, command: String, environment: [String: String], dyno type: String, timeLimit: Int?) throws -> ProcessSpec {
+    /// The unit of a one-off, and the root-only file its `-e` values are handed over in
+    /// (the caller removes it once the process has started).
+    private func oneOffSpec(_ app: AppName, release: Release, command: String, environment: [String: String], dyno type: String, timeLimit: Int?) throws -> (ProcessSpec, handOver: String?) {
         let number = Int.random(in: 1000...99999)
         let instance = InstanceRecord(
             unit: UnitNames.instanceUnit(root: context.settings.rootSlice, app: app.rawValue, processType: type, number: number, generation: 0),
@@ -218,20 +220,17 @@ extension ProcessManager {
             buildpacks: [], processTypes: [type: command], appJSON: "{}", createdAt: release.createdAt))
         // `-e` values may be secrets: in a root-only file systemd reads, as config vars are,
         // never in the unit's properties, which any local user can read over D-Bus (apps
-        // cannot: the bus is out of their sandbox). The command is in ExecStart= anyway; the
-        // description carries it for run:list.
+        // cannot: the bus is out of their sandbox). The command is one of them anyway
+        // (DOKKULITE_COMMAND), and the description carries it for run:list.
+        var handOver: String?
         if !environment.isEmpty {
             let file = context.settings.paths.app(app) + "/\(instance.dyno).env"
             try SecretFile.write(ConfigVars.systemdEnvironmentFile(environment.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }), to: file)
             spec.environmentFiles.append(file)
+            handOver = file
         }
         spec.runtimeMaxSeconds = timeLimit
         spec.description = "dokkulite \(app) one-off \(instance.dyno): \(command)"
-        return spec
-    }
-
-    /// Removes the root-only file a one-off's `-e` values were handed over in.
-    private func removeOneOffEnvironment(_ spec: ProcessSpec) {
-        for file in spec.environmentFiles.dropFirst() { unlink(file) }
+        return (spec, handOver)
     }
 }

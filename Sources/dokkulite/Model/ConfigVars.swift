@@ -1,4 +1,5 @@
 import Foundation
+import Supervisor
 
 /// Config var keys and the text formats config vars travel in.
 enum ConfigVars {
@@ -10,9 +11,14 @@ enum ConfigVars {
         return letter(first) && bytes.allSatisfy { letter($0) || (48...57).contains($0) }
     }
 
+    /// Names dokkulite sets on every process itself: a config var of the name would take
+    /// their place (the config file is read after them), so none may be set.
+    static let reserved: Set<String> = [ProcessSpec.commandVariable]
+
     /// Throws Dokku's message unless `key` is valid.
     static func validate(key: String) throws {
         guard isValidKey(key) else { throw CommandError("Invalid key name: '\(key)'") }
+        guard !reserved.contains(key) else { throw CommandError("Invalid key name: '\(key)' is dokkulite's own (the command every process runs)") }
     }
 
     /// Shell single-quoting: `'it'\''s'`.
