@@ -18,9 +18,7 @@ extension OnTheInstalledServer {
             defer { server.cleanUp(app, victim) }
             let env = "\(InstalledServer.root)/apps/\(victim)/ENV"
             for name in ["CHECKS", "app.json", "Procfile"] {
-                // An app of its own buildpack (bin/compile), so the build passes and root then
-                // reads the Procfile.
-                var files = InstalledServer.webApp("links", extra: ["bin/compile": "#!/bin/sh\n", "bin/release": "#!/bin/sh\necho '--- {}'\n"])
+                var files = InstalledServer.webApp("links", extra: InstalledServer.ownBuildpack)
                 files[name] = nil
                 let push = try server.push(app, files: files, links: [name: env])
                 #expect(push.status != 0, "\(name): \(push)")
@@ -40,7 +38,7 @@ extension OnTheInstalledServer {
             defer { server.cleanUp(app, victim) }
             #expect(try server.ssh("apps:create \(app)").status == 0)
             let climb = "../../../../../../../..\(InstalledServer.root)/apps/\(victim)/ENV"
-            let files = InstalledServer.webApp("paths", extra: ["bin/compile": "#!/bin/sh\n", "bin/release": "#!/bin/sh\necho '--- {}'\n"])
+            let files = InstalledServer.webApp("paths", extra: InstalledServer.ownBuildpack)
             for (setting, refusal) in [
                 ("ps:set \(app) procfile-path \(climb)", "leads outside its directory"),
                 ("app-json:set \(app) appjson-path \(climb)", ""),

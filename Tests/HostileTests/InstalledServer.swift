@@ -192,6 +192,10 @@ final class InstalledServer: @unchecked Sendable {
         return (app, secret)
     }
 
+    /// The files of an app that is its own buildpack (an empty `bin/compile`): its build
+    /// passes whatever else the tree holds, so root goes on to read the Procfile and app.json.
+    static let ownBuildpack = ["bin/compile": "#!/bin/sh\n", "bin/release": "#!/bin/sh\necho '--- {}'\n"]
+
     /// A minimal web app answering `text`.
     static func webApp(_ text: String, extra: [String: String] = [:]) -> [String: String] {
         [
