@@ -136,8 +136,9 @@ extension Beneath {
     /// component of root's (which the sticky bit keeps others from renaming or removing).
     /// A bind mount of such a path cannot be redirected by a link someone else plants. The
     /// last component itself may belong to anyone (an app's own storage directory) where
-    /// its holder is root's alone.
-    package static func isRootControlled(_ path: String) -> Bool {
+    /// its holder is root's alone. Users in `trusted` count as root (the installation's
+    /// own system user, which owns Dokku's `/var/lib/dokku/data`).
+    package static func isRootControlled(_ path: String, alsoTrusting trusted: Set<UInt32> = []) -> Bool {
         guard path.hasPrefix("/") else { return false }
         var current = Glibc.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard current >= 0 else { return false }
@@ -145,14 +146,14 @@ extension Beneath {
         for component in path.split(separator: "/") {
             guard component != ".", component != ".." else { return false }
             var holder = stat()
-            guard fstat(current, &holder) == 0, holder.st_uid == 0 else { return false }
+            guard fstat(current, &holder) == 0, holder.st_uid == 0 || trusted.contains(holder.st_uid) else { return false }
             let next = open(String(component), at: current, flags: O_RDONLY | O_DIRECTORY, links: .refused)
             guard next >= 0 else { return false }
             close(current)
             current = next
             if holder.st_mode & 0o022 != 0 {
                 var entry = stat()
-                guard holder.st_mode & S_ISVTX != 0, fstat(current, &entry) == 0, entry.st_uid == 0 else { return false }
+                guard holder.st_mode & S_ISVTX != 0, fstat(current, &entry) == 0, entry.st_uid == 0 || trusted.contains(entry.st_uid) else { return false }
             }
         }
         return true

@@ -23,6 +23,7 @@ public final class Sandbox: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var env = ProcessInfo.processInfo.environment
         env["DOKKULITE_ROOT"] = root
+        env["DOKKULITE_STORAGE_ROOT"] = root + "/storage"
         env["DOKKULITE_SLICE"] = slice
         env["DOKKULITE_CONFIG"] = "/dev/null"
         let block = portBlocks.withLock { value in

@@ -28,7 +28,9 @@ enum CommandCatalog {
         Run.self, RunDetached.self, RunList.self, RunLogs.self, RunStop.self,
         SSHCommand.self, SSHKeysAdd.self, SSHKeysList.self, SSHKeysRemove.self,
         StaticServe.self,
-        StorageEnsureDirectory.self, StorageList.self, StorageMount.self, StorageReport.self, StorageUnmount.self,
+        StorageAnnotationsReport.self, StorageAnnotationsSet.self, StorageCreate.self, StorageDestroy.self, StorageEnsureDirectory.self,
+        StorageInfo.self, StorageLabelsReport.self, StorageLabelsSet.self, StorageList.self, StorageListEntries.self, StorageMigrate.self,
+        StorageMount.self, StorageReport.self, StorageSet.self, StorageUnmount.self, StorageWait.self,
         URLCommand.self, URLsCommand.self,
     ]
 }

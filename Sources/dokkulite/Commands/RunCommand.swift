@@ -217,7 +217,7 @@ extension ProcessManager {
         try writeEnvironmentFile(app)
         var spec = try spec(for: instance, release: Release(
             app: app, version: release.version, status: release.status, revision: release.revision, description: "",
-            buildpacks: [], processTypes: [type: command], appJSON: "{}", createdAt: release.createdAt))
+            buildpacks: [], processTypes: [type: command], appJSON: "{}", createdAt: release.createdAt), phase: "run")
         // `-e` values may be secrets: in a root-only file systemd reads, as config vars are,
         // never in the unit's properties, which any local user can read over D-Bus (apps
         // cannot: the bus is out of their sandbox). The command is one of them anyway

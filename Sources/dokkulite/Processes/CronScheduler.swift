@@ -64,7 +64,7 @@ struct CronScheduler {
             let instance = InstanceRecord(
                 unit: timerUnit(app, task).replacingOccurrences(of: ".timer", with: ".service"),
                 app: app, release: release.version, processType: "cron", number: 1, generation: 0, port: nil, state: .running)
-            var spec = try manager.spec(for: instance, release: release.with(type: "cron", command: task.command))
+            var spec = try manager.spec(for: instance, release: release.with(type: "cron", command: task.command), phase: "run")
             spec.syslogIdentifier = "\(app).cron.\(task.id)"
             spec.environment["DYNO"] = "cron.\(task.id)"
             try supervisor.startTimer(timerUnit(app, task), calendar: task.schedule.calendar, description: "dokkulite \(app) cron \(task.id): \(task.schedule.text) \(task.command)", service: spec)

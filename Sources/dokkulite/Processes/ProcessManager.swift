@@ -121,13 +121,16 @@ struct ProcessManager {
     }
 
     /// The transient unit for one instance.
-    func spec(for instance: InstanceRecord, release: Release) throws -> ProcessSpec {
+    /// `phase` is Dokku's: `deploy` for the app's processes, `run` for one-offs and cron
+    /// tasks (storage attachments name the phases they apply to).
+    func spec(for instance: InstanceRecord, release: Release, phase: String = "deploy") throws -> ProcessSpec {
         let app = instance.app
         let store = try store
         guard let command = release.processTypes[instance.processType] else {
             throw CommandError("\(app): release v\(release.version) has no \(instance.processType) process type")
         }
         let slug = settings.paths.slug(app, version: release.version)
+        let storage = try storageBinds(app, tree: slug, phase: phase, processType: instance.processType)
         // Buildpacks' `config_vars` are defaults: the app's config (EnvironmentFile, read
         // after Environment=) overrides them.
         var environment = release.configVars
@@ -164,11 +167,11 @@ struct ProcessManager {
                 // write caches, compiled assets, SQLite files next to their code; Dokku's
                 // predeploy task writes into the image). Unlike theirs, what is written stays
                 // with the release: the next deploy starts from a fresh tree.
-                bindPaths: [BindPath(source: slug, destination: Self.appMount)] + (try storageBinds(app, tree: slug)),
+                bindPaths: [BindPath(source: slug, destination: Self.appMount)] + storage.filter { !$0.readOnly }.map(\.path),
                 readOnlyBindPaths: [
                     BindPath(source: ReleaseBuilder.binaryPath, destination: Self.binaryMount),
                     try HelperScripts.launcher(settings.paths),
-                ],
+                ] + storage.filter(\.readOnly).map(\.path),
                 ownPorts: instance.port.map { [UInt16($0)] } ?? [],
                 reservedPorts: settings.reservedPorts),
             syslogIdentifier: "\(app).\(instance.dyno)")
@@ -178,21 +181,20 @@ struct ProcessManager {
     /// used: its host directory still out of anyone's reach but root's, and a mount point
     /// inside `/app` made beneath the release tree, refusing a link there (systemd makes a
     /// missing mount point as root, following links, before the app's view is read-only).
-    private func storageBinds(_ app: AppName, tree: String) throws -> [BindPath] {
-        try StorageMounts(context: context, app: app).list().map { mount in
-            let host = StorageMounts.hostDirectory(mount, paths: settings.paths)
-            if let problem = StorageMounts.containerPathProblem(mount.container_path) ?? StorageMounts.hostPathProblem(host) {
-                throw CommandError("\(app): storage mount \(mount.text) cannot be used: \(problem)")
+    private func storageBinds(_ app: AppName, tree: String, phase: String, processType: String) throws -> [(path: BindPath, readOnly: Bool)] {
+        try StorageRegistry(context: context).binds(app, phase: phase, processType: processType).map { bind in
+            if let problem = StorageMounts.containerPathProblem(bind.container) ?? StorageMounts.hostPathProblem(bind.host) {
+                throw CommandError("\(app): storage mount \(bind.text) cannot be used: \(problem)")
             }
-            if mount.container_path.hasPrefix(Self.appMount + "/") {
-                let relative = String(mount.container_path.dropFirst(Self.appMount.count + 1))
+            if bind.container.hasPrefix(Self.appMount + "/") {
+                let relative = String(bind.container.dropFirst(Self.appMount.count + 1))
                 do {
                     close(try Beneath.makeDirectories(relative, in: tree, mode: 0o755))
                 } catch let failure as Beneath.Failure {
-                    throw CommandError("\(app): storage mount \(mount.text) cannot be used: \(mount.container_path) \(failure.reason) in the app's tree")
+                    throw CommandError("\(app): storage mount \(bind.text) cannot be used: \(bind.container) \(failure.reason) in the app's tree")
                 }
             }
-            return BindPath(source: host, destination: mount.container_path)
+            return (BindPath(source: bind.host, destination: bind.container), bind.readOnly)
         }
     }
 

@@ -3,9 +3,20 @@
 struct Paths: Sendable {
     /// The state root.
     let root: String
+    /// The storage root: the directories of named storage entries (`storage:create`) and of
+    /// `storage:ensure-directory`, and where a mount's bare name points. Dokku's own
+    /// (`/var/lib/dokku/data/storage`) unless `DOKKULITE_STORAGE_ROOT` names another, so
+    /// the data of an app moved from Dokku, and the scripts that back it up, stay where they
+    /// were.
+    let storage: String
 
-    init(root: String) {
-        self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+    /// Dokku's storage directory.
+    static let dokkuStorage = "/var/lib/dokku/data/storage"
+
+    init(root: String, storage: String? = nil) {
+        func trimmed(_ path: String) -> String { path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path }
+        self.root = trimmed(root)
+        self.storage = trimmed(storage ?? Self.dokkuStorage)
     }
 
     /// The SQLite database.
@@ -16,8 +27,6 @@ struct Paths: Sendable {
     var buildpacks: String { "\(root)/buildpacks" }
     /// Certificates and keys, root-only.
     var certs: String { "\(root)/certs" }
-    /// Host directories made for `storage:mount` (`storage:ensure-directory`).
-    var storage: String { "\(root)/storage" }
     /// Plugins.
     var plugins: String { "\(root)/plugins" }
 
