@@ -70,9 +70,16 @@ struct StorageTests {
         #expect(try sandbox.run("storage:mount", app, "\(host):/app/../etc").status != 0)
         #expect(try sandbox.run("storage:mount", app, "\(host):/app").stderr == " !     Container path /app is reserved\n")
         #expect(try sandbox.run("storage:mount", app, "\(sandbox.root)/apps:/x").stderr.contains("inside dokkulite's own state"))
-        #expect(try sandbox.run("storage:list", app, "--format", "json").stdout == "[{\"container_path\":\"/uploads\",\"host_path\":\"\(host)\"},{\"container_path\":\"/app/storage\",\"host_path\":\"\(host)\"},{\"container_path\":\"/cache\",\"host_path\":\"cache-\(app)\"}]\n")
+        let listed = try JSONSerialization.jsonObject(with: Data(try sandbox.run("storage:list", app, "--format", "json").stdout.utf8)) as? [[String: String]]
+        #expect(Set((listed ?? []).map { "\($0["host_path"] ?? ""):\($0["container_path"] ?? "")" }) == ["\(host):/uploads", "\(host):/app/storage", "cache-\(app):/cache"])
         #expect(try sandbox.run("ps:restart", app).status == 0)
         #expect(try sandbox.run("run", app, "echo uploaded > /uploads/a && cat /uploads/a").stdout == "uploaded\n")
+        // An entry's directory is 0755 by default, as Dokku makes it: still out of reach of
+        // an app it is not mounted into, which does not see the storage root at all.
+        #expect(try sandbox.run("storage:create", "open-\(app)").status == 0)
+        FileManager.default.createFile(atPath: sandbox.root + "/storage/open-\(app)/secret", contents: Data("s".utf8))
+        let reach = try sandbox.run("run", other, "cat \(sandbox.root)/storage/open-\(app)/secret")
+        #expect(reach.status != 0 && reach.stdout.isEmpty, "another app cannot reach the storage root: \(reach)")
         // A link the app plants in its own storage directory leads root nowhere, even when
         // root at the console names a path through it.
         #expect(try sandbox.run("run", app, "ln -s /root /uploads/escape").status == 0)
@@ -93,6 +100,6 @@ struct StorageTests {
         #expect(try sandbox.run("run", app, "echo ok > /dokku-way/f && cat /dokku-way/f").stdout == "ok\n")
         #expect(try sandbox.run("storage:ensure-directory", "--chown", "heroku", "h-\(app)").stdout.contains("Setting directory ownership to 1000:1000"))
         #expect(try !sandbox.run("storage:ensure-directory", "h-\(app)", "--chown", "false").stdout.contains("Setting directory ownership"))
-        #expect(try sandbox.run("storage:ensure-directory", "--chown", "nobody-here", "h-\(app)").stderr == " !     Unsupported chown permissions\n")
+        #expect(try sandbox.run("storage:ensure-directory", "--chown", "nobody-here", "h-\(app)").stderr.hasSuffix(" !     Unsupported chown permissions\n"))
     }
 }

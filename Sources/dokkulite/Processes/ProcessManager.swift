@@ -117,7 +117,9 @@ struct ProcessManager {
     /// already; hidden as well), and the system bus, over which any local user can read the
     /// properties of every unit on the server (other apps' command lines and environment).
     static func hiddenPaths(_ paths: Paths) -> [String] {
-        [paths.database, paths.database + "-wal", paths.database + "-shm", paths.certs, "/run/dbus/system_bus_socket"]
+        // The storage root too: an app reaches the storage bound into it, at its own paths,
+        // never another app's entry by its name.
+        [paths.database, paths.database + "-wal", paths.database + "-shm", paths.certs, paths.storage, "/run/dbus/system_bus_socket"]
     }
 
     /// The transient unit for one instance.
