@@ -21,6 +21,8 @@ final class InstalledServer: @unchecked Sendable {
     /// hand out (20000-31999) and below the kernel's ephemeral range.
     static let portRange = "32000-32767"
     static let root = "/var/lib/dokkulite"
+    /// The storage root: Dokku's, as an installation keeps it.
+    static let storage = "/var/lib/dokku/data/storage"
     static let domain = "hostile.test"
 
     private static let shared = Result { try InstalledServer() }

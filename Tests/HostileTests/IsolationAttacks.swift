@@ -206,7 +206,7 @@ extension OnTheInstalledServer {
             let app = server.newApp("gone")
             defer { server.cleanUp(app) }
             let named = "hostile-\(app)"
-            let storage = "\(InstalledServer.root)/storage/\(named)"
+            let storage = "\(InstalledServer.storage)/\(named)"
             defer { try? FileManager.default.removeItem(atPath: storage) }
             #expect(try server.console("apps:create", app).status == 0)
             #expect(try server.ssh("storage:mount \(app) \(named):/storage").status == 0)

@@ -14,7 +14,7 @@ extension OnTheInstalledServer {
             defer { server.cleanUp(app) }
             #expect(try server.ssh("apps:create \(app)").status == 0)
             let target = "/root/.config/dokkulite-hostile-\(UUID().uuidString.prefix(6))"
-            for mount in ["\(target):/x", "/etc:/x", "/var/lib/dokkulite/apps:/x", "/tmp:/x", "/var/lib/dokkulite/storage/../apps:/x"] {
+            for mount in ["\(target):/x", "/etc:/x", "/var/lib/dokkulite/apps:/x", "/tmp:/x", "\(InstalledServer.storage)/../../../dokkulite/apps:/x"] {
                 let result = try server.ssh("storage:mount \(app) \(mount)")
                 #expect(result.status != 0, "\(mount): \(result)")
             }
@@ -26,9 +26,33 @@ extension OnTheInstalledServer {
             // What a key holder may do: a directory under the storage root, made for the app.
             let mounted = try server.ssh("storage:mount \(app) \(named):/storage")
             #expect(mounted.status == 0, "\(mounted)")
-            let info = try FileManager.default.attributesOfItem(atPath: "\(InstalledServer.root)/storage/\(named)")
+            let info = try FileManager.default.attributesOfItem(atPath: "\(InstalledServer.storage)/\(named)")
             #expect((info[.ownerAccountID] as? NSNumber)?.intValue != 0, "the app's own")
-            try? FileManager.default.removeItem(atPath: "\(InstalledServer.root)/storage/\(named)")
+            try? FileManager.default.removeItem(atPath: "\(InstalledServer.storage)/\(named)")
+        }
+
+        /// Named entries over ssh: their directory is under the storage root, made without
+        /// following links, and only that default directory is ever removed.
+        @Test func namedEntriesStayUnderTheStorageRoot() throws {
+            let server = try InstalledServer.get()
+            let app = server.newApp("entry")
+            defer { server.cleanUp(app) }
+            let name = "hostile-\(app)"
+            defer { _ = try? server.console("--force", "storage:destroy", name, "--destroy-host-dir") }
+            let target = "/root/.config/dokkulite-hostile-\(UUID().uuidString.prefix(6))"
+            for path in [target, "/etc", "\(InstalledServer.storage)/../../../dokkulite/apps"] {
+                let result = try server.ssh("storage:create \(name) \(path)")
+                #expect(result.status != 0, "\(path): \(result)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: target), "nothing made outside the storage root")
+            #expect(try server.console("storage:list-entries", "--format", "json").stdout == "[]\n")
+            #expect(try server.ssh("storage:create \(name)").status == 0)
+            // A link where the entry's directory was: destroying it removes the link only.
+            let directory = "\(InstalledServer.storage)/\(name)"
+            try FileManager.default.removeItem(atPath: directory)
+            try FileManager.default.createSymbolicLink(atPath: directory, withDestinationPath: "/etc/dokkulite")
+            #expect(try server.ssh("--force storage:destroy \(name) --destroy-host-dir").status == 0)
+            #expect(FileManager.default.fileExists(atPath: "/etc/dokkulite/dokkulite.env"), "the link was not followed")
         }
 
         /// A storage directory the app itself can write: a link planted there must not let
@@ -38,13 +62,13 @@ extension OnTheInstalledServer {
             let app = server.newApp("planted")
             defer { server.cleanUp(app) }
             let named = "hostile-\(app)"
-            defer { try? FileManager.default.removeItem(atPath: "\(InstalledServer.root)/storage/\(named)") }
+            defer { try? FileManager.default.removeItem(atPath: "\(InstalledServer.storage)/\(named)") }
             #expect(try server.console("apps:create", app).status == 0)
             #expect(try server.ssh("storage:mount \(app) \(named):/storage").status == 0)
             #expect(try server.push(app, files: InstalledServer.webApp("planted")).status == 0)
             // The app plants a link in its storage directory, to root's home.
             #expect(try server.ssh("run \(app) ln -s /root /storage/escape").status == 0)
-            let result = try server.ssh("storage:mount \(app) \(InstalledServer.root)/storage/\(named)/escape:/escape")
+            let result = try server.ssh("storage:mount \(app) \(InstalledServer.storage)/\(named)/escape:/escape")
             #expect(result.status != 0 && (result.stderr.contains("only root can change") || result.stderr.contains("symbolic link")), "\(result)")
         }
 
