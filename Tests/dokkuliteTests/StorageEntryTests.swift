@@ -86,6 +86,7 @@ import Testing
         #expect(try sandbox.run("storage:create", "shared").status == 0)
         let mounted = try sandbox.run("storage:mount", "holder", "shared", "--container-dir", "/data")
         #expect(mounted.stdout == "-----> Storage entry shared mounted at /data on holder\n", "\(mounted)")
+        #expect(try sandbox.run("storage:report", "--global").stdout == "-----> Storage report (global):\n       shared\tdocker-local\tmounted by: holder\n")
         let busy = try sandbox.run("storage:destroy", "shared", "--force")
         #expect(busy.status == 1 && busy.stderr.contains("is still mounted by app(s): holder"), "\(busy)")
         #expect(try sandbox.run("storage:unmount", "holder", "shared").status == 0)

@@ -212,7 +212,7 @@ extension StorageMounts {
 
 struct StorageCreate: Command {
     static let configuration = CommandConfiguration(commandName: "storage:create", abstract: "Register a named storage entry")
-    static let usage = "<name> [<path>] [--chown option] [--mode 0755] [--reclaim-policy Retain|Delete] [--annotation k=v] [--label k=v]"
+    static let usage = "<name> [<path>] [flags]"
     static let takesApp = false
     @Option var scheduler = StorageEntry.dockerLocal
     @Option var size: String?
@@ -537,7 +537,7 @@ struct StorageLabelsReport: Command {
 
 struct StorageMount: Command {
     static let configuration = CommandConfiguration(commandName: "storage:mount", abstract: "Create a new bind mount (applied at the next deploy or restart)")
-    static let usage = "<app> <host-dir:container-dir>|<name> [--container-dir DIR] [--phase deploy|run] [--process-type TYPE] [--volume-subpath PATH] [--volume-readonly]"
+    static let usage = "<app> <host-dir:container-dir>"
     @Option(name: .customLong("container-dir")) var containerDirectory: String?
     @Option var phase: [String] = []
     @Option(name: .customLong("process-type")) var processType: String?
@@ -673,7 +673,7 @@ struct StorageMount: Command {
 
 struct StorageUnmount: Command {
     static let configuration = CommandConfiguration(commandName: "storage:unmount", abstract: "Remove an existing bind mount")
-    static let usage = "<app> <host-dir:container-dir>|<name> [--container-dir DIR]"
+    static let usage = "<app> <host-dir:container-dir>"
     @Option(name: .customLong("container-dir")) var containerDirectory: String?
     @Argument var app: String?
     @Argument var mount: String?
@@ -734,8 +734,29 @@ struct StorageReport: Command {
     static let usage = "[<app>] [<flag>]"
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
+    /// The global report, as Dokku's: every entry and the apps that mount it.
+    private struct EntryUse: Encodable {
+        var entry: StorageEntry
+        var mounted_by: [String]
+    }
+
     func run(in context: Context) throws {
         let registry = StorageRegistry(context: context)
+        let arguments = try ReportArguments(words)
+        if arguments.global, arguments.app == nil, arguments.infoFlag == nil {
+            let rows = try registry.entries().map { EntryUse(entry: $0, mounted_by: try registry.appsUsing($0.name)) }
+            if arguments.format == "json" {
+                context.output.data(JSON.encode(rows))
+            } else if rows.isEmpty {
+                context.output.step("No storage entries registered")
+            } else {
+                context.output.step("Storage report (global):")
+                for row in rows {
+                    context.output.detail("\(row.entry.name)\t\(row.entry.scheduler)\tmounted by: \(row.mounted_by.isEmpty ? "—" : row.mounted_by.joined(separator: ", "))")
+                }
+            }
+            return
+        }
         try context.printReports("storage", words) { app in
             func mounts(_ phase: String) throws -> String {
                 try registry.rows(app, phase: phase).map { "-v \($0.text)" }.joined(separator: " ")
