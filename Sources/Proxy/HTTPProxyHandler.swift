@@ -1,3 +1,4 @@
+internal import Beneath
 internal import NIOCore
 internal import NIOHTTP1
 
@@ -333,12 +334,29 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             respondAndClose(.badRequest, "An HTTP/1.1 request needs a Host header.")
             return
         }
-        if let route {
+        if let answer = acmeAnswer(head) {
+            respondLocally(.ok, answer, plain: true)
+        } else if let route {
             forward(exchange, to: route, summary: summary)
         } else {
             respondLocally(.notFound, exchange.hostName.map { "No app is configured for \(RouteTable.normalize($0))." } ?? "The request has no Host header.")
         }
         if framing == .none, self.exchange === exchange { requestEnd() }
+    }
+
+    static let acmeChallengePrefix: StaticString = "/.well-known/acme-challenge/"
+
+    /// The key authorization for an ACME HTTP-01 challenge the certificate client has
+    /// pending (RFC 8555 §8.3), or nil: read from its file by the token, a base64url word.
+    private func acmeAnswer(_ head: HTTPWire.RequestHead) -> String? {
+        guard let directory = shared.configuration.acmeChallengeDirectory, head.targetHasPrefix(Self.acmeChallengePrefix), head.isGETOrHEAD
+        else { return nil }
+        let token = head.targetString.dropFirst(Self.acmeChallengePrefix.utf8CodeUnitCount)
+        guard !token.isEmpty, token.utf8.count <= 256,
+            token.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 95 })
+        else { return nil }
+        guard let bytes = try? Beneath.read(String(token), in: directory, limit: 1024, links: .refused) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// An IPv4 peer of a dual-stack listener as IPv4 (`::ffff:192.0.2.1` → `192.0.2.1`),
@@ -892,9 +910,9 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     /// Answers from the proxy itself and keeps the connection if the request allows.
-    private func respondLocally(_ status: HTTPResponseStatus, _ detail: String, extra: [(String, String)] = []) {
+    private func respondLocally(_ status: HTTPResponseStatus, _ detail: String, extra: [(String, String)] = [], plain: Bool = false) {
         guard let exchange else { return }
-        let body = ErrorPages.page(status, detail: detail)
+        let body = plain ? detail : ErrorPages.page(status, detail: detail)
         exchange.local = true
         exchange.responseStarted = true
         exchange.status = Int(status.code)
@@ -902,7 +920,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         resumeAfterConnect()
         if bodyMayNeverArrive(exchange) { stopReading(exchange) }
         var out = context.channel.allocator.buffer(capacity: 512 + body.utf8.count)
-        out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n")
+        out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: \(plain ? "text/plain" : "text/html; charset=utf-8")\r\nContent-Length: \(body.utf8.count)\r\n")
         for (name, value) in extra { out.writeString("\(name): \(value)\r\n") }
         out.writeStaticString("X-Request-Id: ")
         out.writeHead(bound: 256) { appendRequestID(exchange, to: &$0) }

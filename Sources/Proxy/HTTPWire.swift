@@ -52,6 +52,15 @@ enum HTTPWire {
         var targetNeedsSlash = false
 
         var isHEAD: Bool { methodIs("HEAD") }
+        var isGETOrHEAD: Bool { methodIs("GET") || methodIs("HEAD") }
+
+        /// Whether the target starts with `prefix` (compared in place, no copy).
+        func targetHasPrefix(_ prefix: StaticString) -> Bool {
+            guard !targetNeedsSlash, target.count >= prefix.utf8CodeUnitCount else { return false }
+            return bytes.withUnsafeReadableBytes { bytes in
+                memcmp(bytes.baseAddress! + target.lowerBound, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0
+            }
+        }
         /// A method that may be sent again (RFC 9110 §9.2.2).
         var isIdempotent: Bool {
             methodIs("GET") || methodIs("HEAD") || methodIs("PUT") || methodIs("DELETE") || methodIs("OPTIONS") || methodIs("TRACE")

@@ -24,6 +24,10 @@ extension ProxyServer {
         package var accessLog: Bool
         /// Event loop threads (default: one per core).
         package var threads: Int
+        /// Where ACME HTTP-01 answers wait, one file per token (a root-only directory the
+        /// certificate client writes): `GET /.well-known/acme-challenge/TOKEN` on any host is
+        /// answered from there, before routing and before any HTTPS redirect. Nil: none.
+        package var acmeChallengeDirectory: String?
 
         /// How often each event loop checks deadlines and ages out idle upstream connections.
         var sweepInterval: TimeAmount { min(.seconds(1), headerTimeout, responseTimeout) }
@@ -31,8 +35,10 @@ extension ProxyServer {
         package init(
             listeners: [Listener], connectTimeout: TimeAmount = .seconds(5), headerTimeout: TimeAmount = .seconds(30),
             idleTimeout: TimeAmount = .seconds(75), responseTimeout: TimeAmount = .seconds(60), maxIdlePerUpstream: Int = 1024,
-            upstreamIdleTimeout: TimeAmount = .seconds(30), accessLog: Bool = true, threads: Int = System.coreCount
+            upstreamIdleTimeout: TimeAmount = .seconds(30), accessLog: Bool = true, threads: Int = System.coreCount,
+            acmeChallengeDirectory: String? = nil
         ) {
+            self.acmeChallengeDirectory = acmeChallengeDirectory
             self.listeners = listeners
             self.connectTimeout = connectTimeout
             self.headerTimeout = headerTimeout

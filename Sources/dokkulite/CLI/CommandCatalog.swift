@@ -15,6 +15,8 @@ enum CommandCatalog {
         DomainsRemoveGlobal.self, DomainsReport.self, DomainsReset.self, DomainsSet.self, DomainsSetGlobal.self,
         GitFromArchive.self, GitReport.self, GitSet.self, GitSync.self,
         GitHook.self, GitReceivePack.self, GitUploadPack.self,
+        LetsencryptActive.self, LetsencryptAutoRenew.self, LetsencryptCleanup.self, LetsencryptCronJob.self, LetsencryptDisable.self,
+        LetsencryptEnable.self, LetsencryptList.self, LetsencryptReport.self, LetsencryptRevoke.self, LetsencryptSet.self,
         Logs.self, LogsFailed.self, LogsReport.self, LogsSet.self,
         NetworkReport.self, NetworkSet.self,
         PluginDisable.self, PluginEnable.self, PluginInstall.self, PluginList.self, PluginTrigger.self, PluginUninstall.self,

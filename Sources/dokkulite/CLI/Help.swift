@@ -29,6 +29,7 @@ enum Help {
         "run": "Run a one-off process inside a container",
         "ssh-keys": "Manage public ssh keys used for deployment",
         "storage": "Manage mounted volumes",
+        "letsencrypt": "Manage the letsencrypt integration",
         "url": "Show the first URL for an app",
         "urls": "Show all URLs for an app",
     ]

@@ -24,7 +24,7 @@ struct ProxyDaemonCommand: Command {
             return listener
         }
         let server = try ProxyServer(
-            configuration: .init(listeners: listeners, accessLog: !noAccessLog),
+            configuration: .init(listeners: listeners, accessLog: !noAccessLog, acmeChallengeDirectory: context.settings.paths.acmeChallenges),
             routes: plan.routes, certificates: plan.certificates, logger: logger)
         let settings = context.settings
         try BlockingTask.run {

@@ -29,6 +29,10 @@ struct Paths: Sendable {
     var certs: String { "\(root)/certs" }
     /// Plugins.
     var plugins: String { "\(root)/plugins" }
+    /// Let's Encrypt: account keys and the state of each app's certificate, root-only.
+    var letsencrypt: String { "\(root)/letsencrypt" }
+    /// ACME HTTP-01 answers the proxy serves while a certificate is being issued.
+    var acmeChallenges: String { "\(root)/acme-challenges" }
 
     /// One app's directory.
     func app(_ app: AppName) -> String { "\(apps)/\(app.rawValue)" }

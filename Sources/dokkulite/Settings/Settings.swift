@@ -36,6 +36,12 @@ struct Settings: Sendable {
     /// an installation with its own slice, so two installations never share a user).
     var userPrefix: String
 
+    /// A PEM file of roots trusted for the ACME server's own HTTPS, besides the system's
+    /// (`DOKKULITE_ACME_CA_FILE`: a test server's, such as pebble's).
+    var acmeTrustRoots: String?
+    /// How long one certificate order may take, in seconds (`DOKKULITE_ACME_TIMEOUT`).
+    var acmeTimeout: Double
+
     /// Whether the command came through the ssh entry (an ssh key holder, not root at the
     /// server's console): then server paths are not inputs and root-only commands refuse.
     var overSSH: Bool
@@ -70,6 +76,8 @@ struct Settings: Sendable {
         }, uniquingKeysWith: { $1 })
         proxyListenHost = environment["DOKKULITE_PROXY_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
         buildMemoryBytes = environment["DOKKULITE_BUILD_MEMORY"].flatMap(ResourceSettings.memoryBytes) ?? (2 << 30)
+        acmeTrustRoots = environment["DOKKULITE_ACME_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        acmeTimeout = environment["DOKKULITE_ACME_TIMEOUT"].flatMap { Double($0) }.map { min(max(5, $0), 3600) } ?? 180
         keepReleases = environment["DOKKULITE_KEEP_RELEASES"].flatMap { Int($0) }.map { max(1, $0) } ?? 5
         // sshd sets SSH_ORIGINAL_COMMAND for a forced command, and the sudo rule keeps it:
         // the git hook a push runs has it too.

@@ -1,0 +1,14 @@
+import SwiftASN1
+
+/// DER encoding of an ASN.1 value (a certificate, a signing request).
+struct DERSerializerBox {
+    mutating func serialize(_ value: some DERSerializable) throws(ACMEError) -> [UInt8] {
+        var serializer = DER.Serializer()
+        do {
+            try serializer.serialize(value)
+        } catch {
+            throw .unexpected("cannot encode \(type(of: value)): \(error)")
+        }
+        return serializer.serializedBytes
+    }
+}
