@@ -145,7 +145,7 @@ package actor ACMEClient {
         guard let certificateURL = order["certificate"] as? String else { throw .unexpected("a valid order without a certificate URL") }
         let download = try await post(certificateURL, json: nil, accept: "application/pem-certificate-chain")
         let chain = String(decoding: download.body, as: UTF8.self)
-        guard let leaf = try? Certificate(pemEncoded: chain) else { throw .unexpected("the certificate is not PEM") }
+        guard let leaf = Self.firstCertificate(chain) else { throw .unexpected("the certificate is not PEM") }
         return IssuedCertificate(chainPEM: chain, keyPEM: certificateKey.pemRepresentation, notAfter: leaf.notValidAfter)
     }
 
@@ -153,7 +153,7 @@ package actor ACMEClient {
     package func revoke(certificatePEM: String) async throws(ACMEError) {
         try await register(email: nil)
         guard let url = try await loadDirectory().revokeCert else { throw .unexpected("the server offers no revocation") }
-        guard let certificate = try? Certificate(pemEncoded: certificatePEM) else { throw .unexpected("not a PEM certificate") }
+        guard let certificate = Self.firstCertificate(certificatePEM) else { throw .unexpected("not a PEM certificate") }
         var serializer = DERSerializerBox()
         let der = try serializer.serialize(certificate)
         _ = try await post(url, json: ["certificate": Base64URL.encode(der)])
@@ -291,6 +291,15 @@ package actor ACMEClient {
     }
 
     // MARK: Keys and requests
+
+    /// The first certificate of a PEM chain (the leaf, as ACME sends it).
+    static func firstCertificate(_ chain: String) -> Certificate? {
+        let end = "-----END CERTIFICATE-----"
+        guard let start = chain.range(of: "-----BEGIN CERTIFICATE-----"), let stop = chain.range(of: end, range: start.upperBound..<chain.endIndex) else {
+            return nil
+        }
+        return try? Certificate(pemEncoded: String(chain[start.lowerBound..<stop.upperBound]))
+    }
 
     /// A PKCS#10 request (DER) for `domains`: the first as the subject, all as names.
     static func signingRequest(domains: [String], key: P256.Signing.PrivateKey) throws(ACMEError) -> [UInt8] {

@@ -5,9 +5,13 @@ public final class DaemonProcess: @unchecked Sendable {
     public let port: Int
     private let process: Process
 
-    public init(_ sandbox: Sandbox) throws {
+    /// Where the proxy's HTTPS listener (port 443 of the port maps) is, when asked for.
+    public let httpsPort: Int?
+
+    public init(_ sandbox: Sandbox, https: Bool = false) throws {
         port = try freePort()
-        sandbox.environment["DOKKULITE_PROXY_PORTS"] = "80=\(port)"
+        httpsPort = https ? try freePort() : nil
+        sandbox.environment["DOKKULITE_PROXY_PORTS"] = "80=\(port)" + (httpsPort.map { ",443=\($0)" } ?? "")
         sandbox.environment["DOKKULITE_PROXY_HOST"] = "127.0.0.1"
         process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.dokkulite)

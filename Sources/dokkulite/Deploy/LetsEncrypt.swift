@@ -67,8 +67,8 @@ struct LetsEncrypt {
                 return "Invalid server: \(value) (default, staging, or an https:// ACME directory URL)"
             }
         case "graceperiod":
-            guard let seconds = Int(value), seconds >= 0, seconds <= 31_536_000 else {
-                return "Invalid graceperiod: \(value) (seconds before expiry to renew, 0 to 31536000)"
+            guard let seconds = Int(value), seconds >= 0, seconds <= 315_360_000 else {
+                return "Invalid graceperiod: \(value) (seconds before expiry to renew, 0 to 315360000)"
             }
         case "challenge":
             guard challenges.contains(value) else { return "Invalid challenge: \(value) (http-01 or tls-alpn-01)" }

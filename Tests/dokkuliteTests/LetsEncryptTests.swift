@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+import TestSupport
+import Testing
+
+/// `letsencrypt:*` against a real ACME server: Let's Encrypt's pebble on loopback, its
+/// fake DNS sending every name to the proxy under test.
+@Suite(.enabled(if: Integration.systemdEnabled, "needs a systemd manager: run scripts/test"))
+struct LetsEncryptTests {
+    private func https(_ daemon: DaemonProcess, _ host: String, root: String) throws -> ProcessResult {
+        let port = daemon.httpsPort ?? 0
+        return try Shell.which("curl", [
+            "-sS", "--max-time", "10", "--cacert", root, "--resolve", "\(host):\(port):127.0.0.1", "https://\(host):\(port)/",
+        ])
+    }
+
+    @Test func enableIssuesServesRenewsAndKeepsTheOldCertificateWhenValidationFails() throws {
+        try #require(Pebble.available, "pebble is not installed: scripts/deps installs it")
+        let sandbox = try Sandbox("acme")
+        try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
+        let daemon = try DaemonProcess(sandbox, https: true)
+        let pebble = try Pebble(httpPort: daemon.port, tlsPort: try #require(daemon.httpsPort))
+        sandbox.environment["DOKKULITE_ACME_CA_FILE"] = pebble.apiCAFile
+        sandbox.environment["DOKKULITE_ACME_TIMEOUT"] = "60"
+        try sandbox.run("domains:set-global", "acme.test")
+        let app = uniqueApp("tls")
+        let host = "\(app).acme.test"
+        #expect(try AppSource(sandbox, files: DeployTests.versionApp("one")).push(app).status == 0)
+
+        // Bad input: one line each, nothing written.
+        for (arguments, message) in [
+            (["letsencrypt:set", app, "email", "not-an-email"], "Invalid email address: not-an-email"),
+            (["letsencrypt:set", app, "server", "ftp://x"], "Invalid server: ftp://x"),
+            (["letsencrypt:set", app, "graceperiod", "soon"], "Invalid graceperiod: soon"),
+            (["letsencrypt:set", app, "dns-provider", "x"], "DNS-01 is not available"),
+            (["letsencrypt:enable", app], "Cannot request a certificate without an e-mail address"),
+        ] {
+            let result = try sandbox.run(arguments)
+            #expect(result.status == 1, "\(arguments)")
+            #expect(result.stderr.hasSuffix(" !     \(message)") || result.stderr.contains(message), "\(arguments): \(result)")
+        }
+        #expect(try sandbox.run("letsencrypt:report", app, "--letsencrypt-email").stdout == "\n")
+        try sandbox.run("letsencrypt:set", "--global", "email", "ops@acme.test")
+        // An ACME server that is not there.
+        try sandbox.run("letsencrypt:set", app, "server", "https://127.0.0.1:\(try freePort())/dir")
+        let unreachable = try sandbox.run("letsencrypt:enable", app)
+        #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot reach the ACME server"), "\(unreachable)")
+        #expect(try sandbox.run("letsencrypt:active", app).stdout == "false\n")
+        try sandbox.run("letsencrypt:set", app, "server")
+        try sandbox.run("letsencrypt:set", "--global", "server", pebble.directory)
+
+        let enabled = try sandbox.run("letsencrypt:enable", app)
+        #expect(enabled.status == 0, "\(enabled)\n\(pebble.log.suffix(2000))")
+        #expect(enabled.stdout.contains("=====> Enabling letsencrypt for \(app)\n"))
+        #expect(enabled.stdout.contains("-----> Certificate retrieved successfully.\n"))
+        #expect(try sandbox.run("letsencrypt:active", app).stdout == "true\n")
+        let root = try pebble.rootFile()
+        let served = try https(daemon, host, root: root)
+        #expect(served.status == 0 && served.stdout == "one", "the chain validates against pebble's root: \(served)")
+        #expect(daemon.get(host)?.status == 301, "plain HTTP redirects to HTTPS")
+        let list = try sandbox.run("letsencrypt:list")
+        #expect(list.stdout.contains("\n\(app) "), "\(list)")
+        let skipped = try sandbox.run("letsencrypt:enable", app)
+        #expect(skipped.stdout.contains("Certificate is still valid for \(app), skipping certificate request"))
+
+        // A renewal forced by a grace period longer than the certificate's life: a new
+        // certificate, installed without a restart, while a client keeps asking.
+        let certificate = sandbox.root + "/certs/\(app)/server.crt"
+        let first = try String(contentsOfFile: certificate, encoding: .utf8)
+        let failures = Atomic(0), done = Atomic(false)
+        let loop = Thread {
+            while !done.load(ordering: .relaxed) {
+                if (try? self.https(daemon, host, root: root))?.stdout != "one" { failures.add(1, ordering: .relaxed) }
+            }
+        }
+        loop.start()
+        try sandbox.run("letsencrypt:set", app, "graceperiod", "315360000")
+        let renewed = try sandbox.run("letsencrypt:auto-renew", app)
+        done.store(true, ordering: .relaxed)
+        #expect(renewed.status == 0, "\(renewed)")
+        #expect(try String(contentsOfFile: certificate, encoding: .utf8) != first, "a new certificate")
+        _ = eventually(timeout: .seconds(15)) { loop.isFinished }
+        #expect(failures.load(ordering: .relaxed) == 0, "no request failed during the renewal")
+        #expect(try https(daemon, host, root: root).stdout == "one")
+        try sandbox.run("letsencrypt:set", app, "graceperiod")
+
+        // Validation fails (the name points elsewhere): the old certificate keeps serving
+        // and the reason is shown.
+        let second = try String(contentsOfFile: certificate, encoding: .utf8)
+        try pebble.resolve(host, to: "127.0.0.2")
+        let failed = try sandbox.run("letsencrypt:enable", app, "--force")
+        #expect(failed.status == 1 && failed.stderr.contains("Failed to setup letsencrypt for \(app)"), "\(failed)")
+        #expect(try String(contentsOfFile: certificate, encoding: .utf8) == second, "the old certificate stays")
+        #expect(try https(daemon, host, root: root).stdout == "one")
+        #expect(try sandbox.run("letsencrypt:list").stderr.contains("\(app): last attempt failed"))
+        #expect(try sandbox.run("letsencrypt:report", app, "--letsencrypt-last-error").stdout.contains(host))
+    }
+}
