@@ -142,6 +142,7 @@ struct PluginTrigger: Command {
 
     func run(in context: Context) throws {
         guard let trigger, !trigger.isEmpty else { throw CommandError("Please specify a trigger") }
+        try CoreTriggers.run(trigger, arguments, in: context)
         try Plugins(context).fire(trigger, arguments)
     }
 }
