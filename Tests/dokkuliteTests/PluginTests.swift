@@ -52,6 +52,27 @@ import Testing
         #expect(try sandbox.run("plugin:list").stdout.isEmpty)
     }
 
+    @Test func cronListGlobalGivesTheTasksPluginsInject() throws {
+        let sandbox = try Sandbox("cronentries")
+        let source = try Self.makePlugin(in: sandbox.root, name: "entries", files: [
+            "cron-entries": "#!/bin/bash\n[[ $1 == docker-local ]] || exit 0\necho '@daily;/bin/true'\necho '0 1 * * *;/usr/bin/env x;/var/log/x.log'\necho 'no separator'\n",
+        ])
+        #expect(try sandbox.run("plugin:install", source).status == 0)
+        let json = try sandbox.run("cron:list", "--global", "--format", "json")
+        #expect(json.status == 0, "\(json)")
+        #expect(json.stdout == """
+            [{"id":"5cruaotm4yzzpnjlsdunblj8qyjp","command":"/bin/true","global":true,"schedule":"@daily","concurrency_policy":"",\
+            "app-in-maintenance":false,"task-in-maintenance":false,"maintenance":false},\
+            {"id":"1an6b094wc1xb6nbgqjk4x0hvio6owqfjwcs0lq5hhatzsytqostf8xtoeg5saxlgfb","command":"/usr/bin/env x","global":true,\
+            "schedule":"0 1 * * *","concurrency_policy":"","app-in-maintenance":false,"task-in-maintenance":false,"maintenance":false}]
+
+            """, "\(json)")
+        #expect(json.stderr == " !     Invalid injected cron task: no separator\n")
+        let text = try sandbox.run("cron:list", "--global")
+        #expect(text.stdout.hasPrefix("=====> Global cron tasks\nID  "), "\(text)")
+        #expect(text.stdout.contains("@daily"))
+    }
+
     @Test func aHangingTriggerIsStoppedAndNamed() throws {
         let sandbox = try Sandbox("hanging")
         sandbox.environment["DOKKULITE_PLUGIN_TIMEOUT"] = "1"
