@@ -13,7 +13,7 @@ enum CommandCatalog {
         ConfigSet.self, ConfigShow.self, ConfigUnset.self,
         DomainsAdd.self, DomainsAddGlobal.self, DomainsClear.self, DomainsClearGlobal.self, DomainsDisable.self, DomainsEnable.self, DomainsRemove.self,
         DomainsRemoveGlobal.self, DomainsReport.self, DomainsReset.self, DomainsSet.self, DomainsSetGlobal.self,
-        GitFromArchive.self, GitReport.self, GitSet.self, GitSync.self,
+        GitAllowHost.self, GitAuth.self, GitAuthStatus.self, GitFromArchive.self, GitPublicKey.self, GitReport.self, GitSet.self, GitSync.self,
         GitHook.self, GitReceivePack.self, GitUploadPack.self,
         Logs.self, LogsFailed.self, LogsReport.self, LogsSet.self,
         NetworkReport.self, NetworkSet.self,
