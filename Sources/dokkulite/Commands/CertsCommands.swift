@@ -28,10 +28,11 @@ struct CertsAdd: Command {
             guard !context.settings.overSSH else {
                 throw CommandError("certs:add reads files on the server only for root at its console; over ssh, send a tarball of server.crt and server.key on stdin")
             }
-            guard let c = FileManager.default.contents(atPath: certificate) else { throw CommandError("CRT file specified not found, please check file paths") }
-            guard let k = FileManager.default.contents(atPath: key) else { throw CommandError("KEY file specified not found, please check file paths") }
-            crt = Array(c)
-            keyBytes = Array(k)
+            // As Dokku's test -r: a file the dokku user cannot read is not found.
+            guard let c = try? CommandLineFile.read(certificate, limit: sizeLimit) else { throw CommandError("CRT file specified not found, please check file paths") }
+            guard let k = try? CommandLineFile.read(key, limit: sizeLimit) else { throw CommandError("KEY file specified not found, please check file paths") }
+            crt = c
+            keyBytes = k
         } else {
             (crt, keyBytes) = try fromTarball(FileHandle.standardInput.readDataToEndOfFile())
         }
