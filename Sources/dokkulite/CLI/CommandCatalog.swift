@@ -17,7 +17,7 @@ enum CommandCatalog {
         GitHook.self, GitReceivePack.self, GitUploadPack.self,
         Logs.self, LogsFailed.self, LogsReport.self, LogsSet.self,
         NetworkReport.self, NetworkSet.self,
-        PluginDisable.self, PluginEnable.self, PluginInstall.self, PluginList.self, PluginTrigger.self, PluginUninstall.self,
+        PluginDisable.self, PluginEnable.self, PluginInstall.self, PluginInstalled.self, PluginList.self, PluginTrigger.self, PluginUninstall.self, PluginUpdate.self,
         PortsAdd.self, PortsClear.self, PortsList.self, PortsRemove.self, PortsReport.self, PortsSet.self,
         PSRebuild.self, PSReport.self, PSRestart.self, PSRestore.self, PSRetire.self, PSScale.self, PSSet.self, PSStart.self, PSStop.self,
         Releases.self, ReleasesRollback.self,
