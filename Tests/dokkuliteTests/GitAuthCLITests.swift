@@ -82,4 +82,22 @@ import Testing
         #expect(unknown.status == 1 && unknown.stderr.hasPrefix(" !     Could not get the host key of nothing.invalid"), "\(unknown)")
         #expect(!FileManager.default.fileExists(atPath: home + "/.ssh/known_hosts"))
     }
+
+    @Test func allowHostAppendsTheHostKeyEachTime() throws {
+        // Needs an sshd on this machine to scan; none, nothing to check.
+        guard try Shell.which("ssh-keyscan", ["-t", "rsa", "127.0.0.1"]).stdout.contains("ssh-rsa") else { return }
+        let (sandbox, home) = try sandboxWithHome()
+        try FileManager.default.removeItem(atPath: home + "/.ssh")
+        let knownHosts = home + "/.ssh/known_hosts"
+        let added = try sandbox.run("git:allow-host", "127.0.0.1")
+        #expect(added.status == 0 && added.stdout == "-----> 127.0.0.1 added to known hosts\n", "\(added)")
+        #expect(try sandbox.run("git:allow-host", "127.0.0.1").status == 0)
+        let lines = try String(contentsOfFile: knownHosts, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2 && lines.allSatisfy { $0.hasPrefix("127.0.0.1 ssh-rsa ") }, "\(lines)")
+        // A link planted in its place is not written through.
+        try FileManager.default.removeItem(atPath: knownHosts)
+        try FileManager.default.createSymbolicLink(atPath: knownHosts, withDestinationPath: sandbox.root + "/elsewhere")
+        #expect(try sandbox.run("git:allow-host", "127.0.0.1").status == 1)
+        #expect(!FileManager.default.fileExists(atPath: sandbox.root + "/elsewhere"))
+    }
 }
