@@ -113,6 +113,17 @@ import Testing
             #expect(try #require(BuildpackReference(server)).reach == .server, "\(server)")
         }
     }
+
+    @Test func dokkuFormIsAShorthandOrAURLWithOwnerAndName() throws {
+        for text in ["heroku/ruby", "my-org/my_pack", "https://github.com/a/b.git", "git@github.com:a/b.git", "http://127.0.0.1:8000/pack.tgz"] {
+            #expect(BuildpackReference.isDokkuForm(text), "\(text)")
+        }
+        for text in ["nodejs", "/nodejs", "http://nodejs", "https://host/only", "file:///x/y/z", "a/b/c", "ssh://git@h/a/b"] {
+            #expect(!BuildpackReference.isDokkuForm(text), "\(text)")
+        }
+        #expect(try #require(BuildpackReference("someone/pack")).url == "https://github.com/someone/heroku-buildpack-pack.git")
+        #expect(try #require(BuildpackReference("heroku-community/apt")).url == "https://github.com/heroku/heroku-buildpack-apt.git")
+    }
 }
 
 /// Fetched buildpacks and submodules are kept by URL: a URL that hashes like another never

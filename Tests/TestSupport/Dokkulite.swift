@@ -114,3 +114,12 @@ public func eventually(timeout: Duration = .seconds(10), _ condition: () throws 
     }
     return try condition()
 }
+
+/// Gives `paths` to the `dokku` user, as Dokku's tests do with files they name on the
+/// command line (`certs:add CRT KEY`, `config:import FILE`): dokkulite reads those with
+/// that user's rights. Nothing to do on a machine without a dokku user.
+public func handToDokkuUser(_ paths: String...) throws {
+    guard getpwnam("dokku") != nil else { return }
+    let result = try Shell.which("chown", ["dokku:dokku"] + paths)
+    guard result.status == 0 else { throw TestFailure("chown dokku: \(result)") }
+}

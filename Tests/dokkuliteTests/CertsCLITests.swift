@@ -12,6 +12,7 @@ import Testing
             "-days", "2", "-subj", "/CN=\(name)", "-addext", "subjectAltName=DNS:\(name),DNS:www.\(name)",
         ])
         #expect(made.status == 0, "\(made)")
+        try handToDokkuUser(directory + "/server.crt", directory + "/server.key")
     }
 
     /// A sandbox with app `web`, and certificates for `one.test` and `two.test` in two
@@ -74,6 +75,60 @@ import Testing
         let bundle = String(decoding: try Data(contentsOf: URL(fileURLWithPath: files + "/bundle.tar")), as: UTF8.self)
         #expect(try sandbox.run(["certs:add", "web"], input: bundle).status == 0)
         #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "true\n")
+    }
+
+    @Test func reportGivesTheSubjectInOrderAndTheCommonNameWithTheAltNames() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "web")
+        let files = sandbox.root + "/certs-in"
+        try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
+        let made = try Shell.which("openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", files + "/server.key", "-out", files + "/server.crt",
+            "-days", "2", "-subj", "/C=US/O=Example/CN=main.test", "-addext", "subjectAltName=DNS:zz.main.test,DNS:b.main.test,DNS:main.test",
+        ])
+        #expect(made.status == 0, "\(made)")
+        try handToDokkuUser(files + "/server.crt", files + "/server.key")
+        #expect(try sandbox.run("certs:add", "web", files + "/server.crt", files + "/server.key").status == 0)
+        #expect(try sandbox.run("certs:report", "web", "--ssl-subject").stdout == "C=US; O=Example; CN=main.test\n")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-hostnames").stdout == "b.main.test main.test zz.main.test\n")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-verified").stdout == "self signed\n")
+
+        // A certificate with a common name only: that name is its hostname.
+        let plain = try Shell.which("openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", files + "/cn.key", "-out", files + "/cn.crt", "-days", "2", "-subj", "/CN=only.test",
+        ])
+        #expect(plain.status == 0, "\(plain)")
+        try handToDokkuUser(files + "/cn.crt", files + "/cn.key")
+        #expect(try sandbox.run("certs:update", "web", files + "/cn.crt", files + "/cn.key").status == 0)
+        #expect(try sandbox.run("certs:report", "web", "--ssl-hostnames").stdout == "only.test\n")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-subject").stdout == "CN=only.test\n")
+    }
+
+    @Test func certsTriggersInstallAndRemoveAsTheCommandsDo() throws {
+        let (sandbox, one, _) = try sandboxWithTwoCertificates()
+        let missing = try sandbox.run("plugin:trigger", "certs-set", "web", one + "/server.crt", "/nonexistent/server.key")
+        #expect(missing.status == 1 && missing.stderr == " !     KEY file specified not found, please check file paths\n", "\(missing)")
+        let half = try sandbox.run("plugin:trigger", "certs-set", "web", one + "/server.crt")
+        #expect(half.status == 1 && half.stderr == " !     Both CRT and KEY file paths are required\n", "\(half)")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "false\n")
+        let none = try sandbox.run("plugin:trigger", "certs-remove", "web")
+        #expect(none.status == 1 && none.stderr == " !     An app-specific SSL endpoint is not defined\n", "\(none)")
+
+        #expect(try sandbox.run("plugin:trigger", "certs-set", "web", one + "/server.crt", one + "/server.key").status == 0)
+        #expect(try sandbox.run("certs:report", "web", "--ssl-hostnames").stdout == "one.test www.one.test\n")
+        let removed = try sandbox.run("plugin:trigger", "certs-remove", "web")
+        #expect(removed.status == 0 && removed.stdout.contains("Removing SSL endpoint from web"), "\(removed)")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "false\n")
+    }
+
+    @Test func filesAreReadWithTheDokkuUsersRights() throws {
+        guard getpwnam("dokku") != nil else { return }
+        let (sandbox, one, _) = try sandboxWithTwoCertificates()
+        try Shell.which("chown", ["root:root", one + "/server.key"])
+        chmod(one + "/server.key", 0o600)
+        let refused = try sandbox.run("certs:add", "web", one + "/server.crt", one + "/server.key")
+        #expect(refused.status == 1 && refused.stderr == " !     KEY file specified not found, please check file paths\n", "\(refused)")
+        #expect(try sandbox.run("certs:report", "web", "--ssl-enabled").stdout == "false\n")
     }
 
     @Test func updateReplacesTheCertificate() throws {

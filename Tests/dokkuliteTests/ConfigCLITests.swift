@@ -83,6 +83,23 @@ import Testing
         #expect(try sandbox.run("config:keys", "imp").stdout == "C\n")
     }
 
+    @Test func importReadsTheFileWithTheDokkuUsersRights() throws {
+        guard getpwnam("dokku") != nil else { return }
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "imp")
+        let file = sandbox.root + "/vars.env"
+        try "SECOND=2\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o600)
+        let refused = try sandbox.run("config:import", "--no-restart", "imp", file)
+        #expect(refused.status == 1 && refused.stderr == " !     Unable to read file \(file) as the dokku user: Permission denied\n", "\(refused)")
+        #expect(try sandbox.run("config:keys", "imp").stdout == "", "nothing imported")
+        try handToDokkuUser(file)
+        #expect(try sandbox.run("config:import", "--no-restart", "imp", file).status == 0)
+        #expect(try sandbox.run("config:get", "imp", "SECOND").stdout == "2\n")
+        let device = try sandbox.run("config:import", "--no-restart", "imp", "/dev/zero")
+        #expect(device.status == 1 && device.stderr == " !     File /dev/zero is larger than 1048576 bytes\n", "\(device)")
+    }
+
     /// Two processes writing at once never lose a write: 24 concurrent `config:set` calls
     /// from separate processes, then every key must be present.
     @Test func concurrentWritersLoseNothing() throws {

@@ -198,15 +198,51 @@ import Testing
         try sandbox.run("apps:create", "r")
         func value(_ flag: String, _ subject: String = "r") throws -> String { try sandbox.run("proxy:report", subject, flag).stdout }
         #expect(try value("--proxy-enabled") == "true\n")
-        #expect(try value("--proxy-computed-type") == "dokkulite\n")
-        #expect(try value("--proxy-computed-proxy-port") == "80\n", "from the detected http:80:5000 map")
-        #expect(try value("--proxy-computed-proxy-ssl-port") == "\n", "no certificate")
+        #expect(try value("--proxy-computed-type") == "nginx\n")
+        #expect(try value("--proxy-computed-proxy-port") == "\n", "none set: the detected map's 80 is the ports plugin's default, as in Dokku")
+        #expect(try value("--proxy-computed-proxy-ssl-port") == "\n")
         #expect(try sandbox.run("proxy:disable", "r").stdout == "-----> Disabling proxy for app\n")
         #expect(try value("--proxy-enabled") == "false\n")
         #expect(try value("--proxy-computed-disabled") == "true\n")
-        #expect(try value("--proxy-computed-type", "--global") == "dokkulite\n")
+        #expect(try value("--proxy-computed-type", "--global") == "nginx\n")
+        #expect(try sandbox.run("proxy:set", "r", "proxy-port", "8080").status == 0)
         let json = try JSONSerialization.jsonObject(with: Data(try sandbox.run("proxy:report", "r", "--format", "json").stdout.utf8)) as? [String: String]
-        #expect(json?["computed-proxy-port"] == "80" && json?["proxy-computed-proxy-port"] == "80", "\(String(describing: json))")
+        #expect(json?["computed-proxy-port"] == "8080" && json?["proxy-computed-proxy-port"] == "8080", "\(String(describing: json))")
+    }
+
+    @Test func typeAndPortsAreSetPerAppOrGloballyAndComputedAsDokkuDoes() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "r")
+        func value(_ flag: String, _ subject: String = "r") throws -> String { try sandbox.run("proxy:report", subject, flag).stdout }
+        #expect(try sandbox.run("proxy:set", "--global", "type", "caddy").stdout == "=====> Setting type to caddy\n")
+        #expect(try value("--proxy-global-type", "--global") == "caddy\n")
+        #expect(try value("--proxy-computed-type") == "caddy\n")
+        #expect(try sandbox.run("proxy:set", "r", "traefik").status == 0, "Dokku's older proxy:set APP TYPE")
+        #expect(try value("--proxy-type") == "traefik\n")
+        #expect(try value("--proxy-computed-type") == "traefik\n")
+        #expect(try sandbox.run("proxy:set", "r", "type").stdout == "=====> Unsetting type\n")
+        #expect(try sandbox.run("proxy:set", "--global", "type").status == 0)
+        #expect(try value("--proxy-computed-type") == "nginx\n")
+
+        #expect(try sandbox.run("proxy:set", "--global", "proxy-port", "5000").status == 0)
+        #expect(try sandbox.run("proxy:set", "--global", "proxy-ssl-port", "5443").status == 0)
+        #expect(try value("--proxy-computed-proxy-port") == "5000\n")
+        #expect(try sandbox.run("proxy:set", "r", "proxy-ssl-port", "6443").status == 0)
+        #expect(try value("--proxy-computed-proxy-ssl-port") == "6443\n")
+        #expect(try value("--proxy-global-proxy-ssl-port") == "5443\n")
+        #expect(try sandbox.run("--quiet", "ports:report", "r", "--ports-map-detected").stdout == "http:5000:5000\n", "detected maps follow proxy-port")
+        let bad = try sandbox.run("proxy:set", "r", "proxy-port", "eighty")
+        #expect(bad.status == 1 && bad.stderr == " !     Invalid proxy-port: eighty (expected a port, 1-65535)\n", "\(bad)")
+        #expect(try sandbox.run("proxy:set", "--global", "client-max-body-size", "1m").stderr == " !     Property cannot be specified globally\n")
+    }
+
+    @Test func aPortMapIsNoProxyType() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "r")
+        let mapped = try sandbox.run("proxy:set", "r", "http:80:80")
+        #expect(mapped.status == 1, "\(mapped)")
+        #expect(mapped.stderr == " !     Detected potential port mapping instead of proxy type\n !     Consider using ports:set command or specifying a valid proxy\n")
+        #expect(try sandbox.run("proxy:report", "r", "--proxy-type").stdout == "\n", "nothing set")
     }
 
     @Test func hugeBodySizesAreRefusedNotOverflowed() throws {

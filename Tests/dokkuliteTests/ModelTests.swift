@@ -158,3 +158,11 @@ import Testing
         #expect(throws: CommandError.self) { try ConfigVars.validate(key: key) }
     }
 }
+
+@Suite struct InjectedCronTaskTests {
+    @Test func idsAreTheLineInBase36AsDokkuMakesThem() {
+        #expect(InjectedCronTask.id("@daily;;;/bin/true") == "5cruaotm4yzzpnjlsdunblj8qyjp")
+        #expect(InjectedCronTask.id("\u{0}a") == "02p")
+        #expect(InjectedCronTask.id("") == "")
+    }
+}

@@ -52,6 +52,73 @@ import Testing
         #expect(try sandbox.run("plugin:list").stdout.isEmpty)
     }
 
+    @Test func cronListGlobalGivesTheTasksPluginsInject() throws {
+        let sandbox = try Sandbox("cronentries")
+        let source = try Self.makePlugin(in: sandbox.root, name: "entries", files: [
+            "cron-entries": "#!/bin/bash\n[[ $1 == docker-local ]] || exit 0\necho '@daily;/bin/true'\necho '0 1 * * *;/usr/bin/env x;/var/log/x.log'\necho 'no separator'\n",
+        ])
+        #expect(try sandbox.run("plugin:install", source).status == 0)
+        let json = try sandbox.run("cron:list", "--global", "--format", "json")
+        #expect(json.status == 0, "\(json)")
+        #expect(json.stdout == """
+            [{"id":"5cruaotm4yzzpnjlsdunblj8qyjp","command":"/bin/true","global":true,"schedule":"@daily","concurrency_policy":"",\
+            "app-in-maintenance":false,"task-in-maintenance":false,"maintenance":false},\
+            {"id":"1an6b094wc1xb6nbgqjk4x0hvio6owqfjwcs0lq5hhatzsytqostf8xtoeg5saxlgfb","command":"/usr/bin/env x","global":true,\
+            "schedule":"0 1 * * *","concurrency_policy":"","app-in-maintenance":false,"task-in-maintenance":false,"maintenance":false}]
+
+            """, "\(json)")
+        #expect(json.stderr == " !     Invalid injected cron task: no separator\n")
+        let text = try sandbox.run("cron:list", "--global")
+        #expect(text.stdout.hasPrefix("=====> Global cron tasks\nID  "), "\(text)")
+        #expect(text.stdout.contains("@daily"))
+    }
+
+    @Test func installedAnswersWithItsStatusAndUpdateFetchesTheSourceAgain() throws {
+        let sandbox = try Sandbox("pluginupdate")
+        let repository = sandbox.root + "/plugin-repo"
+        try FileManager.default.createDirectory(atPath: repository, withIntermediateDirectories: true)
+        func git(_ arguments: String...) throws {
+            let result = try Shell.which("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"] + arguments, directory: repository)
+            #expect(result.status == 0, "\(arguments): \(result)")
+        }
+        func commit(version: String) throws {
+            try "[plugin]\ndescription = \"updatable\"\nversion = \"\(version)\"\n".write(toFile: repository + "/plugin.toml", atomically: true, encoding: .utf8)
+            try git("add", "plugin.toml")
+            try git("commit", "-q", "-m", version)
+            try git("tag", "v\(version)")
+        }
+        try git("init", "-q")
+        try commit(version: "0.1.0")
+
+        let absent = try sandbox.run("plugin:installed", "updatable")
+        #expect(absent.status == 1 && absent.stdout.isEmpty && absent.stderr.isEmpty, "\(absent)")
+        #expect(try sandbox.run("plugin:install", "file://" + repository, "--name", "updatable").status == 0)
+        #expect(try sandbox.run("plugin:installed", "updatable").status == 0)
+        #expect(try sandbox.run("plugin:list").stdout.contains("0.1.0"))
+
+        try commit(version: "0.2.0")
+        let updated = try sandbox.run("plugin:update", "updatable")
+        #expect(updated.status == 0 && updated.stdout.contains("Plugin updatable updated"), "\(updated)")
+        #expect(try sandbox.run("plugin:list").stdout.contains("0.2.0"))
+        #expect(try sandbox.run("plugin:update", "updatable", "v0.1.0").status == 0)
+        #expect(try sandbox.run("plugin:list").stdout.contains("0.1.0"))
+        #expect(try sandbox.run("plugin:update").status == 0, "every plugin from git, pinned where it was pinned")
+        #expect(try sandbox.run("plugin:list").stdout.contains("0.1.0"))
+
+        #expect(try sandbox.run("plugin:update", "https://example.test/x.git").stderr == " !     Invalid plugin name specified\n")
+        #expect(try sandbox.run("plugin:update", "missing").stderr == " !     Specified plugin not enabled or installed\n")
+        #expect(try sandbox.run("plugin:update", "app-json").stderr.contains("against core plugin"))
+        try sandbox.run("plugin:disable", "updatable")
+        #expect(try sandbox.run("plugin:update", "updatable").stderr == " !     Specified plugin not enabled or installed\n")
+
+        // Updating runs new code as root: never from ssh. Asking is fine.
+        sandbox.environment["SSH_ORIGINAL_COMMAND"] = "plugin:update updatable"
+        let overSSH = try sandbox.run("ssh-command", "--key-name", "someone")
+        #expect(overSSH.status != 0 && !overSSH.stdout.contains("updated"), "\(overSSH)")
+        sandbox.environment["SSH_ORIGINAL_COMMAND"] = "plugin:installed updatable"
+        #expect(try sandbox.run("ssh-command", "--key-name", "someone").status == 0)
+    }
+
     @Test func aHangingTriggerIsStoppedAndNamed() throws {
         let sandbox = try Sandbox("hanging")
         sandbox.environment["DOKKULITE_PLUGIN_TIMEOUT"] = "1"

@@ -46,11 +46,10 @@ package struct BuildpackReference: Sendable, Equatable, CustomStringConvertible 
             source = .builtin(builtin)
             return
         }
-        // Dokku's shorthand: heroku/ruby → https://github.com/heroku/heroku-buildpack-ruby.git
-        if text.hasPrefix("heroku/") || text.hasPrefix("heroku-community/") {
-            let name = text.split(separator: "/", maxSplits: 1)[1]
-            guard !name.isEmpty, !name.contains("/") else { return nil }
-            text = "https://github.com/heroku/heroku-buildpack-\(name).git"
+        // Dokku's shorthand: OWNER/NAME → https://github.com/OWNER/heroku-buildpack-NAME.git
+        // (heroku-community stands for heroku).
+        if let (owner, name) = Self.shorthand(text) {
+            text = "https://github.com/\(owner == "heroku-community" ? "heroku" : owner)/heroku-buildpack-\(name).git"
         }
         url = text
         let parts = text.split(separator: "#", maxSplits: 1).map(String.init)
@@ -68,6 +67,22 @@ package struct BuildpackReference: Sendable, Equatable, CustomStringConvertible 
         let schemes = ["https://", "http://", "git://", "file://", "ssh://", "git@"]
         guard schemes.contains(where: { lower.hasPrefix($0) }) || base.hasPrefix("/") else { return nil }
         source = .git(url: base, ref: ref)
+    }
+}
+
+extension BuildpackReference {
+    /// Whether `text` is written as Dokku's buildpacks commands accept it: the `OWNER/NAME`
+    /// shorthand, or an http, https or git URL (`git@HOST:` too) with a host, an owner and
+    /// a name. Paths, `file://` and bare names are not.
+    package static func isDokkuForm(_ text: String) -> Bool {
+        shorthand(text) != nil
+            || text.wholeMatch(of: /(http|https|git)(:\/\/|@)[^\/:]+[\/:][^\/:]+\/.+/) != nil
+    }
+
+    /// The owner and name of Dokku's `OWNER/NAME` shorthand (word characters and dashes).
+    static func shorthand(_ text: String) -> (owner: Substring, name: Substring)? {
+        guard let match = text.wholeMatch(of: /([\w-]+)\/([\w-]+)/) else { return nil }
+        return (match.1, match.2)
     }
 }
 

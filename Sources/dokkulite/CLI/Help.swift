@@ -9,7 +9,7 @@ enum Help {
         "app-json": "Manage app-json settings for an app",
         "apps": "Manage apps",
         "builder": "Manage builder settings for an app",
-        "buildpacks": "Manage buildpack settings for an app",
+        "buildpacks": "Manage buildpacks settings for an app",
         "certs": "Manage SSL (TLS) certs",
         "checks": "Manage zero-downtime settings",
         "config": "Manage global and app-specific config vars",

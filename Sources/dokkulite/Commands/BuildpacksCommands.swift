@@ -15,12 +15,17 @@ private struct BuildpackList {
     }
 }
 
-/// Validates and expands a buildpack as Dokku does (`heroku/NAME` → its GitHub URL).
-/// Over ssh, only buildpacks on the network: one on the server's disk (another app's
-/// repository, say) or behind root's ssh keys is for root at the console to name.
+/// Validates and expands a buildpack as Dokku does (`heroku/NAME` → its GitHub URL): the
+/// `OWNER/NAME` shorthand or a URL with a host and a path; besides, `file://` and `ssh://`
+/// URLs for root at the console. Over ssh, only buildpacks on the network: one on the
+/// server's disk (another app's repository, say) or behind root's ssh keys is for root at
+/// the console to name.
 private func buildpackURL(_ text: String?, context: Context) throws -> String {
     guard let text, !text.isEmpty else { throw CommandError("Must specify a buildpack url or reference") }
-    guard let reference = BuildpackReference(text) else { throw CommandError("Invalid buildpack specified: \(text)") }
+    let serverURL = ["file://", "ssh://"].contains { text.lowercased().hasPrefix($0) }
+    guard let reference = BuildpackReference(text), BuildpackReference.isDokkuForm(text) || serverURL else {
+        throw CommandError("Invalid buildpack specified: \(text)")
+    }
     if context.settings.overSSH, reference.reach == .server {
         throw CommandError("Invalid buildpack specified: \(text) (over ssh, a buildpack URL must use https, http or git)")
     }
@@ -63,6 +68,7 @@ struct BuildpacksSet: Command {
         let list = BuildpackList(context: context, app: app)
         if replace {
             guard index == nil else { throw CommandError("The --index flag cannot be used with --replace") }
+            guard !buildpacks.isEmpty else { throw CommandError("Must specify at least one buildpack, use buildpacks:clear to remove all buildpacks") }
             try list.write(try buildpacks.map { try buildpackURL($0, context: context) })
             return
         }

@@ -28,10 +28,11 @@ struct CertsAdd: Command {
             guard !context.settings.overSSH else {
                 throw CommandError("certs:add reads files on the server only for root at its console; over ssh, send a tarball of server.crt and server.key on stdin")
             }
-            guard let c = FileManager.default.contents(atPath: certificate) else { throw CommandError("CRT file specified not found, please check file paths") }
-            guard let k = FileManager.default.contents(atPath: key) else { throw CommandError("KEY file specified not found, please check file paths") }
-            crt = Array(c)
-            keyBytes = Array(k)
+            // As Dokku's test -r: a file the dokku user cannot read is not found.
+            guard let c = try? CommandLineFile.read(certificate, limit: sizeLimit) else { throw CommandError("CRT file specified not found, please check file paths") }
+            guard let k = try? CommandLineFile.read(key, limit: sizeLimit) else { throw CommandError("KEY file specified not found, please check file paths") }
+            crt = c
+            keyBytes = k
         } else {
             (crt, keyBytes) = try fromTarball(FileHandle.standardInput.readDataToEndOfFile())
         }
@@ -178,19 +179,40 @@ struct CertsReport: Command {
             ]
             if try certs.exists(app) {
                 values["--ssl-enabled"] = "true"
-                let info = try Subprocess.run("/usr/bin/openssl", ["x509", "-in", certs.directory(app) + "/server.crt", "-noout", "-subject", "-issuer", "-startdate", "-enddate", "-ext", "subjectAltName"])
+                let crt = certs.directory(app) + "/server.crt"
+                let info = try Subprocess.run("/usr/bin/openssl", ["x509", "-in", crt, "-noout", "-subject", "-issuer", "-startdate", "-enddate", "-ext", "subjectAltName"])
+                var names: [String] = [], plainSubject = ""
                 for line in info.stdout.split(separator: "\n").map(String.init) {
-                    if line.hasPrefix("subject=") { values["--ssl-subject"] = String(line.dropFirst(8)).trimmingCharacters(in: .whitespaces) }
+                    if line.hasPrefix("subject=") { plainSubject = String(line.dropFirst(8)).trimmingCharacters(in: .whitespaces) }
                     if line.hasPrefix("issuer=") { values["--ssl-issuer"] = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
                     if line.hasPrefix("notBefore=") { values["--ssl-starts-at"] = String(line.dropFirst(10)) }
                     if line.hasPrefix("notAfter=") { values["--ssl-expires-at"] = String(line.dropFirst(9)) }
-                    if line.contains("DNS:") {
-                        values["--ssl-hostnames"] = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "DNS:", with: "") }.joined(separator: " ")
-                    }
+                    if line.contains("DNS:") { names += Self.dnsNames(line) }
                 }
-                values["--ssl-verified"] = values["--ssl-subject"] == values["--ssl-issuer"] ? "self signed" : "unverified"
+                // The subject in the certificate's own order, as Dokku prints it.
+                let subject = try Subprocess.run("/usr/bin/openssl", ["x509", "-in", crt, "-noout", "-subject", "-nameopt", "compat"])
+                let fields = Self.subjectFields(subject.stdout)
+                values["--ssl-subject"] = fields.joined(separator: "; ")
+                if let commonName = fields.first(where: { $0.hasPrefix("CN=") }) { names.append(String(commonName.dropFirst(3))) }
+                values["--ssl-hostnames"] = Set(names).sorted().joined(separator: " ")
+                values["--ssl-verified"] = plainSubject == values["--ssl-issuer"] ? "self signed" : "unverified"
             }
             return values
         }
+    }
+}
+
+extension CertsReport {
+    /// The fields of openssl's `-subject -nameopt compat` line (`subject=/C=US/CN=x`):
+    /// `["C=US", "CN=x"]`.
+    static func subjectFields(_ line: String) -> [String] {
+        var text = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("subject=") { text.removeFirst(8) }
+        return text.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// The DNS names of a subjectAltName line (`DNS:a, DNS:b, IP Address:…`).
+    static func dnsNames(_ line: String) -> [String] {
+        line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("DNS:") }.map { String($0.dropFirst(4)) }
     }
 }

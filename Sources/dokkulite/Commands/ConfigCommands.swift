@@ -189,10 +189,7 @@ struct ConfigImport: Command {
             guard !context.settings.overSSH else {
                 throw CommandError("config:import reads a file on the server only for root at its console; over ssh, send it on stdin: config:import APP < .env")
             }
-            guard let contents = FileManager.default.contents(atPath: source) else {
-                throw CommandError("Unable to read file \(source)")
-            }
-            data = contents
+            data = Data(try CommandLineFile.read(source, limit: 1 << 20))
         }
         var pairs: [(key: String, value: String)]
         switch format {

@@ -3,11 +3,13 @@ import Foundation
 
 struct CronList: Command {
     static let configuration = CommandConfiguration(commandName: "cron:list", abstract: "List scheduled cron tasks for an app")
-    static let usage = "<app> [--format stdout|json]"
+    static let usage = "(<app>|--global) [--format stdout|json]"
     @Option var format = "stdout"
+    @Flag var global = false
     @Argument var app: String?
 
     func run(in context: Context) throws {
+        if global { return try listInjected(context) }
         let app = try context.existingApp(app)
         let scheduler = CronScheduler(context)
         let tasks = try context.store().currentReleaseRecord(app).map { try scheduler.tasks($0) } ?? []
@@ -26,6 +28,19 @@ struct CronList: Command {
         default:
             throw CommandError("Invalid --format value specified")
         }
+    }
+}
+
+extension CronList {
+    /// `cron:list --global`: the tasks plugins inject through `cron-entries`, asked with
+    /// Dokku's scheduler name, as Dokku asks.
+    private func listInjected(_ context: Context) throws {
+        guard ["stdout", "json"].contains(format) else { throw CommandError("Invalid --format value specified") }
+        let answer = try Plugins(context).fire("cron-entries", ["docker-local"], showingOutput: false)
+        let tasks = InjectedCronTask.parse(answer, warn: context.output.warn)
+        if format == "json" { return context.output.data("[" + tasks.map(\.json).joined(separator: ",") + "]") }
+        context.output.section("Global cron tasks")
+        context.output.table([["ID", "Schedule", "Maintenance", "Command"]] + tasks.map { [$0.id, $0.schedule, "false", $0.command] })
     }
 }
 

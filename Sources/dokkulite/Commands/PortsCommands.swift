@@ -148,11 +148,16 @@ enum PortPlan {
     /// The port the app listens on inside, in Dokku's terms (its `PORT` is mapped to it).
     static let defaultContainerPort = 5000
 
-    /// The maps Dokku would detect: `http:80:5000`, plus `https:443:5000` with a certificate.
+    /// The maps Dokku would detect: `http:80:5000`, plus `https:443:5000` with a certificate;
+    /// 80 and 443 are `proxy:set`'s proxy-port and proxy-ssl-port when set, as in Dokku.
     static func detected(_ app: AppName, context: Context) throws -> [PortMap] {
-        var maps = [PortMap(scheme: .http, hostPort: 80, containerPort: defaultContainerPort)]
+        let store = try context.store()
+        func port(_ key: String, else fallback: Int) throws -> Int {
+            try store.computedProperty(app, "proxy", key).flatMap { Int($0) } ?? fallback
+        }
+        var maps = [PortMap(scheme: .http, hostPort: try port("proxy-port", else: 80), containerPort: defaultContainerPort)]
         if try Certificates(context).exists(app) {
-            maps.append(PortMap(scheme: .https, hostPort: 443, containerPort: defaultContainerPort))
+            maps.append(PortMap(scheme: .https, hostPort: try port("proxy-ssl-port", else: 443), containerPort: defaultContainerPort))
         }
         return maps
     }

@@ -9,28 +9,38 @@ struct ProxyReport: Command {
     static let usage = "[<app>] [<flag>]"
     @Argument(parsing: .allUnrecognized) var words: [String] = []
 
+    /// The proxy type reported when none is set: dokkulite's proxy stands in for Dokku's
+    /// nginx plugin (it takes nginx:set properties and Dokku's port maps), and scripts
+    /// branch on that name.
+    static let defaultType = "nginx"
+
     func run(in context: Context) throws {
         let store = try context.store()
-        let global = ["--proxy-global-type": "", "--proxy-computed-type": "dokkulite", "--proxy-global-proxy-port": "", "--proxy-global-proxy-ssl-port": ""]
-        try context.printReports("proxy", words, global: { global }) { app in
+        let global = try store.properties(.global, "proxy")
+        func globalValues() -> [String: String] {
+            [
+                "--proxy-global-type": global["type"] ?? "", "--proxy-computed-type": global["type"] ?? Self.defaultType,
+                "--proxy-global-proxy-port": global["proxy-port"] ?? "", "--proxy-global-proxy-ssl-port": global["proxy-ssl-port"] ?? "",
+            ]
+        }
+        try context.printReports("proxy", words, global: globalValues) { app in
             let props = try store.properties(.app(app), "proxy")
             let disabled = props["disabled"] == "true"
-            let maps = try PortPlan.effective(app, context: context)
             let running = try store.instances(app).filter { $0.state == .running && $0.processType == "web" }.compactMap(\.port)
-            // Dokku's keys: the type is always dokkulite's own proxy, and the computed
-            // ports are those the port maps give (no proxy-port properties are kept).
-            let values = [
+            // Dokku's keys and its computing: the app's value, else the global one (the
+            // ports of detected maps follow them; explicit ports:set maps win).
+            var values = globalValues()
+            values.merge([
                 "--proxy-enabled": disabled ? "false" : "true",
                 "--proxy-disabled": props["disabled"] ?? "",
                 "--proxy-computed-disabled": disabled ? "true" : "false",
-                "--proxy-type": "", "--proxy-global-type": "", "--proxy-computed-type": "dokkulite",
-                "--proxy-proxy-port": "", "--proxy-global-proxy-port": "",
-                "--proxy-computed-proxy-port": maps.first { $0.scheme == .http }.map { String($0.hostPort) } ?? "",
-                "--proxy-proxy-ssl-port": "", "--proxy-global-proxy-ssl-port": "",
-                "--proxy-computed-proxy-ssl-port": try Certificates(context).exists(app) ? maps.first { $0.scheme == .https }.map { String($0.hostPort) } ?? "" : "",
+                "--proxy-type": props["type"] ?? "", "--proxy-computed-type": props["type"] ?? global["type"] ?? Self.defaultType,
+                "--proxy-proxy-port": props["proxy-port"] ?? "", "--proxy-computed-proxy-port": props["proxy-port"] ?? global["proxy-port"] ?? "",
+                "--proxy-proxy-ssl-port": props["proxy-ssl-port"] ?? "",
+                "--proxy-computed-proxy-ssl-port": props["proxy-ssl-port"] ?? global["proxy-ssl-port"] ?? "",
                 "--proxy-client-max-body-size": props["client-max-body-size"] ?? "",
                 "--proxy-upstreams": running.map { "127.0.0.1:\($0)" }.joined(separator: " "),
-            ]
+            ]) { _, app in app }
             return values
         }
     }
@@ -75,17 +85,37 @@ private func setProxy(_ context: Context, _ app: String?, all: Bool, enabled: Bo
 
 struct ProxySet: Command {
     static let configuration = CommandConfiguration(commandName: "proxy:set", abstract: "Set or clear a proxy property for an app")
-    static let usage = "<app> <key> [<value>]"
-    @Argument var words: [String] = []
+    static let usage = "(<app>|--global) <key> [<value>]"
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
+
+    /// Property → may be set with `--global`. Dokku's, and the body size dokkulite's proxy
+    /// applies (Dokku's nginx:set key, which proxy:set takes too).
+    static let properties = ["client-max-body-size": false, "proxy-port": true, "proxy-ssl-port": true, "type": true]
 
     func run(in context: Context) throws {
-        var words = words[...]
-        let appWord = words.popFirst()
-        let key = words.popFirst() ?? ""
-        let value = words.first
-        try PropertySetter(namespace: "proxy", properties: ["client-max-body-size": false], validate: { _, value in try ProxySettings.validateBodySize(value) })
-            .set(context: context, appWord: appWord, global: false, key: key, value: value)
-        try RouteSync(context).update(try context.existingApp(appWord))
+        var (appWord, global, key, value) = SettingWords.split(words)
+        // Dokku's older form, `proxy:set APP TYPE`: a word that is no property, alone.
+        if Self.properties[key] == nil, value == nil, !key.isEmpty {
+            if key.contains(":") {
+                context.output.warn("Detected potential port mapping instead of proxy type")
+                throw CommandError("Consider using ports:set command or specifying a valid proxy")
+            }
+            (key, value) = ("type", key)
+        }
+        let setter = PropertySetter(namespace: "proxy", properties: Self.properties, validate: { key, value in
+            switch key {
+            case "client-max-body-size": try ProxySettings.validateBodySize(value)
+            case "proxy-port", "proxy-ssl-port":
+                guard let port = Int(value), (1...65535).contains(port) else { throw CommandError("Invalid \(key): \(value) (expected a port, 1-65535)") }
+            default: break
+            }
+        })
+        try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
+        // The body size and the ports of detected maps change routes; the type is kept and
+        // reported (dokkulite's proxy is the one proxy, whatever it is called).
+        guard key != "type" else { return }
+        let apps = global ? try context.store().apps().map(\.name) : [try context.existingApp(appWord)]
+        for app in apps { try RouteSync(context).update(app) }
     }
 }
 

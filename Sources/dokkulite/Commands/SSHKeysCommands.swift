@@ -46,6 +46,18 @@ struct AuthorizedKeys {
         return String(fingerprint)
     }
 
+    /// Checks every line of the file with ssh-keygen, as Dokku does before it trusts the
+    /// file (blank lines and `#` comments aside, which sshd skips too). A missing file
+    /// has no bad line.
+    func verify() throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let key = line.trimmingCharacters(in: .whitespaces)
+            guard !key.isEmpty, !key.hasPrefix("#") else { continue }
+            guard (try? Self.fingerprint(key)) != nil else { throw CommandError("\(path) line \(index + 1) failed ssh-keygen check.") }
+        }
+    }
+
     /// Rewrites the file atomically with dokkulite's lines replaced by `keys`.
     func write(_ keys: [Key]) throws {
         let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
@@ -103,6 +115,7 @@ struct SSHKeysAdd: Command {
         guard !publicKey.contains("\""), !publicKey.hasPrefix("command=") else { throw CommandError("Key specified in is not a valid ssh public key") }
         let fingerprint = try AuthorizedKeys.fingerprint(publicKey)
         let store = AuthorizedKeys(context: context)
+        try store.verify()
         var keys = store.keys()
         guard !keys.contains(where: { $0.name == name }) else { throw CommandError("Duplicate ssh key name") }
         guard !keys.contains(where: { $0.fingerprint == fingerprint }) else { throw CommandError("Duplicate ssh public key specified") }
@@ -142,12 +155,18 @@ struct SSHKeysList: Command {
 
     func run(in context: Context) throws {
         try requireLocalRoot(context)
-        let keys = AuthorizedKeys(context: context).keys().filter { name == nil || $0.name == name }
+        let store = AuthorizedKeys(context: context)
+        try store.verify()
+        let keys = store.keys().filter { name == nil || $0.name == name }
         switch format {
         case "json":
             context.output.data(JSON.encode(keys))
         case "text":
-            guard !keys.isEmpty else { throw CommandError(name == nil ? "No public keys found." : "No public key named \(name!)") }
+            guard !keys.isEmpty else {
+                // As Dokku: a name with no key is an empty answer, no message.
+                if name != nil { throw ExitCode(1) }
+                throw CommandError("No public keys found.")
+            }
             for key in keys {
                 context.output.data("\(key.fingerprint) NAME=\"\(key.name)\" SSHCOMMAND_ALLOWED_KEYS=\"\(AuthorizedKeys.options)\"")
             }

@@ -48,18 +48,19 @@ struct Plugins {
     var enabled: [Plugin] { installed().filter(\.enabled) }
 
     /// Runs every enabled plugin's executable for `trigger` with `arguments`. What a
-    /// trigger prints reaches the user, as Dokku's do (in a push, the pusher), and its
-    /// stdout is also returned. A plugin that fails a veto trigger stops the operation with
-    /// its message; one that hangs is killed after the timeout and named.
+    /// trigger prints reaches the user, as Dokku's do (in a push, the pusher), unless
+    /// `showingOutput` is false (a trigger asked for data), and its stdout is also
+    /// returned. A plugin that fails a veto trigger stops the operation with its message;
+    /// one that hangs is killed after the timeout and named.
     @discardableResult
-    func fire(_ trigger: String, _ arguments: [String], input: String? = nil) throws -> String {
+    func fire(_ trigger: String, _ arguments: [String], input: String? = nil, showingOutput: Bool = true) throws -> String {
         var answers = ""
         for plugin in enabled {
             let executable = plugin.path + "/" + trigger
             guard FileManager.default.isExecutableFile(atPath: executable) else { continue }
             let result = try PluginProcess.run(executable, arguments, directory: plugin.path, input: input, timeout: context.settings.pluginTimeout, environment: environment)
             answers += result.stdout
-            if !result.stdout.isEmpty { context.output.raw(result.stdout) }
+            if showingOutput, !result.stdout.isEmpty { context.output.raw(result.stdout) }
             if result.timedOut {
                 let message = "plugin \(plugin.name): trigger \(trigger) did not finish within \(Int(context.settings.pluginTimeout))s and was stopped"
                 if Self.vetoes.contains(trigger) { throw CommandError(message) }
