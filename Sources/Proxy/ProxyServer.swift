@@ -38,7 +38,7 @@ package final class ProxyServer: Service, Sendable {
         }
         self.loops = loops
         listening = NIOLockedValueBox([])
-        self.certificates = TLSCertificates(certificates)
+        self.certificates = TLSCertificates(certificates, acmeChallengeDirectory: configuration.acmeChallengeDirectory)
         Self.warn(about: self.certificates.unusable, logger)
     }
 

@@ -1,7 +1,7 @@
+internal import Beneath
 internal import NIOConcurrencyHelpers
 internal import NIOCore
 internal import NIOSSL
-internal import NIOTLS
 
 /// The certificates HTTPS listeners present, chosen by the SNI name of each connection
 /// (exact names, then `*.domain` wildcards, then the first certificate).
@@ -29,10 +29,37 @@ package final class TLSCertificates: Sendable {
 
     /// Loads the entries; one that cannot be loaded is left out (and returned by
     /// `unusable`) rather than costing every other app its certificate.
-    init(_ entries: [Entry]) {
+    init(_ entries: [Entry], acmeChallengeDirectory: String? = nil) {
         let (built, failed) = Self.build(entries)
         table = NIOLockedValueBox(built)
         unusable = failed
+        self.acmeChallengeDirectory = acmeChallengeDirectory
+    }
+
+    /// Where ACME TLS-ALPN-01 answers wait: `tls-alpn-01/NAME.pem` (certificate and key).
+    private let acmeChallengeDirectory: String?
+
+    /// The ALPN protocol of an ACME TLS-ALPN-01 validation (RFC 8737).
+    static let acmeProtocol = "acme-tls/1"
+
+    /// The context that answers a TLS-ALPN-01 validation of `name`, when one is pending:
+    /// its own self-signed certificate, offering only `acme-tls/1`.
+    private func challengeContext(for name: String) -> NIOSSLContext? {
+        guard let directory = acmeChallengeDirectory else { return nil }
+        let lowered = name.lowercased()
+        guard !lowered.isEmpty, lowered.utf8.count <= 253, lowered.first != ".",
+            lowered.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 || $0 == 46 })
+        else { return nil }
+        guard let bytes = try? Beneath.read("tls-alpn-01/\(lowered).pem", in: directory, limit: 64 << 10, links: .refused) else { return nil }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMBytes(bytes).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(bytes: bytes, format: .pem)
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            configuration.applicationProtocols = [Self.acmeProtocol]
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            return nil
+        }
     }
 
     /// The entries left out when this was made, with why.
@@ -89,21 +116,25 @@ package final class TLSCertificates: Sendable {
         }
     }
 
-    /// Reads the ClientHello's SNI name, adds the matching TLS handler, then the rest.
+    /// Reads the ClientHello's SNI name (and ALPN), adds the matching TLS handler, then the
+    /// rest. A validation that asks for `acme-tls/1` gets the pending challenge's
+    /// certificate for its name; every other connection, the name's own.
     func configure(_ channel: any Channel, then configureRest: @escaping (any Channel) throws -> Void) throws {
-        let sni = ByteToMessageHandler(SNIHandler { [self] result in
-            let name: String?
-            if case .hostname(let host) = result { name = host } else { name = nil }
-            guard let context = self.context(for: name) else {
+        let hello = ByteToMessageHandler(ClientHelloHandler { [self] hello in
+            let name = hello?.serverName
+            let challenge = hello.flatMap { hello in
+                hello.protocols.contains(Self.acmeProtocol) ? name.flatMap { self.challengeContext(for: $0) } : nil
+            }
+            guard let context = challenge ?? self.context(for: name) else {
                 return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
             }
             return channel.eventLoop.makeCompletedFuture {
                 let ssl = NIOSSLServerHandler(context: context)
-                let sniContext = try channel.pipeline.syncOperations.context(name: "sni")
-                try channel.pipeline.syncOperations.addHandler(ssl, position: .after(sniContext.handler))
+                let helloContext = try channel.pipeline.syncOperations.context(name: "client-hello")
+                try channel.pipeline.syncOperations.addHandler(ssl, position: .after(helloContext.handler))
             }
         })
-        try channel.pipeline.syncOperations.addHandler(sni, name: "sni")
+        try channel.pipeline.syncOperations.addHandler(hello, name: "client-hello")
         try configureRest(channel)
     }
 }

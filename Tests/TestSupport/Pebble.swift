@@ -48,9 +48,9 @@ public final class Pebble: @unchecked Sendable {
         guard eventually(timeout: .seconds(20), { canConnect(challengeManagementPort) }) else {
             throw TestFailure("pebble-challtestsrv did not come up")
         }
-        // Validate at once, and keep the nonce rejections (5 %) pebble makes by default:
-        // the client must retry them.
-        try start("/usr/bin/pebble", ["-config", work + "/pebble.json", "-dnsserver", "127.0.0.1:\(dnsPort)"], environment: ["PEBBLE_VA_NOSLEEP": "1"])
+        // Validate at once, never reuse an authorization (each order is validated), and
+        // keep the nonce rejections (5 %) pebble makes by default: the client must retry them.
+        try start("/usr/bin/pebble", ["-config", work + "/pebble.json", "-dnsserver", "127.0.0.1:\(dnsPort)"], environment: ["PEBBLE_VA_NOSLEEP": "1", "PEBBLE_AUTHZREUSE": "0"])
         guard eventually(timeout: .seconds(20), { canConnect(apiPort) && canConnect(self.managementPort) }) else {
             throw TestFailure("pebble did not come up")
         }

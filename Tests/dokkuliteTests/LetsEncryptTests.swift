@@ -95,4 +95,29 @@ struct LetsEncryptTests {
         #expect(try sandbox.run("letsencrypt:list").stderr.contains("\(app): last attempt failed"))
         #expect(try sandbox.run("letsencrypt:report", app, "--letsencrypt-last-error").stdout.contains(host))
     }
+
+    /// TLS-ALPN-01: the proxy answers the validation on its HTTPS listener with the
+    /// challenge's own certificate, and every other client with the app's.
+    @Test func tlsALPNChallengeIsAnsweredOnTheHTTPSListener() throws {
+        try #require(Pebble.available, "pebble is not installed: scripts/deps installs it")
+        let sandbox = try Sandbox("alpn")
+        try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
+        let daemon = try DaemonProcess(sandbox, https: true)
+        let pebble = try Pebble(httpPort: try freePort(), tlsPort: try #require(daemon.httpsPort))
+        sandbox.environment["DOKKULITE_ACME_CA_FILE"] = pebble.apiCAFile
+        try sandbox.run("domains:set-global", "alpn.test")
+        let app = uniqueApp("alpn")
+        #expect(try AppSource(sandbox, files: DeployTests.versionApp("two")).push(app).status == 0)
+        try sandbox.run("letsencrypt:set", "--global", "email", "ops@alpn.test")
+        try sandbox.run("letsencrypt:set", "--global", "server", pebble.directory)
+        #expect(try sandbox.run("letsencrypt:set", app, "challenge", "dns-01").stderr.contains("Invalid challenge: dns-01"))
+        try sandbox.run("letsencrypt:set", app, "challenge", "tls-alpn-01")
+        // Nothing answers HTTP-01 here (pebble's HTTP port is a free one): only TLS-ALPN-01 can pass.
+        let enabled = try sandbox.run("letsencrypt:enable", app)
+        #expect(enabled.status == 0, "\(enabled)\n\(pebble.log.suffix(2000))")
+        #expect(enabled.stdout.contains("via TLS-ALPN-01"))
+        let served = try https(daemon, "\(app).alpn.test", root: try pebble.rootFile())
+        #expect(served.status == 0 && served.stdout == "two", "\(served)")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.root + "/acme-challenges/tls-alpn-01/\(app).alpn.test.pem"), "withdrawn")
+    }
 }

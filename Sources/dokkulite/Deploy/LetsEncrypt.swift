@@ -151,6 +151,8 @@ struct LetsEncrypt {
             return
         }
         let challenge = try challenge(app)
+        // The proxy listens on the HTTPS port for TLS-ALPN-01 even before a certificate.
+        if challenge == "tls-alpn-01" { try RouteSync(context).update(app) }
         output.step("Getting letsencrypt certificate for \(app) via \(challenge.uppercased())")
         for domain in domains { output.detail(" - Domain '\(domain)'") }
         let now = Int(Date().timeIntervalSince1970)
@@ -253,15 +255,35 @@ struct ChallengeFiles: ChallengeResponder {
 
     func publish(_ challenge: Challenge) throws {
         guard Base64URL.isToken(challenge.token) else { throw CommandError("bad challenge token") }
-        if mkdir(directory, 0o700) != 0, errno != EEXIST {
-            throw CommandError("cannot create \(directory): \(String(cString: strerror(errno)))")
+        for path in [directory, directory + "/tls-alpn-01"] where mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw CommandError("cannot create \(path): \(String(cString: strerror(errno)))")
         }
-        try SecretFile.write(challenge.keyAuthorization, to: directory + "/" + challenge.token)
+        switch challenge.type {
+        case "tls-alpn-01":
+            guard let name = Self.fileName(challenge.domain) else { throw CommandError("bad challenge domain \(challenge.domain)") }
+            let pem = try ChallengeCertificate.make(domain: challenge.domain, keyAuthorization: challenge.keyAuthorization)
+            try SecretFile.write(pem, to: directory + "/tls-alpn-01/" + name)
+        default:
+            try SecretFile.write(challenge.keyAuthorization, to: directory + "/" + challenge.token)
+        }
     }
 
     func withdraw(_ challenge: Challenge) {
-        guard Base64URL.isToken(challenge.token) else { return }
-        unlink(directory + "/" + challenge.token)
+        switch challenge.type {
+        case "tls-alpn-01":
+            if let name = Self.fileName(challenge.domain) { unlink(directory + "/tls-alpn-01/" + name) }
+        default:
+            if Base64URL.isToken(challenge.token) { unlink(directory + "/" + challenge.token) }
+        }
+    }
+
+    /// `NAME.pem` for a domain the proxy will look up by its SNI name (lowercase).
+    static func fileName(_ domain: String) -> String? {
+        let name = domain.lowercased()
+        guard !name.isEmpty, name.utf8.count <= 253, name.first != ".",
+            name.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 || $0 == 46 })
+        else { return nil }
+        return name + ".pem"
     }
 }
 

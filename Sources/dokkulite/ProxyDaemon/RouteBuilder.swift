@@ -24,6 +24,7 @@ struct RouteBuilder {
         var tcp: [Int: RouteTable.App] = [:]
         var ports: [Int: ProxyServer.Listener.Kind] = [80: .http]
         var certificates: [TLSCertificates.Entry] = []
+        var acmePorts: Set<Int> = []
         let certs = Certificates(context)
         for record in try store.apps() {
             let app = record.name
@@ -37,6 +38,12 @@ struct RouteBuilder {
             let maxBody = try NginxSettings.clientMaxBodySize(app, store: store).flatMap(ProxySettings.bytes)
             let route = RouteTable.App(name: app.rawValue, upstreams: upstreams, maxBodyBytes: maxBody, redirectToHTTPS: hasCertificate, httpsPort: httpsPort)
             let appDomains = try store.domains(.app(app))
+            // TLS-ALPN-01 is answered on the HTTPS port, which must listen before the app
+            // has a certificate of its own.
+            if try LetsEncrypt(context: context).challenge(app) == "tls-alpn-01" {
+                ports[httpsPort] = .https
+                acmePorts.insert(httpsPort)
+            }
             for map in maps {
                 switch map.scheme {
                 case .http:
@@ -61,7 +68,7 @@ struct RouteBuilder {
         }
         let remap = context.settings.proxyPortRemap
         let listeners = ports.keys.sorted().compactMap { port -> ProxyServer.Listener? in
-            if ports[port] == .https && certificates.isEmpty { return nil }
+            if ports[port] == .https && certificates.isEmpty && !acmePorts.contains(port) { return nil }
             return ProxyServer.Listener(host: context.settings.proxyListenHost, port: remap[port] ?? port, kind: ports[port]!)
         }
         // Routes are keyed by the port the request arrived on.
