@@ -61,6 +61,11 @@ package final class ProxyServer: Service, Sendable {
     /// Replaces the TLS certificates (chosen by SNI on the next handshake).
     /// One that cannot be loaded is left out with a warning: its app's HTTPS gets the
     /// first usable certificate, and every other app keeps its own.
+    /// Turns on-demand TLS on (or off, with nil).
+    package func setOnDemand(_ handler: OnDemandTLS?) {
+        certificates.setOnDemand(handler)
+    }
+
     package func update(certificates: [TLSCertificates.Entry]) {
         Self.warn(about: self.certificates.replace(certificates), logger)
     }

@@ -36,6 +36,22 @@ package final class TLSCertificates: Sendable {
         self.acmeChallengeDirectory = acmeChallengeDirectory
     }
 
+    /// On-demand TLS: asked for a name with no certificate of its own, while the client's
+    /// handshake waits (nil: off).
+    private let onDemand = NIOLockedValueBox<OnDemandTLS?>(nil)
+
+    func setOnDemand(_ handler: OnDemandTLS?) {
+        onDemand.withLockedValue { $0 = handler }
+    }
+
+    /// Whether `name` has a certificate of its own (not the fallback).
+    private func hasOwnCertificate(_ name: String) -> Bool {
+        table.withLockedValue { table in
+            let name = name.lowercased()
+            return table.exact[name] != nil || table.wildcards.contains { name.hasSuffix($0.0) }
+        }
+    }
+
     /// Where ACME TLS-ALPN-01 answers wait: `tls-alpn-01/NAME.pem` (certificate and key).
     private let acmeChallengeDirectory: String?
 
@@ -125,16 +141,45 @@ package final class TLSCertificates: Sendable {
             let challenge = hello.flatMap { hello in
                 hello.protocols.contains(Self.acmeProtocol) ? name.flatMap { self.challengeContext(for: $0) } : nil
             }
+            if challenge == nil, let name, !self.hasOwnCertificate(name), let onDemand = self.onDemand.withLockedValue({ $0 }) {
+                // The handshake waits while a certificate for the name is got (or refused).
+                let promise = channel.eventLoop.makePromise(of: Void.self)
+                let loop = channel.eventLoop
+                Task {
+                    _ = await onDemand.issue(name.lowercased())
+                    loop.execute {
+                        guard let context = self.context(for: name) else {
+                            promise.fail(ChannelError.inappropriateOperationForState)
+                            return
+                        }
+                        promise.completeWith(Result { try Self.addTLS(context, to: channel) })
+                    }
+                }
+                return promise.futureResult
+            }
             guard let context = challenge ?? self.context(for: name) else {
                 return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
             }
-            return channel.eventLoop.makeCompletedFuture {
-                let ssl = NIOSSLServerHandler(context: context)
-                let helloContext = try channel.pipeline.syncOperations.context(name: "client-hello")
-                try channel.pipeline.syncOperations.addHandler(ssl, position: .after(helloContext.handler))
-            }
+            return channel.eventLoop.makeCompletedFuture { try Self.addTLS(context, to: channel) }
         })
         try channel.pipeline.syncOperations.addHandler(hello, name: "client-hello")
         try configureRest(channel)
+    }
+
+    private static func addTLS(_ context: NIOSSLContext, to channel: any Channel) throws {
+        let ssl = NIOSSLServerHandler(context: context)
+        let helloContext = try channel.pipeline.syncOperations.context(name: "client-hello")
+        try channel.pipeline.syncOperations.addHandler(ssl, position: .after(helloContext.handler))
+    }
+}
+
+/// Certificates got while a client waits (on-demand TLS, as Caddy's): asked for a name
+/// that has no certificate of its own, `issue` gets one and has it installed (true), or
+/// declines (false); either way the handshake then goes on.
+package struct OnDemandTLS: Sendable {
+    package var issue: @Sendable (String) async -> Bool
+
+    package init(issue: @escaping @Sendable (String) async -> Bool) {
+        self.issue = issue
     }
 }

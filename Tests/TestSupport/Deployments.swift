@@ -8,9 +8,11 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Where the proxy's HTTPS listener (port 443 of the port maps) is, when asked for.
     public let httpsPort: Int?
 
-    public init(_ sandbox: Sandbox, https: Bool = false) throws {
-        port = try freePort()
-        httpsPort = https ? try freePort() : nil
+    /// `ports` fixes the HTTP and HTTPS ports (for a server, such as an ACME test server,
+    /// configured before the proxy starts); else free ones are picked.
+    public init(_ sandbox: Sandbox, https: Bool = false, ports: (http: Int, https: Int)? = nil) throws {
+        port = try ports?.http ?? freePort()
+        httpsPort = try ports.map { $0.https } ?? (https ? freePort() : nil)
         sandbox.environment["DOKKULITE_PROXY_PORTS"] = "80=\(port)" + (httpsPort.map { ",443=\($0)" } ?? "")
         sandbox.environment["DOKKULITE_PROXY_HOST"] = "127.0.0.1"
         process = Process()

@@ -120,4 +120,58 @@ struct LetsEncryptTests {
         #expect(served.status == 0 && served.stdout == "two", "\(served)")
         #expect(!FileManager.default.fileExists(atPath: sandbox.root + "/acme-challenges/tls-alpn-01/\(app).alpn.test.pem"), "withdrawn")
     }
+
+    /// On-demand TLS: a name under the app's `*.` domain gets its certificate while the
+    /// first client waits, when the allowlist or the ask URL allows it; another does not.
+    @Test func onDemandIssuesForAllowedNamesWhileTheClientWaitsAndRefusesOthers() throws {
+        try #require(Pebble.available, "pebble is not installed: scripts/deps installs it")
+        let sandbox = try Sandbox("ondemand")
+        try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
+        // The proxy daemon asks pebble itself here: pebble first, so the daemon starts
+        // trusting its API.
+        let ports = (http: try freePort(), https: try freePort())
+        let pebble = try Pebble(httpPort: ports.http, tlsPort: ports.https)
+        sandbox.environment["DOKKULITE_ACME_CA_FILE"] = pebble.apiCAFile
+        let daemon = try DaemonProcess(sandbox, ports: ports)
+        let app = uniqueApp("tenant")
+        #expect(try AppSource(sandbox, files: DeployTests.versionApp("three")).push(app).status == 0)
+        #expect(try sandbox.run("domains:set", app, "*.tenants.test").status == 0)
+        try sandbox.run("letsencrypt:set", "--global", "email", "ops@tenants.test")
+        try sandbox.run("letsencrypt:set", "--global", "server", pebble.directory)
+        #expect(try sandbox.run("letsencrypt:set", app, "on-demand-allow", "shop.tenants.test bad_name").stderr.contains("Invalid on-demand-allow: bad_name"))
+        try sandbox.run("letsencrypt:set", app, "on-demand-allow", "shop.tenants.test")
+        // The ask URL allows one more name, as Caddy's does: 2xx yes, anything else no.
+        let askPort = try freePort()
+        let ask = Process()
+        ask.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        ask.arguments = ["-c", """
+            import http.server, urllib.parse
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    domain = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query).get("domain", [""])[0]
+                    self.send_response(200 if domain == "blog.tenants.test" else 403); self.send_header("Content-Length", "0"); self.end_headers()
+                def log_message(self, *a): pass
+            http.server.HTTPServer(("127.0.0.1", \(askPort)), H).serve_forever()
+            """]
+        try ask.run()
+        defer {
+            kill(ask.processIdentifier, SIGKILL)
+            ask.waitUntilExit()
+        }
+        #expect(eventually(timeout: .seconds(10)) { canConnect(askPort) })
+        try sandbox.run("letsencrypt:set", "--global", "on-demand-ask", "http://127.0.0.1:\(askPort)/check")
+        try sandbox.run("letsencrypt:set", app, "on-demand", "true")
+
+        let root = try pebble.rootFile()
+        for name in ["shop.tenants.test", "blog.tenants.test"] {
+            let served = try https(daemon, name, root: root)
+            #expect(served.status == 0 && served.stdout == "three", "\(name): \(served)\n\(pebble.log.suffix(1500))")
+            #expect(FileManager.default.fileExists(atPath: sandbox.root + "/certs/\(app)/on-demand/\(name).crt"))
+        }
+        let refused = try https(daemon, "evil.tenants.test", root: root)
+        #expect(refused.status != 0, "no certificate for a name nobody allowed: \(refused)")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.root + "/certs/\(app)/on-demand/evil.tenants.test.crt"))
+        // Not a name the app answers: never even asked about.
+        #expect(try https(daemon, "shop.elsewhere.test", root: root).status != 0)
+    }
 }

@@ -16,7 +16,7 @@ enum CommandCatalog {
         GitAllowHost.self, GitAuth.self, GitAuthStatus.self, GitFromArchive.self, GitPublicKey.self, GitReport.self, GitSet.self, GitSync.self,
         GitHook.self, GitReceivePack.self, GitUploadPack.self,
         LetsencryptActive.self, LetsencryptAutoRenew.self, LetsencryptCleanup.self, LetsencryptCronJob.self, LetsencryptDisable.self,
-        LetsencryptEnable.self, LetsencryptList.self, LetsencryptReport.self, LetsencryptRevoke.self, LetsencryptSet.self,
+        LetsencryptEnable.self, LetsencryptList.self, LetsencryptOnDemand.self, LetsencryptReport.self, LetsencryptRevoke.self, LetsencryptSet.self,
         Logs.self, LogsFailed.self, LogsReport.self, LogsSet.self,
         NetworkReport.self, NetworkSet.self,
         PluginDisable.self, PluginEnable.self, PluginInstall.self, PluginInstalled.self, PluginList.self, PluginTrigger.self, PluginUninstall.self, PluginUpdate.self,

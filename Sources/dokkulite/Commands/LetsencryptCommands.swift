@@ -217,7 +217,7 @@ struct LetsencryptSet: Command {
             throw CommandError("Invalid key specified: \(key): DNS-01 is not available in dokkulite; use challenge http-01 or tls-alpn-01")
         }
         guard valid.contains(key) else { throw CommandError("Invalid key specified, valid keys include: \(valid.joined(separator: ", "))") }
-        if key == "auto-enable", !global { throw CommandError("auto-enable is a global setting: letsencrypt:set --global auto-enable true") }
+        if key == "auto-enable" || key == "on-demand-rate", !global { throw CommandError("\(key) is a global setting: letsencrypt:set --global \(key) VALUE") }
         if let value, !value.isEmpty {
             if let problem = LetsEncrypt.problem(key: key, value: value) { throw CommandError(problem) }
             context.output.section("Setting \(key) to \(value)")
@@ -225,6 +225,10 @@ struct LetsencryptSet: Command {
         } else {
             context.output.section("Unsetting \(key)")
             try context.store().setProperty(scope, LetsEncrypt.namespace, key, nil)
+        }
+        // What the proxy listens on and which names it may issue for on demand follow these.
+        if ["challenge", "on-demand"].contains(key) {
+            if let app = scope.app { try RouteSync(context).update(app) } else { try RouteSync(context).updateAll() }
         }
     }
 }

@@ -14,7 +14,7 @@ struct LetsEncrypt {
     static let staging = "https://acme-staging-v02.api.letsencrypt.org/directory"
     static let defaultGracePeriod = 2_592_000
     /// Settings a user may set, per app or `--global`.
-    static let keys = ["auto-enable", "challenge", "email", "graceperiod", "server"]
+    static let keys = ["auto-enable", "challenge", "email", "graceperiod", "on-demand", "on-demand-allow", "on-demand-ask", "on-demand-rate", "server"]
     /// dokku-letsencrypt's lego settings: kept and reported, without effect here.
     static let legoKeys = ["lego-args", "lego-docker-options"]
     static let challenges = ["http-01", "tls-alpn-01"]
@@ -72,8 +72,19 @@ struct LetsEncrypt {
             }
         case "challenge":
             guard challenges.contains(value) else { return "Invalid challenge: \(value) (http-01 or tls-alpn-01)" }
-        case "auto-enable":
-            guard value == "true" || value == "false" else { return "Invalid auto-enable: \(value) (true or false)" }
+        case "auto-enable", "on-demand":
+            guard value == "true" || value == "false" else { return "Invalid \(key): \(value) (true or false)" }
+        case "on-demand-ask":
+            guard value.hasPrefix("http://") || value.hasPrefix("https://"), value.utf8.allSatisfy({ $0 > 32 && $0 < 127 }), URL(string: value)?.host != nil else {
+                return "Invalid on-demand-ask: \(value) (an http:// or https:// URL, asked GET URL?domain=NAME)"
+            }
+        case "on-demand-allow":
+            let patterns = value.split(separator: " ").map(String.init)
+            for pattern in patterns where !OnDemandCertificates.isHostName(pattern.hasPrefix("*.") ? String(pattern.dropFirst(2)) : pattern) {
+                return "Invalid on-demand-allow: \(pattern) (host names or *.domain patterns, separated by spaces)"
+            }
+        case "on-demand-rate":
+            guard let rate = Int(value), rate >= 0, rate <= 1000 else { return "Invalid on-demand-rate: \(value) (certificates an hour, 0 to 1000)" }
         default: break
         }
         return nil
@@ -183,7 +194,7 @@ struct LetsEncrypt {
         output.step("Done")
     }
 
-    private func issue(app: AppName, domains: [String], email: String, challenge: String) throws -> IssuedCertificate {
+    func issue(app: AppName, domains: [String], email: String, challenge: String) throws -> IssuedCertificate {
         let server = try server(app)
         let key = try accountKey(server: server)
         let responder = ChallengeFiles(directory: context.settings.paths.acmeChallenges)

@@ -12,6 +12,15 @@ struct RouteSync {
 
     /// Asks the running proxy to apply the current routes; returns once it has.
     func update(_ app: AppName) throws {
+        try reload(app.rawValue)
+    }
+
+    /// The same, after a change that concerns every app (a global setting).
+    func updateAll() throws {
+        try reload("--global")
+    }
+
+    private func reload(_ app: String) throws {
         let path = context.settings.controlSocket
         guard FileManager.default.fileExists(atPath: path) else { return }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)

@@ -27,6 +27,9 @@ struct ProxyDaemonCommand: Command {
             configuration: .init(listeners: listeners, accessLog: !noAccessLog, acmeChallengeDirectory: context.settings.paths.acmeChallenges),
             routes: plan.routes, certificates: plan.certificates, logger: logger)
         let settings = context.settings
+        let onDemand = OnDemandIssuer(settings: settings)
+        onDemand.update(plan.onDemand)
+        server.setOnDemand(onDemand.handler)
         try BlockingTask.run {
             try await server.start()
             let control = ControlSocket(path: settings.controlSocket, logger: logger) {
@@ -35,6 +38,7 @@ struct ProxyDaemonCommand: Command {
                 let plan = try RouteBuilder(reader).plan()
                 server.update(certificates: plan.certificates)
                 server.update(plan.routes)
+                onDemand.update(plan.onDemand)
                 try await server.setListeners(plan.listeners.map { listener in
                     var listener = listener
                     listener.inheritedDescriptor = inherited[listener.port]

@@ -15,6 +15,8 @@ struct RouteBuilder {
         var routes: RouteTable
         var listeners: [ProxyServer.Listener]
         var certificates: [TLSCertificates.Entry]
+        /// The names on-demand TLS may be asked for.
+        var onDemand = OnDemandIssuer.Policy()
     }
 
     func plan() throws -> Plan {
@@ -25,6 +27,7 @@ struct RouteBuilder {
         var ports: [Int: ProxyServer.Listener.Kind] = [80: .http]
         var certificates: [TLSCertificates.Entry] = []
         var acmePorts: Set<Int> = []
+        var onDemand = OnDemandIssuer.Policy()
         let certs = Certificates(context)
         for record in try store.apps() {
             let app = record.name
@@ -40,9 +43,22 @@ struct RouteBuilder {
             let appDomains = try store.domains(.app(app))
             // TLS-ALPN-01 is answered on the HTTPS port, which must listen before the app
             // has a certificate of its own.
-            if try LetsEncrypt(context: context).challenge(app) == "tls-alpn-01" {
+            let letsEncrypt = LetsEncrypt(context: context)
+            let onDemandApp = try letsEncrypt.value(app, "on-demand") == "true"
+            if try letsEncrypt.challenge(app) == "tls-alpn-01" || onDemandApp {
                 ports[httpsPort] = .https
                 acmePorts.insert(httpsPort)
+            }
+            if onDemandApp {
+                for domain in appDomains {
+                    if domain.hasPrefix("*.") { onDemand.suffixes.append(String(domain.dropFirst())) } else { onDemand.names.insert(domain) }
+                }
+                if appDomains.isEmpty { onDemand.catchAll = true }
+            }
+            let onDemandCertificates = OnDemandCertificates(context: context)
+            for name in try onDemandCertificates.issued(app).keys.sorted() {
+                let base = onDemandCertificates.directory(app) + "/" + name
+                certificates.append(TLSCertificates.Entry(hosts: [name], certificatePath: base + ".crt", keyPath: base + ".key"))
             }
             for map in maps {
                 switch map.scheme {
@@ -74,7 +90,9 @@ struct RouteBuilder {
         // Routes are keyed by the port the request arrived on.
         let remappedDefaults = Dictionary(portDefaults.map { (remap[$0.key] ?? $0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         let remappedTCP = Dictionary(tcp.map { (remap[$0.key] ?? $0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        return Plan(routes: RouteTable(domains: domains, portDefaults: remappedDefaults, tcp: remappedTCP), listeners: listeners, certificates: certificates)
+        return Plan(
+            routes: RouteTable(domains: domains, portDefaults: remappedDefaults, tcp: remappedTCP), listeners: listeners, certificates: certificates,
+            onDemand: onDemand)
     }
 }
 
