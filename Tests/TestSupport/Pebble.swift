@@ -91,6 +91,12 @@ public final class Pebble: @unchecked Sendable {
         return path
     }
 
+    /// Makes the fake DNS give `host` the default answer (127.0.0.1) again.
+    public func forget(_ host: String) throws {
+        let result = try Shell.which("curl", ["-sS", "--max-time", "10", "-X", "POST", "-d", "{\"host\":\"\(host)\"}", "http://127.0.0.1:\(challengeManagementPort)/clear-a"])
+        guard result.status == 0 else { throw TestFailure("challtestsrv refused: \(result)") }
+    }
+
     /// Makes the fake DNS answer `address` for `host` (the default answer is 127.0.0.1).
     public func resolve(_ host: String, to address: String) throws {
         let body = "{\"host\":\"\(host)\",\"addresses\":[\"\(address)\"]}"

@@ -94,6 +94,14 @@ struct LetsEncryptTests {
         #expect(try https(daemon, host, root: root).stdout == "one")
         #expect(try sandbox.run("letsencrypt:list").stderr.contains("\(app): last attempt failed"))
         #expect(try sandbox.run("letsencrypt:report", app, "--letsencrypt-last-error").stdout.contains(host))
+
+        // With auto-enable, a domain added later is in the certificate at once.
+        try pebble.forget(host)
+        try sandbox.run("letsencrypt:set", "--global", "auto-enable", "true")
+        let added = try sandbox.run("domains:add", app, "www.acme.test")
+        #expect(added.status == 0 && added.stdout.contains("Certificate retrieved successfully."), "\(added)")
+        #expect(try https(daemon, "www.acme.test", root: root).stdout == "one")
+        #expect(try sandbox.run("letsencrypt:report", app, "--letsencrypt-domains").stdout.split(separator: " ").count == 2)
     }
 
     /// TLS-ALPN-01: the proxy answers the validation on its HTTPS listener with the

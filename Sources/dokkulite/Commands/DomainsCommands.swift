@@ -35,6 +35,7 @@ struct DomainsAdd: Command {
         try DomainsSwitch.reenable(app, store: store)
         try RouteSync(context).update(app)
         try Plugins(context).fire("post-domains-update", [app.rawValue, "add"] + domains)
+        LetsEncrypt(context: context).afterDomainsUpdate(app)
     }
 }
 
@@ -68,6 +69,7 @@ struct DomainsSet: Command {
         try DomainsSwitch.reenable(app, store: try context.store())
         try RouteSync(context).update(app)
         try Plugins(context).fire("post-domains-update", [app.rawValue, "set"] + domains)
+        LetsEncrypt(context: context).afterDomainsUpdate(app)
     }
 }
 

@@ -109,6 +109,20 @@ struct LetsencryptAutoRenew: Command {
                 failed = true
             }
         }
+        // Certificates got on demand are renewed the same way, by name.
+        let onDemand = OnDemandCertificates(context: context)
+        for app in try context.store().apps().map(\.name) {
+            let grace = try letsEncrypt.gracePeriod(app)
+            for (name, expiry) in try onDemand.issued(app) where expiry - grace - now < 0 {
+                output.step("\(name) (on demand, \(app)) needs renewal")
+                do {
+                    try onDemand.issue(name)
+                } catch {
+                    output.failure("\(error)")
+                    failed = true
+                }
+            }
+        }
         output.section("Finished auto-renewal")
         if failed { throw CommandError("One or more apps failed to have their certificates renewed") }
     }

@@ -185,6 +185,7 @@ struct Deployer {
         if announce {
             try runPhase(app, release: release, name: "postdeploy", command: appJSON.postdeploy)
             try prune(app)
+            LetsEncrypt(context: context).deployed(app)
             output.section("Application deployed:")
             for url in try URLs(context).all(app) { output.detail(url) }
             output.data("")

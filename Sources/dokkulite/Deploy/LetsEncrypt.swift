@@ -251,6 +251,36 @@ struct LetsEncrypt {
         return key
     }
 
+    // MARK: Automatic
+
+    /// After a deploy: with `auto-enable`, an app with domains and no certificate gets one
+    /// (a failure is a warning; the deploy stands, and the renewal timer tries again).
+    func deployed(_ app: AppName) {
+        guard (try? autoEnable) == true, (try? domains(app).isEmpty) == false, (try? Certificates(context).exists(app)) == false,
+            (try? store.property(.app(app), Self.namespace, "disabled")) != "true"
+        else { return }
+        attempt(app)
+    }
+
+    /// After `domains:add` or `domains:set`: with `auto-enable`, the certificate is issued
+    /// again for the new names at once; otherwise, as dokku-letsencrypt, a reminder.
+    func afterDomainsUpdate(_ app: AppName) {
+        guard (try? isActive(app)) == true || ((try? autoEnable) == true && (try? Certificates(context).exists(app)) == false) else { return }
+        guard (try? autoEnable) == true, (try? store.property(.app(app), Self.namespace, "disabled")) != "true" else {
+            context.output.warn("Please run dokku letsencrypt:enable to add https support to the new domain")
+            return
+        }
+        attempt(app)
+    }
+
+    private func attempt(_ app: AppName) {
+        do {
+            try enable(app, force: false)
+        } catch {
+            context.output.warn("letsencrypt: \((error as? CommandError)?.message ?? "\(error)"); the renewal timer tries again")
+        }
+    }
+
     /// Forgets the app's certificate state (its certificate itself is `certs:remove`'s).
     func forget(_ app: AppName) throws {
         for key in ["fingerprint", "expiry", "issued-domains", "last-error", "failures", "last-attempt"] {
