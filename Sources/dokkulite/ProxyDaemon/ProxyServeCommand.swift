@@ -8,21 +8,25 @@ import ServiceLifecycle
 struct ProxyServe: Command {
     static let configuration = CommandConfiguration(commandName: "proxy:serve", abstract: "Run the proxy in the foreground with a static route table")
     static let access = Access.serverRoot
-    static let usage = "--listen HOST:PORT --route HOST=UPSTREAM[,UPSTREAM...]..."
+    static let usage = "--listen HOST:PORT [--listen-tls HOST:PORT --certificate CRT --key KEY] --route HOST=UPSTREAM[,UPSTREAM...]..."
     static let takesApp = false
 
     @Option(help: "Address to listen on (HOST:PORT); repeatable") var listen: [String] = []
+    @Option(name: .customLong("listen-tls"), help: "Address to listen on with TLS (HOST:PORT); repeatable") var listenTLS: [String] = []
+    @Option(help: "PEM certificate (chain) for the TLS listeners") var certificate: String?
+    @Option(help: "PEM key for the TLS listeners") var key: String?
     @Option(help: "HOST=ADDR:PORT[,ADDR:PORT...]; repeatable") var route: [String] = []
     @Flag(name: .customLong("access-log")) var accessLog = false
     @Option var threads: Int?
 
     func run(in context: Context) throws {
-        guard !listen.isEmpty else { throw CommandError("At least one --listen HOST:PORT is required") }
+        guard !listen.isEmpty || !listenTLS.isEmpty else { throw CommandError("At least one --listen HOST:PORT is required") }
         var listeners: [ProxyServer.Listener] = []
-        for address in listen {
+        for (address, kind) in listen.map({ ($0, ProxyServer.Listener.Kind.http) }) + listenTLS.map({ ($0, .https) }) {
             guard let upstream = Upstream(address) else { throw CommandError("Invalid --listen address: \(address) (expected HOST:PORT)") }
-            listeners.append(.init(host: upstream.host, port: upstream.port, kind: .http))
+            listeners.append(.init(host: upstream.host, port: upstream.port, kind: kind))
         }
+        if !listenTLS.isEmpty, certificate == nil || key == nil { throw CommandError("--listen-tls needs --certificate and --key") }
         var domains: [(domain: String, app: RouteTable.App)] = []
         for entry in route {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
@@ -35,7 +39,9 @@ struct ProxyServe: Command {
         }
         var configuration = ProxyServer.Configuration(listeners: listeners, accessLog: accessLog)
         if let threads { configuration.threads = max(1, threads) }
-        let server = try ProxyServer(configuration: configuration, routes: RouteTable(domains: domains))
+        let certificates = listenTLS.isEmpty ? [] : [TLSCertificates.Entry(hosts: domains.map(\.domain), certificatePath: certificate!, keyPath: key!)]
+        if let first = certificates.first { try TLSCertificates.check(certificatePath: first.certificatePath, keyPath: first.keyPath) }
+        let server = try ProxyServer(configuration: configuration, routes: RouteTable(domains: domains), certificates: certificates)
         try BlockingTask.run {
             try await server.start()
             let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "dokkulite.proxy")))
