@@ -134,6 +134,7 @@ package actor ACMEClient {
         let csr = try Self.signingRequest(domains: domains, key: certificateKey)
         progress("Finalizing the order")
         order = try await post(finalize, json: ["csr": Base64URL.encode(csr)]).json
+        polls = 0
         while (order["status"] as? String) != "valid" {
             let status = order["status"] as? String ?? "?"
             guard status == "processing" || status == "pending" || status == "ready" else {
@@ -181,6 +182,7 @@ package actor ACMEClient {
         defer { responder.withdraw(challenge) }
         progress("\(domain): answering the \(challengeType) challenge")
         _ = try await post(challengeURL, json: [:])
+        polls = 0
         while true {
             authorization = try await post(url, json: nil).json
             switch authorization["status"] as? String {
@@ -263,11 +265,15 @@ package actor ACMEClient {
 
     private var lastRetryAfter: Double?
 
-    /// Waits before polling again: the server's `Retry-After` when it gave one (capped),
-    /// else a second; fails past the deadline.
+    private var polls = 0
+
+    /// Waits before polling again: the server's `Retry-After` when it gave one (capped at
+    /// ten seconds), else a quarter second doubling to four; fails past the deadline.
     private func pause(until deadline: Date, what: String) async throws(ACMEError) {
         guard Date() < deadline else { throw .timedOut(what) }
-        let seconds = min(lastRetryAfter ?? 1, 10, max(0.05, deadline.timeIntervalSinceNow))
+        polls += 1
+        let backoff = min(0.25 * Double(1 << min(polls - 1, 4)), 4)
+        let seconds = min(lastRetryAfter ?? backoff, 10, max(0.05, deadline.timeIntervalSinceNow))
         try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
     }
 
