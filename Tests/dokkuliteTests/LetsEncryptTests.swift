@@ -102,6 +102,14 @@ struct LetsEncryptTests {
         #expect(added.status == 0 && added.stdout.contains("Certificate retrieved successfully."), "\(added)")
         #expect(try https(daemon, "www.acme.test", root: root).stdout == "one")
         #expect(try sandbox.run("letsencrypt:report", app, "--letsencrypt-domains").stdout.split(separator: " ").count == 2)
+
+        // Revoked at the ACME server, then gone from the proxy: plain HTTP serves again.
+        let revoked = try sandbox.run("letsencrypt:revoke", app)
+        #expect(revoked.status == 0 && revoked.stdout.contains("-----> Certificate revoked successfully.\n"), "\(revoked)")
+        #expect(try sandbox.run("letsencrypt:active", app).stdout == "false\n")
+        #expect(!FileManager.default.fileExists(atPath: certificate))
+        #expect(daemon.get(host)?.status == 200, "no redirect once the certificate is gone")
+        #expect(try sandbox.run("letsencrypt:revoke", app).status == 1, "nothing left to revoke")
     }
 
     /// TLS-ALPN-01: the proxy answers the validation on its HTTPS listener with the
