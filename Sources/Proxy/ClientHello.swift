@@ -101,7 +101,7 @@ final class ClientHelloHandler: ByteToMessageDecoder {
             let context = bound.value
             switch result {
             case .success: context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-            case .failure(let error): context.fireErrorCaught(error)
+            case .failure: context.close(promise: nil)
             }
         }
         return .needMoreData

@@ -68,8 +68,9 @@ struct OnDemandCertificates {
         if let failed = try store.property(.app(app), "letsencrypt-on-demand-failed", name).flatMap({ Int($0) }), now - failed < 3600 {
             throw CommandError("\(name) failed at \(failed); not tried again before an hour has passed")
         }
+        // A refusal is not written down: names a client makes up must not grow the store
+        // (the proxy remembers refusals for a while, and bounds how often it asks).
         guard try allowed(name, app: app) else {
-            try store.setProperty(.app(app), "letsencrypt-on-demand-failed", name, String(now))
             throw CommandError("\(name) is not allowed by on-demand-allow or on-demand-ask for \(app)")
         }
         let rate = try letsEncrypt.value(nil, "on-demand-rate").flatMap { Int($0) } ?? Self.defaultRate
@@ -133,7 +134,13 @@ final class OnDemandIssuer: @unchecked Sendable {
     private var policy = Policy()
     private var pending: [String: Task<Bool, Never>] = [:]
     private var refused: [String: Date] = [:]
+    private var asked: [Date] = []
     private let settings: Settings
+
+    /// At most this many names asked about at once, and this many a minute: a client
+    /// naming random hosts under an app's `*.` domain costs the server little.
+    static let concurrent = 4
+    static let perMinute = 30
 
     init(settings: Settings) {
         self.settings = settings
@@ -148,8 +155,13 @@ final class OnDemandIssuer: @unchecked Sendable {
     func issue(_ name: String) async -> Bool {
         let task: Task<Bool, Never>? = lock.withLock {
             guard policy.covers(name) else { return nil }
-            if let until = refused[name], until > Date() { return nil }
+            let now = Date()
+            if let until = refused[name], until > now { return nil }
             if let running = pending[name] { return running }
+            asked.removeAll { now.timeIntervalSince($0) > 60 }
+            refused = refused.filter { $0.value > now }
+            guard pending.count < Self.concurrent, asked.count < Self.perMinute else { return nil }
+            asked.append(now)
             let timeout = settings.acmeTimeout + 15
             let task = Task { await Self.run(name, timeout: timeout) }
             pending[name] = task
