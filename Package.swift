@@ -87,6 +87,7 @@ let package = Package(
             name: "dokkulite",
             dependencies: [
                 "Builder", "Supervisor", "Proxy", "Beneath", "ACME",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -111,7 +111,7 @@ package actor ACMEClient {
         var payload: [String: Any] = ["termsOfServiceAgreed": true]
         if let email, !email.isEmpty { payload["contact"] = ["mailto:\(email)"] }
         let response = try await post(directory.newAccount, json: payload, asAccount: false)
-        guard let location = response.location else { throw .unexpected("new account without a Location") }
+        let location = try Self.checked(response.location, "the account's Location")
         account = location
         return location
     }
@@ -122,14 +122,18 @@ package actor ACMEClient {
         try await register(email: email)
         let directory = try await loadDirectory()
         let deadline = Date().addingTimeInterval(configuration.orderTimeout)
+        operationDeadline = deadline
+        defer { operationDeadline = nil }
         let identifiers = domains.map { ["type": "dns", "value": $0] }
         let created = try await post(directory.newOrder, json: ["identifiers": identifiers])
-        guard let orderURL = created.location else { throw .unexpected("new order without a Location") }
+        let orderURL = try Self.checked(created.location, "the order's Location")
         var order = created.json
-        for case let authorization as String in order["authorizations"] as? [Any] ?? [] {
-            try await authorize(authorization, challengeType: challengeType, responder: responder, deadline: deadline)
+        let authorizations = order["authorizations"] as? [Any] ?? []
+        guard authorizations.count <= domains.count else { throw .unexpected("more authorizations than names ordered") }
+        for authorization in authorizations {
+            try await authorize(try Self.checked(authorization, "an authorization"), challengeType: challengeType, responder: responder, deadline: deadline)
         }
-        guard let finalize = order["finalize"] as? String else { throw .unexpected("order without a finalize URL") }
+        let finalize = try Self.checked(order["finalize"], "the finalize URL")
         let certificateKey = P256.Signing.PrivateKey()
         let csr = try Self.signingRequest(domains: domains, key: certificateKey)
         progress("Finalizing the order")
@@ -143,7 +147,7 @@ package actor ACMEClient {
             try await pause(until: deadline, what: "the order")
             order = try await post(orderURL, json: nil).json
         }
-        guard let certificateURL = order["certificate"] as? String else { throw .unexpected("a valid order without a certificate URL") }
+        let certificateURL = try Self.checked(order["certificate"], "the certificate URL")
         let download = try await post(certificateURL, json: nil, accept: "application/pem-certificate-chain")
         let chain = String(decoding: download.body, as: UTF8.self)
         guard let leaf = Self.firstCertificate(chain) else { throw .unexpected("the certificate is not PEM") }
@@ -169,10 +173,11 @@ package actor ACMEClient {
         }
         let challenges = authorization["challenges"] as? [[String: Any]] ?? []
         guard let offered = challenges.first(where: { $0["type"] as? String == challengeType }),
-            let challengeURL = offered["url"] as? String, let token = offered["token"] as? String, Base64URL.isToken(token)
+            let token = offered["token"] as? String, Base64URL.isToken(token)
         else {
             throw .unexpected("no \(challengeType) challenge offered for \(domain)")
         }
+        let challengeURL = try Self.checked(offered["url"], "the challenge URL")
         let challenge = Challenge(type: challengeType, domain: domain, token: token, keyAuthorization: "\(token).\(key.thumbprint)")
         do {
             try responder.publish(challenge)
@@ -200,16 +205,32 @@ package actor ACMEClient {
 
     // MARK: Requests
 
+    /// When the operation under way must be over (nil: none), checked before every request.
+    private var operationDeadline: Date?
+
+    /// A URL the server gave: https only, with a host. The server is the user's choice and
+    /// its answers are not trusted to name other schemes (AsyncHTTPClient also speaks
+    /// `http+unix://`, which would reach local sockets as root).
+    private static func checked(_ value: Any?, _ what: String) throws(ACMEError) -> String {
+        guard let url = value as? String, url.hasPrefix("https://"), url.utf8.allSatisfy({ $0 > 32 && $0 < 127 }),
+            let host = URL(string: url)?.host, !host.isEmpty
+        else {
+            throw .unexpected("\(what) is not an https URL")
+        }
+        return url
+    }
+
     private func loadDirectory() async throws(ACMEError) -> Directory {
         if let directory { return directory }
         let response = try await send(configuration.directory, method: .GET, body: nil)
         guard response.status == 200 else { throw .unreachable(url: configuration.directory, reason: "HTTP \(response.status)") }
         let json = response.json
-        guard let newNonce = json["newNonce"] as? String, let newAccount = json["newAccount"] as? String, let newOrder = json["newOrder"] as? String
-        else {
+        guard json["newNonce"] != nil, json["newAccount"] != nil, json["newOrder"] != nil else {
             throw .unreachable(url: configuration.directory, reason: "not an ACME directory")
         }
-        let loaded = Directory(newNonce: newNonce, newAccount: newAccount, newOrder: newOrder, revokeCert: json["revokeCert"] as? String)
+        let loaded = Directory(
+            newNonce: try Self.checked(json["newNonce"], "newNonce"), newAccount: try Self.checked(json["newAccount"], "newAccount"),
+            newOrder: try Self.checked(json["newOrder"], "newOrder"), revokeCert: try json["revokeCert"].map { value throws(ACMEError) in try Self.checked(value, "revokeCert") })
         directory = loaded
         return loaded
     }
@@ -233,6 +254,7 @@ package actor ACMEClient {
         }
         var attempt = 0
         while true {
+            if let operationDeadline, Date() > operationDeadline { throw .timedOut("the order") }
             attempt += 1
             let body = try key.sign(payload: payload, url: url, nonce: try await freshNonce(), account: asAccount ? account : nil)
             let response = try await send(url, method: .POST, body: body, accept: accept)
@@ -256,7 +278,7 @@ package actor ACMEClient {
             let response = try await http.execute(request, timeout: .seconds(configuration.requestTimeout))
             let collected = try await response.body.collect(upTo: 4 << 20)
             if let nonce = response.headers.first(name: "Replay-Nonce") { self.nonce = nonce }
-            lastRetryAfter = response.headers.first(name: "Retry-After").flatMap { Double($0) }
+            lastRetryAfter = response.headers.first(name: "Retry-After").flatMap { Double($0) }.flatMap { $0.isFinite ? min(max($0, 0.25), 10) : nil }
             return Response(status: Int(response.status.code), headers: response.headers, body: Data(collected.readableBytesView))
         } catch {
             throw .unreachable(url: url, reason: "\(error)")
@@ -310,7 +332,8 @@ package actor ACMEClient {
     /// A PKCS#10 request (DER) for `domains`: the first as the subject, all as names.
     static func signingRequest(domains: [String], key: P256.Signing.PrivateKey) throws(ACMEError) -> [UInt8] {
         do {
-            let subject = try DistinguishedName { CommonName(domains[0]) }
+            // The subject's CN holds 64 characters at most; the names are in the SAN anyway.
+            let subject = domains[0].utf8.count <= 64 ? try DistinguishedName { CommonName(domains[0]) } : DistinguishedName()
             let extensions = try Certificate.Extensions { SubjectAlternativeNames(domains.map { .dnsName($0) }) }
             let attributes = try CertificateSigningRequest.Attributes([.init(ExtensionRequest(extensions: extensions))])
             let request = try CertificateSigningRequest(

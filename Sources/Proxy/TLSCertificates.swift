@@ -136,7 +136,9 @@ package final class TLSCertificates: Sendable {
     /// rest. A validation that asks for `acme-tls/1` gets the pending challenge's
     /// certificate for its name; every other connection, the name's own.
     func configure(_ channel: any Channel, then configureRest: @escaping (any Channel) throws -> Void) throws {
-        let hello = ByteToMessageHandler(ClientHelloHandler { [self] hello in
+        // A ClientHello fits in one record; what a client sends while its handshake waits
+        // (for an on-demand certificate) is not kept past that.
+        let decoder = ClientHelloHandler { [self] hello in
             let name = hello?.serverName
             let challenge = hello.flatMap { hello in
                 hello.protocols.contains(Self.acmeProtocol) ? name.flatMap { self.challengeContext(for: $0) } : nil
@@ -161,7 +163,8 @@ package final class TLSCertificates: Sendable {
                 return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
             }
             return channel.eventLoop.makeCompletedFuture { try Self.addTLS(context, to: channel) }
-        })
+        }
+        let hello = ByteToMessageHandler(decoder, maximumBufferSize: 16_389)
         try channel.pipeline.syncOperations.addHandler(hello, name: "client-hello")
         try configureRest(channel)
     }

@@ -53,6 +53,14 @@ extension OnTheInstalledServer {
             try FileManager.default.createSymbolicLink(atPath: directory, withDestinationPath: "/etc/dokkulite")
             #expect(try server.ssh("--force storage:destroy \(name) --destroy-host-dir").status == 0)
             #expect(FileManager.default.fileExists(atPath: "/etc/dokkulite/dokkulite.env"), "the link was not followed")
+            // An entry the administrator made elsewhere is not a key holder's to mount.
+            let elsewhere = "\(InstalledServer.root)-entry-\(app)"
+            defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+            #expect(try server.console("storage:create", name, elsewhere).status == 0)
+            #expect(try server.console("apps:create", app).status == 0)
+            let mounted = try server.ssh("storage:mount \(app) \(name) --container-dir /data")
+            #expect(mounted.status != 0 && mounted.stderr.contains("outside the storage root"), "\(mounted)")
+            #expect(try server.console("--force", "storage:destroy", name).status == 0)
         }
 
         /// A storage directory the app itself can write: a link planted there must not let

@@ -51,4 +51,46 @@ import Testing
         #expect(try sandbox.run("letsencrypt:list").stdout.hasPrefix("-----> App name           Certificate Expiry"))
         #expect(try sandbox.run("letsencrypt:on-demand", "x.example.com").stderr.contains("No app takes on-demand certificates for x.example.com"))
     }
+
+    /// The ACME server is a key holder's choice: the URLs it answers with must be https,
+    /// never another scheme the HTTP client speaks (`http+unix://` reaches local sockets).
+    @Test func urlsFromTheACMEServerMustBeHTTPS() throws {
+        let sandbox = try Sandbox()
+        let work = sandbox.root + "/fake-acme"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let openssl = try Shell.which("openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=fake acme",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", work + "/key.pem", "-out", work + "/cert.pem",
+        ])
+        #expect(openssl.status == 0)
+        let port = try freePort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-c", """
+            import http.server, json, ssl
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = json.dumps({"newNonce": "http+unix://%2Frun%2Fdocker.sock/v1/nonce", "newAccount": "https://127.0.0.1:\(port)/a",
+                                       "newOrder": "https://127.0.0.1:\(port)/o"}).encode()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+                def log_message(self, *a): pass
+            s = http.server.HTTPServer(("127.0.0.1", \(port)), H)
+            c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain("\(work)/cert.pem", "\(work)/key.pem")
+            s.socket = c.wrap_socket(s.socket, server_side=True); s.serve_forever()
+            """]
+        try server.run()
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        #expect(eventually(timeout: .seconds(10)) { canConnect(port) })
+        sandbox.environment["DOKKULITE_ACME_CA_FILE"] = work + "/cert.pem"
+        try sandbox.run("apps:create", "acme")
+        try sandbox.run("domains:add", "acme", "acme.example.com")
+        try sandbox.run("letsencrypt:set", "acme", "email", "ops@example.com")
+        try sandbox.run("letsencrypt:set", "acme", "server", "https://127.0.0.1:\(port)/dir")
+        let result = try sandbox.run("letsencrypt:enable", "acme")
+        #expect(result.status == 1 && result.stderr.contains("newNonce is not an https URL"), "\(result)")
+        #expect(try sandbox.run("letsencrypt:active", "acme").stdout == "false\n")
+    }
 }

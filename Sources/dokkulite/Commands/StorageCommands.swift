@@ -243,7 +243,10 @@ struct StorageCreate: Command {
         entry.annotations = try keyValuePairs(annotation)
         entry.labels = try keyValuePairs(label)
         try registry.validate(entry)
-        if try registry.entry(name) != nil {
+        if let existing = try registry.entry(name) {
+            if existing.host_path != entry.host_path, !(try registry.appsUsing(name).isEmpty) {
+                throw CommandError("storage entry \"\(name)\" is mounted with the path \(existing.host_path ?? ""); unmount it before giving it another")
+            }
             context.output.step("Storage entry \(name) already exists, leaving in place")
         }
         try registry.ensureDirectory(entry)
@@ -562,6 +565,11 @@ struct StorageMount: Command {
         guard let containerDirectory, !containerDirectory.isEmpty else {
             throw CommandError("--container-dir is required when mounting a named storage entry")
         }
+        // Over ssh, storage lives under the storage root: an entry the administrator made
+        // elsewhere is mounted from the console.
+        if context.settings.overSSH, registry.relativeToStorage(registry.hostDirectory(entry)) == nil {
+            throw CommandError("storage entry \"\(entry.name)\" is outside the storage root \(context.settings.paths.storage): mount it from the server's console")
+        }
         let container = try StorageMounts.parse("/x:" + containerDirectory).container_path
         if let problem = StorageMounts.containerPathProblem(container) { throw CommandError(problem) }
         let phases = phase.isEmpty ? StorageAttachment.phases : phase.flatMap { $0.split(separator: ",").map(String.init) }
@@ -613,6 +621,9 @@ struct StorageMount: Command {
             throw CommandError(problem)
         }
         let entry = StorageEntry.legacy(host: mount.host_path)
+        if let existing = try registry.entry(entry.name), existing.host_path != entry.host_path {
+            throw CommandError("storage entry \(entry.name) names another path (\(existing.host_path ?? "")); not mounting \(mount.host_path)")
+        }
         let attachment = StorageAttachment(
             entry_name: entry.name, container_path: mount.container_path, phases: StorageAttachment.phases,
             process_type: StorageAttachment.anyProcessType, readonly: mount.readonly ? true : nil, volume_options: mount.volume_options)
@@ -624,7 +635,8 @@ struct StorageMount: Command {
             attachments.append(attachment)
             try registry.saveAttachments(app, attachments)
         } catch {
-            if created { try? FileManager.default.removeItem(atPath: host) }
+            // Only the empty directory just made, never a tree: rmdir follows no link.
+            if created { rmdir(host) }
             throw error
         }
     }
@@ -664,7 +676,7 @@ struct StorageMount: Command {
             }
         }
         if let problem = StorageMounts.hostPathProblem(host) {
-            if created { try? FileManager.default.removeItem(atPath: host) }
+            if created { rmdir(host) }
             throw CommandError(problem)
         }
         return created

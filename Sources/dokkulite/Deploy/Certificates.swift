@@ -76,6 +76,10 @@ struct Certificates {
         let store = try context.store()
         let https = try store.portMaps(app).filter { $0.scheme == .https && $0.hostPort == 443 }
         try FileManager.default.removeItem(atPath: directory(app))
+        // Certificates got on demand went with the directory: so do their records.
+        for name in try store.properties(.app(app), OnDemandCertificates.namespace).keys {
+            try store.setProperty(.app(app), OnDemandCertificates.namespace, name, nil)
+        }
         try store.removePortMaps(app, maps: https, hostPorts: [])
         try RouteSync(context).update(app)
     }

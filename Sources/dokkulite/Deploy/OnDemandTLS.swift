@@ -27,16 +27,19 @@ struct OnDemandCertificates {
     }
 
     /// The app a name reaches, when that app takes on-demand certificates.
+    /// Found as the proxy routes: an exact domain of any app first, then a `*.` domain,
+    /// then a catch-all; nil unless the app found takes on-demand certificates.
     func app(for name: String) throws -> AppName? {
         let letsEncrypt = LetsEncrypt(context: context)
-        var wildcard: AppName?, catchAll: AppName?
-        for app in try store.apps().map(\.name) where try letsEncrypt.value(app, "on-demand") == "true" {
+        var exact: AppName?, wildcard: AppName?, catchAll: AppName?
+        for app in try store.apps().map(\.name) {
             let domains = try store.domains(.app(app))
-            if domains.contains(name) { return app }
+            if domains.contains(name) { exact = exact ?? app }
             if domains.contains(where: { $0.hasPrefix("*.") && name.hasSuffix(String($0.dropFirst())) }) { wildcard = wildcard ?? app }
             if domains.isEmpty { catchAll = catchAll ?? app }
         }
-        return wildcard ?? catchAll
+        guard let app = exact ?? wildcard ?? catchAll, try letsEncrypt.value(app, "on-demand") == "true" else { return nil }
+        return app
     }
 
     /// Certificates got on demand for the app: name → expiry.
@@ -95,8 +98,19 @@ struct OnDemandCertificates {
         for path in [context.settings.paths.certs, Certificates(context).directory(app), directory] where mkdir(path, 0o700) != 0 && errno != EEXIST {
             throw CommandError("cannot create \(path): \(String(cString: strerror(errno)))")
         }
-        try SecretFile.write(issued.keyPEM, to: directory + "/\(name).key")
-        try SecretFile.write(issued.chainPEM, to: directory + "/\(name).crt")
+        let base = directory + "/\(name)"
+        try SecretFile.write(issued.keyPEM, to: base + ".key.new")
+        try SecretFile.write(issued.chainPEM, to: base + ".crt.new")
+        do {
+            try TLSCertificates.check(certificatePath: base + ".crt.new", keyPath: base + ".key.new")
+        } catch {
+            unlink(base + ".key.new")
+            unlink(base + ".crt.new")
+            throw CommandError("\(name): the issued certificate cannot be used: \(error)")
+        }
+        guard rename(base + ".key.new", base + ".key") == 0, rename(base + ".crt.new", base + ".crt") == 0 else {
+            throw CommandError("cannot write \(base).crt")
+        }
         try store.setProperty(.app(app), Self.namespace, name, String(Int(issued.notAfter.timeIntervalSince1970)))
         try store.setProperty(.app(app), "letsencrypt-on-demand-failed", name, nil)
         try RouteSync(context).update(app)
@@ -170,7 +184,8 @@ final class OnDemandIssuer: @unchecked Sendable {
         guard let task else { return false }
         let ok = await task.value
         lock.withLock {
-            pending[name] = nil
+            // Only this task's entry: a later one for the same name may be running.
+            if pending[name] == task { pending[name] = nil }
             if !ok { refused[name] = Date().addingTimeInterval(60) }
         }
         return ok
@@ -182,7 +197,7 @@ final class OnDemandIssuer: @unchecked Sendable {
     private static func run(_ name: String, timeout: Double) async -> Bool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["--quiet", "letsencrypt:on-demand", name]
+        process.arguments = ["--quiet", "letsencrypt:on-demand", "--", name]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.standardError
         return await withCheckedContinuation { continuation in

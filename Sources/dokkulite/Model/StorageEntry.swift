@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// A named storage entry (`storage:create`, Dokku 0.38's storage registry): a directory on
@@ -71,13 +72,9 @@ struct StorageEntry: Codable, Equatable {
     /// The entry the colon form `HOST:CONTAINER` makes for HOST: named after HOST, so the
     /// same directory mounted twice (or by two apps) is one entry.
     static func legacy(host: String) -> StorageEntry {
-        // FNV-1a: stable across runs and machines, which is all the name needs.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in (host.hasPrefix("/") ? host : "vol:" + host).utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        let name = legacyPrefix + String((String(repeating: "0", count: 16 - hex.count) + hex).prefix(10))
+        // 128 bits of SHA-256: stable across runs and machines, and no other path's.
+        let digest = SHA256.hash(data: Data((host.hasPrefix("/") ? host : "vol:" + host).utf8))
+        let name = legacyPrefix + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
         return StorageEntry(name: name, hostPath: host)
     }
 }
