@@ -139,6 +139,8 @@ final class OnDemandIssuer: @unchecked Sendable {
         var suffixes: [String] = []
         var catchAll = false
 
+        var isEmpty: Bool { names.isEmpty && suffixes.isEmpty && !catchAll }
+
         func covers(_ name: String) -> Bool {
             OnDemandCertificates.isHostName(name) && (catchAll || names.contains(name) || suffixes.contains { name.hasSuffix($0) })
         }

@@ -29,7 +29,8 @@ struct ProxyDaemonCommand: Command {
         let settings = context.settings
         let onDemand = OnDemandIssuer(settings: settings)
         onDemand.update(plan.onDemand)
-        server.setOnDemand(onDemand.handler)
+        // Off unless some app takes on-demand certificates: other handshakes never wait.
+        server.setOnDemand(plan.onDemand.isEmpty ? nil : onDemand.handler)
         try BlockingTask.run {
             try await server.start()
             let control = ControlSocket(path: settings.controlSocket, logger: logger) {
@@ -39,6 +40,7 @@ struct ProxyDaemonCommand: Command {
                 server.update(certificates: plan.certificates)
                 server.update(plan.routes)
                 onDemand.update(plan.onDemand)
+                server.setOnDemand(plan.onDemand.isEmpty ? nil : onDemand.handler)
                 try await server.setListeners(plan.listeners.map { listener in
                     var listener = listener
                     listener.inheritedDescriptor = inherited[listener.port]
