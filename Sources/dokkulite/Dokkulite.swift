@@ -6,6 +6,11 @@ import Glibc
 @main
 enum Dokkulite {
     static func main() {
+        // The ssh entry: a crash says one line to the key holder from the first instruction
+        // on (parsing the command line is already past the runtime's own backtracer).
+        if CommandLine.arguments.dropFirst().first == "ssh-command" || getenv("SSH_ORIGINAL_COMMAND") != nil {
+            CrashReport.install()
+        }
         let code = CommandLineTool.run(Array(CommandLine.arguments.dropFirst()))
         exit(code)
     }

@@ -62,6 +62,14 @@ extension OnTheInstalledServer {
                 return entry != nil
             }
             let pid = try #require(entry, "the ssh entry is running")
+            // Once it follows the journal it is past start-up: the crash then is one of its
+            // own, not of the loader's.
+            let following = eventually(timeout: .seconds(20)) {
+                ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).contains { fd in
+                    ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? "").contains("/journal/")
+                }
+            }
+            #expect(following, "the entry follows the journal")
             kill(pid, SIGSEGV)
             // Whatever a crash does, it must not keep the key holder waiting.
             let ended = eventually(timeout: .seconds(20)) { !ssh.isRunning }
