@@ -1,5 +1,6 @@
 import ACME
 import Beneath
+import Builder
 import Foundation
 
 /// Certificates from an ACME server (Let's Encrypt by default) for an app's domains,
@@ -63,7 +64,7 @@ struct LetsEncrypt {
                 return "Invalid email address: \(value)"
             }
         case "server":
-            guard value == "default" || value == "staging" || NetworkURLCheck.isHTTPS(value) else {
+            guard value == "default" || value == "staging" || (NetworkURL.isNetwork(value, schemes: ["https://"]) && URL(string: value)?.host != nil) else {
                 return "Invalid server: \(value) (default, staging, or an https:// ACME directory URL)"
             }
         case "graceperiod":
@@ -75,7 +76,7 @@ struct LetsEncrypt {
         case "auto-enable", "on-demand":
             guard value == "true" || value == "false" else { return "Invalid \(key): \(value) (true or false)" }
         case "on-demand-ask":
-            guard value.hasPrefix("http://") || value.hasPrefix("https://"), value.utf8.allSatisfy({ $0 > 32 && $0 < 127 }), URL(string: value)?.host != nil else {
+            guard NetworkURL.isNetwork(value, schemes: NetworkURL.httpSchemes), URL(string: value)?.host != nil else {
                 return "Invalid on-demand-ask: \(value) (an http:// or https:// URL, asked GET URL?domain=NAME)"
             }
         case "on-demand-allow":
@@ -325,15 +326,5 @@ struct ChallengeFiles: ChallengeResponder {
             name.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 || $0 == 46 })
         else { return nil }
         return name + ".pem"
-    }
-}
-
-/// The one check of a server URL here: https, a host, no spaces or control bytes.
-enum NetworkURLCheck {
-    static func isHTTPS(_ text: String) -> Bool {
-        guard text.hasPrefix("https://"), text.count > 8, text.utf8.allSatisfy({ $0 > 32 && $0 < 127 }),
-            let url = URL(string: text), let host = url.host, !host.isEmpty
-        else { return false }
-        return true
     }
 }
