@@ -16,7 +16,7 @@ struct SSHCommand: Command {
     @Option(name: .customLong("key-name")) var keyName: String?
 
     func run(in context: Context) throws {
-        CrashReport.install()
+        // The crash handler is already in place: `main` installs it for the ssh entry.
         var settings = context.settings
         settings.overSSH = true
         let original = ProcessInfo.processInfo.environment["SSH_ORIGINAL_COMMAND"] ?? ""

@@ -322,9 +322,6 @@ struct ChallengeFiles: ChallengeResponder {
     /// `NAME.pem` for a domain the proxy will look up by its SNI name (lowercase).
     static func fileName(_ domain: String) -> String? {
         let name = domain.lowercased()
-        guard !name.isEmpty, name.utf8.count <= 253, name.first != ".",
-            name.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 || $0 == 46 })
-        else { return nil }
-        return name + ".pem"
+        return OnDemandCertificates.isHostName(name) ? name + ".pem" : nil
     }
 }
