@@ -124,12 +124,7 @@ struct LetsEncrypt {
         return Self.fingerprint(bytes)
     }
 
-    static func fingerprint(_ bytes: [UInt8]) -> String {
-        // FNV-1a over the PEM: tells one issued file from another, nothing more.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 16)
-    }
+    static func fingerprint(_ bytes: [UInt8]) -> String { Fingerprint.hex(bytes) }
 
     /// The names a certificate for the app covers: its domains, unless turned off.
     func domains(_ app: AppName) throws -> [String] {

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// A named storage entry (`storage:create`, Dokku 0.38's storage registry): a directory on
@@ -73,8 +72,7 @@ struct StorageEntry: Codable, Equatable {
     /// same directory mounted twice (or by two apps) is one entry.
     static func legacy(host: String) -> StorageEntry {
         // 128 bits of SHA-256: stable across runs and machines, and no other path's.
-        let digest = SHA256.hash(data: Data((host.hasPrefix("/") ? host : "vol:" + host).utf8))
-        let name = legacyPrefix + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        let name = legacyPrefix + Fingerprint.hex(Array((host.hasPrefix("/") ? host : "vol:" + host).utf8), bytes: 16)
         return StorageEntry(name: name, hostPath: host)
     }
 }
