@@ -159,8 +159,7 @@ package actor ACMEClient {
         try await register(email: nil)
         guard let url = try await loadDirectory().revokeCert else { throw .unexpected("the server offers no revocation") }
         guard let certificate = Self.firstCertificate(certificatePEM) else { throw .unexpected("not a PEM certificate") }
-        var serializer = DERSerializerBox()
-        let der = try serializer.serialize(certificate)
+        let der = try DEREncoding.bytes(certificate)
         _ = try await post(url, json: ["certificate": Base64URL.encode(der)])
     }
 
@@ -338,8 +337,7 @@ package actor ACMEClient {
             let attributes = try CertificateSigningRequest.Attributes([.init(ExtensionRequest(extensions: extensions))])
             let request = try CertificateSigningRequest(
                 version: .v1, subject: subject, privateKey: .init(key), attributes: attributes, signatureAlgorithm: .ecdsaWithSHA256)
-            var serializer = DERSerializerBox()
-            return try serializer.serialize(request)
+            return try DEREncoding.bytes(request)
         } catch let error as ACMEError {
             throw error
         } catch {

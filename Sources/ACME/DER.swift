@@ -1,8 +1,8 @@
 import SwiftASN1
 
 /// DER encoding of an ASN.1 value (a certificate, a signing request).
-struct DERSerializerBox {
-    mutating func serialize(_ value: some DERSerializable) throws(ACMEError) -> [UInt8] {
+enum DEREncoding {
+    static func bytes(_ value: some DERSerializable) throws(ACMEError) -> [UInt8] {
         var serializer = DER.Serializer()
         do {
             try serializer.serialize(value)
