@@ -349,7 +349,8 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// The key authorization for an ACME HTTP-01 challenge the certificate client has
     /// pending (RFC 8555 §8.3), or nil: read from its file by the token, a base64url word.
     private func acmeAnswer(_ head: HTTPWire.RequestHead) -> String? {
-        guard let directory = shared.configuration.acmeChallengeDirectory, head.targetHasPrefix(Self.acmeChallengePrefix), head.isGETOrHEAD
+        // One byte compare for every other request, before anything else is looked at.
+        guard head.targetHasPrefix(Self.acmeChallengePrefix), head.isGETOrHEAD, let directory = shared.configuration.acmeChallengeDirectory
         else { return nil }
         let token = head.targetString.dropFirst(Self.acmeChallengePrefix.utf8CodeUnitCount)
         guard !token.isEmpty, token.utf8.count <= 256,
