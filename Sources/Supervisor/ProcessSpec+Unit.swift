@@ -141,9 +141,12 @@ extension ProcessSpec {
             ("WorkingDirectory", .string(workingDirectory)),
             ("Environment", .strings(unitEnvironment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })),
             ("SyslogIdentifier", .string(syslogIdentifier)),
-            ("KillMode", .string("control-group")),
+            ("KillMode", .string(killMainProcessFirst ? "mixed" : "control-group")),
             ("TimeoutStopUSec", .uint64(UInt64(max(0, stopTimeoutSeconds)) * 1_000_000)),
         ]
+        if let killSignal {
+            properties.append(("KillSignal", .int32(killSignal)))
+        }
         if let runtimeMaxSeconds {
             properties.append(("RuntimeMaxUSec", .uint64(UInt64(max(1, runtimeMaxSeconds)) * 1_000_000)))
         }

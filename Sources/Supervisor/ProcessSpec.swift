@@ -33,6 +33,12 @@ package struct ProcessSpec: Sendable, Equatable {
     package var argv: [String]?
     /// Stop the process after this many seconds (`RuntimeMaxSec`; `run --ttl-seconds`).
     package var runtimeMaxSeconds: Int?
+    /// The signal that asks the process to stop (nil: systemd's SIGTERM). PostgreSQL's
+    /// SIGTERM waits for every client to go; SIGINT is its fast shutdown.
+    package var killSignal: Int32?
+    /// Signal only the main process on stop, the rest of the group only if it outlives the
+    /// timeout (`KillMode=mixed`): a server that stops its own workers (PostgreSQL).
+    package var killMainProcessFirst = false
 
     package init(
         unit: String, slice: String, description: String, command: String, workingDirectory: String,

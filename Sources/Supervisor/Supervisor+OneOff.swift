@@ -6,11 +6,13 @@ extension Supervisor {
     /// Runs a one-off process with this process's stdin, stdout and stderr, forwards
     /// SIGINT, SIGTERM and SIGHUP to it, and returns its exit code (128+N when killed by
     /// signal N), as `dokku run` does.
-    package func runAttached(_ spec: ProcessSpec) throws(SupervisorError) -> Int32 {
+    /// `input`, `output` and `errors` are the descriptors the process gets in place of this
+    /// process's own (a file a backup is written to, a dump read back).
+    package func runAttached(_ spec: ProcessSpec, input: Int32 = 0, output: Int32 = 1, errors: Int32 = 2) throws(SupervisorError) -> Int32 {
         let properties = spec.processProperties + [
-            ("StandardInputFileDescriptor", .fileDescriptor(0)),
-            ("StandardOutputFileDescriptor", .fileDescriptor(1)),
-            ("StandardErrorFileDescriptor", .fileDescriptor(2)),
+            ("StandardInputFileDescriptor", .fileDescriptor(input)),
+            ("StandardOutputFileDescriptor", .fileDescriptor(output)),
+            ("StandardErrorFileDescriptor", .fileDescriptor(errors)),
             ("Restart", .string("no")),
             // The unit stays loaded (active, sub-state "exited", or failed) after its process
             // ends, so the exit status can be read without racing the garbage collector.

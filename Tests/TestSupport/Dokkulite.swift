@@ -24,6 +24,7 @@ public final class Sandbox: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["DOKKULITE_ROOT"] = root
         env["DOKKULITE_STORAGE_ROOT"] = root + "/storage"
+        env["DOKKULITE_BACKUP_ROOT"] = root + "/backups"
         env["DOKKULITE_SLICE"] = slice
         env["DOKKULITE_CONFIG"] = "/dev/null"
         let block = portBlocks.withLock { value in

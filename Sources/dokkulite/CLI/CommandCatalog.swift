@@ -34,5 +34,5 @@ enum CommandCatalog {
         StorageInfo.self, StorageLabelsReport.self, StorageLabelsSet.self, StorageList.self, StorageListEntries.self, StorageMigrate.self,
         StorageMount.self, StorageReport.self, StorageSet.self, StorageUnmount.self, StorageWait.self,
         URLCommand.self, URLsCommand.self,
-    ]
+    ] + ServiceCommands.catalog
 }

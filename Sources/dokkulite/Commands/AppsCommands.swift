@@ -18,8 +18,18 @@ struct AppsDestroy: Command {
 
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
+        // An app linked to services is refused unless forced; forced, it is unlinked.
+        let links = try context.store().serviceLinks(app: app)
+        if !links.isEmpty && !(force || context.force) {
+            let names = links.map { "\($0.kind.rawValue) service \($0.name)" }.joined(separator: ", ")
+            throw CommandError("Cannot destroy \(app): it is linked to \(names); unlink first, or use --force")
+        }
         if !(force || context.force) {
             try Confirmation.require(app.rawValue, action: "destroy app \(app.rawValue).", output: context.output)
+        }
+        for link in links {
+            context.output.detail("Unlinking from \(link.name)")
+            try context.store().unlink(link.kind, link.name, app: app, variables: [])
         }
         try AppLifecycle(context).destroy(app)
     }

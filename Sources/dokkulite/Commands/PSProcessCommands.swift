@@ -92,7 +92,8 @@ struct PSRestore: Command {
 
     func run(in context: Context) throws {
         if app == nil && !all { context.output.warn("Restore specified without app, assuming --all") }
-        var failures = 0
+        // Services first: apps linked to them connect as they start.
+        var failures = all || app == nil ? ServiceManager.restoreAll(context) : 0
         for app in try context.targets(app, all: all || app == nil) {
             do {
                 if try context.store().property(.app(app), "ps", "restore") == "false" {

@@ -82,6 +82,13 @@ struct RouteBuilder {
                     hosts: appDomains, certificatePath: certs.directory(app) + "/server.crt", keyPath: certs.directory(app) + "/server.key"))
             }
         }
+        // Exposed services (`postgres:expose`): a raw TCP forward from the public port to
+        // the service on 127.0.0.1, as `ports:add tcp:…` is for an app.
+        for service in try store.services() where service.stopped == false {
+            guard let exposed = service.exposedPort, ports[exposed] == nil else { continue }
+            ports[exposed] = .tcp
+            tcp[exposed] = RouteTable.App(name: "\(service.kind.rawValue).\(service.name)", upstreams: [Upstream(port: service.port)])
+        }
         let remap = context.settings.proxyPortRemap
         let listeners = ports.keys.sorted().compactMap { port -> ProxyServer.Listener? in
             if ports[port] == .https && certificates.isEmpty && !acmePorts.contains(port) { return nil }

@@ -10,13 +10,21 @@ struct Paths: Sendable {
     /// were.
     let storage: String
 
+    /// Where service backups (`postgres:backup S file:///…`) may be written: a `file://`
+    /// target must be beneath it (`DOKKULITE_BACKUP_ROOT`, default `/var/backups/dokkulite`),
+    /// so a key holder cannot have root write a dump into the server's own directories.
+    let backups: String
+
     /// Dokku's storage directory.
     static let dokkuStorage = "/var/lib/dokku/data/storage"
+    /// The default backup root.
+    static let defaultBackups = "/var/backups/dokkulite"
 
-    init(root: String, storage: String? = nil) {
+    init(root: String, storage: String? = nil, backups: String? = nil) {
         func trimmed(_ path: String) -> String { path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path }
         self.root = trimmed(root)
         self.storage = trimmed(storage ?? Self.dokkuStorage)
+        self.backups = trimmed(backups ?? Self.defaultBackups)
     }
 
     /// The SQLite database.
@@ -33,6 +41,9 @@ struct Paths: Sendable {
     var letsencrypt: String { "\(root)/letsencrypt" }
     /// ACME HTTP-01 answers the proxy serves while a certificate is being issued.
     var acmeChallenges: String { "\(root)/acme-challenges" }
+
+    /// Services (`postgres:create`, `redis:create`): `services/KIND/NAME`.
+    var services: String { "\(root)/services" }
 
     /// One app's directory.
     func app(_ app: AppName) -> String { "\(apps)/\(app.rawValue)" }

@@ -61,7 +61,9 @@ struct Settings: Sendable {
         var environment = Self.readConfigFile(processEnvironment["DOKKULITE_CONFIG"] ?? Self.defaultConfigFile)
         environment.merge(processEnvironment) { $1 }
         let root = environment["DOKKULITE_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultRoot
-        paths = Paths(root: root, storage: environment["DOKKULITE_STORAGE_ROOT"].flatMap { $0.isEmpty ? nil : $0 })
+        paths = Paths(
+            root: root, storage: environment["DOKKULITE_STORAGE_ROOT"].flatMap { $0.isEmpty ? nil : $0 },
+            backups: environment["DOKKULITE_BACKUP_ROOT"].flatMap { $0.isEmpty ? nil : $0 })
         bus = BusAddress(setting: environment["DOKKULITE_SYSTEMD_BUS"])
         portRange = Self.range(environment["DOKKULITE_PORT_RANGE"]) ?? 20000...29999
         rootSlice = environment["DOKKULITE_SLICE"].flatMap { $0.isEmpty ? nil : $0 } ?? "dokkulite"

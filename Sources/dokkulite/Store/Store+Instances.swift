@@ -42,7 +42,8 @@ extension Store {
     /// unique across apps and instances and not bound by anything else on the machine.
     func reserveInstances(_ planned: [InstanceRecord], needsPort: (InstanceRecord) -> Bool, range: ClosedRange<Int>, isFree: (Int) -> Bool) throws -> [InstanceRecord] {
         try write { db in
-            var taken = Set(try Int.fetchAll(db, sql: "SELECT port FROM instance WHERE port IS NOT NULL"))
+            // Services' ports come from the same range and are never handed to an app.
+            var taken = Set(try Int.fetchAll(db, sql: "SELECT port FROM instance WHERE port IS NOT NULL UNION SELECT port FROM service"))
             var cursor = range.lowerBound
             var result: [InstanceRecord] = []
             for var instance in planned {

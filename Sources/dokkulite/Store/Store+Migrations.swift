@@ -102,6 +102,7 @@ extension Store {
                 try db.execute(sql: "CREATE UNIQUE INDEX app_user ON property(value) WHERE namespace = 'apps' AND key = 'user'")
             }
         }
+        registerServiceMigration(&migrator)
         return migrator
     }
 }

@@ -1,0 +1,201 @@
+import Beneath
+import Foundation
+import Supervisor
+
+/// Backups of a service to a directory on this server: `KIND-NAME-YYYYMMDD-HHMMSS.EXT`
+/// (`.gpg` when encrypted), written under a hidden temporary name and renamed only once
+/// the dump finished, so an interrupted backup never leaves a file that looks complete.
+/// Schedules are systemd timers; restores run in one transaction (Postgres) or replace the
+/// data file only after it checked out (Redis).
+struct ServiceBackups {
+    let context: Context
+    let kind: ServiceKind
+
+    init(_ context: Context, _ kind: ServiceKind) {
+        self.context = context
+        self.kind = kind
+    }
+
+    private var store: Store { get throws { try context.store() } }
+    private var manager: ServiceManager { ServiceManager(context, kind) }
+
+    /// The timer of a scheduled backup: `ROOT-KIND@NAME-backup.timer`.
+    func timerUnit(_ name: ServiceName) -> String {
+        "\(context.settings.rootSlice)-\(kind.rawValue)@\(UnitNames.escape(name.rawValue))-backup.timer"
+    }
+
+    // MARK: Targets
+
+    /// A backup target as a directory beneath the backup root, relative to it. `file:///DIR`
+    /// or `/DIR`; anything else (an S3 bucket, Dokku's target) is refused with what works.
+    func targetDirectory(_ text: String) throws -> String {
+        let root = context.settings.paths.backups
+        var path = text
+        if path.hasPrefix("file://") { path.removeFirst("file://".count) }
+        guard path.hasPrefix("/") else {
+            throw CommandError("Invalid backup target \(text): use file://\(root)/DIR (backups to S3 buckets are not supported)")
+        }
+        let parts = path.split(separator: "/")
+        guard !parts.contains(".."), !parts.contains(".") else { throw CommandError("Invalid backup target \(text): no . or .. components") }
+        let clean = "/" + parts.joined(separator: "/")
+        guard clean == root || clean.hasPrefix(root + "/") else {
+            throw CommandError("Invalid backup target \(text): backups are written beneath \(root) (DOKKULITE_BACKUP_ROOT)")
+        }
+        return String(clean.dropFirst(root.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+    }
+
+    /// Opens (making it, root-only) the target directory without following any link.
+    private func openTarget(_ relative: String) throws -> CInt {
+        let root = context.settings.paths.backups
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            return try Beneath.makeDirectories(relative.isEmpty ? "." : relative, in: root, mode: 0o700)
+        } catch {
+            throw CommandError("Invalid backup target \(root)/\(relative): \(error.reason)")
+        }
+    }
+
+    /// The name prefix of this service's backup files.
+    private func prefix(_ name: ServiceName) -> String { "\(kind.rawValue)-\(name.rawValue)-" }
+
+    // MARK: Backup
+
+    /// Writes one backup into `target`; keeps the newest `keep` (all when nil). Returns the
+    /// file's path.
+    @discardableResult
+    func backup(_ record: ServiceRecord, target: String, keep: Int?) throws -> String {
+        let relative = try targetDirectory(target)
+        guard try manager.isRunning(record) else { throw CommandError("Service \(record.name) is not running") }
+        let passphrase = try store.serviceProperty(kind, record.name, "backup-passphrase")
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let final = prefix(record.name) + formatter.string(from: Date()) + "." + kind.dumpExtension + (passphrase == nil ? "" : ".gpg")
+        let partial = "." + final + ".partial"
+        let directory = try openTarget(relative)
+        defer { close(directory) }
+        let file = openat(directory, partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard file >= 0 else { throw CommandError("cannot create \(partial): \(String(cString: strerror(errno)))") }
+        var ok = false
+        defer {
+            close(file)
+            if !ok { unlinkat(directory, partial, 0) }
+        }
+        let dump = dumpCommand(record)
+        let line = passphrase == nil ? dump : "set -o pipefail; \(dump) | \(Self.gpg("--symmetric --cipher-algo AES256 --output -"))"
+        let spec = manager.toolSpec(record, purpose: "backup", argv: ["/bin/bash", "-c", line])
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(null) }
+        let status = try manager.runTool(spec, input: null, output: file, errors: 2)
+        guard status == 0 else { throw CommandError("Backup of \(record.name) failed (exit status \(status))") }
+        guard fsync(file) == 0, renameat(directory, partial, directory, final) == 0 else {
+            throw CommandError("cannot complete \(final): \(String(cString: strerror(errno)))")
+        }
+        fsync(directory)
+        ok = true
+        if let keep { try prune(record.name, directory: directory, keep: keep) }
+        let root = context.settings.paths.backups
+        return relative.isEmpty ? "\(root)/\(final)" : "\(root)/\(relative)/\(final)"
+    }
+
+    /// gpg as a stage of a tool's pipeline: no agent prompts, the passphrase (from the
+    /// service's root-only secrets file) on descriptor 3, never on a command line.
+    static func gpg(_ arguments: String) -> String {
+        "{ mkdir -p -m 700 /tmp/gnupg && gpg --homedir /tmp/gnupg --batch --yes --quiet --pinentry-mode loopback --passphrase-fd 3 \(arguments) 3<<<\"$DOKKULITE_BACKUP_PASSPHRASE\"; }"
+    }
+
+    /// The shell line that writes a dump of the service to standard output.
+    private func dumpCommand(_ record: ServiceRecord) -> String {
+        switch kind {
+        case .postgres:
+            return ([kind.binaries + "/pg_dump", "--format=custom", "--no-acl", "--no-owner"] + manager.postgresConnection(record) + ["--dbname=" + record.name.databaseName]).joined(separator: " ")
+        case .redis:
+            // redis-cli --rdb asks the server for a fresh snapshot over the connection.
+            return (["redis-cli"] + manager.redisConnection(record) + ["--no-auth-warning", "--rdb", "/tmp/dump.rdb", ">&2", "&&", "cat", "/tmp/dump.rdb"]).joined(separator: " ")
+        }
+    }
+
+    /// Removes the oldest of this service's backups in the directory beyond `keep`.
+    private func prune(_ name: ServiceName, directory: CInt, keep: Int) throws {
+        let files = try backupFiles(name, directory: directory)
+        for file in files.dropLast(max(keep, 1)) { unlinkat(directory, file, 0) }
+    }
+
+    /// This service's completed backups in a directory, oldest first.
+    private func backupFiles(_ name: ServiceName, directory: CInt) throws -> [String] {
+        let copy = dup(directory)
+        guard let stream = fdopendir(copy) else { close(copy); return [] }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard file.hasPrefix(prefix(name)), entry.pointee.d_type == UInt8(DT_REG) else { continue }
+            let rest = file.dropFirst(prefix(name).count)
+            // YYYYMMDD-HHMMSS.EXT[.gpg]: another service named NAME-x has other characters here.
+            guard rest.count >= 15, rest.prefix(15).allSatisfy({ $0.isNumber || $0 == "-" }),
+                rest.hasSuffix("." + kind.dumpExtension) || rest.hasSuffix("." + kind.dumpExtension + ".gpg")
+            else { continue }
+            names.append(file)
+        }
+        return names.sorted()
+    }
+
+    /// The backups in a target, oldest first, as paths.
+    func list(_ record: ServiceRecord, target: String) throws -> [String] {
+        let relative = try targetDirectory(target)
+        let directory = try openTarget(relative)
+        defer { close(directory) }
+        let root = context.settings.paths.backups + (relative.isEmpty ? "" : "/" + relative)
+        return try backupFiles(record.name, directory: directory).map { root + "/" + $0 }
+    }
+
+    // MARK: Restore
+
+    /// Restores the service from a backup file beneath the backup root (decrypting a
+    /// `.gpg` one with the service's passphrase).
+    func restore(_ record: ServiceRecord, file text: String) throws {
+        let relative = try targetDirectory(text)
+        let root = context.settings.paths.backups
+        let directory = try Beneath.openDirectory(root)
+        defer { close(directory) }
+        let file = Beneath.open(relative, at: directory, flags: O_RDONLY | O_CLOEXEC, links: .refused)
+        guard file >= 0 else { throw CommandError("Unable to open backup \(text): \(String(cString: strerror(errno)))") }
+        defer { close(file) }
+        var info = stat()
+        guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw CommandError("Backup \(text) is not a file") }
+        var decrypt: String?
+        if relative.hasSuffix(".gpg") {
+            guard try store.serviceProperty(kind, record.name, "backup-passphrase") != nil else {
+                throw CommandError("Backup \(text) is encrypted and \(record.name) has no passphrase: \(kind.rawValue):backup-set-encryption first")
+            }
+            decrypt = Self.gpg("--decrypt")
+        }
+        try ServiceImport(context, kind).restore(record, from: file, decrypt: decrypt)
+    }
+
+    // MARK: Schedule
+
+    /// Starts (or replaces, or removes) the service's backup timer from its recorded
+    /// schedule. The timer runs `KIND:backup NAME TARGET` as root.
+    func syncSchedule(_ record: ServiceRecord) throws {
+        let supervisor = try context.supervisor()
+        let timer = timerUnit(record.name)
+        try supervisor.stop([timer])
+        guard let text = try store.serviceProperty(kind, record.name, "backup-schedule"),
+            let schedule = CronSchedule(text),
+            let target = try store.serviceProperty(kind, record.name, "backup-target")
+        else { return }
+        var arguments = [ReleaseBuilder.binaryPath, "\(kind.rawValue):backup", record.name.rawValue, target]
+        if let keep = try store.serviceProperty(kind, record.name, "backup-keep") { arguments += ["--keep", keep] }
+        var environment = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("DOKKULITE_") }
+        environment["DOKKULITE_ROOT"] = context.settings.paths.root
+        environment["DOKKULITE_BACKUP_ROOT"] = context.settings.paths.backups
+        let spec = ProcessSpec(
+            unit: timer.replacingOccurrences(of: ".timer", with: ".service"), slice: context.settings.rootSlice + ".slice",
+            description: "dokkulite \(kind.rawValue) \(record.name) backup", command: "", workingDirectory: "/", environment: environment,
+            identity: .root, restart: .init(mode: "no", maxStarts: nil), sandbox: .init(hardened: false),
+            syslogIdentifier: "\(kind.rawValue).\(record.name).backup", argv: arguments)
+        try supervisor.startTimer(timer, calendar: schedule.calendar, description: "dokkulite \(kind.rawValue) \(record.name) backup: \(text) \(target)", service: spec)
+    }
+}
