@@ -45,6 +45,13 @@ public final class Sandbox: @unchecked Sendable {
                 _ = try? run("--force", "apps:destroy", String(app))
             }
         }
+        // And every service (its unit, user and timer).
+        for kind in ["postgres", "redis"] {
+            guard let list = try? run("--quiet", "\(kind):list"), list.status == 0 else { continue }
+            for service in list.stdout.split(separator: "\n") {
+                _ = try? run("--force", "\(kind):destroy", String(service))
+            }
+        }
         try? FileManager.default.removeItem(atPath: root)
     }
 
