@@ -14,6 +14,9 @@ bench_root=$(mktemp -d /var/lib/dokkulite-bench.XXXXXX)
 export DOKKULITE_ROOT=$bench_root DOKKULITE_SLICE=dlbench DOKKULITE_CONFIG=/dev/null DOKKULITE_PORT_RANGE=41000-41999
 bench_cleanup() {
   for app in $("$dokkulite" --quiet apps:list 2>/dev/null); do "$dokkulite" --force apps:destroy "$app" >/dev/null 2>&1 || true; done
+  for kind in postgres redis; do
+    for s in $("$dokkulite" --quiet $kind:list 2>/dev/null); do "$dokkulite" --force $kind:destroy "$s" >/dev/null 2>&1 || true; done
+  done
   rm -rf "$bench_root"
 }
 trap bench_cleanup EXIT

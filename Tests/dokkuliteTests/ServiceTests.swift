@@ -319,6 +319,24 @@ struct ServiceTests {
         #expect(!FileManager.default.fileExists(atPath: sandbox.root + "/services/postgres/x"))
     }
 
+    @Test func exposeForwardsAPublicPortThroughTheProxy() throws {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        let sandbox = try Sandbox("svcexpose")
+        #expect(try sandbox.run("postgres:create", "db").status == 0)
+        let daemon = try DaemonProcess(sandbox)
+        defer { daemon.stop() }
+        let port = try freePort()
+        let exposed = try sandbox.run("postgres:expose", "db", String(port))
+        #expect(exposed.status == 0 && exposed.stdout.contains("-----> Service db exposed on port(s) [container->host]: 5432->\(port) "), "\(exposed)")
+        #expect(try sandbox.run("postgres:info", "db", "--exposed-ports").stdout.hasSuffix("->\(port) \n"))
+        #expect(try sandbox.run("postgres:expose", "db", "1").stderr.contains("Service db already exposed on port(s) \(port)"))
+        var url = try dsn(sandbox, "postgres", "db")
+        url.replace(#/:\d+/db$/#, with: ":\(port)/db")
+        #expect(eventually(timeout: .seconds(10)) { (try? psql(url, "SELECT 40 + 2").stdout) == "42\n" }, "psql through the proxy's forward")
+        #expect(try sandbox.run("postgres:unexpose", "db").stdout.contains("-----> Service db unexposed"))
+        #expect(eventually(timeout: .seconds(10)) { !canConnect(port) })
+    }
+
     @Test func refusalsOnAnExistingService() throws {
         _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
         let sandbox = try Sandbox("svcrefuse")

@@ -427,7 +427,9 @@ struct ServiceExpose<Kind: ServiceKindTag>: ServiceCommand {
             guard let number = Int(text), (1...65535).contains(number) else { throw CommandError("Invalid port \(text): a number from 1 to 65535") }
             port = number
         } else {
-            guard let free = (30000...39999).first(where: { Supervisor.isFree(port: $0) && !((try? context.store().services().contains { $0.exposedPort == $0.port }) ?? false) }) else {
+            // As Docker picks a host port: a free one, here above the app range's default.
+            let exposed = Set(try context.store().services().compactMap(\.exposedPort))
+            guard let free = (30000...39999).first(where: { !exposed.contains($0) && !context.settings.portRange.contains($0) && Supervisor.isFree(port: $0) }) else {
                 throw CommandError("No free port to expose \(record.name) on")
             }
             port = free
