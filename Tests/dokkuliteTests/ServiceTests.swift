@@ -83,6 +83,9 @@ struct ServiceTests {
         #expect(try sandbox.run("config:get", app, "DATABASE_URL").stdout == url + "\n")
         let used = try inApp(sandbox, app, "psql \"$DATABASE_URL\" -X -tAc 'CREATE TABLE visits (at timestamptz DEFAULT now()); INSERT INTO visits DEFAULT VALUES; SELECT count(*) FROM visits'")
         #expect(used.status == 0 && used.stdout.hasSuffix("1\n"), "\(used)")
+        // TLS, as dokku-postgres offers it: a client that requires it connects.
+        let tls = try inApp(sandbox, app, "psql \"$DATABASE_URL?sslmode=require\" -X -tAc 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'")
+        #expect(tls.stdout == "t\n", "\(tls)")
         let again = try sandbox.run("postgres:link", "main-db", app)
         #expect(again.status == 1 && again.stderr.contains("Already linked as DATABASE_URL"), "\(again)")
 

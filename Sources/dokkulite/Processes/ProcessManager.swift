@@ -119,7 +119,9 @@ struct ProcessManager {
     static func hiddenPaths(_ paths: Paths) -> [String] {
         // The storage root too: an app reaches the storage bound into it, at its own paths,
         // never another app's entry by its name.
-        [paths.database, paths.database + "-wal", paths.database + "-shm", paths.certs, paths.storage, "/run/dbus/system_bus_socket"]
+        // And every service's files (`postgres:*`, `redis:*`): linked apps reach a service
+        // over its port, never its directory.
+        [paths.database, paths.database + "-wal", paths.database + "-shm", paths.certs, paths.storage, paths.services, "/run/dbus/system_bus_socket"]
     }
 
     /// The transient unit for one instance.

@@ -94,6 +94,7 @@ struct ServiceBackups {
         }
         fsync(directory)
         ok = true
+        removeAbandoned(record.name, directory: directory)
         if let keep { try prune(record.name, directory: directory, keep: keep) }
         let root = context.settings.paths.backups
         return relative.isEmpty ? "\(root)/\(final)" : "\(root)/\(relative)/\(final)"
@@ -116,6 +117,24 @@ struct ServiceBackups {
         }
     }
 
+    /// Removes this service's `.partial` files untouched for a day: what a backup killed
+    /// part-way left (a running one writes to its file all along).
+    private func removeAbandoned(_ name: ServiceName, directory: CInt) {
+        // Its own open file description: a dup would share (and move) the read position.
+        let copy = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard copy >= 0, let stream = fdopendir(copy) else { if copy >= 0 { close(copy) }; return }
+        defer { closedir(stream) }
+        let cutoff = time(nil) - 86_400
+        while let entry = readdir(stream) {
+            let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard file.hasPrefix("." + prefix(name)), file.hasSuffix(".partial") else { continue }
+            var info = stat()
+            if fstatat(directory, file, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_mtim.tv_sec < cutoff {
+                unlinkat(directory, file, 0)
+            }
+        }
+    }
+
     /// Removes the oldest of this service's backups in the directory beyond `keep`.
     private func prune(_ name: ServiceName, directory: CInt, keep: Int) throws {
         let files = try backupFiles(name, directory: directory)
@@ -124,8 +143,9 @@ struct ServiceBackups {
 
     /// This service's completed backups in a directory, oldest first.
     private func backupFiles(_ name: ServiceName, directory: CInt) throws -> [String] {
-        let copy = dup(directory)
-        guard let stream = fdopendir(copy) else { close(copy); return [] }
+        // Its own open file description: a dup would share (and move) the read position.
+        let copy = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard copy >= 0, let stream = fdopendir(copy) else { if copy >= 0 { close(copy) }; return [] }
         defer { closedir(stream) }
         var names: [String] = []
         while let entry = readdir(stream) {

@@ -132,6 +132,7 @@ struct ServiceManager {
             guard result.status == 0 else {
                 throw CommandError("initdb failed: \(result.stderr.split(separator: "\n").last ?? "")")
             }
+            try ensureCertificate(record)
         case .redis:
             try writeRedisConfig(record, group: ids.gid)
         }
@@ -171,6 +172,34 @@ struct ServiceManager {
         try SecretFile.write(text, to: redisConfig(record.name), mode: 0o640, owner: (0, group))
     }
 
+    /// PostgreSQL's TLS certificate, self-signed, as dokku-postgres makes one: clients that
+    /// require TLS (`sslmode=require`, Heroku's Django settings) connect as they do there.
+    /// The key is root's, readable by the service's group (PostgreSQL accepts that), in
+    /// root's directory; made once, before the server first starts.
+    func certificatePaths(_ name: ServiceName) -> (certificate: String, key: String) {
+        (directory(name) + "/server.crt", directory(name) + "/server.key")
+    }
+
+    func ensureCertificate(_ record: ServiceRecord) throws {
+        let (certificate, key) = certificatePaths(record.name)
+        if FileManager.default.fileExists(atPath: certificate), FileManager.default.fileExists(atPath: key) { return }
+        guard let ids = AppUser.uid(of: record.user) else { throw CommandError("user \(record.user) is missing") }
+        let work = directory(record.name) + "/.tls-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        guard mkdir(work, 0o700) == 0 else { throw CommandError("cannot create \(work): \(String(cString: strerror(errno)))") }
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let made = try Subprocess.run("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "3650",
+            "-subj", "/CN=dokkulite-\(kind.rawValue)-\(record.name)", "-keyout", "server.key", "-out", "server.crt",
+        ], directory: work)
+        guard made.status == 0 else { throw CommandError("openssl req failed: \(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        for (name, mode, target) in [("server.key", mode_t(0o640), key), ("server.crt", mode_t(0o644), certificate)] {
+            let path = work + "/" + name
+            guard chown(path, 0, ids.gid) == 0, chmod(path, mode) == 0, rename(path, target) == 0 else {
+                throw CommandError("cannot install \(target): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
     /// Creates the service's database (named after it, as dokku-postgres does).
     private func createDatabase(_ record: ServiceRecord) throws {
         let result = try admin(record, "createdb", ["--", record.name.databaseName])
@@ -190,8 +219,10 @@ struct ServiceManager {
         let argv: [String]
         switch kind {
         case .postgres:
+            let tls = certificatePaths(record.name)
             argv = [kind.serverProgram, "-D", data, "-c", "listen_addresses=127.0.0.1", "-c", "port=\(record.port)",
-                "-c", "unix_socket_directories=", "-c", "logging_collector=off", "-c", "password_encryption=scram-sha-256"]
+                "-c", "unix_socket_directories=", "-c", "logging_collector=off", "-c", "password_encryption=scram-sha-256",
+                "-c", "ssl=on", "-c", "ssl_cert_file=\(tls.certificate)", "-c", "ssl_key_file=\(tls.key)"]
         case .redis:
             argv = [kind.serverProgram, redisConfig(record.name)]
         }
@@ -214,7 +245,7 @@ struct ServiceManager {
     /// What a service's server or tool may not see: dokkulite's state, every app, every
     /// other service.
     private func hiddenPaths(except record: ServiceRecord?) -> [String] {
-        var hidden = ProcessManager.hiddenPaths(settings.paths) + [settings.paths.apps]
+        var hidden = ProcessManager.hiddenPaths(settings.paths).filter { $0 != settings.paths.services } + [settings.paths.apps]
         if let record {
             // Its own directory stays visible; the others of its kind and every other kind go.
             for other in (try? store.services()) ?? [] where other.kind != record.kind || other.name != record.name {
@@ -235,6 +266,7 @@ struct ServiceManager {
     func start(_ record: ServiceRecord, timeout: Duration = .seconds(60)) throws {
         let supervisor = try context.supervisor()
         if try !isRunning(record) {
+            if kind == .postgres { try ensureCertificate(record) }
             try supervisor.start([spec(record)])
         }
         do {
