@@ -48,7 +48,7 @@ extension OnTheInstalledServer {
                 COPY o FROM PROGRAM 'touch /etc/dokkulite-hostile-\(service) 2>&1; echo done';
                 SELECT line FROM o;
                 """
-            let result = try Shell.which("psql", [url, "-X", "-tA", "-c", sql])
+            let result = try Shell.which("psql", [url, "-X", "-q", "-tA", "-c", sql])
             let lines = result.stdout.split(separator: "\n").map(String.init)
             #expect(lines.count >= 4, "\(result)")
             #expect(lines.first.flatMap { Int($0) }.map { $0 != 0 } == true, "runs as the service's user: \(result)")
