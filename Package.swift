@@ -30,6 +30,17 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .target(name: "CBeneath"),
+        // Backups to S3 and S3-compatible servers: Signature Version 4 over AsyncHTTPClient.
+        .target(
+            name: "S3",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
         // Reading and removing files in directories apps can write, without following
         // their links: a leaf shared by Builder, Proxy and the product.
         .target(name: "Beneath", dependencies: ["CBeneath"], swiftSettings: upcoming),
@@ -86,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "dokkulite",
             dependencies: [
-                "Builder", "Supervisor", "Proxy", "Beneath", "ACME",
+                "Builder", "Supervisor", "Proxy", "Beneath", "ACME", "S3",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -98,6 +109,11 @@ let package = Package(
         .testTarget(
             name: "SupervisorTests",
             dependencies: ["Supervisor", "TestSupport"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "S3Tests",
+            dependencies: ["S3"],
             swiftSettings: upcoming
         ),
         .testTarget(

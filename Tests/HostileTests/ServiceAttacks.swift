@@ -63,7 +63,7 @@ extension OnTheInstalledServer {
             let service = newService("bk")
             defer { _ = try? server.console("--force", "postgres:destroy", service) }
             #expect(try server.ssh("postgres:create \(service)").status == 0)
-            for target in ["file:///etc/cron.d", "/etc/cron.d", "file:///var/backups/dokkulite/../../../etc/cron.d", "s3-bucket"] {
+            for target in ["file:///etc/cron.d", "/etc/cron.d", "file:///var/backups/dokkulite/../../../etc/cron.d", "../../etc"] {
                 let result = try server.ssh("postgres:backup \(service) \(target)")
                 #expect(result.status != 0 && result.stderr.contains("Invalid backup target"), "\(target): \(result)")
                 let scheduled = try server.ssh("postgres:backup-schedule \(service) '* * * * *' \(target)")

@@ -233,8 +233,8 @@ struct ServiceTests {
         let root = sandbox.root + "/backups"
         let target = "file://\(root)/daily"
 
-        // Targets outside the backup root, with .., through a link, or S3, are refused.
-        for bad in ["file:///etc/cron.d", "file://\(root)/../escape", "my-bucket"] {
+        // Targets outside the backup root, with .., through a link, or not a bucket name, are refused.
+        for bad in ["file:///etc/cron.d", "file://\(root)/../escape", "Not_A_Bucket"] {
             let refused = try sandbox.run("postgres:backup", "db", bad)
             #expect(refused.status == 1 && refused.stderr.contains("Invalid backup target"), "\(bad): \(refused)")
         }
@@ -243,6 +243,8 @@ struct ServiceTests {
         let viaLink = try sandbox.run("postgres:backup", "db", "file://\(root)/linked/x")
         #expect(viaLink.status == 1 && viaLink.stderr.contains("Invalid backup target"), "\(viaLink)")
         #expect(!FileManager.default.fileExists(atPath: "/etc/x"))
+        let noCredentials = try sandbox.run("postgres:backup", "db", "my-bucket/nightly")
+        #expect(noCredentials.status == 1 && noCredentials.stderr.contains("Provide AWS credentials or use the --use-iam flag"), "\(noCredentials)")
 
         // Plain, then encrypted; --keep 2 keeps the newest two.
         #expect(try sandbox.run("postgres:backup", "db", target).status == 0)
@@ -298,6 +300,42 @@ struct ServiceTests {
         let left = try FileManager.default.contentsOfDirectory(atPath: root + "/killed")
         #expect(left.allSatisfy { $0.hasPrefix(".") && $0.hasSuffix(".partial") }, "\(left)")
         #expect(try sandbox.run("postgres:backup-list", "db", "file://\(root)/killed").stdout.isEmpty)
+    }
+
+    @Test func backupsToAnS3Server() throws {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        #expect(Moto.available, "scripts/deps installs moto (an S3 server) into /opt/dokkulite-test/moto")
+        guard Moto.available else { return }
+        let sandbox = try Sandbox("svcs3")
+        let moto = try Moto()
+        #expect(try moto.request("PUT", "/dumps").status == 200, "the bucket")
+        #expect(try sandbox.run("redis:create", "cache").status == 0)
+        let url = try dsn(sandbox, "redis", "cache")
+        let match = try #require(url.wholeMatch(of: /redis:\/\/:([0-9a-f]{32})@127\.0\.0\.1:(\d+)/), "\(url)")
+        let cli = ["-h", "127.0.0.1", "-p", String(match.2), "-a", String(match.1), "--no-auth-warning"]
+        #expect(try Shell.which("redis-cli", cli + ["SET", "kept", "yes"]).status == 0)
+        #expect(try sandbox.run("redis:backup-auth", "cache", "AKIDTEST").stderr.contains("Please specify an aws secret access key"))
+        #expect(try sandbox.run("redis:backup-auth", "cache", "AKIDTEST", "secret", "us-east-1", "s3v4", "file:///etc").stderr.contains("Invalid endpoint URL"))
+        let auth = try sandbox.run("redis:backup-auth", "cache", "AKIDTEST", "c2VjcmV0", "us-east-1", "s3v4", moto.endpoint)
+        #expect(auth.status == 0, "\(auth)")
+        var keys: [String] = []
+        for round in 0..<3 {
+            if round > 0 { Thread.sleep(forTimeInterval: 1.1) }  // names carry the second
+            let made = try sandbox.run("redis:backup", "cache", "dumps/nightly", "--keep", "2")
+            #expect(made.status == 0, "\(made)")
+            keys.append(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? "")
+        }
+        let listed = try sandbox.run("redis:backup-list", "cache", "s3://dumps/nightly").stdout.split(separator: "\n").map(String.init)
+        #expect(listed == Array(keys.suffix(2)), "the newest two kept: \(listed) of \(keys)")
+        let key = try #require(listed.last).replacingOccurrences(of: "s3://dumps/", with: "")
+        #expect(try moto.object(bucket: "dumps", key: key).prefix(5) == Data("REDIS".utf8), "an RDB file in the bucket")
+        // Restored from the bucket.
+        #expect(try Shell.which("redis-cli", cli + ["SET", "kept", "changed"]).status == 0)
+        let restored = try sandbox.run("redis:backup-restore", "cache", "s3://dumps/" + key)
+        #expect(restored.status == 0, "\(restored)")
+        #expect(try Shell.which("redis-cli", cli + ["GET", "kept"]).stdout == "yes\n")
+        #expect(try sandbox.run("redis:backup-deauth", "cache").status == 0)
+        #expect(try sandbox.run("redis:backup", "cache", "dumps").stderr.contains("Provide AWS credentials"))
     }
 
     @Test(arguments: [

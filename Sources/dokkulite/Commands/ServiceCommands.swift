@@ -386,10 +386,7 @@ struct ServiceCopy {
 
     func copy(from source: ServiceRecord, to target: ServiceRecord) throws {
         let manager = ServiceManager(context, kind)
-        let scratch = context.settings.paths.services
-        // O_TMPFILE (Glibc does not export it): __O_TMPFILE | O_DIRECTORY.
-        let file = open(scratch, 0o20_000_000 | O_DIRECTORY | O_RDWR | O_CLOEXEC, 0o600)
-        guard file >= 0 else { throw CommandError("cannot make a scratch file in \(scratch): \(String(cString: strerror(errno)))") }
+        let file = try ServiceBackups(context, kind).scratchFile()
         defer { close(file) }
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(null) }
@@ -643,8 +640,8 @@ struct ServiceUpgrade<Kind: ServiceKindTag>: ServiceCommand {
 
 struct ServiceBackup<Kind: ServiceKindTag>: ServiceCommand {
     static var verb: String { "backup" }
-    static var abstract: String { "Create a backup of the service to a directory" }
-    static var usage: String { "<service> <file:///DIR> [--keep N]" }
+    static var abstract: String { "Create a backup of the service to a directory or an S3 bucket" }
+    static var usage: String { "<service> <file:///DIR|bucket[/prefix]> [--keep N]" }
     @Option var keep: Int?
     @Flag(name: [.customShort("u"), .customLong("use-iam")]) var useIAM = false
     @Argument var service: String?
@@ -652,7 +649,8 @@ struct ServiceBackup<Kind: ServiceKindTag>: ServiceCommand {
 
     func run(in context: Context) throws {
         let record = try ServiceManager(context, kind).existing(service)
-        guard let target, !target.isEmpty else { throw CommandError("Please specify a backup target (file:///DIR)") }
+        guard let target, !target.isEmpty else { throw CommandError("Please specify an aws bucket for the backup, or file:///DIR") }
+        if useIAM { throw CommandError("--use-iam is not supported: set credentials with \(kind.rawValue):backup-auth") }
         if let keep, keep < 1 { throw CommandError("Invalid --keep value \(keep): at least 1") }
         let path = try ServiceBackups(context, kind).backup(record, target: target, keep: keep)
         context.output.step("Backup of \(record.name) written to \(path)")
@@ -690,24 +688,53 @@ struct ServiceBackupRestore<Kind: ServiceKindTag>: ServiceCommand {
 
 struct ServiceBackupAuth<Kind: ServiceKindTag>: ServiceCommand {
     static var verb: String { "backup-auth" }
-    static var abstract: String { "Set up backup credentials (S3 is not supported; back up to file:// targets)" }
-    static var usage: String { "<service> <aws-access-key-id> <aws-secret-access-key>" }
+    static var abstract: String { "Set up authentication for backups on the S3 bucket" }
+    static var usage: String { "<service> <aws-access-key-id> <aws-secret-access-key> [<aws-default-region>] [<aws-signature-version>] [<endpoint-url>]" }
     @Argument var service: String?
-    @Argument(parsing: .allUnrecognized) var words: [String] = []
+    @Argument var accessKeyID: String?
+    @Argument var secretAccessKey: String?
+    @Argument var region: String?
+    @Argument var signatureVersion: String?
+    @Argument var endpoint: String?
 
     func run(in context: Context) throws {
-        _ = try ServiceManager(context, kind).existing(service)
-        throw CommandError("Backups to S3 are not supported by dokkulite: back up to a file:// target under \(context.settings.paths.backups)")
+        let record = try ServiceManager(context, kind).existing(service)
+        guard let accessKeyID, !accessKeyID.isEmpty else { throw CommandError("Please specify an aws access key id") }
+        guard let secretAccessKey, !secretAccessKey.isEmpty else { throw CommandError("Please specify an aws secret access key") }
+        func plain(_ text: String) -> Bool { text.utf8.allSatisfy { $0 > 32 && $0 < 127 } }
+        guard plain(accessKeyID), plain(secretAccessKey), accessKeyID.count <= 128, secretAccessKey.count <= 256 else {
+            throw CommandError("Invalid AWS credentials: printable characters without spaces")
+        }
+        if let region, !(region.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 45 }) || region.isEmpty {
+            throw CommandError("Invalid AWS region \(region)")
+        }
+        if let signatureVersion, !["s3v4", "v4", "4"].contains(signatureVersion.lowercased()) {
+            throw CommandError("Unsupported signature version \(signatureVersion): only s3v4")
+        }
+        if let endpoint {
+            // A key holder's choice: http(s) to a host, nothing else (requests follow no redirect).
+            guard let url = URLComponents(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), let host = url.host, !host.isEmpty,
+                url.user == nil, url.password == nil, url.query == nil, url.fragment == nil, url.path.isEmpty || url.path == "/"
+            else { throw CommandError("Invalid endpoint URL \(endpoint): http(s)://HOST[:PORT]") }
+        }
+        let store = try context.store()
+        try store.setServiceProperty(kind, record.name, "backup-aws-access-key-id", accessKeyID)
+        try store.setServiceProperty(kind, record.name, "backup-aws-secret-access-key", secretAccessKey)
+        try store.setServiceProperty(kind, record.name, "backup-aws-region", region)
+        try store.setServiceProperty(kind, record.name, "backup-endpoint-url", endpoint)
     }
 }
 
 struct ServiceBackupDeauth<Kind: ServiceKindTag>: ServiceCommand {
     static var verb: String { "backup-deauth" }
-    static var abstract: String { "Remove backup credentials (none are kept: S3 is not supported)" }
+    static var abstract: String { "Remove backup authentication for the service" }
     @Argument var service: String?
 
     func run(in context: Context) throws {
-        _ = try ServiceManager(context, kind).existing(service)
+        let record = try ServiceManager(context, kind).existing(service)
+        for key in ["backup-aws-access-key-id", "backup-aws-secret-access-key", "backup-aws-region", "backup-endpoint-url"] {
+            try context.store().setServiceProperty(kind, record.name, key, nil)
+        }
     }
 }
 
@@ -723,11 +750,11 @@ struct ServiceBackupSchedule<Kind: ServiceKindTag>: ServiceCommand {
     func run(in context: Context) throws {
         let record = try ServiceManager(context, kind).existing(service)
         guard let schedule, !schedule.isEmpty else { throw CommandError("Please specify a schedule for the backup") }
-        guard let target, !target.isEmpty else { throw CommandError("Please specify a backup target (file:///DIR)") }
+        guard let target, !target.isEmpty else { throw CommandError("Please specify an aws bucket for the backup, or file:///DIR") }
         guard CronSchedule(schedule) != nil else { throw CommandError("Invalid cron schedule \"\(schedule)\"") }
         if let keep, keep < 1 { throw CommandError("Invalid --keep value \(keep): at least 1") }
         let backups = ServiceBackups(context, kind)
-        _ = try backups.targetDirectory(target)
+        if case .bucket = try backups.target(target) { _ = try backups.credentials(record.name) }
         let store = try context.store()
         try store.setServiceProperty(kind, record.name, "backup-schedule", schedule)
         try store.setServiceProperty(kind, record.name, "backup-target", target)

@@ -1,5 +1,7 @@
 import Beneath
+import Crypto
 import Foundation
+import S3
 import Supervisor
 
 /// Backups of a service to a directory on this server: `KIND-NAME-YYYYMMDD-HHMMSS.EXT`
@@ -26,14 +28,47 @@ struct ServiceBackups {
 
     // MARK: Targets
 
-    /// A backup target as a directory beneath the backup root, relative to it. `file:///DIR`
-    /// or `/DIR`; anything else (an S3 bucket, Dokku's target) is refused with what works.
+    /// Where backups go: a directory beneath the backup root (relative to it), or an S3
+    /// bucket and key prefix.
+    enum Target: Equatable {
+        case directory(String)
+        case bucket(String, prefix: String)
+    }
+
+    /// `file:///DIR` or `/DIR` (beneath the backup root), or, as dokku-postgres takes it,
+    /// an S3 bucket: `BUCKET[/PREFIX]` or `s3://BUCKET[/PREFIX]`.
+    func target(_ text: String) throws -> Target {
+        if text.hasPrefix("file://") || text.hasPrefix("/") { return .directory(try targetDirectory(text)) }
+        var rest = Substring(text)
+        if rest.hasPrefix("s3://") { rest = rest.dropFirst(5) }
+        let parts = rest.split(separator: "/", maxSplits: 1)
+        let bucket = parts.first.map(String.init) ?? ""
+        let prefix = parts.count > 1 ? String(parts[1]).trimmingCharacters(in: CharacterSet(charactersIn: "/")) : ""
+        guard S3Client.isValidBucket(bucket), prefix.isEmpty || S3Client.isValidKey(prefix) else {
+            throw CommandError("Invalid backup target \(text): file://\(context.settings.paths.backups)/DIR, or an S3 bucket (BUCKET[/PREFIX])")
+        }
+        return .bucket(bucket, prefix: prefix)
+    }
+
+    /// The S3 credentials `backup-auth` set, or dokku-postgres's message.
+    func credentials(_ name: ServiceName) throws -> S3Client.Credentials {
+        let store = try store
+        guard let key = try store.serviceProperty(kind, name, "backup-aws-access-key-id"),
+            let secret = try store.serviceProperty(kind, name, "backup-aws-secret-access-key")
+        else { throw CommandError("Provide AWS credentials or use the --use-iam flag") }
+        return S3Client.Credentials(
+            accessKeyID: key, secretAccessKey: secret, region: try store.serviceProperty(kind, name, "backup-aws-region") ?? "us-east-1",
+            endpoint: try store.serviceProperty(kind, name, "backup-endpoint-url"))
+    }
+
+    /// A backup target as a directory beneath the backup root, relative to it: `file:///DIR`
+    /// or `/DIR`.
     func targetDirectory(_ text: String) throws -> String {
         let root = context.settings.paths.backups
         var path = text
         if path.hasPrefix("file://") { path.removeFirst("file://".count) }
         guard path.hasPrefix("/") else {
-            throw CommandError("Invalid backup target \(text): use file://\(root)/DIR (backups to S3 buckets are not supported)")
+            throw CommandError("Invalid backup target \(text): use file://\(root)/DIR")
         }
         let parts = path.split(separator: "/")
         guard !parts.contains(".."), !parts.contains(".") else { throw CommandError("Invalid backup target \(text): no . or .. components") }
@@ -63,15 +98,12 @@ struct ServiceBackups {
     /// Writes one backup into `target`; keeps the newest `keep` (all when nil). Returns the
     /// file's path.
     @discardableResult
-    func backup(_ record: ServiceRecord, target: String, keep: Int?) throws -> String {
-        let relative = try targetDirectory(target)
+    func backup(_ record: ServiceRecord, target text: String, keep: Int?) throws -> String {
+        let target = try target(text)
         guard try manager.isRunning(record) else { throw CommandError("Service \(record.name) is not running") }
+        guard case .directory(let relative) = target else { return try backupToBucket(record, target: target, keep: keep) }
         let passphrase = try store.serviceProperty(kind, record.name, "backup-passphrase")
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        let final = prefix(record.name) + formatter.string(from: Date()) + "." + kind.dumpExtension + (passphrase == nil ? "" : ".gpg")
+        let final = fileName(record.name, encrypted: passphrase != nil)
         let partial = "." + final + ".partial"
         let directory = try openTarget(relative)
         defer { close(directory) }
@@ -82,13 +114,7 @@ struct ServiceBackups {
             close(file)
             if !ok { unlinkat(directory, partial, 0) }
         }
-        let dump = dumpCommand(record)
-        let line = passphrase == nil ? dump : "set -o pipefail; \(dump) | \(Self.gpg("--symmetric --cipher-algo AES256 --output -"))"
-        let spec = manager.toolSpec(record, purpose: "backup", argv: ["/bin/bash", "-c", line])
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer { close(null) }
-        let status = try manager.runTool(spec, input: null, output: file, errors: 2)
-        guard status == 0 else { throw CommandError("Backup of \(record.name) failed (exit status \(status))") }
+        try dump(record, encrypted: passphrase != nil, into: file)
         guard fsync(file) == 0, renameat(directory, partial, directory, final) == 0 else {
             throw CommandError("cannot complete \(final): \(String(cString: strerror(errno)))")
         }
@@ -98,6 +124,74 @@ struct ServiceBackups {
         if let keep { try prune(record.name, directory: directory, keep: keep) }
         let root = context.settings.paths.backups
         return relative.isEmpty ? "\(root)/\(final)" : "\(root)/\(relative)/\(final)"
+    }
+
+    /// Runs the dump (encrypted when asked) as a tool unit writing into `file`.
+    private func dump(_ record: ServiceRecord, encrypted: Bool, into file: Int32) throws {
+        let dump = dumpCommand(record)
+        let line = encrypted ? "set -o pipefail; \(dump) | \(Self.gpg("--symmetric --cipher-algo AES256 --output -"))" : dump
+        let spec = manager.toolSpec(record, purpose: "backup", argv: ["/bin/bash", "-c", line])
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(null) }
+        let status = try manager.runTool(spec, input: null, output: file, errors: 2)
+        guard status == 0 else { throw CommandError("Backup of \(record.name) failed (exit status \(status))") }
+    }
+
+    /// A root-only file with no name, in dokkulite's state: gone with the process, whatever
+    /// happens to it.
+    func scratchFile() throws -> Int32 {
+        let directory = context.settings.paths.services
+        // O_TMPFILE (Glibc does not export it): __O_TMPFILE | O_DIRECTORY.
+        let file = open(directory, 0o20_000_000 | O_DIRECTORY | O_RDWR | O_CLOEXEC, 0o600)
+        guard file >= 0 else { throw CommandError("cannot make a scratch file in \(directory): \(String(cString: strerror(errno)))") }
+        return file
+    }
+
+    /// A backup to S3: dumped into a scratch file, then uploaded whole (an object appears in
+    /// the bucket only once complete), then the oldest beyond `keep` removed.
+    private func backupToBucket(_ record: ServiceRecord, target: Target, keep: Int?) throws -> String {
+        guard case .bucket(let bucket, let keyPrefix) = target else { return "" }
+        let client = S3Client(try credentials(record.name))
+        let passphrase = try store.serviceProperty(kind, record.name, "backup-passphrase")
+        let file = try scratchFile()
+        defer { close(file) }
+        try dump(record, encrypted: passphrase != nil, into: file)
+        let length = Int(lseek(file, 0, SEEK_END))
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset = 0
+        while offset < length {
+            let read = buffer.withUnsafeMutableBytes { pread(file, $0.baseAddress, $0.count, off_t(offset)) }
+            guard read > 0 else { throw CommandError("cannot read the backup back: \(String(cString: strerror(errno)))") }
+            hasher.update(data: buffer[0..<read])
+            offset += read
+        }
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let key = (keyPrefix.isEmpty ? "" : keyPrefix + "/") + fileName(record.name, encrypted: passphrase != nil)
+        do {
+            try client.put(bucket: bucket, key: key, descriptor: file, length: length, sha256: digest)
+            if let keep {
+                let existing = try client.list(bucket: bucket, prefix: (keyPrefix.isEmpty ? "" : keyPrefix + "/") + prefix(record.name))
+                    .filter { isBackupName(String($0.split(separator: "/").last ?? ""), record.name) }
+                for old in existing.dropLast(max(keep, 1)) { try client.delete(bucket: bucket, key: old) }
+            }
+        } catch let failure as S3Client.Failure {
+            throw CommandError("Backup of \(record.name) to S3 failed: \(failure)")
+        } catch let failure as CommandError {
+            throw failure
+        } catch {
+            throw CommandError("Backup of \(record.name) to S3 failed: \(error)")
+        }
+        return "s3://\(bucket)/\(key)"
+    }
+
+    /// `KIND-NAME-YYYYMMDD-HHMMSS.EXT[.gpg]` for now.
+    private func fileName(_ name: ServiceName, encrypted: Bool) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return prefix(name) + formatter.string(from: Date()) + "." + kind.dumpExtension + (encrypted ? ".gpg" : "")
     }
 
     /// gpg as a stage of a tool's pipeline: no agent prompts, the passphrase (from the
@@ -150,20 +244,34 @@ struct ServiceBackups {
         var names: [String] = []
         while let entry = readdir(stream) {
             let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard file.hasPrefix(prefix(name)), entry.pointee.d_type == UInt8(DT_REG) else { continue }
-            let rest = file.dropFirst(prefix(name).count)
-            // YYYYMMDD-HHMMSS.EXT[.gpg]: another service named NAME-x has other characters here.
-            guard rest.count >= 15, rest.prefix(15).allSatisfy({ $0.isNumber || $0 == "-" }),
-                rest.hasSuffix("." + kind.dumpExtension) || rest.hasSuffix("." + kind.dumpExtension + ".gpg")
-            else { continue }
+            guard entry.pointee.d_type == UInt8(DT_REG), isBackupName(file, name) else { continue }
             names.append(file)
         }
         return names.sorted()
     }
 
-    /// The backups in a target, oldest first, as paths.
-    func list(_ record: ServiceRecord, target: String) throws -> [String] {
-        let relative = try targetDirectory(target)
+    /// Whether a file name is one of this service's backups: `KIND-NAME-` then
+    /// `YYYYMMDD-HHMMSS.EXT[.gpg]` (another service named `NAME-x` has other characters there).
+    private func isBackupName(_ file: String, _ name: ServiceName) -> Bool {
+        guard file.hasPrefix(prefix(name)) else { return false }
+        let rest = file.dropFirst(prefix(name).count)
+        return rest.count >= 15 && rest.prefix(15).allSatisfy({ $0.isNumber || $0 == "-" })
+            && (rest.hasSuffix("." + kind.dumpExtension) || rest.hasSuffix("." + kind.dumpExtension + ".gpg"))
+    }
+
+    /// The backups in a target, oldest first, as paths (`s3://BUCKET/KEY` in a bucket).
+    func list(_ record: ServiceRecord, target text: String) throws -> [String] {
+        let target = try target(text)
+        if case .bucket(let bucket, let keyPrefix) = target {
+            let base = keyPrefix.isEmpty ? "" : keyPrefix + "/"
+            do {
+                return try S3Client(try credentials(record.name)).list(bucket: bucket, prefix: base + prefix(record.name))
+                    .filter { isBackupName(String($0.dropFirst(base.count)), record.name) }.map { "s3://\(bucket)/\($0)" }
+            } catch let failure as S3Client.Failure {
+                throw CommandError("\(failure)")
+            }
+        }
+        guard case .directory(let relative) = target else { return [] }
         let directory = try openTarget(relative)
         defer { close(directory) }
         let root = context.settings.paths.backups + (relative.isEmpty ? "" : "/" + relative)
@@ -175,6 +283,7 @@ struct ServiceBackups {
     /// Restores the service from a backup file beneath the backup root (decrypting a
     /// `.gpg` one with the service's passphrase).
     func restore(_ record: ServiceRecord, file text: String) throws {
+        if text.hasPrefix("s3://") { return try restoreFromBucket(record, text) }
         let relative = try targetDirectory(text)
         let root = context.settings.paths.backups
         let directory = try Beneath.openDirectory(root)
@@ -186,6 +295,29 @@ struct ServiceBackups {
         guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw CommandError("Backup \(text) is not a file") }
         var decrypt: String?
         if relative.hasSuffix(".gpg") {
+            guard try store.serviceProperty(kind, record.name, "backup-passphrase") != nil else {
+                throw CommandError("Backup \(text) is encrypted and \(record.name) has no passphrase: \(kind.rawValue):backup-set-encryption first")
+            }
+            decrypt = Self.gpg("--decrypt")
+        }
+        try ServiceImport(context, kind).restore(record, from: file, decrypt: decrypt)
+    }
+
+    /// Restores from `s3://BUCKET/KEY`: downloaded into a scratch file, then as a file.
+    private func restoreFromBucket(_ record: ServiceRecord, _ text: String) throws {
+        guard case .bucket(let bucket, let key) = try target(text), !key.isEmpty else {
+            throw CommandError("Invalid backup \(text): s3://BUCKET/KEY")
+        }
+        let file = try scratchFile()
+        defer { close(file) }
+        do {
+            try S3Client(try credentials(record.name)).get(bucket: bucket, key: key, into: file)
+        } catch let failure as S3Client.Failure {
+            throw CommandError("\(failure)")
+        }
+        lseek(file, 0, SEEK_SET)
+        var decrypt: String?
+        if key.hasSuffix(".gpg") {
             guard try store.serviceProperty(kind, record.name, "backup-passphrase") != nil else {
                 throw CommandError("Backup \(text) is encrypted and \(record.name) has no passphrase: \(kind.rawValue):backup-set-encryption first")
             }
