@@ -162,6 +162,12 @@ struct ServiceTests {
         #expect(try sandbox.run("config:get", app, "DATABASE_URL").stdout == urlTwo + "\n")
         #expect(try sandbox.run("config:get", app, "DOKKU_POSTGRES_BLACK_URL").stdout == (try dsn(sandbox, "postgres", "one")) + "\n", "the old URL is kept")
         #expect(try sandbox.run("postgres:promote", "two", app).stderr.contains("Service two already promoted as DATABASE_URL"))
+        // A clone is linked as its source was.
+        let clone = uniqueApp("pgclone")
+        #expect(try sandbox.run("apps:clone", "--skip-deploy", app, clone).status == 0)
+        #expect(try sandbox.run("postgres:links", "two").stdout.contains(clone + "\n"))
+        #expect(try sandbox.run("--force", "apps:destroy", clone).status == 0)
+        #expect(try !sandbox.run("postgres:links", "two").stdout.contains(clone))
 
         // export → change → import gives back the exported data; a broken dump changes nothing.
         let url = try dsn(sandbox, "postgres", "one")

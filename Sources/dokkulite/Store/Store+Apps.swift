@@ -37,6 +37,9 @@ extension Store {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO property (app, namespace, key, value) SELECT ?, namespace, key, value FROM property WHERE app = ? AND NOT (namespace = 'apps' AND (key = 'user' OR key LIKE 'deploy-source%')) AND NOT (namespace = 'domains' AND key = 'disabled')",
                 arguments: [to, from])
+            // The clone has the services' URLs in its config: it is linked to them too, as
+            // dokku-postgres's post-app-clone-setup records it.
+            try db.execute(sql: "INSERT OR IGNORE INTO serviceLink (kind, name, app, variable) SELECT kind, name, ?, variable FROM serviceLink WHERE app = ?", arguments: [to, from])
         }
     }
 
