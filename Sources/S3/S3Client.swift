@@ -58,7 +58,13 @@ package struct S3Client: Sendable {
             let full = "/" + bucket + (key.map { "/" + Self.encodePath($0) } ?? "")
             return (base + full, host, full)
         }
-        let host = credentials.region == "us-east-1" ? "\(bucket).s3.amazonaws.com" : "\(bucket).s3.\(credentials.region).amazonaws.com"
+        let service = credentials.region == "us-east-1" ? "s3.amazonaws.com" : "s3.\(credentials.region).amazonaws.com"
+        if bucket.contains(".") {
+            // A dotted name would not match AWS's wildcard certificate as a host: path style.
+            let full = "/" + bucket + (key.map { "/" + Self.encodePath($0) } ?? "")
+            return ("https://\(service)\(full)", service, full)
+        }
+        let host = "\(bucket).\(service)"
         return ("https://\(host)\(path)", host, path)
     }
 
@@ -134,7 +140,8 @@ package struct S3Client: Sendable {
         let queryText = query.isEmpty ? "" : "?" + query.map { "\(Self.encode($0.0, keepingSlash: false))=\(Self.encode($0.1, keepingSlash: false))" }.joined(separator: "&")
         var request = HTTPClientRequest(url: url + queryText)
         request.method = method
-        for (name, value) in headers where name != "host" { request.headers.add(name: name, value: value) }
+        // Host as signed (with its port as written), not as the client would spell it.
+        for (name, value) in headers { request.headers.add(name: name == "host" ? "Host" : name, value: value) }
         request.headers.add(name: "Authorization", value: Self.authorization(
             method: method.rawValue, path: path, query: query, headers: headers, payloadHash: payloadHash, date: date, credentials: credentials))
         request.headers.add(name: "User-Agent", value: "dokkulite-backup")
@@ -169,7 +176,10 @@ package struct S3Client: Sendable {
         try withClient { client in
             var keys: [String] = []
             var token: String?
+            var pages = 0
             repeat {
+                pages += 1
+                guard pages <= 1000 else { throw Failure("listing bucket \(bucket) did not end after 1000 pages") }
                 var query = [("list-type", "2"), ("prefix", prefix)]
                 if let token { query.append(("continuation-token", token)) }
                 let (status, body) = try await send(.GET, bucket: bucket, key: nil, query: query, payloadHash: Self.sha256Hex(Data()), client: client, timeout: .seconds(60))
@@ -180,7 +190,9 @@ package struct S3Client: Sendable {
                     keys.append(Self.unescapeXML(String(rest[start.upperBound..<end.lowerBound])))
                     rest = rest[end.upperBound...]
                 }
-                token = text.contains("<IsTruncated>true</IsTruncated>") ? Self.element("NextContinuationToken", in: text) : nil
+                let next = text.contains("<IsTruncated>true</IsTruncated>") ? Self.element("NextContinuationToken", in: text) : nil
+                if next != nil, next == token { throw Failure("listing bucket \(bucket) repeated its continuation token") }
+                token = next
             } while token != nil
             return keys.sorted()
         }
@@ -199,7 +211,8 @@ package struct S3Client: Sendable {
             let headers = ["host": host, "x-amz-content-sha256": empty, "x-amz-date": formatter.string(from: date)]
             var request = HTTPClientRequest(url: url)
             request.method = .GET
-            for (name, value) in headers where name != "host" { request.headers.add(name: name, value: value) }
+            // Host as signed (with its port as written), not as the client would spell it.
+        for (name, value) in headers { request.headers.add(name: name == "host" ? "Host" : name, value: value) }
             request.headers.add(name: "Authorization", value: Self.authorization(
                 method: "GET", path: path, query: [], headers: headers, payloadHash: empty, date: date, credentials: credentials))
             let response = try await client.execute(request, timeout: timeout)

@@ -262,6 +262,13 @@ struct ServiceTests {
         #expect(third.status == 0, "\(third)")
         let files = try sandbox.run("postgres:backup-list", "db", target).stdout.split(separator: "\n").map(String.init)
         #expect(files.count == 2 && files.allSatisfy { $0.hasSuffix(".dump.gpg") }, "\(files)")
+        // Another service whose name extends this one's: its backups are its own, never pruned by db's --keep.
+        #expect(try sandbox.run("postgres:create", "db-2").status == 0)
+        let neighbour = try sandbox.run("postgres:backup", "db-2", target)
+        #expect(neighbour.status == 0, "\(neighbour)")
+        #expect(try sandbox.run("postgres:backup-list", "db", target).stdout.split(separator: "\n").map(String.init) == files)
+        #expect(try sandbox.run("postgres:backup-list", "db-2", target).stdout.split(separator: "\n").count == 1)
+        #expect(try sandbox.run("--force", "postgres:destroy", "db-2").status == 0)
         let encrypted = try Data(contentsOf: URL(fileURLWithPath: files[1]))
         #expect(encrypted.range(of: Data("visits".utf8)) == nil, "no plaintext in an encrypted backup")
         #expect(try FileManager.default.attributesOfItem(atPath: files[1])[.posixPermissions] as? NSNumber == 0o600)

@@ -80,6 +80,7 @@ struct ServiceCreate<Kind: ServiceKindTag>: ServiceCommand {
         context.output.detail("Waiting for container to be ready")
         if kind == .postgres { context.output.detail("Creating container database") }
         let record = try ServiceManager(context, kind).create(name, password: password, memoryBytes: memoryBytes)
+        if kind == .postgres { context.output.detail("Securing connection to database") }
         context.output.section("\(kind.title) container created: \(name)")
         try ServiceInfoPrinter(context: context, kind: kind).print(record)
     }
@@ -125,7 +126,7 @@ struct ServiceInfoPrinter {
             "--config-options": "",
             "--data-dir": manager.dataDirectory(record.name),
             "--dsn": manager.url(record),
-            "--exposed-ports": record.exposedPort.map { "\(record.port)->\($0) " } ?? "-",
+            "--exposed-ports": record.exposedPort.map { "\(kind == .postgres ? 5432 : 6379)->\($0) " } ?? "-",
             "--id": manager.unit(record.name),
             "--internal-ip": "127.0.0.1",
             "--initial-network": "",
@@ -474,6 +475,7 @@ struct ServiceStart<Kind: ServiceKindTag>: ServiceCommand {
         }
         context.output.section("Starting container")
         try manager.start(record)
+        if record.exposedPort != nil { try RouteSync(context).updateAll() }
         context.output.section("Container started")
     }
 }
@@ -493,6 +495,7 @@ struct ServiceStop<Kind: ServiceKindTag>: ServiceCommand {
         }
         context.output.section("Pausing container")
         try manager.stop(record)
+        if record.exposedPort != nil { try RouteSync(context).updateAll() }
         context.output.detail("Container paused")
     }
 }
@@ -524,11 +527,13 @@ struct ServiceRestart<Kind: ServiceKindTag>: ServiceCommand {
         let record = try manager.existing(service)
         if try manager.isRunning(record) {
             context.output.section("Pausing container")
-            try manager.stop(record)
+            // Not remembered as stopped: a failed start still leaves it to ps:restore.
+            try manager.stop(record, remember: false)
             context.output.detail("Container paused")
         }
         context.output.section("Starting container")
         try manager.start(record)
+        if record.exposedPort != nil { try RouteSync(context).updateAll() }
         context.output.section("Container started")
         context.output.step("Please call dokku ps:restart on all linked apps")
     }
@@ -804,8 +809,9 @@ struct ServiceBackupSetEncryption<Kind: ServiceKindTag>: ServiceCommand {
         let record = try manager.existing(service)
         guard let passphrase, !passphrase.isEmpty else { throw CommandError("Please specify a GPG backup passphrase") }
         guard !passphrase.contains(where: { $0.isNewline || $0 == "\0" }) else { throw CommandError("Invalid passphrase: it may not contain line breaks") }
+        // The file first: a passphrase recorded but not given to gpg would encrypt with none.
+        try manager.writeSecrets(record, passphrase: passphrase)
         try context.store().setServiceProperty(kind, record.name, "backup-passphrase", passphrase)
-        try manager.writeSecrets(record)
     }
 }
 
@@ -818,6 +824,6 @@ struct ServiceBackupUnsetEncryption<Kind: ServiceKindTag>: ServiceCommand {
         let manager = ServiceManager(context, kind)
         let record = try manager.existing(service)
         try context.store().setServiceProperty(kind, record.name, "backup-passphrase", nil)
-        try manager.writeSecrets(record)
+        try manager.writeSecrets(record, passphrase: nil)
     }
 }

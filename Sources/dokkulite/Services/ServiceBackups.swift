@@ -72,6 +72,10 @@ struct ServiceBackups {
         }
         let parts = path.split(separator: "/")
         guard !parts.contains(".."), !parts.contains(".") else { throw CommandError("Invalid backup target \(text): no . or .. components") }
+        // Plain names only: the path becomes an argument of a timer's unit.
+        guard path.utf8.allSatisfy({ (97...122).contains($0) || (65...90).contains($0) || (48...57).contains($0) || $0 == 45 || $0 == 46 || $0 == 95 || $0 == 47 }) else {
+            throw CommandError("Invalid backup target \(text): letters, digits, '.', '_', '-' and '/' only")
+        }
         let clean = "/" + parts.joined(separator: "/")
         guard clean == root || clean.hasPrefix(root + "/") else {
             throw CommandError("Invalid backup target \(text): backups are written beneath \(root) (DOKKULITE_BACKUP_ROOT)")
@@ -130,7 +134,7 @@ struct ServiceBackups {
     private func dump(_ record: ServiceRecord, encrypted: Bool, into file: Int32) throws {
         let dump = dumpCommand(record)
         let line = encrypted ? "set -o pipefail; \(dump) | \(Self.gpg("--symmetric --cipher-algo AES256 --output -"))" : dump
-        let spec = manager.toolSpec(record, purpose: "backup", argv: ["/bin/bash", "-c", line])
+        let spec = manager.toolSpec(record, purpose: "backup", argv: ["/bin/bash", "-c", line], passphrase: true)
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(null) }
         let status = try manager.runTool(spec, input: null, output: file, errors: 2)
@@ -197,7 +201,7 @@ struct ServiceBackups {
     /// gpg as a stage of a tool's pipeline: no agent prompts, the passphrase (from the
     /// service's root-only secrets file) on descriptor 3, never on a command line.
     static func gpg(_ arguments: String) -> String {
-        "{ mkdir -p -m 700 /tmp/gnupg && gpg --homedir /tmp/gnupg --batch --yes --quiet --pinentry-mode loopback --passphrase-fd 3 \(arguments) 3<<<\"$DOKKULITE_BACKUP_PASSPHRASE\"; }"
+        "{ [ -n \"$DOKKULITE_BACKUP_PASSPHRASE\" ] || { echo 'no backup passphrase' >&2; exit 1; }; mkdir -p -m 700 /tmp/gnupg && gpg --homedir /tmp/gnupg --batch --yes --quiet --pinentry-mode loopback --passphrase-fd 3 \(arguments) 3<<<\"$DOKKULITE_BACKUP_PASSPHRASE\"; }"
     }
 
     /// The shell line that writes a dump of the service to standard output.
@@ -251,12 +255,16 @@ struct ServiceBackups {
     }
 
     /// Whether a file name is one of this service's backups: `KIND-NAME-` then
-    /// `YYYYMMDD-HHMMSS.EXT[.gpg]` (another service named `NAME-x` has other characters there).
+    /// exactly `YYYYMMDD-HHMMSS.EXT[.gpg]`.
     private func isBackupName(_ file: String, _ name: ServiceName) -> Bool {
         guard file.hasPrefix(prefix(name)) else { return false }
-        let rest = file.dropFirst(prefix(name).count)
-        return rest.count >= 15 && rest.prefix(15).allSatisfy({ $0.isNumber || $0 == "-" })
-            && (rest.hasSuffix("." + kind.dumpExtension) || rest.hasSuffix("." + kind.dumpExtension + ".gpg"))
+        let rest = Array(file.utf8.dropFirst(prefix(name).utf8.count))
+        // Exactly YYYYMMDD-HHMMSS, ASCII digits: `db`'s pattern must not take `db-2`'s files.
+        guard rest.count > 15, rest[8] == UInt8(ascii: "-"),
+            rest[0..<8].allSatisfy({ (48...57).contains($0) }), rest[9..<15].allSatisfy({ (48...57).contains($0) })
+        else { return false }
+        let suffix = String(decoding: rest[15...], as: UTF8.self)
+        return suffix == "." + kind.dumpExtension || suffix == "." + kind.dumpExtension + ".gpg"
     }
 
     /// The backups in a target, oldest first, as paths (`s3://BUCKET/KEY` in a bucket).
@@ -348,6 +356,6 @@ struct ServiceBackups {
             description: "dokkulite \(kind.rawValue) \(record.name) backup", command: "", workingDirectory: "/", environment: environment,
             identity: .root, restart: .init(mode: "no", maxStarts: nil), sandbox: .init(hardened: false),
             syslogIdentifier: "\(kind.rawValue).\(record.name).backup", argv: arguments)
-        try supervisor.startTimer(timer, calendar: schedule.calendar, description: "dokkulite \(kind.rawValue) \(record.name) backup: \(text) \(target)", service: spec)
+        try supervisor.startTimer(timer, calendar: schedule.calendar, description: "dokkulite \(kind.rawValue) \(record.name) backup: \(schedule.text)", service: spec)
     }
 }

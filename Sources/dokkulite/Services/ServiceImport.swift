@@ -25,7 +25,7 @@ struct ServiceImport {
             let restore = ([kind.binaries + "/pg_restore", "--single-transaction", "--clean", "--if-exists", "--no-owner", "--no-acl", "--exit-on-error"]
                 + manager.postgresConnection(record) + ["--dbname=" + record.name.databaseName]).joined(separator: " ")
             let line = decrypt.map { "set -o pipefail; \($0) | \(restore)" } ?? restore
-            let status = try manager.runTool(manager.toolSpec(record, purpose: "import", argv: ["/bin/bash", "-c", line]), input: input)
+            let status = try manager.runTool(manager.toolSpec(record, purpose: "import", argv: ["/bin/bash", "-c", line], passphrase: decrypt != nil), input: input)
             guard status == 0 else {
                 throw CommandError("Import into \(record.name) failed (exit status \(status)); it was one transaction, so the database is as it was")
             }
@@ -37,7 +37,7 @@ struct ServiceImport {
     private func restoreRedis(_ record: ServiceRecord, from input: Int32, decrypt: String?) throws {
         // As the service's user, in its data directory: the file comes in, then is checked.
         let write = "umask 077; rm -f import.rdb.new; \(decrypt.map { "set -o pipefail; \($0) |" } ?? "") cat > import.rdb.new && /usr/bin/redis-check-rdb import.rdb.new >/dev/null"
-        let status = try manager.runTool(manager.toolSpec(record, purpose: "import", argv: ["/bin/bash", "-c", write], asOwner: true), input: input)
+        let status = try manager.runTool(manager.toolSpec(record, purpose: "import", argv: ["/bin/bash", "-c", write], asOwner: true, passphrase: decrypt != nil), input: input)
         let data = manager.dataDirectory(record.name)
         let directory = open(data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard directory >= 0 else { throw CommandError("cannot open \(data): \(String(cString: strerror(errno)))") }
@@ -56,6 +56,7 @@ struct ServiceImport {
         }
         do {
             try manager.start(record)
+            unlinkat(directory, "dump.rdb.previous", 0)
         } catch {
             try? manager.stop(record, remember: false)
             renameat(directory, "dump.rdb.previous", directory, "dump.rdb")

@@ -93,8 +93,9 @@ struct ServiceName: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The name, or dokku-postgres's message for a missing or bad one.
     static func parse(_ raw: String?) throws -> ServiceName {
         guard let raw, !raw.isEmpty else { throw CommandError("Please specify a valid name for the service") }
+        // dokku-postgres's words (its check also takes `-`).
         guard let name = ServiceName(raw) else {
-            throw CommandError("Please specify a valid name for the service. Valid characters are: A-Z, a-z, 0-9, _ and -")
+            throw CommandError("Please specify a valid name for the service. Valid characters are: [A-Za-z0-9_]+")
         }
         return name
     }

@@ -64,6 +64,10 @@ struct ServiceManager {
         }
         if try store.service(kind, name) != nil { throw CommandError("\(kind.title) service \(name) already exists") }
         if let password, let problem = Self.passwordProblem(password) { throw CommandError(problem) }
+        // A left-over directory of that name is not ours to reuse, nor to remove.
+        if FileManager.default.fileExists(atPath: directory(name)) {
+            throw CommandError("\(directory(name)) exists already (left from an earlier \(kind.rawValue) service?): move it away first")
+        }
         let user = try ServiceUser.create(kind: kind, name: name, prefix: settings.userPrefix, store: store)
         var record = ServiceRecord(
             kind: kind, name: name, user: user, port: 0, password: password ?? Self.newPassword(), version: kind.version, createdAt: Date(),
@@ -138,17 +142,19 @@ struct ServiceManager {
         }
     }
 
-    /// The client tools' credentials and the backup passphrase, root-only.
-    func writeSecrets(_ record: ServiceRecord) throws {
-        var text: String
+    /// The backup passphrase as backup and restore units read it (root-only; only those
+    /// units get it).
+    func passphraseFile(_ name: ServiceName) -> String { directory(name) + "/BACKUP_ENV" }
+
+    /// The client tools' credentials, and the backup passphrase, each root-only.
+    func writeSecrets(_ record: ServiceRecord, passphrase: String? = nil) throws {
+        let text: String
         switch kind {
         case .postgres: text = "PGPASSWORD=\(record.password)\nPGUSER=postgres\n"
         case .redis: text = "REDISCLI_AUTH=\(record.password)\n"
         }
-        if let passphrase = try store.serviceProperty(kind, record.name, "backup-passphrase") {
-            text += ConfigVars.systemdEnvironmentFile([("DOKKULITE_BACKUP_PASSPHRASE", passphrase)])
-        }
         try SecretFile.write(text, to: secretsFile(record.name))
+        try SecretFile.write(passphrase.map { ConfigVars.systemdEnvironmentFile([("DOKKULITE_BACKUP_PASSPHRASE", $0)]) } ?? "", to: passphraseFile(record.name))
     }
 
     /// Redis takes its password from its config file, never its command line (which every
@@ -334,13 +340,13 @@ struct ServiceManager {
     /// lands there, not in root's shell.
     /// `asOwner` runs it as the service's own user with its data directory writable (what
     /// replaces a Redis data file), still never as root.
-    func toolSpec(_ record: ServiceRecord, purpose: String, argv: [String], environment: [String: String] = [:], asOwner: Bool = false) -> ProcessSpec {
+    func toolSpec(_ record: ServiceRecord, purpose: String, argv: [String], environment: [String: String] = [:], asOwner: Bool = false, passphrase: Bool = false) -> ProcessSpec {
         let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         var spec = ProcessSpec(
             unit: "\(settings.rootSlice)-\(kind.rawValue)@\(UnitNames.escape(record.name.rawValue))-\(purpose)-\(id).service",
             slice: settings.rootSlice + ".slice", description: "dokkulite \(kind.rawValue) \(record.name) \(purpose)",
             command: "", workingDirectory: "/tmp", environment: ["HOME": "/tmp", "TERM": ProcessInfo.processInfo.environment["TERM"] ?? "dumb"].merging(environment) { $1 },
-            environmentFiles: [secretsFile(record.name)], identity: .dynamic(name: nil), restart: .init(mode: "no", maxStarts: nil),
+            environmentFiles: [secretsFile(record.name)] + (passphrase ? [passphraseFile(record.name)] : []), identity: .dynamic(name: nil), restart: .init(mode: "no", maxStarts: nil),
             stopTimeoutSeconds: 10,
             sandbox: .init(hardened: true, inaccessiblePaths: hiddenPaths(except: nil), reservedPorts: settings.reservedPorts),
             syslogIdentifier: "\(kind.rawValue).\(record.name).\(purpose)", argv: argv)
