@@ -240,7 +240,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             inbound.moveReaderIndex(forwardBy: leading)
             return try HTTPWire.parseRequest(inbound.readSlice(length: length)!, reusing: &kept.requestFields)
         } catch HTTPWire.ParseError.tooLarge {
-            respondAndClose(.requestHeaderFieldsTooLarge, "The request headers are too large.")
+            // A request line that alone fills the limit is a URI too long (RFC 9110 §15.5.15),
+            // as nginx answers it; otherwise the header fields are.
+            let lineEnds = inbound.withUnsafeReadableBytes { $0.prefix(HTTPWire.maxHeadBytes).contains(HTTPWire.lf) }
+            if lineEnds {
+                respondAndClose(.requestHeaderFieldsTooLarge, "The request headers are too large.")
+            } else {
+                respondAndClose(.uriTooLong, "The request URI is too long.")
+            }
         } catch {
             respondAndClose(.badRequest, "The request could not be parsed.")
         }
@@ -332,6 +339,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if summary.hosts == 0, head.minorVersion >= 1, head.authority == nil {
             // RFC 9112 §3.2, as nginx does; an HTTP/1.0 request may go without one.
             respondAndClose(.badRequest, "An HTTP/1.1 request needs a Host header.")
+            return
+        }
+        if head.methodIs("CONNECT") {
+            // A tunnel is a forward proxy's job; an app behind a reverse proxy never asked for one.
+            respondAndClose(.methodNotAllowed, "CONNECT is not allowed here.")
             return
         }
         if let answer = acmeAnswer(head) {
@@ -542,10 +554,15 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         loop.pool.connect(target, list: route.idle[index]).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let connection):
+                route.markUp(index)
                 self.attach(connection)
             case .failure:
-                // Refused or timed out: another instance, when the request may be resent.
-                if let exchange = self.exchange, exchange.retryable, exchange.tried.count + 1 < route.app.upstreams.count {
+                route.markDown(index)
+                // Refused or timed out before a byte was sent: the head and any body read so
+                // far wait in `pending`, so any request, a POST too, goes to another instance.
+                if let exchange = self.exchange, exchange.upstream == nil, exchange.pending != nil || exchange.requestFraming == .none,
+                    exchange.tried.count + 1 < route.app.upstreams.count
+                {
                     self.connectUpstream()
                 } else {
                     self.failUpstream("The app \(route.app.name) is not answering.")
@@ -664,21 +681,28 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         let connection: StaticString? = !exchange.keepAlive ? "Connection: close\r\n" : exchange.head.minorVersion == 0 ? "Connection: keep-alive\r\n" : nil
         kept.staged.clear(minimumCapacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
         staging = true
-        writeResponseHead(head, into: &kept.staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection)
+        writeResponseHead(
+            head, into: &kept.staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection,
+            date: loop.dateField())
         if framing == .none { responseEnd(exchange) }
         return true
     }
 
     /// The status line and the headers worth passing on: hop-by-hop ones are left out.
-    private func writeResponseHead(_ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool, connection: StaticString? = nil) {
+    /// `date` (a whole `Date: …\r\n` field) is added when the app sent none: an origin
+    /// server with a clock must send one (RFC 9110 §6.6.1), and nginx adds it too.
+    private func writeResponseHead(
+        _ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool, connection: StaticString? = nil, date: [UInt8]? = nil
+    ) {
         // The status line and fields are no longer than in the upstream's head, save two
         // bytes per line for a CRLF where it had a bare LF.
-        let bound = 2 * head.bytes.readableBytes + 2 * head.fields.count + 64
+        let bound = 2 * head.bytes.readableBytes + 2 * head.fields.count + 64 + (date?.count ?? 0)
         head.bytes.withUnsafeReadableBytes { bytes in
             out.writeHead(bound: bound) { out in
                 out.append("HTTP/1.1 ")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
                 out.append("\r\n")
+                var dated = false
                 for field in head.fields {
                     switch field.kind {
                     case .connection, .hopByHop, .upgrade:
@@ -686,10 +710,12 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                     case .transferEncoding where !keepChunked:
                         continue
                     default:
+                        if field.kind == .date { dated = true }
                         out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
                         out.append("\r\n")
                     }
                 }
+                if !dated, let date { date.withUnsafeBytes { out.append($0) } }
                 if let connection { out.append(connection) }
                 out.append("\r\n")
             }
@@ -877,7 +903,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     private func armResponseDeadline(_ exchange: Exchange) {
         guard !exchange.responseStarted, exchange.responseDeadline == nil else { return }
-        exchange.responseDeadline = .now() + shared.configuration.responseTimeout
+        exchange.responseDeadline = .now() + (exchange.route?.app.responseTimeoutMilliseconds.map { .milliseconds($0) } ?? shared.configuration.responseTimeout)
     }
 
     // MARK: Completion
@@ -923,6 +949,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         var out = context.channel.allocator.buffer(capacity: 512 + body.utf8.count)
         out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: \(plain ? "text/plain" : "text/html; charset=utf-8")\r\nContent-Length: \(body.utf8.count)\r\n")
         for (name, value) in extra { out.writeString("\(name): \(value)\r\n") }
+        out.writeBytes(loop.dateField())
         out.writeStaticString("X-Request-Id: ")
         out.writeHead(bound: 256) { appendRequestID(exchange, to: &$0) }
         out.writeStaticString(exchange.keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")

@@ -614,6 +614,8 @@ extension ByteBuffer {
 /// Header names the proxy treats specially, recognised in one pass without allocating.
 enum HeaderName: Equatable {
     case host, contentLength, transferEncoding, connection, upgrade, xRequestID
+    /// `Date`: the proxy adds one to a response without.
+    case date
     /// `Expect`: the proxy answers `100-continue` itself, as nginx does.
     case expect
     /// Set by the proxy; a client's value is replaced.
@@ -626,6 +628,7 @@ enum HeaderName: Equatable {
         let equal = HTTPWire.equalsLowercase
         switch name.count {
         case 4 where equal(name, "host"): return .host
+        case 4 where equal(name, "date"): return .date
         case 6 where equal(name, "expect"): return .expect
         case 14 where equal(name, "content-length"): return .contentLength
         case 17 where equal(name, "transfer-encoding"): return .transferEncoding
@@ -647,7 +650,7 @@ enum HeaderName: Equatable {
         case 15 where equal(name, "x-request-start"): return .forwardingHeader
         case 9 where equal(name, "x-real-ip"): return .forwardingHeader
         case 2 where equal(name, "te"): return .hopByHop
-        case 7 where equal(name, "trailer"): return .hopByHop
+        // `Trailer` is end to end (RFC 9110 §6.6.2): it goes with the chunked body it announces.
         case 16 where equal(name, "proxy-connection"): return .hopByHop
         case 18 where equal(name, "proxy-authenticate"): return .hopByHop
         case 19 where equal(name, "proxy-authorization"): return .hopByHop

@@ -47,16 +47,39 @@ final class AppRoute {
         idle = app.upstreams.map { pool.list(for: $0) }
     }
 
-    /// The next instance in round-robin order, skipping those in `exclude`; its index in
-    /// `app.upstreams`.
+    /// Until when each instance counts as down: it refused a connection (passive health,
+    /// as nginx's `max_fails=1 fail_timeout=10s`). Per event loop, as nginx's is per worker.
+    private var downUntil: [NIODeadline?] = []
+    /// How long a refusing instance is left out.
+    static let downFor = TimeAmount.seconds(10)
+
+    /// The next instance in round-robin order, skipping those in `exclude` and, while any
+    /// other is left, those marked down; its index in `app.upstreams`.
     func pick(excluding exclude: [Upstream]) -> Int? {
         let count = app.upstreams.count
         guard count > 0 else { return nil }
         defer { turn &+= 1 }
-        if exclude.isEmpty { return turn % count }
-        let candidates = app.upstreams.indices.filter { !exclude.contains(app.upstreams[$0]) }
+        if exclude.isEmpty, downUntil.isEmpty { return turn % count }
+        let now = NIODeadline.now()
+        let open = app.upstreams.indices.filter { !exclude.contains(app.upstreams[$0]) }
+        let up = open.filter { index in index >= downUntil.count || (downUntil[index].map { $0 <= now } ?? true) }
+        let candidates = up.isEmpty ? open : up
         guard !candidates.isEmpty else { return nil }
+        if up.count == open.count, downUntil.allSatisfy({ $0.map { $0 <= now } ?? true }) { downUntil = [] }
         return candidates[turn % candidates.count]
+    }
+
+    /// An instance refused a connection: left out for `downFor`, unless it is the only one.
+    func markDown(_ index: Int) {
+        guard app.upstreams.count > 1, index < app.upstreams.count else { return }
+        if downUntil.count < app.upstreams.count { downUntil += Array(repeating: nil, count: app.upstreams.count - downUntil.count) }
+        downUntil[index] = .now() + Self.downFor
+    }
+
+    /// An instance answered: up again.
+    func markUp(_ index: Int) {
+        guard index < downUntil.count, downUntil[index] != nil else { return }
+        downUntil[index] = nil
     }
 }
 
@@ -103,6 +126,8 @@ struct LoopRoutes {
 /// scheduled on it), which is what makes the unchecked Sendable sound.
 final class LoopState: @unchecked Sendable {
     let pool: UpstreamPool
+    private var dateSecond = -1
+    private var date: [UInt8] = []
     private let idPrefix: [UInt8]
     private var counter: UInt64 = 0
     /// Access log lines not yet written: one line per request on stdout (the journal keeps
@@ -131,6 +156,27 @@ final class LoopState: @unchecked Sendable {
     private var lastRoute: AppRoute?
 
     /// The app a Host header value is routed to on this loop, from the current route table.
+    /// `Date: <IMF-fixdate>\r\n` for now, made at most once a second on this loop.
+    func dateField() -> [UInt8] {
+        let now = time(nil)
+        if now != dateSecond {
+            dateSecond = now
+            date = Array("Date: \(Self.imfFixdate(now))\r\n".utf8)
+        }
+        return date
+    }
+
+    /// RFC 9110's preferred date format: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    static func imfFixdate(_ time: time_t) -> String {
+        var seconds = time
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+
     func app(forHost host: UnsafeRawBufferPointer?, port: Int) -> AppRoute? {
         refreshRoutes()
         if port == lastPort, let lastHost, let host, Self.same(lastHost, host) { return lastRoute }

@@ -16,13 +16,20 @@ package struct RouteTable: Sendable, Equatable {
         package var redirectToHTTPS: Bool
         /// The HTTPS port to redirect to.
         package var httpsPort: Int
+        /// How long a request waits for the app's response to begin, in milliseconds
+        /// (`nginx:set APP proxy-read-timeout`); nil: the server's default (60 s).
+        package var responseTimeoutMilliseconds: Int64?
 
-        package init(name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443) {
+        package init(
+            name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443,
+            responseTimeoutMilliseconds: Int64? = nil
+        ) {
             self.name = name
             self.upstreams = upstreams
             self.maxBodyBytes = maxBodyBytes
             self.redirectToHTTPS = redirectToHTTPS
             self.httpsPort = httpsPort
+            self.responseTimeoutMilliseconds = responseTimeoutMilliseconds
         }
     }
 

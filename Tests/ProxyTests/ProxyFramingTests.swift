@@ -135,6 +135,52 @@ import Testing
         #expect(kept.lowercased().contains("connection: keep-alive"))
     }
 
+    /// RFC gaps nginx and Caddy do not have: a Date on every response, `Trailer` passed with
+    /// the chunked body it announces, 414 for a request line too long, no CONNECT tunnels.
+    @Test func dateTrailerLongURIsAndConnect() async throws {
+        let bare = try Backend(name: "bare", script: """
+            import socket, threading
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 0)); s.listen(16)
+            print("ready %d" % s.getsockname()[1], flush=True)
+            def serve(c):
+                data = b""
+                while b"\\r\\n\\r\\n" not in data:
+                    more = c.recv(65536)
+                    if not more: return
+                    data += more
+                if data.startswith(b"GET /trailer"):
+                    c.sendall(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\nTrailer: X-Sum\\r\\nConnection: close\\r\\n\\r\\n2\\r\\nok\\r\\n0\\r\\nX-Sum: 1\\r\\n\\r\\n")
+                elif data.startswith(b"GET /dated"):
+                    c.sendall(b"HTTP/1.1 200 OK\\r\\nDate: Sun, 06 Nov 1994 08:49:37 GMT\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
+                c.close()
+            while True:
+                c, _ = s.accept()
+                threading.Thread(target=serve, args=(c,), daemon=True).start()
+            """)
+        let (server, port) = try await startProxy(RouteTable(domains: [("bare.test", .init(name: "bare", upstreams: [bare.upstream]))]))
+        defer { Task { await server.stop() }; bare.stop() }
+        // An app that sends no Date gets one, in RFC 9110's format; an app's own is kept, once.
+        let plain = rawExchange(port: port, "GET / HTTP/1.1\r\nHost: bare.test\r\nConnection: close\r\n\r\n")
+        #expect(plain.contains(/\r\nDate: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT\r\n/), "\(plain)")
+        let dated = rawExchange(port: port, "GET /dated HTTP/1.1\r\nHost: bare.test\r\nConnection: close\r\n\r\n")
+        #expect(dated.components(separatedBy: "\r\nDate: ").count == 2 && dated.contains("Date: Sun, 06 Nov 1994 08:49:37 GMT"), "\(dated)")
+        let notFound = rawExchange(port: port, "GET / HTTP/1.1\r\nHost: nobody.test\r\nConnection: close\r\n\r\n")
+        #expect(notFound.hasPrefix("HTTP/1.1 404") && notFound.contains("\r\nDate: "), "the proxy's own answers too: \(notFound)")
+        // Trailer is end to end: it reaches the client with its trailer field.
+        let trailer = rawExchange(port: port, "GET /trailer HTTP/1.1\r\nHost: bare.test\r\nConnection: close\r\n\r\n")
+        #expect(trailer.contains("\r\nTrailer: X-Sum\r\n") && trailer.contains("\r\n0\r\nX-Sum: 1\r\n"), "\(trailer)")
+        // A 64 KiB URL is a URI too long; 64 KiB of header fields are fields too large.
+        let longURI = rawExchange(port: port, "GET /" + String(repeating: "a", count: 70_000) + " HTTP/1.1\r\nHost: bare.test\r\n\r\n")
+        #expect(longURI.hasPrefix("HTTP/1.1 414"), "\(longURI.prefix(200))")
+        let longField = rawExchange(port: port, "GET / HTTP/1.1\r\nHost: bare.test\r\nX-Big: " + String(repeating: "b", count: 70_000) + "\r\n\r\n")
+        #expect(longField.hasPrefix("HTTP/1.1 431"), "\(longField.prefix(200))")
+        // CONNECT is not forwarded to the app.
+        let connect = rawExchange(port: port, "CONNECT bare.test:443 HTTP/1.1\r\nHost: bare.test\r\n\r\n")
+        #expect(connect.hasPrefix("HTTP/1.1 405"), "\(connect)")
+    }
+
     @Test func interimResponsesReachTheClient() async throws {
         let (backend, server, port) = try await proxy("e")
         defer { Task { await server.stop() }; backend.stop() }

@@ -155,6 +155,20 @@ import Testing
         withExtendedLifetime((live, dead)) {}
     }
 
+    /// Nothing reached a refusing instance, so a POST (with its body) goes to the next one;
+    /// the refusing one is then left out for a while (passive health).
+    @Test func postsGoToTheLiveInstanceWhenOneRefuses() async throws {
+        let live = try Backend("live")
+        let dead = try RefusingPort()
+        let (server, port) = try await startProxy(RouteTable(domains: [("p.test", .init(name: "p", upstreams: [dead.upstream, live.upstream]))]))
+        defer { Task { await server.stop() } }
+        for round in 0..<10 {
+            let posted = try curl(port, host: "p.test", path: "/echo", extra: ["--data-binary", String(repeating: "z", count: 1000 + round)])
+            #expect(posted.stdout.contains("received \(1000 + round)"), "round \(round): \(posted)")
+        }
+        withExtendedLifetime((live, dead)) {}
+    }
+
     @Test func anAppThatRefusesGetsA502AndTheConnectionStaysOpen() async throws {
         let dead = try RefusingPort()
         let (server, port) = try await startProxy(RouteTable(domains: [("d.test", .init(name: "d", upstreams: [dead.upstream]))]))
@@ -237,6 +251,23 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(5))
         let slow = try curl(port, host: "t.test", path: "/slow?s=4", extra: ["-w", "%{http_code}", "-o", "/dev/null"])
         #expect(slow.stdout == "504")
+    }
+
+    /// `nginx:set APP proxy-read-timeout`: the app's own wait for a response, over the
+    /// server's default (60 s here, so a 504 within seconds can only come from the app's).
+    @Test func anAppsReadTimeoutIsHonoured() async throws {
+        let backend = try Backend("rt")
+        let (server, port) = try await startProxy(RouteTable(domains: [
+            ("rt.test", .init(name: "rt", upstreams: [backend.upstream], responseTimeoutMilliseconds: 800)),
+            ("patient.test", .init(name: "patient", upstreams: [backend.upstream], responseTimeoutMilliseconds: 5000)),
+        ]))
+        defer { Task { await server.stop() } }
+        let started = ContinuousClock.now
+        let slow = try curl(port, host: "rt.test", path: "/slow?s=3", extra: ["-w", "%{http_code}", "-o", "/dev/null"])
+        #expect(slow.stdout == "504", "\(slow)")
+        #expect(ContinuousClock.now - started < .seconds(2.5))
+        let waited = try curl(port, host: "patient.test", path: "/slow?s=2", extra: ["-w", "%{http_code}", "-o", "/dev/null"])
+        #expect(waited.stdout == "200", "\(waited)")
     }
 
     @Test func routeUpdatesApplyWithoutDroppingConnections() async throws {

@@ -59,6 +59,11 @@ struct DeployTests {
         #expect(try sandbox.run("nginx:report", app, "--nginx-computed-client-max-body-size").stdout == "1k\n")
         #expect(try sandbox.run("nginx:set", app, "client-max-body-size").status == 0)
         #expect(try sandbox.run("nginx:set", app, "colour", "red").stderr.hasPrefix(" !     Invalid key specified, valid keys include: access-log-format"))
+        // Timeouts take nginx's time syntax; proxy-read-timeout reaches the proxy's route.
+        #expect(try sandbox.run("nginx:set", app, "proxy-read-timeout", "soon").stderr == " !     Invalid value for proxy-read-timeout: a time such as 60s, 2m or 500ms\n")
+        #expect(try sandbox.run("nginx:set", app, "proxy-read-timeout", "45s").status == 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi", "routes rebuilt with the timeout")
+        #expect(try sandbox.run("nginx:set", app, "proxy-read-timeout").status == 0)
 
         // A clone takes the settings and the code, and deploys under its own name.
         let clone = uniqueApp("cl")

@@ -166,3 +166,15 @@ import Testing
         #expect(InjectedCronTask.id("") == "")
     }
 }
+
+@Suite struct NginxDurationTests {
+    @Test func nginxTimeSyntax() {
+        #expect(NginxSettings.milliseconds("60") == 60_000)
+        #expect(NginxSettings.milliseconds("45s") == 45_000)
+        #expect(NginxSettings.milliseconds("2m") == 120_000)
+        #expect(NginxSettings.milliseconds("500ms") == 500)
+        #expect(NginxSettings.milliseconds("1m30s") == 90_000)
+        #expect(NginxSettings.milliseconds("1h") == 3_600_000)
+        for bad in ["", "s", "10x", "-5s", "0", "2d", "1.5s", "9999999999s"] { #expect(NginxSettings.milliseconds(bad) == nil, "\(bad)") }
+    }
+}

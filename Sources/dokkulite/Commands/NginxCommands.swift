@@ -13,6 +13,37 @@ enum NginxSettings {
         "send-timeout", "underscore-in-headers", "x-forwarded-for-value", "x-forwarded-port-value", "x-forwarded-proto-value", "x-forwarded-ssl",
     ]
 
+    /// The keys whose values are nginx time intervals.
+    static let durations: Set<String> = [
+        "client-body-timeout", "client-header-timeout", "keepalive-timeout", "lingering-timeout", "proxy-connect-timeout", "proxy-read-timeout",
+        "proxy-send-timeout", "send-timeout",
+    ]
+
+    /// The keys the proxy applies (the rest are kept and reported, as Dokku keeps them).
+    static let applied: Set<String> = ["client-max-body-size", "proxy-read-timeout"]
+
+    /// nginx's time syntax (`60`, `60s`, `2m`, `1h`, `500ms`, `1m30s`) in milliseconds; nil
+    /// when it is not one, or is zero or over a day.
+    static func milliseconds(_ text: String) -> Int64? {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces).lowercased())
+        guard !rest.isEmpty else { return nil }
+        var total: Int64 = 0
+        while !rest.isEmpty {
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty, digits.count <= 9, let number = Int64(digits) else { return nil }
+            rest = rest.dropFirst(digits.count)
+            if rest.isEmpty {
+                total += number * 1000
+                break
+            }
+            guard let unit = units.first(where: { rest.hasPrefix($0.0) && !(rest.hasPrefix("ms") && $0.0 == "m") }) else { return nil }
+            total += number * unit.1
+            rest = rest.dropFirst(unit.0.count)
+        }
+        return (1...86_400_000).contains(total) ? total : nil
+    }
+
     /// The body size limit in effect: `proxy:set`, else `nginx:set` for the app, else the
     /// global `nginx:set`.
     static func clientMaxBodySize(_ app: AppName, store: Store) throws -> String? {
@@ -33,9 +64,12 @@ struct NginxSet: Command {
             validate: { key, value in
                 if key == "proxy-keepalive", Int(value) == nil { throw CommandError("Invalid value for proxy-keepalive: must be an integer") }
                 if key == "client-max-body-size" { try ProxySettings.validateBodySize(value) }
+                if NginxSettings.durations.contains(key), NginxSettings.milliseconds(value) == nil {
+                    throw CommandError("Invalid value for \(key): a time such as 60s, 2m or 500ms")
+                }
             })
         try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
-        if key == "client-max-body-size" {
+        if NginxSettings.applied.contains(key) {
             let apps = global ? try context.store().apps().map(\.name) : [try context.existingApp(appWord)]
             for app in apps { try RouteSync(context).update(app) }
         }

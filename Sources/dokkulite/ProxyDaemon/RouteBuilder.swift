@@ -39,7 +39,10 @@ struct RouteBuilder {
             let maps = try PortPlan.effective(app, context: context)
             let httpsPort = maps.first { $0.scheme == .https }?.hostPort ?? 443
             let maxBody = try NginxSettings.clientMaxBodySize(app, store: store).flatMap(ProxySettings.bytes)
-            let route = RouteTable.App(name: app.rawValue, upstreams: upstreams, maxBodyBytes: maxBody, redirectToHTTPS: hasCertificate, httpsPort: httpsPort)
+            let readTimeout = try store.computedProperty(app, "nginx", "proxy-read-timeout").flatMap(NginxSettings.milliseconds)
+            let route = RouteTable.App(
+                name: app.rawValue, upstreams: upstreams, maxBodyBytes: maxBody, redirectToHTTPS: hasCertificate, httpsPort: httpsPort,
+                responseTimeoutMilliseconds: readTimeout)
             let appDomains = try store.domains(.app(app))
             // TLS-ALPN-01 is answered on the HTTPS port, which must listen before the app
             // has a certificate of its own.
