@@ -13,6 +13,8 @@ final class ProxyShared: Sendable {
     /// of the table is current. Changed only with the lock held.
     let routesVersion = Atomic<Int>(0)
     let configuration: ProxyServer.Configuration
+    /// Requests served so far, added up by each loop's sweep (not per request).
+    let activity = Atomic<UInt64>(0)
 
     init(routes: RouteTable, configuration: ProxyServer.Configuration) {
         self.routes = NIOLockedValueBox(routes)
@@ -155,7 +157,6 @@ final class LoopState: @unchecked Sendable {
     private var lastPort = 0
     private var lastRoute: AppRoute?
 
-    /// The app a Host header value is routed to on this loop, from the current route table.
     /// `Date: <IMF-fixdate>\r\n` for now, made at most once a second on this loop.
     func dateField() -> [UInt8] {
         let now = time(nil)
@@ -177,6 +178,7 @@ final class LoopState: @unchecked Sendable {
         return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 
+    /// The app a Host header value is routed to on this loop, from the current route table.
     func app(forHost host: UnsafeRawBufferPointer?, port: Int) -> AppRoute? {
         refreshRoutes()
         if port == lastPort, let lastHost, let host, Self.same(lastHost, host) { return lastRoute }
@@ -253,7 +255,16 @@ final class LoopState: @unchecked Sendable {
         let now = NIODeadline.now()
         for handler in Array(handlers.values) { handler.checkDeadlines(now) }
         pool.closeIdle(before: now - upstreamIdleTimeout, now: now)
+        // This loop's requests since the last sweep, for the server's idle memory trim:
+        // one shared add a second, nothing per request.
+        if counter != counted {
+            shared.activity.add(counter &- counted, ordering: .relaxed)
+            counted = counter
+        }
     }
+
+    /// `counter` as of the last sweep.
+    private var counted: UInt64 = 0
 
     /// Writes the buffered access log lines; called when the buffer is large and by a timer.
     func flushLog() {

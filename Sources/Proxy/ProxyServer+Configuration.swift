@@ -28,6 +28,9 @@ extension ProxyServer {
         /// certificate client writes): `GET /.well-known/acme-challenge/TOKEN` on any host is
         /// answered from there, before routing and before any HTTPS redirect. Nil: none.
         package var acmeChallengeDirectory: String?
+        /// Return freed heap memory to the system after an idle period (`malloc_trim`).
+        /// Off only to measure what it saves (`DOKKULITE_PROXY_IDLE_TRIM=0`).
+        package var idleTrim = true
 
         /// How often each event loop checks deadlines and ages out idle upstream connections.
         var sweepInterval: TimeAmount { min(.seconds(1), headerTimeout, responseTimeout) }

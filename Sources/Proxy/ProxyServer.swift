@@ -37,10 +37,19 @@ package final class ProxyServer: Service, Sendable {
             }
         }
         self.loops = loops
+        // After a burst, glibc keeps the freed heap: once the server has been idle for a
+        // whole period, give it back to the system (once per idle spell).
+        if configuration.idleTrim {
+            let trim = IdleTrim(shared: shared)
+            group.next().scheduleRepeatedTask(initialDelay: Self.trimPeriod, delay: Self.trimPeriod) { _ in trim.tick() }
+        }
         listening = NIOLockedValueBox([])
         self.certificates = TLSCertificates(certificates, acmeChallengeDirectory: configuration.acmeChallengeDirectory)
         Self.warn(about: self.certificates.unusable, logger)
     }
+
+    /// How long the server must see no request before it returns freed memory.
+    static let trimPeriod = TimeAmount.seconds(10)
 
     /// Every client connection and its upstream connection take a descriptor each: lift
     /// the soft limit to the hard one so a thousand clients do not run out.
@@ -218,4 +227,34 @@ package final class ProxyServer: Service, Sendable {
     static func configureHTTP(_ channel: any Channel, shared: ProxyShared, state: LoopState, listener: Listener, port: Int, descriptor: CInt? = nil) throws {
         try channel.pipeline.syncOperations.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port, descriptor: descriptor), name: "proxy")
     }
+}
+
+/// Returns freed heap memory to the system (`malloc_trim`) when no request came in for a
+/// whole period: the proxy's RSS falls back after a load spike instead of staying at its
+/// peak. Runs on one event loop only.
+final class IdleTrim: @unchecked Sendable {
+    private let shared: ProxyShared
+    private var seen: UInt64 = 0
+    private var trimmed = true
+
+    init(shared: ProxyShared) {
+        self.shared = shared
+    }
+
+    func tick() {
+        let now = shared.activity.load(ordering: .relaxed)
+        if now != seen {
+            seen = now
+            trimmed = false
+        } else if !trimmed {
+            trimmed = true
+            _ = Self.mallocTrim?(0)
+        }
+    }
+
+    /// glibc's `malloc_trim` (declared in malloc.h, which the Glibc module leaves out).
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    }()
 }
