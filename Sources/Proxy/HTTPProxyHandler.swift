@@ -683,7 +683,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         staging = true
         writeResponseHead(
             head, into: &kept.staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection,
-            date: loop.dateField())
+            date: loop.dateField(), strictTransportSecurity: listener.kind == .https ? exchange.route?.app.strictTransportSecurity : nil)
         if framing == .none { responseEnd(exchange) }
         return true
     }
@@ -691,18 +691,21 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// The status line and the headers worth passing on: hop-by-hop ones are left out.
     /// `date` (a whole `Date: …\r\n` field) is added when the app sent none: an origin
     /// server with a clock must send one (RFC 9110 §6.6.1), and nginx adds it too.
+    /// `strictTransportSecurity` (a value) is added as that header when the app sent none:
+    /// Dokku's template adds it to HTTPS responses.
     private func writeResponseHead(
-        _ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool, connection: StaticString? = nil, date: [UInt8]? = nil
+        _ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool, connection: StaticString? = nil, date: [UInt8]? = nil,
+        strictTransportSecurity: String? = nil
     ) {
         // The status line and fields are no longer than in the upstream's head, save two
         // bytes per line for a CRLF where it had a bare LF.
-        let bound = 2 * head.bytes.readableBytes + 2 * head.fields.count + 64 + (date?.count ?? 0)
+        let bound = 2 * head.bytes.readableBytes + 2 * head.fields.count + 64 + (date?.count ?? 0) + (strictTransportSecurity.map { $0.utf8.count + 32 } ?? 0)
         head.bytes.withUnsafeReadableBytes { bytes in
             out.writeHead(bound: bound) { out in
                 out.append("HTTP/1.1 ")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
                 out.append("\r\n")
-                var dated = false
+                var dated = false, secured = false
                 for field in head.fields {
                     switch field.kind {
                     case .connection, .hopByHop, .upgrade:
@@ -711,11 +714,18 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                         continue
                     default:
                         if field.kind == .date { dated = true }
+                        if field.kind == .strictTransportSecurity { secured = true }
                         out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
                         out.append("\r\n")
                     }
                 }
                 if !dated, let date { date.withUnsafeBytes { out.append($0) } }
+                if !secured, let strictTransportSecurity {
+                    out.append("Strict-Transport-Security: ")
+                    var value = strictTransportSecurity
+                    value.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
+                    out.append("\r\n")
+                }
                 if let connection { out.append(connection) }
                 out.append("\r\n")
             }

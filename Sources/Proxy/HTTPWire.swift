@@ -616,6 +616,8 @@ enum HeaderName: Equatable {
     case host, contentLength, transferEncoding, connection, upgrade, xRequestID
     /// `Date`: the proxy adds one to a response without.
     case date
+    /// `Strict-Transport-Security`: an app's own is kept, else the proxy's is added.
+    case strictTransportSecurity
     /// `Expect`: the proxy answers `100-continue` itself, as nginx does.
     case expect
     /// Set by the proxy; a client's value is replaced.
@@ -629,6 +631,7 @@ enum HeaderName: Equatable {
         switch name.count {
         case 4 where equal(name, "host"): return .host
         case 4 where equal(name, "date"): return .date
+        case 25 where equal(name, "strict-transport-security"): return .strictTransportSecurity
         case 6 where equal(name, "expect"): return .expect
         case 14 where equal(name, "content-length"): return .contentLength
         case 17 where equal(name, "transfer-encoding"): return .transferEncoding

@@ -19,11 +19,15 @@ package struct RouteTable: Sendable, Equatable {
         /// How long a request waits for the app's response to begin, in milliseconds
         /// (`nginx:set APP proxy-read-timeout`); nil: the server's default (60 s).
         package var responseTimeoutMilliseconds: Int64?
+        /// The `Strict-Transport-Security` value HTTPS responses get when the app sends none
+        /// (Dokku's `nginx:set APP hsts*`); nil: none.
+        package var strictTransportSecurity: String?
 
         package init(
             name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443,
-            responseTimeoutMilliseconds: Int64? = nil
+            responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil
         ) {
+            self.strictTransportSecurity = strictTransportSecurity
             self.name = name
             self.upstreams = upstreams
             self.maxBodyBytes = maxBodyBytes

@@ -33,7 +33,7 @@ import Testing
         defer { Task { await server.stop() } }
         let (http, https) = (ports[0], ports[1])
         server.update(RouteTable(domains: [
-            ("one.test", .init(name: "one", upstreams: [backendOne.upstream], redirectToHTTPS: true, httpsPort: https)),
+            ("one.test", .init(name: "one", upstreams: [backendOne.upstream], redirectToHTTPS: true, httpsPort: https, strictTransportSecurity: "max-age=15724800; includeSubdomains")),
             ("*.two.test", .init(name: "two", upstreams: [backendTwo.upstream])),
         ]))
 
@@ -48,6 +48,11 @@ import Testing
         let headers = try #require(try JSONSerialization.jsonObject(with: Data(try get("one.test", ca: one.certificatePath, path: "/headers").stdout.utf8)) as? [String: String])
         #expect(headers["x-forwarded-proto"] == "https")
         #expect(headers["x-forwarded-port"] == String(https))
+        // HSTS as Dokku's template sends it, over HTTPS only, and only for the app that has it.
+        let secured = try Shell.which("curl", ["-sS", "-D", "-", "-o", "/dev/null", "--cacert", one.certificatePath, "--resolve", "one.test:\(https):127.0.0.1", "https://one.test:\(https)/"])
+        #expect(secured.stdout.contains("\r\nStrict-Transport-Security: max-age=15724800; includeSubdomains\r\n"), "\(secured)")
+        let other = try Shell.which("curl", ["-sS", "-D", "-", "-o", "/dev/null", "--cacert", two.certificatePath, "--resolve", "a.two.test:\(https):127.0.0.1", "https://a.two.test:\(https)/"])
+        #expect(other.status == 0 && !other.stdout.lowercased().contains("strict-transport-security"), "\(other)")
 
         // A WebSocket upgrade is spliced through TLS as through plain HTTP.
         let script = """

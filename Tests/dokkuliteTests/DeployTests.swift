@@ -64,6 +64,8 @@ struct DeployTests {
         #expect(try sandbox.run("nginx:set", app, "proxy-read-timeout", "45s").status == 0)
         #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi", "routes rebuilt with the timeout")
         #expect(try sandbox.run("nginx:set", app, "proxy-read-timeout").status == 0)
+        #expect(try sandbox.run("nginx:set", app, "hsts", "maybe").stderr == " !     Invalid value for hsts: true or false\n")
+        #expect(try sandbox.run("nginx:set", app, "hsts-max-age", "120").status == 0)
 
         // A clone takes the settings and the code, and deploys under its own name.
         let clone = uniqueApp("cl")

@@ -20,7 +20,19 @@ enum NginxSettings {
     ]
 
     /// The keys the proxy applies (the rest are kept and reported, as Dokku keeps them).
-    static let applied: Set<String> = ["client-max-body-size", "proxy-read-timeout"]
+    static let applied: Set<String> = ["client-max-body-size", "proxy-read-timeout", "hsts", "hsts-include-subdomains", "hsts-max-age", "hsts-preload"]
+
+    /// The `Strict-Transport-Security` value Dokku's template gives HTTPS responses: on by
+    /// default, `max-age=15724800; includeSubdomains`; nil when `hsts` is `false`.
+    static func strictTransportSecurity(_ app: AppName, store: Store) throws -> String? {
+        func value(_ key: String) throws -> String? { try store.computedProperty(app, "nginx", key) }
+        guard try value("hsts") != "false" else { return nil }
+        let maxAge = try value("hsts-max-age").flatMap { UInt64($0) } ?? 15_724_800
+        var header = "max-age=\(maxAge)"
+        if try value("hsts-include-subdomains") != "false" { header += "; includeSubdomains" }
+        if try value("hsts-preload") == "true" { header += "; preload" }
+        return header
+    }
 
     /// nginx's time syntax (`60`, `60s`, `2m`, `1h`, `500ms`, `1m30s`) in milliseconds; nil
     /// when it is not one, or is zero or over a day.
@@ -67,6 +79,10 @@ struct NginxSet: Command {
                 if NginxSettings.durations.contains(key), NginxSettings.milliseconds(value) == nil {
                     throw CommandError("Invalid value for \(key): a time such as 60s, 2m or 500ms")
                 }
+                if ["hsts", "hsts-include-subdomains", "hsts-preload"].contains(key), !["true", "false"].contains(value) {
+                    throw CommandError("Invalid value for \(key): true or false")
+                }
+                if key == "hsts-max-age", UInt64(value) == nil { throw CommandError("Invalid value for hsts-max-age: a number of seconds") }
             })
         try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
         if NginxSettings.applied.contains(key) {
