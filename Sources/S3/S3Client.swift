@@ -96,11 +96,7 @@ package struct S3Client: Sendable {
     package static func authorization(
         method: String, path: String, query: [(String, String)], headers: [String: String], payloadHash: String, date: Date, credentials: Credentials
     ) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let amzDate = formatter.string(from: date)
+        let amzDate = Self.amzDate(date)
         let day = String(amzDate.prefix(8))
         var pairs: [(name: String, value: String)] = query.map { (encode($0.0, keepingSlash: false), encode($0.1, keepingSlash: false)) }
         pairs.sort { $0.name == $1.name ? $0.value < $1.value : $0.name < $1.name }
@@ -122,29 +118,43 @@ package struct S3Client: Sendable {
         return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
     }
 
-    // MARK: Requests
-
-    /// Sends one signed request; the response's status and body (bodies of listings and
-    /// errors only, capped).
-    private func send(
-        _ method: HTTPMethod, bucket: String, key: String?, query: [(String, String)] = [], body: HTTPClientRequest.Body? = nil, payloadHash: String,
-        client: HTTPClient, timeout: TimeAmount
-    ) async throws -> (status: Int, body: Data) {
-        let (url, host, path) = location(bucket: bucket, key: key)
-        let date = Date()
+    /// `x-amz-date`'s form of a time: `20130524T000000Z`.
+    static func amzDate(_ date: Date) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let headers = ["host": host, "x-amz-content-sha256": payloadHash, "x-amz-date": formatter.string(from: date)]
+        return formatter.string(from: date)
+    }
+
+    // MARK: Requests
+
+    /// SHA-256 of an empty payload, for requests without a body.
+    static let emptyPayloadHash = sha256Hex(Data())
+
+    /// A request signed for now: the URL, `Host` exactly as signed (with its port as
+    /// written, not as the client would spell it), the date, the payload hash, the signature.
+    private func signed(_ method: HTTPMethod, bucket: String, key: String?, query: [(String, String)] = [], payloadHash: String) -> HTTPClientRequest {
+        let (url, host, path) = location(bucket: bucket, key: key)
+        let date = Date()
+        let headers = ["host": host, "x-amz-content-sha256": payloadHash, "x-amz-date": Self.amzDate(date)]
         let queryText = query.isEmpty ? "" : "?" + query.map { "\(Self.encode($0.0, keepingSlash: false))=\(Self.encode($0.1, keepingSlash: false))" }.joined(separator: "&")
         var request = HTTPClientRequest(url: url + queryText)
         request.method = method
-        // Host as signed (with its port as written), not as the client would spell it.
         for (name, value) in headers { request.headers.add(name: name == "host" ? "Host" : name, value: value) }
         request.headers.add(name: "Authorization", value: Self.authorization(
             method: method.rawValue, path: path, query: query, headers: headers, payloadHash: payloadHash, date: date, credentials: credentials))
         request.headers.add(name: "User-Agent", value: "dokkulite-backup")
+        return request
+    }
+
+    /// Sends one signed request; the response's status and body (bodies of listings and
+    /// errors only, capped).
+    private func send(
+        _ method: HTTPMethod, bucket: String, key: String?, query: [(String, String)] = [], body: HTTPClientRequest.Body? = nil,
+        payloadHash: String = emptyPayloadHash, client: HTTPClient, timeout: TimeAmount
+    ) async throws -> (status: Int, body: Data) {
+        var request = signed(method, bucket: bucket, key: key, query: query, payloadHash: payloadHash)
         if let body { request.body = body }
         let response = try await client.execute(request, timeout: timeout)
         let collected = try await response.body.collect(upTo: 8 << 20)
@@ -154,17 +164,13 @@ package struct S3Client: Sendable {
     /// The S3 error's code and message, for a one-line failure.
     static func problem(_ status: Int, _ body: Data) -> String {
         let text = String(decoding: body, as: UTF8.self)
-        func element(_ name: String) -> String? {
-            guard let start = text.range(of: "<\(name)>"), let end = text.range(of: "</\(name)>", range: start.upperBound..<text.endIndex) else { return nil }
-            return String(text[start.upperBound..<end.lowerBound])
-        }
-        return [element("Code"), element("Message")].compactMap { $0 }.joined(separator: ": ").nonEmpty ?? "HTTP \(status)"
+        return [element("Code", in: text), element("Message", in: text)].compactMap { $0 }.joined(separator: ": ").nonEmpty ?? "HTTP \(status)"
     }
 
     /// Uploads the file open at `descriptor` (from its start, `length` bytes, whose SHA-256
     /// is `sha256`) as `key`. S3 makes an object visible only once it is whole.
-    package func put(bucket: String, key: String, descriptor: Int32, length: Int, sha256: String, timeout: TimeAmount = .hours(6)) throws {
-        try withClient { client in
+    package func put(bucket: String, key: String, descriptor: Int32, length: Int, sha256: String, timeout: TimeAmount = .hours(6)) async throws {
+        try await withClient { client in
             let chunks = FileChunks(descriptor: descriptor, length: length)
             let (status, body) = try await send(.PUT, bucket: bucket, key: key, body: .stream(chunks, length: .known(Int64(length))), payloadHash: sha256, client: client, timeout: timeout)
             guard (200..<300).contains(status) else { throw Failure("upload of \(key) to bucket \(bucket) failed: \(Self.problem(status, body))") }
@@ -172,8 +178,8 @@ package struct S3Client: Sendable {
     }
 
     /// The keys under `prefix`, in S3's (lexical) order.
-    package func list(bucket: String, prefix: String) throws -> [String] {
-        try withClient { client in
+    package func list(bucket: String, prefix: String) async throws -> [String] {
+        try await withClient { client in
             var keys: [String] = []
             var token: String?
             var pages = 0
@@ -182,7 +188,7 @@ package struct S3Client: Sendable {
                 guard pages <= 1000 else { throw Failure("listing bucket \(bucket) did not end after 1000 pages") }
                 var query = [("list-type", "2"), ("prefix", prefix)]
                 if let token { query.append(("continuation-token", token)) }
-                let (status, body) = try await send(.GET, bucket: bucket, key: nil, query: query, payloadHash: Self.sha256Hex(Data()), client: client, timeout: .seconds(60))
+                let (status, body) = try await send(.GET, bucket: bucket, key: nil, query: query, client: client, timeout: .seconds(60))
                 guard (200..<300).contains(status) else { throw Failure("listing bucket \(bucket) failed: \(Self.problem(status, body))") }
                 let text = String(decoding: body, as: UTF8.self)
                 var rest = text[...]
@@ -199,23 +205,9 @@ package struct S3Client: Sendable {
     }
 
     /// Downloads `key` into the file open at `descriptor` (written from its current offset).
-    package func get(bucket: String, key: String, into descriptor: Int32, timeout: TimeAmount = .hours(6)) throws {
-        try withClient { client in
-            let (url, host, path) = location(bucket: bucket, key: key)
-            let date = Date()
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-            let empty = Self.sha256Hex(Data())
-            let headers = ["host": host, "x-amz-content-sha256": empty, "x-amz-date": formatter.string(from: date)]
-            var request = HTTPClientRequest(url: url)
-            request.method = .GET
-            // Host as signed (with its port as written), not as the client would spell it.
-        for (name, value) in headers { request.headers.add(name: name == "host" ? "Host" : name, value: value) }
-            request.headers.add(name: "Authorization", value: Self.authorization(
-                method: "GET", path: path, query: [], headers: headers, payloadHash: empty, date: date, credentials: credentials))
-            let response = try await client.execute(request, timeout: timeout)
+    package func get(bucket: String, key: String, into descriptor: Int32, timeout: TimeAmount = .hours(6)) async throws {
+        try await withClient { client in
+            let response = try await client.execute(signed(.GET, bucket: bucket, key: key, payloadHash: Self.emptyPayloadHash), timeout: timeout)
             guard (200..<300).contains(Int(response.status.code)) else {
                 let body = try await response.body.collect(upTo: 1 << 20)
                 throw Failure("download of \(key) from bucket \(bucket) failed: \(Self.problem(Int(response.status.code), Data(body.readableBytesView)))")
@@ -231,9 +223,9 @@ package struct S3Client: Sendable {
         }
     }
 
-    package func delete(bucket: String, key: String) throws {
-        try withClient { client in
-            let (status, body) = try await send(.DELETE, bucket: bucket, key: key, payloadHash: Self.sha256Hex(Data()), client: client, timeout: .seconds(60))
+    package func delete(bucket: String, key: String) async throws {
+        try await withClient { client in
+            let (status, body) = try await send(.DELETE, bucket: bucket, key: key, client: client, timeout: .seconds(60))
             guard (200..<300).contains(status) else { throw Failure("deleting \(key) from bucket \(bucket) failed: \(Self.problem(status, body))") }
         }
     }
@@ -249,20 +241,19 @@ package struct S3Client: Sendable {
     }
 
     /// Runs `body` with a client that follows no redirect (a key holder chose the endpoint),
-    /// on a task the calling thread waits for.
-    private func withClient<T: Sendable>(_ body: @escaping @Sendable (HTTPClient) async throws -> T) throws -> T {
+    /// shut down after.
+    private func withClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { box.set(.success(try await body(client))) } catch { box.set(.failure(error)) }
+        do {
+            let value = try await body(client)
             try? await client.shutdown()
-            done.signal()
+            return value
+        } catch {
+            try? await client.shutdown()
+            throw error
         }
-        done.wait()
-        return try box.get()
     }
 }
 
@@ -291,24 +282,6 @@ struct FileChunks: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(descriptor: descriptor, length: length) }
-}
-
-final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<T, any Error>?
-
-    func set(_ value: Result<T, any Error>) {
-        lock.lock()
-        result = value
-        lock.unlock()
-    }
-
-    func get() throws -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let result else { throw S3Client.Failure("no result") }
-        return try result.get()
-    }
 }
 
 extension String {

@@ -54,14 +54,19 @@ struct ProxyServe: Command {
 /// Runs async work from a synchronous command and waits for it.
 enum BlockingTask {
     static func run(_ body: @escaping @Sendable () async throws -> Void) throws {
+        try value(body)
+    }
+
+    /// Runs `body` on a task and waits for its value.
+    static func value<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let semaphore = DispatchSemaphore(value: 0)
-        let failure = LockedBox<(any Error)?>(nil)
+        let result = LockedBox<Result<T, any Error>?>(nil)
         Task {
-            do { try await body() } catch { failure.set(error) }
+            do { result.set(.success(try await body())) } catch { result.set(.failure(error)) }
             semaphore.signal()
         }
         semaphore.wait()
-        if let error = failure.get() { throw error }
+        return try result.get()!.get()
     }
 }
 

@@ -95,7 +95,9 @@ struct ServiceBackups {
     }
 
     /// The name prefix of this service's backup files.
-    private func prefix(_ name: ServiceName) -> String { "\(kind.rawValue)-\(name.rawValue)-" }
+    private func prefix(_ name: ServiceName) -> String { Self.prefix(kind, name) }
+
+    private static func prefix(_ kind: ServiceKind, _ name: ServiceName) -> String { "\(kind.rawValue)-\(name.rawValue)-" }
 
     // MARK: Backup
 
@@ -172,21 +174,37 @@ struct ServiceBackups {
         }
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         let key = (keyPrefix.isEmpty ? "" : keyPrefix + "/") + fileName(record.name, encrypted: passphrase != nil)
-        do {
-            try client.put(bucket: bucket, key: key, descriptor: file, length: length, sha256: digest)
-            if let keep {
-                let existing = try client.list(bucket: bucket, prefix: (keyPrefix.isEmpty ? "" : keyPrefix + "/") + prefix(record.name))
-                    .filter { isBackupName(String($0.split(separator: "/").last ?? ""), record.name) }
-                for old in existing.dropLast(max(keep, 1)) { try client.delete(bucket: bucket, key: old) }
+        let kind = kind
+        let existing = try onS3("Backup of \(record.name) to S3 failed") {
+            try await client.put(bucket: bucket, key: key, descriptor: file, length: length, sha256: digest)
+            return keep == nil ? [] : try await Self.bucketBackups(client, bucket: bucket, prefix: keyPrefix, kind: kind, name: record.name)
+        }
+        if let keep {
+            let old = Array(existing.dropLast(max(keep, 1)))
+            try onS3("Backup of \(record.name) to S3 failed") {
+                for key in old { try await client.delete(bucket: bucket, key: key) }
             }
+        }
+        return "s3://\(bucket)/\(key)"
+    }
+
+    /// This service's backups in a bucket under `prefix`, oldest first, as keys.
+    private static func bucketBackups(_ client: S3Client, bucket: String, prefix keyPrefix: String, kind: ServiceKind, name: ServiceName) async throws -> [String] {
+        let base = keyPrefix.isEmpty ? "" : keyPrefix + "/"
+        return try await client.list(bucket: bucket, prefix: base + prefix(kind, name)).filter { isBackupName(String($0.dropFirst(base.count)), name, kind: kind) }
+    }
+
+    /// Runs S3 requests from this synchronous command; their failures in one line.
+    private func onS3<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) throws -> T {
+        do {
+            return try BlockingTask.value(body)
         } catch let failure as S3Client.Failure {
-            throw CommandError("Backup of \(record.name) to S3 failed: \(failure)")
+            throw CommandError("\(what): \(failure)")
         } catch let failure as CommandError {
             throw failure
         } catch {
-            throw CommandError("Backup of \(record.name) to S3 failed: \(error)")
+            throw CommandError("\(what): \(error)")
         }
-        return "s3://\(bucket)/\(key)"
     }
 
     /// `KIND-NAME-YYYYMMDD-HHMMSS.EXT[.gpg]` for now.
@@ -205,7 +223,7 @@ struct ServiceBackups {
     }
 
     /// The shell line that writes a dump of the service to standard output.
-    private func dumpCommand(_ record: ServiceRecord) -> String {
+    func dumpCommand(_ record: ServiceRecord) -> String {
         switch kind {
         case .postgres:
             return ([kind.binaries + "/pg_dump", "--format=custom", "--no-acl", "--no-owner"] + manager.postgresConnection(record) + ["--dbname=" + record.name.databaseName]).joined(separator: " ")
@@ -256,9 +274,12 @@ struct ServiceBackups {
 
     /// Whether a file name is one of this service's backups: `KIND-NAME-` then
     /// exactly `YYYYMMDD-HHMMSS.EXT[.gpg]`.
-    private func isBackupName(_ file: String, _ name: ServiceName) -> Bool {
-        guard file.hasPrefix(prefix(name)) else { return false }
-        let rest = Array(file.utf8.dropFirst(prefix(name).utf8.count))
+    private func isBackupName(_ file: String, _ name: ServiceName) -> Bool { Self.isBackupName(file, name, kind: kind) }
+
+    private static func isBackupName(_ file: String, _ name: ServiceName, kind: ServiceKind) -> Bool {
+        let prefix = prefix(kind, name)
+        guard file.hasPrefix(prefix) else { return false }
+        let rest = Array(file.utf8.dropFirst(prefix.utf8.count))
         // Exactly YYYYMMDD-HHMMSS, ASCII digits: `db`'s pattern must not take `db-2`'s files.
         guard rest.count > 15, rest[8] == UInt8(ascii: "-"),
             rest[0..<8].allSatisfy({ (48...57).contains($0) }), rest[9..<15].allSatisfy({ (48...57).contains($0) })
@@ -271,12 +292,10 @@ struct ServiceBackups {
     func list(_ record: ServiceRecord, target text: String) throws -> [String] {
         let target = try target(text)
         if case .bucket(let bucket, let keyPrefix) = target {
-            let base = keyPrefix.isEmpty ? "" : keyPrefix + "/"
-            do {
-                return try S3Client(try credentials(record.name)).list(bucket: bucket, prefix: base + prefix(record.name))
-                    .filter { isBackupName(String($0.dropFirst(base.count)), record.name) }.map { "s3://\(bucket)/\($0)" }
-            } catch let failure as S3Client.Failure {
-                throw CommandError("\(failure)")
+            let client = S3Client(try credentials(record.name))
+            let kind = kind
+            return try onS3("Listing bucket \(bucket) failed") {
+                try await Self.bucketBackups(client, bucket: bucket, prefix: keyPrefix, kind: kind, name: record.name).map { "s3://\(bucket)/\($0)" }
             }
         }
         guard case .directory(let relative) = target else { return [] }
@@ -301,8 +320,13 @@ struct ServiceBackups {
         defer { close(file) }
         var info = stat()
         guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw CommandError("Backup \(text) is not a file") }
+        try restore(record, from: file, named: text)
+    }
+
+    /// Restores from an open backup, decrypting it when its name ends in `.gpg`.
+    private func restore(_ record: ServiceRecord, from file: Int32, named text: String) throws {
         var decrypt: String?
-        if relative.hasSuffix(".gpg") {
+        if text.hasSuffix(".gpg") {
             guard try store.serviceProperty(kind, record.name, "backup-passphrase") != nil else {
                 throw CommandError("Backup \(text) is encrypted and \(record.name) has no passphrase: \(kind.rawValue):backup-set-encryption first")
             }
@@ -318,20 +342,10 @@ struct ServiceBackups {
         }
         let file = try scratchFile()
         defer { close(file) }
-        do {
-            try S3Client(try credentials(record.name)).get(bucket: bucket, key: key, into: file)
-        } catch let failure as S3Client.Failure {
-            throw CommandError("\(failure)")
-        }
+        let client = S3Client(try credentials(record.name))
+        try onS3("Download of \(text) failed") { try await client.get(bucket: bucket, key: key, into: file) }
         lseek(file, 0, SEEK_SET)
-        var decrypt: String?
-        if key.hasSuffix(".gpg") {
-            guard try store.serviceProperty(kind, record.name, "backup-passphrase") != nil else {
-                throw CommandError("Backup \(text) is encrypted and \(record.name) has no passphrase: \(kind.rawValue):backup-set-encryption first")
-            }
-            decrypt = Self.gpg("--decrypt")
-        }
-        try ServiceImport(context, kind).restore(record, from: file, decrypt: decrypt)
+        try restore(record, from: file, named: text)
     }
 
     // MARK: Schedule
