@@ -321,16 +321,10 @@ struct ServiceExport<Kind: ServiceKindTag>: ServiceCommand {
         let manager = ServiceManager(context, kind)
         let record = try manager.existing(service)
         guard try manager.isRunning(record) else { throw CommandError("Service \(record.name) is not running") }
-        let argv: [String]
-        switch kind {
-        case .postgres:
-            argv = [kind.binaries + "/pg_dump", "--format=custom", "--no-acl", "--no-owner"] + manager.postgresConnection(record) + ["--dbname=" + record.name.databaseName]
-        case .redis:
-            argv = ["/bin/bash", "-c", (["redis-cli", "--no-auth-warning"] + manager.redisConnection(record) + ["--rdb", "/tmp/dump.rdb", ">&2", "&&", "cat", "/tmp/dump.rdb"]).joined(separator: " ")]
-        }
+        let line = ServiceBackups(context, kind).dumpCommand(record)
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(null) }
-        let status = try manager.runTool(manager.toolSpec(record, purpose: "export", argv: argv), input: null)
+        let status = try manager.runTool(manager.toolSpec(record, purpose: "export", argv: ["/bin/bash", "-c", line]), input: null)
         if status != 0 { throw CommandError("Export of \(record.name) failed (exit status \(status))") }
     }
 }
@@ -391,13 +385,7 @@ struct ServiceCopy {
         defer { close(file) }
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(null) }
-        let line: String
-        switch kind {
-        case .postgres:
-            line = ([kind.binaries + "/pg_dump", "--format=custom", "--no-acl", "--no-owner"] + manager.postgresConnection(source) + ["--dbname=" + source.name.databaseName]).joined(separator: " ")
-        case .redis:
-            line = (["redis-cli", "--no-auth-warning"] + manager.redisConnection(source) + ["--rdb", "/tmp/dump.rdb", ">&2", "&&", "cat", "/tmp/dump.rdb"]).joined(separator: " ")
-        }
+        let line = ServiceBackups(context, kind).dumpCommand(source)
         let status = try manager.runTool(manager.toolSpec(source, purpose: "export", argv: ["/bin/bash", "-c", line]), input: null, output: file)
         guard status == 0 else { throw CommandError("Export of \(source.name) failed (exit status \(status))") }
         lseek(file, 0, SEEK_SET)
@@ -486,6 +474,11 @@ struct ServiceStop<Kind: ServiceKindTag>: ServiceCommand {
     @Argument var service: String?
 
     func run(in context: Context) throws {
+        try Self.stop(service, kind: kind, context: context)
+    }
+
+    /// `stop`, and `pause`, which is the same here (there is no container to keep).
+    static func stop(_ service: String?, kind: ServiceKind, context: Context) throws {
         let manager = ServiceManager(context, kind)
         let record = try manager.existing(service)
         guard try manager.isRunning(record) else {
@@ -506,14 +499,7 @@ struct ServicePause<Kind: ServiceKindTag>: ServiceCommand {
     @Argument var service: String?
 
     func run(in context: Context) throws {
-        try ServiceStop<Kind>(service: service).run(in: context)
-    }
-}
-
-extension ServiceStop {
-    init(service: String?) {
-        self.init()
-        self.service = service
+        try ServiceStop<Kind>.stop(service, kind: kind, context: context)
     }
 }
 
