@@ -35,21 +35,26 @@ extension Store {
     func setConfig(_ scope: Scope, _ pairs: [(key: String, value: String)], replacing: Bool = false) throws {
         try write { db in
             if replacing { try Self.clearConfig(scope, db) }
-            for (key, value) in pairs {
-                // Keys name files (a build's ENV_DIR) and lines of systemd's EnvironmentFile:
-                // whatever the caller checked, none other than Dokku's shape is stored.
-                try ConfigVars.validate(key: key)
-                let bytes = Data(value.utf8)
-                switch scope {
-                case .app(let app):
-                    try db.execute(
-                        sql: "INSERT INTO configVar (app, key, value) VALUES (?, ?, ?) ON CONFLICT (app, key) DO UPDATE SET value = excluded.value",
-                        arguments: [app.rawValue, key, bytes])
-                case .global:
-                    try db.execute(
-                        sql: "INSERT INTO globalConfigVar (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        arguments: [key, bytes])
-                }
+            try Self.setConfig(scope, pairs, db)
+        }
+    }
+
+    /// Sets config vars inside a transaction the caller holds (a service link with its record).
+    static func setConfig(_ scope: Scope, _ pairs: [(key: String, value: String)], _ db: Database) throws {
+        for (key, value) in pairs {
+            // Keys name files (a build's ENV_DIR) and lines of systemd's EnvironmentFile:
+            // whatever the caller checked, none other than Dokku's shape is stored.
+            try ConfigVars.validate(key: key)
+            let bytes = Data(value.utf8)
+            switch scope {
+            case .app(let app):
+                try db.execute(
+                    sql: "INSERT INTO configVar (app, key, value) VALUES (?, ?, ?) ON CONFLICT (app, key) DO UPDATE SET value = excluded.value",
+                    arguments: [app.rawValue, key, bytes])
+            case .global:
+                try db.execute(
+                    sql: "INSERT INTO globalConfigVar (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    arguments: [key, bytes])
             }
         }
     }
@@ -57,19 +62,23 @@ extension Store {
     /// Removes the given keys; returns the ones that existed.
     @discardableResult
     func unsetConfig(_ scope: Scope, keys: [String]) throws -> [String] {
-        try write { db in
-            var removed: [String] = []
-            for key in keys {
-                switch scope {
-                case .app(let app):
-                    try db.execute(sql: "DELETE FROM configVar WHERE app = ? AND key = ?", arguments: [app.rawValue, key])
-                case .global:
-                    try db.execute(sql: "DELETE FROM globalConfigVar WHERE key = ?", arguments: [key])
-                }
-                if db.changesCount > 0 { removed.append(key) }
+        try write { db in try Self.unsetConfig(scope, keys: keys, db) }
+    }
+
+    /// Removes the given keys inside a transaction the caller holds; the ones that existed.
+    @discardableResult
+    static func unsetConfig(_ scope: Scope, keys: [String], _ db: Database) throws -> [String] {
+        var removed: [String] = []
+        for key in keys {
+            switch scope {
+            case .app(let app):
+                try db.execute(sql: "DELETE FROM configVar WHERE app = ? AND key = ?", arguments: [app.rawValue, key])
+            case .global:
+                try db.execute(sql: "DELETE FROM globalConfigVar WHERE key = ?", arguments: [key])
             }
-            return removed
+            if db.changesCount > 0 { removed.append(key) }
         }
+        return removed
     }
 
     /// Removes every config var of the scope.

@@ -157,9 +157,7 @@ extension Store {
             try db.execute(
                 sql: "INSERT INTO serviceLink (kind, name, app, variable) VALUES (?, ?, ?, ?)",
                 arguments: [record.kind.rawValue, record.name.rawValue, record.app.rawValue, record.variable])
-            try db.execute(
-                sql: "INSERT INTO configVar (app, key, value) VALUES (?, ?, ?) ON CONFLICT (app, key) DO UPDATE SET value = excluded.value",
-                arguments: [record.app.rawValue, record.variable, Data(url.utf8)])
+            try Self.setConfig(.app(record.app), [(record.variable, url)], db)
         }
     }
 
@@ -167,9 +165,7 @@ extension Store {
     func unlink(_ kind: ServiceKind, _ name: ServiceName, app: AppName, variables: [String]) throws {
         try write { db in
             try db.execute(sql: "DELETE FROM serviceLink WHERE kind = ? AND name = ? AND app = ?", arguments: [kind.rawValue, name.rawValue, app.rawValue])
-            for variable in variables {
-                try db.execute(sql: "DELETE FROM configVar WHERE app = ? AND key = ?", arguments: [app.rawValue, variable])
-            }
+            try Self.unsetConfig(.app(app), keys: variables, db)
         }
     }
 
