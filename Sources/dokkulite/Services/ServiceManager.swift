@@ -46,8 +46,8 @@ struct ServiceManager {
     func url(_ record: ServiceRecord, querystring: String? = nil) -> String {
         var url: String
         switch kind {
-        case .postgres: url = "postgres://postgres:\(record.password)@127.0.0.1:\(record.port)/\(record.name.databaseName)"
-        case .redis: url = "redis://:\(record.password)@127.0.0.1:\(record.port)"
+        case .postgres: url = "\(kind.scheme)://postgres:\(record.password)@127.0.0.1:\(record.port)/\(record.name.databaseName)"
+        case .redis: url = "\(kind.scheme)://:\(record.password)@127.0.0.1:\(record.port)"
         }
         if let querystring, !querystring.isEmpty { url += "?" + querystring }
         return url
@@ -345,7 +345,7 @@ struct ServiceManager {
         var spec = ProcessSpec(
             unit: "\(settings.rootSlice)-\(kind.rawValue)@\(UnitNames.escape(record.name.rawValue))-\(purpose)-\(id).service",
             slice: settings.rootSlice + ".slice", description: "dokkulite \(kind.rawValue) \(record.name) \(purpose)",
-            command: "", workingDirectory: "/tmp", environment: ["HOME": "/tmp", "TERM": ProcessInfo.processInfo.environment["TERM"] ?? "dumb"].merging(environment) { $1 },
+            command: "", workingDirectory: "/tmp", environment: ["HOME": "/tmp", "TERM": Self.terminal].merging(environment) { $1 },
             environmentFiles: [secretsFile(record.name)] + (passphrase ? [passphraseFile(record.name)] : []), identity: .dynamic(name: nil), restart: .init(mode: "no", maxStarts: nil),
             stopTimeoutSeconds: 10,
             sandbox: .init(hardened: true, inaccessiblePaths: hiddenPaths(except: nil), reservedPorts: settings.reservedPorts),
@@ -357,6 +357,15 @@ struct ServiceManager {
             spec.sandbox.inaccessiblePaths = hiddenPaths(except: record)
         }
         return spec
+    }
+
+    /// The caller's `TERM` (over ssh, the key holder's client sends it) when it is a plain
+    /// terminal name, as it goes into a unit property; else `dumb`.
+    static var terminal: String {
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        let plain = (1...64).contains(term.utf8.count)
+            && term.utf8.allSatisfy { (97...122).contains($0) || (65...90).contains($0) || (48...57).contains($0) || $0 == 45 || $0 == 46 || $0 == 95 || $0 == 43 }
+        return plain ? term : "dumb"
     }
 
     /// Runs a tool attached to the given descriptors; its exit code.
