@@ -88,6 +88,10 @@ enum HTTPWire {
         var statusText: Range<Int>
         var minorVersion: Int
         var fields: [Field]
+
+        func string(_ range: Range<Int>) -> String {
+            bytes.getString(at: range.lowerBound, length: range.count) ?? ""
+        }
     }
 
     /// What a head's headers say about routing, framing and the connection, read in one pass.
@@ -455,11 +459,18 @@ struct ChunkedScanner {
     var isDone: Bool { if case .done = state { true } else { false } }
 
     /// Consumes bytes up to the end of the body; returns how many were part of it. `data`
-    /// receives the ranges of chunk data among them.
-    mutating func scan(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void = { _ in }) throws -> Int {
+    /// receives the ranges of chunk data among them, `trailer` each byte of the trailer
+    /// section (its lines and the final CRLF).
+    mutating func scan(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void = { _ in }, trailer: ((UInt8) -> Void)? = nil) throws -> Int {
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
+            if let trailer {
+                switch state {
+                case .trailerLineStart, .trailerLine, .trailerLineFeed, .finalLineFeed: trailer(byte)
+                default: break
+                }
+            }
             switch state {
             case .size(let digits):
                 if let value = Self.hexValue(byte) {

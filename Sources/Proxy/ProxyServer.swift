@@ -5,6 +5,8 @@ package import Logging
 internal import NIOConcurrencyHelpers
 internal import NIOCore
 internal import NIOHTTP1
+internal import NIOHTTP2
+internal import NIOTLS
 internal import NIOPosix
 package import ServiceLifecycle
 
@@ -191,7 +193,7 @@ package final class ProxyServer: Service, Sendable {
             let certificates = self.certificates
             configure = { channel, state, port in
                 try certificates.configure(channel) { channel in
-                    try Self.configureHTTP(channel, shared: shared, state: state, listener: listener, port: port)
+                    try Self.configureHTTPS(channel, shared: shared, state: state, listener: listener, port: port)
                 }
             }
         case .tcp:
@@ -226,6 +228,69 @@ package final class ProxyServer: Service, Sendable {
 
     static func configureHTTP(_ channel: any Channel, shared: ProxyShared, state: LoopState, listener: Listener, port: Int, descriptor: CInt? = nil) throws {
         try channel.pipeline.syncOperations.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port, descriptor: descriptor), name: "proxy")
+    }
+
+    /// After the TLS handshake: HTTP/2 when the client chose `h2` by ALPN, else HTTP/1.1.
+    static func configureHTTPS(_ channel: any Channel, shared: ProxyShared, state: LoopState, listener: Listener, port: Int) throws {
+        let negotiation = ApplicationProtocolNegotiationHandler { result, channel in
+            channel.eventLoop.makeCompletedFuture {
+                if case .negotiated("h2") = result {
+                    try configureHTTP2(channel, shared: shared, state: state, listener: listener, port: port)
+                } else {
+                    try configureHTTP(channel, shared: shared, state: state, listener: listener, port: port)
+                }
+            }
+        }
+        try channel.pipeline.syncOperations.addHandler(negotiation)
+    }
+
+    /// An HTTP/2 connection: each stream a channel of its own, carrying one request through
+    /// an `HTTP2Bridge` to its own `HTTPProxyHandler`.
+    static func configureHTTP2(_ channel: any Channel, shared: ProxyShared, state: LoopState, listener: Listener, port: Int) throws {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 128),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: HTTPWire.maxHeadBytes),
+            HTTP2Setting(parameter: .initialWindowSize, value: Self.http2StreamWindow),
+        ]
+        connection.targetWindowSize = 4 * Self.http2StreamWindow
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = Self.http2StreamWindow
+        stream.outboundBufferSizeHighWatermark = 64 * 1024
+        stream.outboundBufferSizeLowWatermark = 32 * 1024
+        let idle = HTTP2IdleClose()
+        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: nil, writeTimeout: nil, allTimeout: shared.configuration.idleTimeout))
+        try channel.pipeline.syncOperations.addHandler(idle)
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: idle
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2Bridge())
+                try stream.pipeline.syncOperations.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port))
+            }
+        }
+    }
+
+    /// Each HTTP/2 stream's flow-control window: what a client may send before the app reads.
+    static let http2StreamWindow = 256 * 1024
+}
+
+/// Closes an HTTP/2 connection that has had no stream open and no traffic for the idle
+/// timeout (each stream's own deadlines are its `HTTPProxyHandler`'s).
+final class HTTP2IdleClose: ChannelInboundHandler, NIOHTTP2StreamDelegate, @unchecked Sendable {
+    typealias InboundIn = Any
+    /// Streams open on this connection; changed only on its event loop.
+    private var open = 0
+
+    func streamCreated(_ id: HTTP2StreamID, channel: any Channel) { open += 1 }
+    func streamClosed(_ id: HTTP2StreamID, channel: any Channel) { open -= 1 }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent, open == 0 {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }
 

@@ -49,7 +49,7 @@ import Testing
         #expect(headers["x-forwarded-proto"] == "https")
         #expect(headers["x-forwarded-port"] == String(https))
         // HSTS as Dokku's template sends it, over HTTPS only, and only for the app that has it.
-        let secured = try Shell.which("curl", ["-sS", "-D", "-", "-o", "/dev/null", "--cacert", one.certificatePath, "--resolve", "one.test:\(https):127.0.0.1", "https://one.test:\(https)/"])
+        let secured = try Shell.which("curl", ["-sS", "--http1.1", "-D", "-", "-o", "/dev/null", "--cacert", one.certificatePath, "--resolve", "one.test:\(https):127.0.0.1", "https://one.test:\(https)/"])
         #expect(secured.stdout.contains("\r\nStrict-Transport-Security: max-age=15724800; includeSubdomains\r\n"), "\(secured)")
         let other = try Shell.which("curl", ["-sS", "-D", "-", "-o", "/dev/null", "--cacert", two.certificatePath, "--resolve", "a.two.test:\(https):127.0.0.1", "https://a.two.test:\(https)/"])
         #expect(other.status == 0 && !other.stdout.lowercased().contains("strict-transport-security"), "\(other)")
@@ -83,5 +83,76 @@ import Testing
         server.update(certificates: [broken, two])
         #expect(try get("a.two.test", ca: two.certificatePath).stdout == "two")
         #expect(TLSCertificates([broken, one]).unusable.map(\.entry) == [broken])
+    }
+
+    /// HTTP/2 by ALPN: requests and bodies both ways, trailers, interim and bodiless
+    /// responses, flow control over a large body, and streams that do not wait for each other.
+    @Test func http2ByALPN() async throws {
+        let directory = NSTemporaryDirectory() + "dokkulite-h2-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let one = try certificate("one.test", file: "one", in: directory)
+        let backend = try Backend("one")
+        let configuration = ProxyServer.Configuration(listeners: [.init(host: "127.0.0.1", port: 0, kind: .https)], accessLog: false, threads: 2)
+        let server = try ProxyServer(configuration: configuration, routes: RouteTable(domains: [("one.test", .init(name: "one", upstreams: [backend.upstream]))]), certificates: [one])
+        let https = try await server.start()[0]
+        defer { Task { await server.stop() } }
+        let base = "https://one.test:\(https)"
+        func curl(_ arguments: [String], input: String? = nil) throws -> ProcessResult {
+            try Shell.which("curl", ["-sS", "--max-time", "20", "--http2", "--cacert", one.certificatePath, "--resolve", "one.test:\(https):127.0.0.1"] + arguments, input: input)
+        }
+
+        let plain = try curl(["-v", base + "/"])
+        #expect(plain.stdout == "one", "\(plain)")
+        #expect(plain.stderr.contains("ALPN: server accepted h2"), "\(plain.stderr)")
+        #expect(plain.stderr.contains("< HTTP/2 200"), "\(plain.stderr)")
+        // A client that offers only HTTP/1.1 still gets it.
+        let old = try curl(["--http1.1", "-v", base + "/"])
+        #expect(old.stdout == "one" && old.stderr.contains("< HTTP/1.1 200"), "\(old.stderr)")
+
+        // The app sees an HTTP/1.1 request with Host, one Cookie line and the forwarding headers.
+        let seen = try curl(["-H", "Cookie: a=1", "-H", "Cookie: b=2", base + "/headers"])
+        let headers = try #require(try JSONSerialization.jsonObject(with: Data(seen.stdout.utf8)) as? [String: String], "\(seen)")
+        #expect(headers["host"] == "one.test:\(https)")
+        #expect(headers["cookie"] == "a=1; b=2")
+        #expect(headers["x-forwarded-proto"] == "https")
+
+        // Bodies: with a length, and streamed without one (sent on as chunks).
+        let megabyte = String(repeating: "x", count: 1 << 20)
+        #expect(try curl(["--data-binary", "@-", base + "/echo"], input: megabyte).stdout == "received 1048576")
+        #expect(try curl(["-T", "-", "-X", "POST", base + "/echo"], input: megabyte).stdout == "received 1048576")
+        // Eight MiB down through 256 KiB stream windows.
+        #expect(try curl(["-o", "/dev/null", "-w", "%{size_download}", base + "/big?mb=8"]).stdout == "8388608")
+
+        // A chunked response's trailer becomes an HTTP/2 trailer; an interim 103 and the
+        // final answer both arrive; HEAD keeps its Content-Length; a body ended by the
+        // upstream's close ends the stream.
+        let chunked = try curl(["-D", "-", base + "/chunked"])
+        // (curl writes the trailer where it arrives: after the body.)
+        #expect(chunked.stdout.hasSuffix("\r\n\r\nonetwothreex-checksum: 11\r\n"), "\(chunked)")
+        let hinted = try curl(["-D", "-", base + "/hints"])
+        #expect(hinted.stdout.contains("HTTP/2 103") && hinted.stdout.hasSuffix("hinted"), "\(hinted)")
+        let head = try curl(["-I", base + "/"])
+        #expect(head.stdout.contains("content-length: 3"), "\(head)")
+        #expect(try curl([base + "/close"]).stdout == "until-close")
+        let empty = try curl(["-o", "/dev/null", "-w", "%{http_code}", base + "/empty"])
+        #expect(empty.stdout == "204" && empty.status == 0, "\(empty)")
+
+        // One connection, three streams: the slow one does not hold the others back.
+        let parallel = try curl([
+            "--parallel", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+            "-w", "%{url_effective} %{num_connects} %{time_total}\\n", base + "/slow?s=2", base + "/", base + "/headers",
+        ])
+        let rows = parallel.stdout.split(separator: "\n").map { $0.split(separator: " ") }
+        #expect(rows.count == 3, "\(parallel)")
+        #expect(rows.map { $0[1] }.filter { $0 == "1" }.count == 1, "one connection for the three: \(parallel)")
+        for row in rows where !row[0].contains("slow") {
+            #expect(Double(row[2])! < 1.5, "a fast stream waited for the slow one: \(parallel)")
+        }
+        #expect(rows.contains { $0[0].contains("slow") && Double($0[2])! >= 2 }, "\(parallel)")
+
+        // Many streams on few connections.
+        let load = try Shell.which("h2load", ["-n", "400", "-c", "4", "-m", "10", "https://127.0.0.1:\(https)/", "-H", ":authority: one.test"])
+        #expect(load.stdout.contains("400 succeeded, 0 failed, 0 errored"), "\(load.stdout)")
     }
 }
