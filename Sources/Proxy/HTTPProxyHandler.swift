@@ -1,4 +1,5 @@
 internal import Beneath
+internal import CompressNIO
 internal import NIOCore
 internal import NIOHTTP1
 
@@ -113,8 +114,13 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         var responseHeadScanned = 0
         var responseFraming: HTTPWire.Framing = .none
         var responseChunks = ChunkedScanner()
-        /// A chunked response to an HTTP/1.0 client: sent as plain data, ended by closing.
+        /// A chunked response to an HTTP/1.0 client: sent as plain data, ended by closing;
+        /// or one being compressed.
         var dechunk = false
+        /// The client accepts gzip and the app has it on.
+        var acceptsGzip = false
+        /// The response is being compressed.
+        var compression: ResponseCompression?
 
         init(head: HTTPWire.RequestHead, route: AppRoute?, host: Range<Int>?, keepAlive: Bool, givenRequestID: Range<Int>?, requestNumber: UInt64, retryable: Bool) {
             self.head = head
@@ -423,7 +429,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 }
                 // The client's headers are kept as they are; only those the proxy must not
                 // forward, or sets itself, are left out.
-                for field in head.fields where field.kind == .other || (field.kind == .host && head.authority == nil) || field.kind == .contentLength {
+                for field in head.fields where field.kind.forwardedAsIs || (field.kind == .host && head.authority == nil) || field.kind == .contentLength {
+                    if field.kind == .acceptEncoding, route.app.gzip {
+                        exchange.acceptsGzip = ResponseCompression.acceptsGzip(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                    }
                     if summary.namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
                     out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
                     out.append("\r\n")
@@ -674,18 +683,40 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         }
         exchange.responseFraming = framing
         if !summary.persists(minorVersion: head.minorVersion) || framing == .untilClose { exchange.upstream?.reusable = false }
+        if exchange.acceptsGzip, framing != .none, exchange.head.minorVersion >= 1, shouldCompress(head, framing: framing) {
+            exchange.compression = ResponseCompression(allocator: allocator)
+        }
+        let compressing = exchange.compression != nil
         // An HTTP/1.0 client cannot take chunks: it gets the data, and the end is the close.
-        exchange.dechunk = framing == .chunked && exchange.head.minorVersion == 0
-        if framing == .untilClose || exchange.dechunk { exchange.keepAlive = false }
+        exchange.dechunk = framing == .chunked && (exchange.head.minorVersion == 0 || compressing)
+        if framing == .untilClose && !compressing || exchange.dechunk && !compressing { exchange.keepAlive = false }
 
         let connection: StaticString? = !exchange.keepAlive ? "Connection: close\r\n" : exchange.head.minorVersion == 0 ? "Connection: keep-alive\r\n" : nil
         kept.staged.clear(minimumCapacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
         staging = true
         writeResponseHead(
-            head, into: &kept.staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1, connection: connection,
-            date: loop.dateField(), strictTransportSecurity: listener.kind == .https ? exchange.route?.app.strictTransportSecurity : nil)
+            head, into: &kept.staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1 && !compressing, connection: connection,
+            date: loop.dateField(), strictTransportSecurity: listener.kind == .https ? exchange.route?.app.strictTransportSecurity : nil, compressing: compressing)
         if framing == .none { responseEnd(exchange) }
         return true
+    }
+
+    /// Whether to gzip a response the client accepts gzip for (`ResponseCompression`).
+    private func shouldCompress(_ head: HTTPWire.ResponseHead, framing: HTTPWire.Framing) -> Bool {
+        guard head.status == 200 || head.status == 403 || head.status == 404 else { return false }
+        if case .length(let length) = framing, length < ResponseCompression.minimumLength { return false }
+        var typed = false
+        var encoded = false
+        head.bytes.withUnsafeReadableBytes { bytes in
+            for field in head.fields {
+                switch field.kind {
+                case .contentType: typed = ResponseCompression.compressible(contentType: UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                case .contentEncoding: encoded = encoded || !HTTPWire.equalsLowercase(UnsafeRawBufferPointer(rebasing: bytes[field.value]), "identity")
+                default: break
+                }
+            }
+        }
+        return typed && !encoded
     }
 
     /// The status line and the headers worth passing on: hop-by-hop ones are left out.
@@ -695,11 +726,12 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// Dokku's template adds it to HTTPS responses.
     private func writeResponseHead(
         _ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool, connection: StaticString? = nil, date: [UInt8]? = nil,
-        strictTransportSecurity: String? = nil
+        strictTransportSecurity: String? = nil, compressing: Bool = false
     ) {
         // The status line and fields are no longer than in the upstream's head, save two
-        // bytes per line for a CRLF where it had a bare LF.
+        // bytes per line for a CRLF where it had a bare LF; an ETag may gain `W/`.
         let bound = 2 * head.bytes.readableBytes + 2 * head.fields.count + 64 + (date?.count ?? 0) + (strictTransportSecurity.map { $0.utf8.count + 32 } ?? 0)
+            + (compressing ? 96 : 0)
         head.bytes.withUnsafeReadableBytes { bytes in
             out.writeHead(bound: bound) { out in
                 out.append("HTTP/1.1 ")
@@ -712,6 +744,14 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                         continue
                     case .transferEncoding where !keepChunked:
                         continue
+                    case .contentLength where compressing:
+                        continue
+                    case .etag where compressing && bytes[field.value.lowerBound] == UInt8(ascii: "\""):
+                        // The compressed body is not the same bytes: its tag is weak (as nginx's).
+                        out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.lowerBound]))
+                        out.append("W/")
+                        out.append(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                        out.append("\r\n")
                     default:
                         if field.kind == .date { dated = true }
                         if field.kind == .strictTransportSecurity { secured = true }
@@ -726,6 +766,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                     value.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
                     out.append("\r\n")
                 }
+                if compressing { out.append("Content-Encoding: gzip\r\nVary: Accept-Encoding\r\nTransfer-Encoding: chunked\r\n") }
                 if let connection { out.append(connection) }
                 out.append("\r\n")
             }
@@ -773,6 +814,28 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     private func sendResponse(_ exchange: Exchange, _ piece: ByteBuffer) {
+        if let compression = exchange.compression {
+            compress(exchange, compression, piece, flush: .no)
+            return
+        }
+        sendBytes(exchange, piece)
+    }
+
+    /// Passes body bytes through gzip; what comes out goes to the client as chunks.
+    private func compress(_ exchange: Exchange, _ compression: ResponseCompression, _ piece: ByteBuffer, flush: CompressNIOFlush) {
+        do {
+            try compression.compress(piece, flush: flush, allocator: allocator) { sendBytes(exchange, $0) }
+        } catch {
+            // zlib failed mid-body: this client's response is broken; close it, nothing else.
+            exchange.compression = nil
+            drop(exchange.upstream)
+            exchange.upstream = nil
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    private func sendBytes(_ exchange: Exchange, _ piece: ByteBuffer) {
         exchange.responseBytes += piece.readableBytes
         if staging, piece.readableBytes <= Self.stageLimit {
             kept.staged.writeImmutableBuffer(piece)
@@ -815,6 +878,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     private func responseEnd(_ exchange: Exchange) {
+        if let compression = exchange.compression {
+            compress(exchange, compression, Self.noBytes, flush: .finish)
+            exchange.compression = nil
+        }
         exchange.responseDone = true
         if !exchange.requestDone {
             exchange.upstream?.reusable = false
@@ -843,6 +910,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     func upstreamReadComplete() {
+        if let exchange, let compression = exchange.compression, !exchange.responseDone, exchange.responseFraming == .chunked || exchange.responseFraming == .untilClose {
+            // A streamed body: what came so far goes out rather than waiting in zlib.
+            compress(exchange, compression, Self.noBytes, flush: .sync)
+            writeStaged()
+        }
         context.flush()
     }
 

@@ -631,17 +631,32 @@ enum HeaderName: Equatable {
     case strictTransportSecurity
     /// `Expect`: the proxy answers `100-continue` itself, as nginx does.
     case expect
+    /// What gzip (`ResponseCompression`) looks at.
+    case acceptEncoding, contentEncoding, contentType, etag
     /// Set by the proxy; a client's value is replaced.
     case forwardingHeader
     /// Never forwarded.
     case hopByHop
     case other
 
+    /// A client's header of this kind goes on to the app as it is (`Host` and
+    /// `Content-Length` are decided per request).
+    var forwardedAsIs: Bool {
+        switch self {
+        case .other, .date, .strictTransportSecurity, .acceptEncoding, .contentEncoding, .contentType, .etag: true
+        case .host, .contentLength, .transferEncoding, .connection, .upgrade, .xRequestID, .expect, .forwardingHeader, .hopByHop: false
+        }
+    }
+
     static func classify(_ name: UnsafeRawBufferPointer) -> HeaderName {
         let equal = HTTPWire.equalsLowercase
         switch name.count {
         case 4 where equal(name, "host"): return .host
         case 4 where equal(name, "date"): return .date
+        case 4 where equal(name, "etag"): return .etag
+        case 12 where equal(name, "content-type"): return .contentType
+        case 15 where equal(name, "accept-encoding"): return .acceptEncoding
+        case 16 where equal(name, "content-encoding"): return .contentEncoding
         case 25 where equal(name, "strict-transport-security"): return .strictTransportSecurity
         case 6 where equal(name, "expect"): return .expect
         case 14 where equal(name, "content-length"): return .contentLength

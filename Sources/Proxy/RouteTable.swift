@@ -22,11 +22,14 @@ package struct RouteTable: Sendable, Equatable {
         /// The `Strict-Transport-Security` value HTTPS responses get when the app sends none
         /// (Dokku's `nginx:set APP hsts*`); nil: none.
         package var strictTransportSecurity: String?
+        /// Compress text responses for clients that accept gzip (`ResponseCompression`).
+        package var gzip: Bool
 
         package init(
             name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443,
-            responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil
+            responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil, gzip: Bool = true
         ) {
+            self.gzip = gzip
             self.strictTransportSecurity = strictTransportSecurity
             self.name = name
             self.upstreams = upstreams

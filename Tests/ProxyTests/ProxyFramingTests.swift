@@ -13,6 +13,59 @@ import Testing
         return (backend, server, port)
     }
 
+    /// gzip as Dokku's nginx template does it: text over 1,100 bytes for clients that ask,
+    /// never twice, never for other types, small bodies, HEAD, HTTP/1.0 or `q=0`.
+    @Test func textIsGzippedForClientsThatAcceptIt() async throws {
+        let (backend, server, port) = try await proxy("g")
+        defer { Task { await server.stop() }; backend.stop() }
+        func get(_ path: String, _ extra: [String] = []) throws -> (head: String, body: Data) {
+            let directory = NSTemporaryDirectory() + "gzip-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let result = try curl(port, host: "g.test", path: path, extra: ["-D", directory + ".head", "-o", directory + ".body"] + extra)
+            defer { try? FileManager.default.removeItem(atPath: directory + ".head"); try? FileManager.default.removeItem(atPath: directory + ".body") }
+            #expect(result.status == 0, "\(result)")
+            let head = (try? String(contentsOfFile: directory + ".head", encoding: .utf8)) ?? ""
+            return (head.lowercased(), FileManager.default.contents(atPath: directory + ".body") ?? Data())
+        }
+        func gunzip(_ data: Data) throws -> String {
+            let result = try Shell.run("/usr/bin/python3", ["-c", "import gzip,sys; sys.stdout.write(gzip.decompress(sys.stdin.buffer.read()).decode())"], environment: nil, bytes: data)
+            #expect(result.status == 0, "\(result)")
+            return result.stdout
+        }
+        let text = String(repeating: "All work and no play makes Jack a dull boy. ", count: 200)
+        let gzip = ["-H", "Accept-Encoding: gzip, deflate"]
+
+        let compressed = try get("/text?n=5000", gzip)
+        #expect(compressed.head.contains("content-encoding: gzip\r\n"), "\(compressed.head)")
+        #expect(compressed.head.contains("vary: accept-encoding\r\n"))
+        #expect(!compressed.head.contains("content-length"))
+        #expect(compressed.body.count < 500, "\(compressed.body.count) bytes")
+        #expect(try gunzip(compressed.body) == String(text.prefix(5000)))
+        // Chunked from the app: compressed too, the whole body.
+        let chunked = try get("/text?n=20000&chunked=1", gzip)
+        #expect(chunked.head.contains("content-encoding: gzip"), "\(chunked.head)")
+        #expect(try gunzip(chunked.body).count == 20000)
+        // A strong ETag becomes weak; JSON is compressed; keep-alive continues after it.
+        let tagged = try get("/text?n=3000&etag=v1&type=application/json;%20charset=utf-8", gzip)
+        #expect(tagged.head.contains("etag: w/\"v1\""), "\(tagged.head)")
+        #expect(tagged.head.contains("content-encoding: gzip"))
+        let twice = try curl(port, host: "g.test", path: "/text?n=4000", extra: ["--compressed", "-w", " %{num_connects}", "http://127.0.0.1:\(port)/text?n=4000"])
+        #expect(twice.stdout == String(text.prefix(4000)) + " 1" + String(text.prefix(4000)) + " 0", "\(twice)")
+
+        // Not compressed: no Accept-Encoding, q=0, too small, another type, already encoded,
+        // HEAD, HTTP/1.0.
+        for (path, extra) in [
+            ("/text?n=5000", []), ("/text?n=5000", ["-H", "Accept-Encoding: gzip;q=0, br"]), ("/text?n=1000", gzip),
+            ("/text?n=5000&type=image/png", gzip), ("/text?n=5000&enc=br", gzip), ("/text?n=5000", gzip + ["-I"]),
+            ("/text?n=5000", gzip + ["--http1.0"]),
+        ] {
+            let plain = try get(path, extra)
+            #expect(!plain.head.contains("content-encoding: gzip"), "\(path) \(extra): \(plain.head)")
+        }
+        let already = try get("/text?n=5000&enc=br", gzip)
+        #expect(already.head.contains("content-encoding: br\r\n") && already.body.count == 5000, "the app's own encoding passes untouched")
+    }
+
     @Test func chunkedBodiesPassBothWays() async throws {
         let (backend, server, port) = try await proxy("c")
         defer { Task { await server.stop() }; backend.stop() }

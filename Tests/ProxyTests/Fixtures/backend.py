@@ -14,6 +14,8 @@ GET /close       -> a body without a length, ended by closing the connection
 GET /empty       -> 204 No Content
 GET /garbage     -> a response that is not HTTP
 GET /hints       -> 103 Early Hints, then "hinted"
+GET /text?n=N&type=T&enc=E&chunked=1&etag=X -> N bytes of text as type T (text/plain),
+                    labelled Content-Encoding E if given, chunked if asked, with ETag X
 HEAD /           -> the head of GET /
 POST /echo       -> "received N" (Content-Length or chunked; Expect: 100-continue answered)
 """
@@ -126,6 +128,27 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
             self.wfile.flush()
             self.send_text("hinted")
+        elif path == "/text":
+            args = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+            size = int(args.get("n", "5000"))
+            data = (b"All work and no play makes Jack a dull boy. " * (size // 44 + 1))[:size]
+            self.send_response(200)
+            self.send_header("Content-Type", args.get("type", "text/plain").replace("%2F", "/"))
+            if "enc" in args:
+                self.send_header("Content-Encoding", args["enc"])
+            if "etag" in args:
+                self.send_header("ETag", '"%s"' % args["etag"])
+            if args.get("chunked") == "1":
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for start in range(0, size, 1000):
+                    piece = data[start:start + 1000]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                self.wfile.write(data)
         elif path == "/garbage":
             self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
             self.wfile.flush()
