@@ -72,6 +72,24 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     private var lingering = false
     private var lingerDeadline: NIODeadline?
     private static let lingerTime = TimeAmount.seconds(5)
+    /// Response bytes waiting for a slow client, past what NIO holds (response buffering);
+    /// they go out as the client takes them, after the exchange and its upstream are done.
+    private var clientSpool: Spool?
+    /// Within `pumpRequestSpool` or `drainClientSpool` (see there).
+    private var pumping = false
+    private var draining = false
+    /// Written to the client since it last stopped taking more.
+    private var blockedBytes = 0
+    /// What waits for the client spool to drain (closing the connection).
+    private var afterDrain: (() -> Void)?
+    /// Bodies are held in memory up to this much, then in a file (`Spool`).
+    private static let spoolMemory = 64 * 1024
+    /// What NIO may hold for a slow client before the rest goes to the spool.
+    private static let clientMemory = 256 * 1024
+    /// A response spool this large stops reading the app until the client catches up
+    /// (nginx's proxy_max_temp_file_size, 1 GiB).
+    private static let clientSpoolLimit = 1 << 30
+    private static let spoolPiece = 64 * 1024
 
     /// One request and its response. A class: the handler updates it in place many times
     /// per request.
@@ -121,6 +139,12 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         var acceptsGzip = false
         /// The response is being compressed.
         var compression: ResponseCompression?
+        /// The body is being read whole before the app is connected (request buffering).
+        var spoolingRequest = false
+        /// The body read so far, then the whole body until it has gone to the app.
+        var requestSpool: Spool?
+        /// The response may be held for a slow client (response buffering).
+        var bufferResponse = false
 
         init(head: HTTPWire.RequestHead, route: AppRoute?, host: Range<Int>?, keepAlive: Bool, givenRequestID: Range<Int>?, requestNumber: UInt64, retryable: Bool) {
             self.head = head
@@ -268,11 +292,62 @@ final class HTTPProxyHandler: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         clientWritable = context.channel.isWritable
-        // The client reads slower than the upstream sends: stop reading the upstream.
-        if let upstream = exchange?.upstream ?? spliced {
-            upstream.setReading(clientWritable)
+        if clientWritable {
+            blockedBytes = 0
+            drainClientSpool()
+        }
+        if let spliced {
+            // The client reads slower than the upstream sends: stop reading the upstream.
+            spliced.setReading(clientWritable)
+        } else if let exchange, let upstream = exchange.upstream {
+            // Unless the response is buffered: then the app is read at its own pace, into
+            // the spool, up to its limit.
+            upstream.setReading(clientWritable || exchange.bufferResponse && (clientSpool?.count ?? 0) < Self.clientSpoolLimit)
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// Writes what the client spool holds, as far as the client takes it.
+    private func drainClientSpool() {
+        guard !draining, let spool = clientSpool else { return }
+        draining = true
+        defer { draining = false }
+        direct?.wroteThroughChannel()
+        do {
+            repeat {
+                while context.channel.isWritable, let piece = try spool.take(upTo: Self.spoolPiece, allocator: allocator) {
+                    context.write(wrapOutboundOut(piece), promise: nil)
+                }
+                context.flush()
+            } while context.channel.isWritable && !spool.isEmpty && clientOpen
+        } catch {
+            clientSpool = nil
+            context.close(promise: nil)
+            return
+        }
+        guard spool.isEmpty, clientSpool === spool else { return }
+        clientSpool = nil
+        if exchange == nil, !closing { waitDeadline = .now() + shared.configuration.idleTimeout }
+        if let after = afterDrain {
+            afterDrain = nil
+            after()
+        }
+    }
+
+    /// Holds response bytes for a client that is not taking them (response buffering).
+    private func spoolForClient(_ buffer: ByteBuffer) {
+        if clientSpool == nil {
+            clientSpool = Spool(memoryLimit: Self.spoolMemory, directory: shared.configuration.spoolDirectory, allocator: allocator)
+        }
+        do {
+            try clientSpool!.append(buffer)
+        } catch {
+            clientSpool = nil
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        if clientSpool!.count >= Self.clientSpoolLimit { exchange?.upstream?.setReading(false) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -303,7 +378,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             lingerDeadline = nil
             context.close(promise: nil)
         }
-        if let deadline = waitDeadline, deadline <= now, exchange == nil {
+        if let deadline = waitDeadline, deadline <= now, exchange == nil, clientSpool == nil {
             waitDeadline = nil
             context.close(promise: nil)
         }
@@ -457,6 +532,11 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         }
         if exchange.retryable { exchange.upstreamHead = kept.upstreamHead }
         exchange.pending = kept.upstreamHead
+        if route.app.requestBuffering, exchange.requestFraming != .none, upgrade == nil {
+            // The app is connected once the whole body is here (`requestEnd`).
+            exchange.spoolingRequest = true
+            return
+        }
         connectUpstream()
     }
 
@@ -514,7 +594,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             }
             exchange.retryable = false
             exchange.upstreamHead = nil
-            if let upstream = exchange.upstream {
+            if exchange.spoolingRequest || exchange.requestSpool != nil {
+                spoolRequest(exchange, piece)
+                if self.exchange !== exchange || exchange.local { return }
+            } else if let upstream = exchange.upstream {
                 sendUpstream(upstream, piece)
             } else {
                 if exchange.pending == nil {
@@ -538,8 +621,73 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             finishIfComplete()
             return
         }
+        if exchange.spoolingRequest {
+            // The whole body is here: only now is an app connection taken.
+            exchange.spoolingRequest = false
+            connectUpstream()
+            return
+        }
         if exchange.upstream != nil { armResponseDeadline(exchange) }
         finishIfComplete()
+    }
+
+    /// Holds a piece of the request body until the body is complete.
+    private func spoolRequest(_ exchange: Exchange, _ piece: ByteBuffer) {
+        if exchange.requestSpool == nil {
+            exchange.requestSpool = Spool(memoryLimit: Self.spoolMemory, directory: shared.configuration.spoolDirectory, allocator: allocator)
+        }
+        let spool = exchange.requestSpool!
+        do {
+            try spool.append(piece)
+        } catch {
+            exchange.requestSpool = nil
+            respondAndClose(.internalServerError, "The request body could not be buffered.")
+            return
+        }
+        let limit = min(exchange.route?.app.maxBodyBytes ?? Self.requestSpoolLimit, 1 << 30)
+        if spool.count > limit, exchange.spoolingRequest {
+            // Too large to hold whole: the app gets what is here now, then the rest as it
+            // comes (as without buffering), with the spool as the queue between. (The
+            // connection may open, and take the queue, before this returns.)
+            exchange.spoolingRequest = false
+            connectUpstream()
+        } else if !exchange.spoolingRequest {
+            pumpRequestSpool(exchange)
+        }
+        if let queue = exchange.requestSpool, queue.count > limit, !pausedForConnect {
+            // The app reads slower than the client sends: the client waits.
+            pausedForConnect = true
+            try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+        }
+    }
+
+    /// A request body larger than this (and than the app's own limit) is not held whole.
+    private static let requestSpoolLimit = 16 << 20
+
+    /// Sends the spooled request body to the app as fast as its connection takes it.
+    private func pumpRequestSpool(_ exchange: Exchange) {
+        // A flush can make the connection writable again at once, and NIO says so from
+        // inside it: that call finds `pumping` set, and this loop goes round once more.
+        guard !pumping, let spool = exchange.requestSpool, let upstream = exchange.upstream else { return }
+        pumping = true
+        defer { pumping = false }
+        do {
+            repeat {
+                while upstream.channel.isWritable, let piece = try spool.take(upTo: Self.spoolPiece, allocator: allocator) {
+                    upstream.write(piece)
+                }
+                upstream.flush()
+            } while upstream.channel.isWritable && !spool.isEmpty && exchange.upstream === upstream
+        } catch {
+            exchange.requestSpool = nil
+            drop(upstream)
+            exchange.upstream = nil
+            failUpstream("The request body could not be read back from its buffer.")
+            return
+        }
+        if spool.isEmpty, exchange.requestSpool === spool { exchange.requestSpool = nil }
+        // A client held back while the queue was full may send again.
+        if spool.count < Self.spoolMemory { resumeAfterConnect() }
     }
 
     // MARK: Upstream
@@ -596,9 +744,13 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 sendUpstream(connection, pending)
             }
         }
+        if exchange.requestSpool != nil {
+            upstreamUnflushed = false
+            pumpRequestSpool(exchange)
+        }
         if !inClientRead { flushUpstream() }
         resumeAfterConnect()
-        if !clientWritable {
+        if !clientWritable, exchange.route?.app.responseBuffering != true {
             connection.setReading(false)
         }
         if exchange.requestDone { armResponseDeadline(exchange) }
@@ -687,6 +839,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             exchange.compression = ResponseCompression(allocator: allocator)
         }
         let compressing = exchange.compression != nil
+        exchange.bufferResponse = exchange.route?.app.responseBuffering == true && !Self.asksNotToBuffer(head)
         // An HTTP/1.0 client cannot take chunks: it gets the data, and the end is the close.
         exchange.dechunk = framing == .chunked && (exchange.head.minorVersion == 0 || compressing)
         if framing == .untilClose && !compressing || exchange.dechunk && !compressing { exchange.keepAlive = false }
@@ -699,6 +852,20 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             date: loop.dateField(), strictTransportSecurity: listener.kind == .https ? exchange.route?.app.strictTransportSecurity : nil, compressing: compressing)
         if framing == .none { responseEnd(exchange) }
         return true
+    }
+
+    /// Server-sent events and `X-Accel-Buffering: no` go to the client as they come (nginx).
+    private static func asksNotToBuffer(_ head: HTTPWire.ResponseHead) -> Bool {
+        head.bytes.withUnsafeReadableBytes { bytes in
+            head.fields.contains { field in
+                let value = UnsafeRawBufferPointer(rebasing: bytes[field.value])
+                switch field.kind {
+                case .xAccelBuffering: return HTTPWire.equalsLowercase(value, "no")
+                case .contentType: return value.count >= 17 && HTTPWire.equalsLowercase(UnsafeRawBufferPointer(rebasing: value[0..<17]), "text/event-stream")
+                default: return false
+                }
+            }
+        }
     }
 
     /// Whether to gzip a response the client accepts gzip for (`ResponseCompression`).
@@ -740,7 +907,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
                 var dated = false, secured = false
                 for field in head.fields {
                     switch field.kind {
-                    case .connection, .hopByHop, .upgrade:
+                    case .connection, .hopByHop, .upgrade, .xAccelBuffering:
                         continue
                     case .transferEncoding where !keepChunked:
                         continue
@@ -860,8 +1027,20 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes to the client through NIO, behind everything written before.
+    /// Writes to the client through NIO, behind everything written before; into the
+    /// client spool while it holds bytes, or once NIO holds enough for a slow client.
     private func write(_ buffer: ByteBuffer, flush: Bool = false) {
+        if clientSpool != nil {
+            spoolForClient(buffer)
+            return
+        }
+        if !clientWritable, exchange?.bufferResponse == true {
+            blockedBytes += buffer.readableBytes
+            if blockedBytes > Self.clientMemory {
+                spoolForClient(buffer)
+                return
+            }
+        }
         direct?.wroteThroughChannel()
         if flush {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -873,7 +1052,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// Writes and flushes; with one `send` when the socket is the proxy's own and NIO has
     /// nothing of this connection queued.
     private func sendNow(_ buffer: ByteBuffer) {
-        guard let direct, clientOpen else { return write(buffer, flush: true) }
+        guard let direct, clientOpen, clientSpool == nil else { return write(buffer, flush: true) }
         if let rest = direct.send(buffer) { write(rest, flush: true) }
     }
 
@@ -919,6 +1098,10 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
+        if let exchange, exchange.requestSpool != nil {
+            if writable { pumpRequestSpool(exchange) }
+            return
+        }
         // The upstream reads the request body slower than the client sends it.
         try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
     }
@@ -1008,12 +1191,21 @@ final class HTTPProxyHandler: ChannelInboundHandler {
             let channel = context.channel
             let linger = lingering
             if linger { lingerDeadline = .now() + Self.lingerTime }
-            direct?.wroteThroughChannel()
-            context.writeAndFlush(wrapOutboundOut(Self.noBytes)).assumeIsolated().whenComplete { _ in
-                guard linger else { return channel.close(promise: nil) }
-                let halfClosed = channel.eventLoop.makePromise(of: Void.self)
-                halfClosed.futureResult.whenFailure { _ in channel.close(promise: nil) }
-                channel.close(mode: .output, promise: halfClosed)
+            let context = self.context!
+            let closeWhenWritten = { [direct] in
+                direct?.wroteThroughChannel()
+                context.writeAndFlush(NIOAny(Self.noBytes)).assumeIsolated().whenComplete { _ in
+                    guard linger else { return channel.close(promise: nil) }
+                    let halfClosed = channel.eventLoop.makePromise(of: Void.self)
+                    halfClosed.futureResult.whenFailure { _ in channel.close(promise: nil) }
+                    channel.close(mode: .output, promise: halfClosed)
+                }
+            }
+            if clientSpool != nil {
+                // The rest of the response waits in the spool: the close goes behind it.
+                afterDrain = closeWhenWritten
+            } else {
+                closeWhenWritten()
             }
         }
     }

@@ -633,6 +633,8 @@ enum HeaderName: Equatable {
     case expect
     /// What gzip (`ResponseCompression`) looks at.
     case acceptEncoding, contentEncoding, contentType, etag
+    /// `X-Accel-Buffering`: an app's `no` turns response buffering off; never sent on.
+    case xAccelBuffering
     /// Set by the proxy; a client's value is replaced.
     case forwardingHeader
     /// Never forwarded.
@@ -643,7 +645,7 @@ enum HeaderName: Equatable {
     /// `Content-Length` are decided per request).
     var forwardedAsIs: Bool {
         switch self {
-        case .other, .date, .strictTransportSecurity, .acceptEncoding, .contentEncoding, .contentType, .etag: true
+        case .other, .date, .strictTransportSecurity, .acceptEncoding, .contentEncoding, .contentType, .etag, .xAccelBuffering: true
         case .host, .contentLength, .transferEncoding, .connection, .upgrade, .xRequestID, .expect, .forwardingHeader, .hopByHop: false
         }
     }
@@ -657,6 +659,7 @@ enum HeaderName: Equatable {
         case 12 where equal(name, "content-type"): return .contentType
         case 15 where equal(name, "accept-encoding"): return .acceptEncoding
         case 16 where equal(name, "content-encoding"): return .contentEncoding
+        case 17 where equal(name, "x-accel-buffering"): return .xAccelBuffering
         case 25 where equal(name, "strict-transport-security"): return .strictTransportSecurity
         case 6 where equal(name, "expect"): return .expect
         case 14 where equal(name, "content-length"): return .contentLength

@@ -31,6 +31,9 @@ extension ProxyServer {
         /// Return freed heap memory to the system after an idle period (`malloc_trim`).
         /// Off only to measure what it saves (`DOKKULITE_PROXY_IDLE_TRIM=0`).
         package var idleTrim = true
+        /// Where request and response bodies that outgrow their memory buffers wait
+        /// (`Spool`: unnamed files, gone when closed).
+        package var spoolDirectory = "/var/tmp"
 
         /// How often each event loop checks deadlines and ages out idle upstream connections.
         var sweepInterval: TimeAmount { min(.seconds(1), headerTimeout, responseTimeout) }

@@ -24,12 +24,21 @@ package struct RouteTable: Sendable, Equatable {
         package var strictTransportSecurity: String?
         /// Compress text responses for clients that accept gzip (`ResponseCompression`).
         package var gzip: Bool
+        /// Read a request's whole body before it goes to the app (nginx's
+        /// `proxy_request_buffering`), so a slow uploader holds no app worker.
+        package var requestBuffering: Bool
+        /// Read a response as fast as the app sends it and hold it for a slow client
+        /// (`nginx:set APP proxy-buffering`); off, the app is read only as fast as the client reads.
+        package var responseBuffering: Bool
 
         package init(
             name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443,
-            responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil, gzip: Bool = true
+            responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil, gzip: Bool = true,
+            requestBuffering: Bool = true, responseBuffering: Bool = true
         ) {
             self.gzip = gzip
+            self.requestBuffering = requestBuffering
+            self.responseBuffering = responseBuffering
             self.strictTransportSecurity = strictTransportSecurity
             self.name = name
             self.upstreams = upstreams
