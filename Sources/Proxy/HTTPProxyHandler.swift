@@ -1301,7 +1301,7 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     /// request_id=…`, written as bytes into the loop's buffer rather than formatted as
     /// strings (`bench/proxy-cpu` compares the proxy with and without it).
     private func log(_ exchange: Exchange, status: Int) {
-        guard shared.configuration.accessLog else { return }
+        guard shared.configuration.accessLog, exchange.route?.app.accessLog != false else { return }
         let tenths = UInt64(max(0, ((NIODeadline.now() - exchange.started).nanoseconds + 50_000) / 100_000))
         let head = exchange.head
         let app = exchange.route?.app.name ?? "-"

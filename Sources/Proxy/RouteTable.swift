@@ -30,12 +30,15 @@ package struct RouteTable: Sendable, Equatable {
         /// Read a response as fast as the app sends it and hold it for a slow client
         /// (`nginx:set APP proxy-buffering`); off, the app is read only as fast as the client reads.
         package var responseBuffering: Bool
+        /// Access log lines for this app's requests (`nginx:set APP access-log-path off`: none).
+        package var accessLog: Bool
 
         package init(
             name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443,
             responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil, gzip: Bool = true,
-            requestBuffering: Bool = true, responseBuffering: Bool = true
+            requestBuffering: Bool = true, responseBuffering: Bool = true, accessLog: Bool = true
         ) {
+            self.accessLog = accessLog
             self.gzip = gzip
             self.requestBuffering = requestBuffering
             self.responseBuffering = responseBuffering

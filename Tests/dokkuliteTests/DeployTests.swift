@@ -66,6 +66,16 @@ struct DeployTests {
         #expect(try sandbox.run("nginx:set", app, "proxy-read-timeout").status == 0)
         #expect(try sandbox.run("nginx:set", app, "hsts", "maybe").stderr == " !     Invalid value for hsts: true or false\n")
         #expect(try sandbox.run("nginx:set", app, "hsts-max-age", "120").status == 0)
+        // proxy-buffering is applied (on or off); a key with no meaning here is kept with a
+        // warning, and the report lists what is not applicable.
+        #expect(try sandbox.run("nginx:set", app, "proxy-buffering", "sometimes").stderr == " !     Invalid value for proxy-buffering: on or off\n")
+        let buffering = try sandbox.run("nginx:set", app, "proxy-buffering", "off")
+        #expect(buffering.status == 0 && buffering.stderr.isEmpty, "\(buffering)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi", "routes rebuilt without buffering")
+        let kept = try sandbox.run("nginx:set", app, "bind-address-ipv4", "10.0.0.1")
+        #expect(kept.status == 0 && kept.stderr == " !     bind-address-ipv4 is kept for Dokku compatibility; dokkulite's proxy does not apply it\n", "\(kept)")
+        let notApplicable = try sandbox.run("nginx:report", app, "--nginx-not-applicable").stdout
+        #expect(notApplicable.contains("bind-address-ipv4") && !notApplicable.contains("proxy-buffering") && !notApplicable.contains("client-max-body-size"), "\(notApplicable)")
 
         // A clone takes the settings and the code, and deploys under its own name.
         let clone = uniqueApp("cl")

@@ -19,8 +19,17 @@ enum NginxSettings {
         "proxy-send-timeout", "send-timeout",
     ]
 
-    /// The keys the proxy applies (the rest are kept and reported, as Dokku keeps them).
-    static let applied: Set<String> = ["client-max-body-size", "proxy-read-timeout", "hsts", "hsts-include-subdomains", "hsts-max-age", "hsts-preload"]
+    /// The keys the proxy applies. The rest are kept and reported, as Dokku keeps them, and
+    /// `nginx:report` lists them as not applicable: they configure nginx itself (its files,
+    /// logs, listen addresses, service command), or tune what dokkulite's proxy does its own
+    /// way (buffer sizes, connection timeouts, forwarded-header expressions).
+    static let applied: Set<String> = [
+        "client-max-body-size", "proxy-read-timeout", "hsts", "hsts-include-subdomains", "hsts-max-age", "hsts-preload", "proxy-buffering",
+        "access-log-path",
+    ]
+
+    /// The keys dokkulite keeps and reports but does not apply.
+    static var notApplicable: [String] { keys.filter { !applied.contains($0) } }
 
     /// The `Strict-Transport-Security` value Dokku's template gives HTTPS responses: on by
     /// default, `max-age=15724800; includeSubdomains`; nil when `hsts` is `false`.
@@ -83,8 +92,12 @@ struct NginxSet: Command {
                     throw CommandError("Invalid value for \(key): true or false")
                 }
                 if key == "hsts-max-age", UInt64(value) == nil { throw CommandError("Invalid value for hsts-max-age: a number of seconds") }
+                if key == "proxy-buffering", !["on", "off"].contains(value) { throw CommandError("Invalid value for proxy-buffering: on or off") }
             })
         try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
+        if value != nil, !NginxSettings.applied.contains(key) {
+            context.output.warn("\(key) is kept for Dokku compatibility; dokkulite's proxy does not apply it")
+        }
         if NginxSettings.applied.contains(key) {
             let apps = global ? try context.store().apps().map(\.name) : [try context.existingApp(appWord)]
             for app in apps { try RouteSync(context).update(app) }
@@ -113,6 +126,7 @@ struct NginxReport: Command {
                 values["--nginx-computed-\(key)"] = props[key] ?? global[key] ?? ""
             }
             values["--nginx-computed-client-max-body-size"] = try NginxSettings.clientMaxBodySize(app, store: store) ?? ""
+            values["--nginx-not-applicable"] = NginxSettings.notApplicable.joined(separator: " ")
             return values
         }
     }
