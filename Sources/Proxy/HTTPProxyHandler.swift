@@ -17,7 +17,7 @@ internal import NIOHTTP1
 /// wait in the input buffer (reading stops while it is large). Timeouts are deadlines
 /// checked by the event loop's once-a-second sweep rather than timers scheduled and
 /// cancelled per request, which profiling also showed to be costly.
-final class HTTPProxyHandler: ChannelInboundHandler {
+final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -237,6 +237,28 @@ final class HTTPProxyHandler: ChannelInboundHandler {
         if !inClientRead { flushUpstream() }
     }
 
+    /// What a client speaking HTTP/2 by prior knowledge (h2c) sends first (RFC 9113 §3.4).
+    private static let http2Preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    /// h2c by prior knowledge on a plain listener: this handler leaves the connection to an
+    /// HTTP/2 pipeline (one exchange per stream, as over TLS), and the bytes read so far go
+    /// to it.
+    private func switchToHTTP2() {
+        let channel = context.channel
+        let bytes = inbound
+        inbound = Self.noBytes
+        closing = true
+        do {
+            // Leaves at once (the default removal): the bytes below must not reach it.
+            channel.pipeline.syncOperations.removeHandler(context: context).assumeIsolated().whenFailure { _ in channel.close(promise: nil) }
+            try ProxyServer.configureHTTP2(channel, shared: shared, state: loop, listener: listener, port: listenPort)
+            channel.pipeline.fireChannelRead(NIOAny(bytes))
+            channel.pipeline.fireChannelReadComplete()
+        } catch {
+            channel.close(promise: nil)
+        }
+    }
+
     /// Holding no storage: once `inbound` is used up, NIO may reuse the buffer it read into.
     private static let noBytes = ByteBuffer()
 
@@ -260,6 +282,12 @@ final class HTTPProxyHandler: ChannelInboundHandler {
     }
 
     private func readHead() -> HTTPWire.RequestHead? {
+        if inbound.readableBytes >= Self.http2Preface.count, shared.configuration.h2cPriorKnowledge, listener.kind == .http,
+            inbound.readableBytesView.starts(with: Self.http2Preface)
+        {
+            switchToHTTP2()
+            return nil
+        }
         do {
             let found = try inbound.withUnsafeReadableBytes { try HTTPWire.headLength($0, from: headScanned) }
             guard let (leading, length) = found else {

@@ -34,6 +34,9 @@ extension ProxyServer {
         /// Where request and response bodies that outgrow their memory buffers wait
         /// (`Spool`: unnamed files, gone when closed).
         package var spoolDirectory = "/var/tmp"
+        /// Plain-HTTP listeners also take HTTP/2 by prior knowledge (h2c), for a load
+        /// balancer in front that speaks it (`DOKKULITE_PROXY_H2C=1`). Off by default, as nginx.
+        package var h2cPriorKnowledge = false
 
         /// How often each event loop checks deadlines and ages out idle upstream connections.
         var sweepInterval: TimeAmount { min(.seconds(1), headerTimeout, responseTimeout) }

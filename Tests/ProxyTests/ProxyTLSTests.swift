@@ -85,6 +85,22 @@ import Testing
         #expect(TLSCertificates([broken, one]).unusable.map(\.entry) == [broken])
     }
 
+    /// h2c by prior knowledge on a plain listener, only when asked for; HTTP/1.1 on the
+    /// same listener carries on.
+    @Test func h2cByPriorKnowledgeWhenAsked() async throws {
+        let backend = try Backend("one")
+        let routes = RouteTable(domains: [("one.test", .init(name: "one", upstreams: [backend.upstream]))])
+        let (server, port) = try await startProxy(routes) { $0.h2cPriorKnowledge = true }
+        defer { Task { await server.stop() } }
+        let h2c = try Shell.which("curl", ["-sS", "-v", "--http2-prior-knowledge", "--max-time", "10", "-H", "Host: one.test", "-d", "abc", "http://127.0.0.1:\(port)/echo"])
+        #expect(h2c.stdout == "received 3" && h2c.stderr.contains("< HTTP/2 200"), "\(h2c)")
+        #expect(try curl(port, host: "one.test").stdout == "one")
+        let (plainServer, plainPort) = try await startProxy(routes)
+        defer { Task { await plainServer.stop() } }
+        let refused = try Shell.which("curl", ["-sS", "--http2-prior-knowledge", "--max-time", "10", "-H", "Host: one.test", "http://127.0.0.1:\(plainPort)/"])
+        #expect(refused.status != 0 || refused.stdout != "one", "h2c is off unless asked for: \(refused)")
+    }
+
     /// HTTP/2 by ALPN: requests and bodies both ways, trailers, interim and bodiless
     /// responses, flow control over a large body, and streams that do not wait for each other.
     @Test func http2ByALPN() async throws {

@@ -23,9 +23,9 @@ struct ProxyDaemonCommand: Command {
             listener.inheritedDescriptor = inherited[listener.port]
             return listener
         }
-        let server = try ProxyServer(
-            configuration: .init(listeners: listeners, accessLog: !noAccessLog, acmeChallengeDirectory: context.settings.paths.acmeChallenges),
-            routes: plan.routes, certificates: plan.certificates, logger: logger)
+        var configuration = ProxyServer.Configuration(listeners: listeners, accessLog: !noAccessLog, acmeChallengeDirectory: context.settings.paths.acmeChallenges)
+        configuration.h2cPriorKnowledge = ProcessInfo.processInfo.environment["DOKKULITE_PROXY_H2C"] == "1"
+        let server = try ProxyServer(configuration: configuration, routes: plan.routes, certificates: plan.certificates, logger: logger)
         let settings = context.settings
         let onDemand = OnDemandIssuer(settings: settings)
         onDemand.update(plan.onDemand)

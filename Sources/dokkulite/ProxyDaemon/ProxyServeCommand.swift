@@ -39,6 +39,7 @@ struct ProxyServe: Command {
         }
         var configuration = ProxyServer.Configuration(listeners: listeners, accessLog: accessLog)
         configuration.idleTrim = ProcessInfo.processInfo.environment["DOKKULITE_PROXY_IDLE_TRIM"] != "0"
+        configuration.h2cPriorKnowledge = ProcessInfo.processInfo.environment["DOKKULITE_PROXY_H2C"] == "1"
         if let threads { configuration.threads = max(1, threads) }
         let certificates = listenTLS.isEmpty ? [] : [TLSCertificates.Entry(hosts: domains.map(\.domain), certificatePath: certificate!, keyPath: key!)]
         if let first = certificates.first { try TLSCertificates.check(certificatePath: first.certificatePath, keyPath: first.keyPath) }
