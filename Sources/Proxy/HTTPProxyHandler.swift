@@ -166,6 +166,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.listenPort = listenPort
         let proto = listener.kind == .https ? "https" : "http"
         forwardingLines = Array("X-Forwarded-Proto: \(proto)\r\nX-Forwarded-Port: \(listenPort)\r\n".utf8)
+        shared.handlersAlive.add(1, ordering: .relaxed)
+    }
+
+    deinit {
+        shared.handlersAlive.subtract(1, ordering: .relaxed)
     }
 
     // MARK: Client events
@@ -179,6 +184,21 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         loop.untrack(self)
+        // Nothing may call in after this: upstream connections let go of this handler...
+        if let spliced {
+            spliced.handler.exchange = nil
+            spliced.channel.close(promise: nil)
+            self.spliced = nil
+        }
+        if let exchange {
+            drop(exchange.upstream)
+            exchange.upstream = nil
+            self.exchange = nil
+        }
+        // ...and the context goes, or it and this handler would keep each other (and the
+        // channel, its pipeline and buffers) alive for good: a few kilobytes for every
+        // connection and every HTTP/2 stream the proxy ever served.
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -382,6 +402,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         clientOpen = false
         waitDeadline = nil
         if let spliced {
+            spliced.handler.exchange = nil
             spliced.channel.close(promise: nil)
             self.spliced = nil
         }

@@ -15,6 +15,9 @@ final class ProxyShared: Sendable {
     let configuration: ProxyServer.Configuration
     /// Requests served so far, added up by each loop's sweep (not per request).
     let activity = Atomic<UInt64>(0)
+    /// `HTTPProxyHandler`s in memory (one per connection and per HTTP/2 stream): back to
+    /// zero once every connection has closed, or something keeps them (a test checks).
+    let handlersAlive = Atomic<Int>(0)
 
     init(routes: RouteTable, configuration: ProxyServer.Configuration) {
         self.routes = NIOLockedValueBox(routes)

@@ -87,6 +87,11 @@ package final class ProxyServer: Service, Sendable {
         }
     }
 
+    /// Connection and HTTP/2 stream handlers in memory (see `ProxyShared.handlersAlive`).
+    package var handlersAlive: Int {
+        shared.handlersAlive.load(ordering: .relaxed)
+    }
+
     /// The route table in use.
     package var routes: RouteTable {
         shared.routes.withLockedValue { $0 }

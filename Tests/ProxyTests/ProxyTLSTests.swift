@@ -173,5 +173,10 @@ import Testing
         // Many streams on few connections.
         let load = try Shell.which("h2load", ["-n", "400", "-c", "4", "-m", "10", "https://127.0.0.1:\(https)/", "-H", ":authority: one.test"])
         #expect(load.stdout.contains("400 succeeded, 0 failed, 0 errored"), "\(load.stdout)")
+        // With every connection closed, no stream's or connection's handler is left in
+        // memory (each once kept itself alive through its context: 3.4 KB a request).
+        let gone = ContinuousClock.now + .seconds(10)
+        while server.handlersAlive > 0, ContinuousClock.now < gone { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(server.handlersAlive == 0, "\(server.handlersAlive) handlers outlived their connections")
     }
 }
