@@ -888,7 +888,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             exchange.compression = ResponseCompression(allocator: allocator)
         }
         let compressing = exchange.compression != nil
-        exchange.bufferResponse = exchange.route?.app.responseBuffering == true && !Self.asksNotToBuffer(head)
         // An HTTP/1.0 client cannot take chunks: it gets the data, and the end is the close.
         exchange.dechunk = framing == .chunked && (exchange.head.minorVersion == 0 || compressing)
         if framing == .untilClose && !compressing || exchange.dechunk && !compressing { exchange.keepAlive = false }
@@ -896,25 +895,12 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         let connection: StaticString? = !exchange.keepAlive ? "Connection: close\r\n" : exchange.head.minorVersion == 0 ? "Connection: keep-alive\r\n" : nil
         kept.staged.clear(minimumCapacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
         staging = true
-        writeResponseHead(
+        let unbuffered = writeResponseHead(
             head, into: &kept.staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1 && !compressing, connection: connection,
             date: loop.dateField(), strictTransportSecurity: listener.kind == .https ? exchange.route?.app.strictTransportSecurity : nil, compressing: compressing)
+        exchange.bufferResponse = !unbuffered && exchange.route?.app.responseBuffering == true
         if framing == .none { responseEnd(exchange) }
         return true
-    }
-
-    /// Server-sent events and `X-Accel-Buffering: no` go to the client as they come (nginx).
-    private static func asksNotToBuffer(_ head: HTTPWire.ResponseHead) -> Bool {
-        head.bytes.withUnsafeReadableBytes { bytes in
-            head.fields.contains { field in
-                let value = UnsafeRawBufferPointer(rebasing: bytes[field.value])
-                switch field.kind {
-                case .xAccelBuffering: return HTTPWire.equalsLowercase(value, "no")
-                case .contentType: return value.count >= 17 && HTTPWire.equalsLowercase(UnsafeRawBufferPointer(rebasing: value[0..<17]), "text/event-stream")
-                default: return false
-                }
-            }
-        }
     }
 
     /// Whether to gzip a response the client accepts gzip for (`ResponseCompression`).
@@ -939,11 +925,15 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// `date` (a whole `Date: …\r\n` field) is added when the app sent none: an origin
     /// server with a clock must send one (RFC 9110 §6.6.1), and nginx adds it too.
     /// `strictTransportSecurity` (a value) is added as that header when the app sent none:
-    /// Dokku's template adds it to HTTPS responses.
+    /// Dokku's template adds it to HTTPS responses. Returns whether the response asks to
+    /// go to the client unbuffered: server-sent events and `X-Accel-Buffering: no` (which
+    /// stays with the proxy), as nginx has it.
+    @discardableResult
     private func writeResponseHead(
         _ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool, connection: StaticString? = nil, date: [UInt8]? = nil,
         strictTransportSecurity: String? = nil, compressing: Bool = false
-    ) {
+    ) -> Bool {
+        var unbuffered = false
         // The status line and fields are no longer than in the upstream's head, save two
         // bytes per line for a CRLF where it had a bare LF; an ETag may gain `W/`.
         let bound = 2 * head.bytes.readableBytes + 2 * head.fields.count + 64 + (date?.count ?? 0) + (strictTransportSecurity.map { $0.utf8.count + 32 } ?? 0)
@@ -956,7 +946,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 var dated = false, secured = false
                 for field in head.fields {
                     switch field.kind {
-                    case .connection, .hopByHop, .upgrade, .xAccelBuffering:
+                    case .connection, .hopByHop, .upgrade:
+                        continue
+                    case .xAccelBuffering:
+                        if HTTPWire.equalsLowercase(UnsafeRawBufferPointer(rebasing: bytes[field.value]), "no") { unbuffered = true }
                         continue
                     case .transferEncoding where !keepChunked:
                         continue
@@ -971,6 +964,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                     default:
                         if field.kind == .date { dated = true }
                         if field.kind == .strictTransportSecurity { secured = true }
+                        if field.kind == .contentType, field.value.count >= 17,
+                            HTTPWire.equalsLowercase(UnsafeRawBufferPointer(rebasing: bytes[field.value.lowerBound..<field.value.lowerBound + 17]), "text/event-stream")
+                        {
+                            unbuffered = true
+                        }
                         out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
                         out.append("\r\n")
                     }
@@ -987,6 +985,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 out.append("\r\n")
             }
         }
+        return unbuffered
     }
 
     /// Passes the response body bytes at hand to the client, following its framing.
