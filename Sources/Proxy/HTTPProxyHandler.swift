@@ -537,6 +537,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         // lines, the X-Forwarded-For values again, the Upgrade value), two bytes more per
         // field, and the proxy's own lines (a given request id is at most 200 bytes).
         let bound = 3 * head.bytes.readableBytes + 4 * head.fields.count + clientAddress.count + forwardingLines.count + 512
+            + (route.app.forwarded.map(Self.literalBytes) ?? 0)
         // Clearing keeps the storage when the socket is done with it (nothing else holds it).
         kept.upstreamHead.clear(minimumCapacity: bound)
         head.bytes.withUnsafeReadableBytes { bytes in
@@ -566,12 +567,16 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                     out.append(UnsafeRawBufferPointer(rebasing: bytes[upgrade]))
                     out.append("\r\n")
                 }
-                // The peer alone, as Dokku's nginx sets it ($remote_addr): a client's own
-                // X-Forwarded-For is not passed on, so apps can trust the value.
-                out.append("X-Forwarded-For: ")
-                out.append(clientAddress)
-                out.append("\r\n")
-                out.append(forwardingLines)
+                if let forwarded = route.app.forwarded {
+                    appendForwarded(forwarded, head, bytes, to: &out)
+                } else {
+                    // The peer alone, as Dokku's nginx sets it ($remote_addr): a client's own
+                    // X-Forwarded-For is not passed on, so apps can trust the value.
+                    out.append("X-Forwarded-For: ")
+                    out.append(clientAddress)
+                    out.append("\r\n")
+                    out.append(forwardingLines)
+                }
                 out.append("X-Request-Start: t=")
                 out.append(decimal: UInt64(LoopState.millisecondsSinceEpoch()))
                 out.append("\r\nX-Request-Id: ")
@@ -589,6 +594,61 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         connectUpstream()
     }
 
+
+    /// The forwarding headers as an app's `x-forwarded-*-value` settings have them.
+    private func appendForwarded(_ forwarded: RouteTable.App.Forwarded, _ head: HTTPWire.RequestHead, _ bytes: UnsafeRawBufferPointer, to out: inout HeadWriter) {
+        /// The client's values of a header, comma-joined, or false when it sent none.
+        func client(_ name: StaticString) -> Bool {
+            var found = false
+            for field in head.fields where field.kind == .forwardingHeader && HTTPWire.equalsLowercase(UnsafeRawBufferPointer(rebasing: bytes[field.name]), name) {
+                if found { out.append(", ") }
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                found = true
+            }
+            return found
+        }
+        func literal(_ value: String) {
+            var value = value
+            value.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
+        }
+        let proto: StaticString = listener.kind == .https ? "https" : "http"
+        out.append("X-Forwarded-For: ")
+        switch forwarded.forValue {
+        case .own: out.append(clientAddress)
+        case .client: if !client("x-forwarded-for") { out.append(clientAddress) }
+        case .appendPeer:
+            if client("x-forwarded-for") { out.append(", ") }
+            out.append(clientAddress)
+        case .literal(let value): literal(value)
+        }
+        out.append("\r\nX-Forwarded-Proto: ")
+        switch forwarded.proto {
+        case .client, .appendPeer: if !client("x-forwarded-proto") { out.append(proto) }
+        case .own: out.append(proto)
+        case .literal(let value): literal(value)
+        }
+        out.append("\r\nX-Forwarded-Port: ")
+        switch forwarded.port {
+        case .client, .appendPeer: if !client("x-forwarded-port") { out.append(decimal: UInt64(listenPort)) }
+        case .own: out.append(decimal: UInt64(listenPort))
+        case .literal(let value): literal(value)
+        }
+        out.append("\r\n")
+        if let ssl = forwarded.ssl {
+            out.append("X-Forwarded-Ssl: ")
+            literal(ssl)
+            out.append("\r\n")
+        }
+    }
+
+    /// The bytes an app's fixed forwarding values add to a request head.
+    private static func literalBytes(_ forwarded: RouteTable.App.Forwarded) -> Int {
+        func count(_ source: RouteTable.App.Forwarded.Source) -> Int {
+            if case .literal(let value) = source { return value.utf8.count }
+            return 0
+        }
+        return count(forwarded.forValue) + count(forwarded.proto) + count(forwarded.port) + (forwarded.ssl?.utf8.count ?? 0) + 96
+    }
 
     /// Whether a header is one the client's `Connection` header names as hop-by-hop.
     private static func namedByConnection(_ field: HTTPWire.Field, _ fields: [HTTPWire.Field], _ bytes: UnsafeRawBufferPointer) -> Bool {

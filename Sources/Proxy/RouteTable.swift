@@ -32,13 +32,45 @@ package struct RouteTable: Sendable, Equatable {
         package var responseBuffering: Bool
         /// Access log lines for this app's requests (`nginx:set APP access-log-path off`: none).
         package var accessLog: Bool
+        /// Where the forwarding headers' values come from (Dokku's `nginx:set APP
+        /// x-forwarded-*-value` and `x-forwarded-ssl`); nil: the proxy's own, which apps can trust.
+        package var forwarded: Forwarded?
+
+        /// The values of `X-Forwarded-For`, `-Proto` and `-Port`, as Dokku's template sets
+        /// them from nginx variables: behind another balancer, the client's own headers.
+        package struct Forwarded: Sendable, Equatable {
+            package enum Source: Sendable, Equatable {
+                /// The peer's address, the listener's scheme or port (`$remote_addr`,
+                /// `$scheme`, `$server_port`).
+                case own
+                /// The client's header, or the proxy's own without one (`$http_x_forwarded_…`).
+                case client
+                /// The client's `X-Forwarded-For` with the peer added (`$proxy_add_x_forwarded_for`).
+                case appendPeer
+                /// A fixed value.
+                case literal(String)
+            }
+            package var forValue = Source.own
+            package var proto = Source.own
+            package var port = Source.own
+            /// `X-Forwarded-Ssl`, when set.
+            package var ssl: String?
+
+            package init(forValue: Source = .own, proto: Source = .own, port: Source = .own, ssl: String? = nil) {
+                self.forValue = forValue
+                self.proto = proto
+                self.port = port
+                self.ssl = ssl
+            }
+        }
 
         package init(
             name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443,
             responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil, gzip: Bool = true,
-            requestBuffering: Bool = true, responseBuffering: Bool = true, accessLog: Bool = true
+            requestBuffering: Bool = true, responseBuffering: Bool = true, accessLog: Bool = true, forwarded: Forwarded? = nil
         ) {
             self.accessLog = accessLog
+            self.forwarded = forwarded
             self.gzip = gzip
             self.requestBuffering = requestBuffering
             self.responseBuffering = responseBuffering

@@ -117,6 +117,36 @@ import Testing
         #expect(fresh["x-request-id"]?.isEmpty == false)
     }
 
+    /// Behind another balancer an app's settings may trust the client's forwarding headers
+    /// (Dokku's `x-forwarded-*-value` with nginx variables), or fix a value; other forwarding
+    /// headers stay the proxy's.
+    @Test func forwardingValuesFollowTheAppsSettings() async throws {
+        let backend = try Backend("f")
+        let behind = RouteTable.App.Forwarded(forValue: .appendPeer, proto: .client, port: .client, ssl: "on")
+        let fixed = RouteTable.App.Forwarded(forValue: .client, proto: .literal("https"))
+        let (server, port) = try await startProxy(RouteTable(domains: [
+            ("behind.test", .init(name: "behind", upstreams: [backend.upstream], forwarded: behind)),
+            ("fixed.test", .init(name: "fixed", upstreams: [backend.upstream], forwarded: fixed)),
+        ]))
+        defer { Task { await server.stop() } }
+        func headers(_ host: String, _ extra: [String] = []) throws -> [String: String] {
+            let result = try curl(port, host: host, path: "/headers", extra: extra)
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: String], "\(result)")
+        }
+        let claimed = ["-H", "X-Forwarded-For: 203.0.113.7", "-H", "X-Forwarded-Proto: https", "-H", "X-Forwarded-Port: 443", "-H", "X-Forwarded-Host: bank.test"]
+        let passed = try headers("behind.test", claimed)
+        #expect(passed["x-forwarded-for"] == "203.0.113.7, 127.0.0.1")
+        #expect(passed["x-forwarded-proto"] == "https")
+        #expect(passed["x-forwarded-port"] == "443")
+        #expect(passed["x-forwarded-ssl"] == "on")
+        #expect(passed["x-forwarded-host"] == nil, "only the headers the settings name pass")
+        // Without the client's headers the proxy's own values stand in.
+        let bare = try headers("behind.test")
+        #expect(bare["x-forwarded-for"] == "127.0.0.1" && bare["x-forwarded-proto"] == "http" && bare["x-forwarded-port"] == String(port), "\(bare)")
+        let pinned = try headers("fixed.test", ["-H", "X-Forwarded-For: 203.0.113.7", "-H", "X-Forwarded-Proto: gopher"])
+        #expect(pinned["x-forwarded-for"] == "203.0.113.7" && pinned["x-forwarded-proto"] == "https" && pinned["x-forwarded-port"] == String(port), "\(pinned)")
+    }
+
     @Test func anIPv4PeerOfADualStackListenerIsForwardedAsIPv4() async throws {
         let backend = try Backend("h")
         let (server, port) = try await startProxy(RouteTable(domains: [("h.test", .init(name: "h", upstreams: [backend.upstream]))])) {

@@ -72,6 +72,13 @@ struct DeployTests {
         let buffering = try sandbox.run("nginx:set", app, "proxy-buffering", "off")
         #expect(buffering.status == 0 && buffering.stderr.isEmpty, "\(buffering)")
         #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi", "routes rebuilt without buffering")
+        // Behind another balancer: the client's forwarding headers, by the nginx variables
+        // Dokku's docs give; one the proxy does not know is refused.
+        #expect(try sandbox.run("nginx:set", app, "x-forwarded-proto-value", "$http_x_forwarded_proto").status == 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi")
+        let unknown = try sandbox.run("nginx:set", app, "x-forwarded-for-value", "$host")
+        #expect(unknown.stderr == " !     Invalid value for x-forwarded-for-value: one of $http_x_forwarded_for, $proxy_add_x_forwarded_for, $remote_addr or a fixed value\n", "\(unknown)")
+        #expect(try sandbox.run("nginx:set", app, "x-forwarded-proto-value").status == 0)
         let kept = try sandbox.run("nginx:set", app, "bind-address-ipv4", "10.0.0.1")
         #expect(kept.status == 0 && kept.stderr == " !     bind-address-ipv4 is kept for Dokku compatibility; dokkulite's proxy does not apply it\n", "\(kept)")
         let notApplicable = try sandbox.run("nginx:report", app, "--nginx-not-applicable").stdout

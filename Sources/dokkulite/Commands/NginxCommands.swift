@@ -1,4 +1,5 @@
 import ArgumentParser
+import Proxy
 
 /// Dokku's `nginx:*` settings, for users and scripts that set them: every key nginx:set
 /// takes is kept and reported; dokkulite's proxy applies `client-max-body-size` (as
@@ -25,8 +26,35 @@ enum NginxSettings {
     /// way (buffer sizes, connection timeouts, forwarded-header expressions).
     static let applied: Set<String> = [
         "client-max-body-size", "proxy-read-timeout", "hsts", "hsts-include-subdomains", "hsts-max-age", "hsts-preload", "proxy-buffering",
-        "access-log-path",
+        "access-log-path", "x-forwarded-for-value", "x-forwarded-proto-value", "x-forwarded-port-value", "x-forwarded-ssl",
     ]
+
+    /// The nginx variables the `x-forwarded-*-value` keys may name, per key, and what each
+    /// means to the proxy; any value without a `$` is sent as it is.
+    static let forwardedVariables: [String: [String: RouteTable.App.Forwarded.Source]] = [
+        "x-forwarded-for-value": ["$remote_addr": .own, "$http_x_forwarded_for": .client, "$proxy_add_x_forwarded_for": .appendPeer],
+        "x-forwarded-proto-value": ["$scheme": .own, "$http_x_forwarded_proto": .client],
+        "x-forwarded-port-value": ["$server_port": .own, "$http_x_forwarded_port": .client],
+    ]
+
+    /// A fixed header value: printable ASCII without `$`, at most 128 bytes.
+    static func isLiteralValue(_ value: String) -> Bool {
+        !value.isEmpty && value.utf8.count <= 128 && value.utf8.allSatisfy { (32...126).contains($0) && $0 != UInt8(ascii: "$") }
+    }
+
+    /// What an app's `x-forwarded-*` settings ask of the proxy; nil when none is set (the
+    /// proxy's own values).
+    static func forwarded(_ app: AppName, store: Store) throws -> RouteTable.App.Forwarded? {
+        func source(_ key: String) throws -> RouteTable.App.Forwarded.Source? {
+            guard let value = try store.computedProperty(app, "nginx", key), !value.isEmpty else { return nil }
+            if let known = forwardedVariables[key]?[value] { return known }
+            return isLiteralValue(value) ? .literal(value) : nil
+        }
+        let forValue = try source("x-forwarded-for-value"), proto = try source("x-forwarded-proto-value"), port = try source("x-forwarded-port-value")
+        let ssl = try store.computedProperty(app, "nginx", "x-forwarded-ssl").flatMap { $0.isEmpty ? nil : $0 }
+        guard forValue != nil || proto != nil || port != nil || ssl != nil else { return nil }
+        return RouteTable.App.Forwarded(forValue: forValue ?? .own, proto: proto ?? .own, port: port ?? .own, ssl: ssl)
+    }
 
     /// The keys dokkulite keeps and reports but does not apply.
     static var notApplicable: [String] { keys.filter { !applied.contains($0) } }
@@ -93,6 +121,10 @@ struct NginxSet: Command {
                 }
                 if key == "hsts-max-age", UInt64(value) == nil { throw CommandError("Invalid value for hsts-max-age: a number of seconds") }
                 if key == "proxy-buffering", !["on", "off"].contains(value) { throw CommandError("Invalid value for proxy-buffering: on or off") }
+                if let variables = NginxSettings.forwardedVariables[key], variables[value] == nil, !NginxSettings.isLiteralValue(value) {
+                    throw CommandError("Invalid value for \(key): one of \(variables.keys.sorted().joined(separator: ", ")) or a fixed value")
+                }
+                if key == "x-forwarded-ssl", !["on", "off"].contains(value) { throw CommandError("Invalid value for x-forwarded-ssl: on or off") }
             })
         try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
         if value != nil, !NginxSettings.applied.contains(key) {

@@ -44,7 +44,8 @@ struct RouteBuilder {
                 name: app.rawValue, upstreams: upstreams, maxBodyBytes: maxBody, redirectToHTTPS: hasCertificate, httpsPort: httpsPort,
                 responseTimeoutMilliseconds: readTimeout, strictTransportSecurity: try NginxSettings.strictTransportSecurity(app, store: store),
                 responseBuffering: try store.computedProperty(app, "nginx", "proxy-buffering") != "off",
-                accessLog: try store.computedProperty(app, "nginx", "access-log-path") != "off")
+                accessLog: try store.computedProperty(app, "nginx", "access-log-path") != "off",
+                forwarded: try NginxSettings.forwarded(app, store: store))
             let appDomains = try store.domains(.app(app))
             // TLS-ALPN-01 is answered on the HTTPS port, which must listen before the app
             // has a certificate of its own.
