@@ -817,7 +817,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             attach(idle)
             return
         }
-        loop.pool.connect(target, list: route.idle[index]).assumeIsolated().whenComplete { result in
+        loop.pool.connect(target, list: route.idle[index], timeout: route.app.connectTimeoutMilliseconds.map { .milliseconds($0) }).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let connection):
                 route.markUp(index)

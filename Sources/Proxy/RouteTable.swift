@@ -32,6 +32,9 @@ package struct RouteTable: Sendable, Equatable {
         package var responseBuffering: Bool
         /// Access log lines for this app's requests (`nginx:set APP access-log-path off`: none).
         package var accessLog: Bool
+        /// How long connecting to an instance may take, in milliseconds (`nginx:set APP
+        /// proxy-connect-timeout`); nil: the server's default (5 s).
+        package var connectTimeoutMilliseconds: Int64?
         /// Where the forwarding headers' values come from (Dokku's `nginx:set APP
         /// x-forwarded-*-value` and `x-forwarded-ssl`); nil: the proxy's own, which apps can trust.
         package var forwarded: Forwarded?
@@ -67,8 +70,10 @@ package struct RouteTable: Sendable, Equatable {
         package init(
             name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443,
             responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil, gzip: Bool = true,
-            requestBuffering: Bool = true, responseBuffering: Bool = true, accessLog: Bool = true, forwarded: Forwarded? = nil
+            requestBuffering: Bool = true, responseBuffering: Bool = true, accessLog: Bool = true, forwarded: Forwarded? = nil,
+            connectTimeoutMilliseconds: Int64? = nil
         ) {
+            self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
             self.accessLog = accessLog
             self.forwarded = forwarded
             self.gzip = gzip

@@ -169,9 +169,11 @@ final class UpstreamPool {
     /// knows the descriptor (`UpstreamConnection.direct`). A loopback connect completes,
     /// or is refused, within the call or by the time `poll` looks: then nothing waits. If it
     /// has not, NIO connects a socket of its own instead.
-    func connect(_ upstream: Upstream, list: IdleConnections) -> EventLoopFuture<UpstreamConnection> {
+    /// Opens a connection to `upstream`; `timeout` overrides the pool's connect timeout
+    /// (an app's `nginx:set APP proxy-connect-timeout`).
+    func connect(_ upstream: Upstream, list: IdleConnections, timeout: TimeAmount? = nil) -> EventLoopFuture<UpstreamConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(connectTimeout)
+            .connectTimeout(timeout ?? connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 // Bytes only: the client's handler reads and writes HTTP/1.1 itself.

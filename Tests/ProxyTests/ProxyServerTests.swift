@@ -147,6 +147,26 @@ import Testing
         #expect(pinned["x-forwarded-for"] == "203.0.113.7" && pinned["x-forwarded-proto"] == "https" && pinned["x-forwarded-port"] == String(port), "\(pinned)")
     }
 
+    /// `nginx:set APP proxy-connect-timeout`: an instance that does not accept is given up on
+    /// after the app's own timeout, not the proxy's 5 s.
+    @Test func anAppsConnectTimeoutIsHonoured() async throws {
+        // An upstream whose accept queue is full: connecting to it hangs.
+        let stuck = try Backend(name: "stuck", script: """
+            import socket, time
+            hold = socket.socket(); hold.bind(("127.0.0.1", 0)); hold.listen(0)
+            filler = socket.create_connection(hold.getsockname())
+            print("ready %d" % hold.getsockname()[1], flush=True)
+            time.sleep(120)
+            """)
+        let (server, port) = try await startProxy(RouteTable(domains: [("stuck.test", .init(name: "stuck", upstreams: [stuck.upstream], connectTimeoutMilliseconds: 300))]))
+        defer { Task { await server.stop() }; stuck.stop() }
+        let started = ContinuousClock.now
+        let result = try curl(port, host: "stuck.test", extra: ["-o", "/dev/null", "-w", "%{http_code}"])
+        let waited = ContinuousClock.now - started
+        #expect(result.stdout == "502", "\(result)")
+        #expect(waited < .seconds(3), "waited \(waited) for a 300 ms connect timeout")
+    }
+
     @Test func anIPv4PeerOfADualStackListenerIsForwardedAsIPv4() async throws {
         let backend = try Backend("h")
         let (server, port) = try await startProxy(RouteTable(domains: [("h.test", .init(name: "h", upstreams: [backend.upstream]))])) {

@@ -26,7 +26,7 @@ enum NginxSettings {
     /// way (buffer sizes, connection timeouts, forwarded-header expressions).
     static let applied: Set<String> = [
         "client-max-body-size", "proxy-read-timeout", "hsts", "hsts-include-subdomains", "hsts-max-age", "hsts-preload", "proxy-buffering",
-        "access-log-path", "x-forwarded-for-value", "x-forwarded-proto-value", "x-forwarded-port-value", "x-forwarded-ssl",
+        "access-log-path", "proxy-connect-timeout", "x-forwarded-for-value", "x-forwarded-proto-value", "x-forwarded-port-value", "x-forwarded-ssl",
     ]
 
     /// The nginx variables the `x-forwarded-*-value` keys may name, per key, and what each

@@ -45,7 +45,8 @@ struct RouteBuilder {
                 responseTimeoutMilliseconds: readTimeout, strictTransportSecurity: try NginxSettings.strictTransportSecurity(app, store: store),
                 responseBuffering: try store.computedProperty(app, "nginx", "proxy-buffering") != "off",
                 accessLog: try store.computedProperty(app, "nginx", "access-log-path") != "off",
-                forwarded: try NginxSettings.forwarded(app, store: store))
+                forwarded: try NginxSettings.forwarded(app, store: store),
+                connectTimeoutMilliseconds: try store.computedProperty(app, "nginx", "proxy-connect-timeout").flatMap(NginxSettings.milliseconds))
             let appDomains = try store.domains(.app(app))
             // TLS-ALPN-01 is answered on the HTTPS port, which must listen before the app
             // has a certificate of its own.
