@@ -185,16 +185,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         loop.untrack(self)
         // Nothing may call in after this: upstream connections let go of this handler...
-        if let spliced {
-            spliced.handler.exchange = nil
-            spliced.channel.close(promise: nil)
-            self.spliced = nil
-        }
-        if let exchange {
-            drop(exchange.upstream)
-            exchange.upstream = nil
-            self.exchange = nil
-        }
+        releaseUpstreams()
         // ...and the context goes, or it and this handler would keep each other (and the
         // channel, its pipeline and buffers) alive for good: a few kilobytes for every
         // connection and every HTTP/2 stream the proxy ever served.
@@ -401,20 +392,26 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         clientOpen = false
         waitDeadline = nil
+        releaseUpstreams()
+        loop.untrack(self)
+        context.fireChannelInactive()
+    }
+
+    /// Closes the upstream connection of a splice or of an unfinished exchange (it cannot
+    /// be reused) and detaches it, so none of its events reach this handler again; an
+    /// exchange left unanswered is logged as 499.
+    private func releaseUpstreams() {
         if let spliced {
             spliced.handler.exchange = nil
             spliced.channel.close(promise: nil)
             self.spliced = nil
         }
         if let exchange {
-            // The client left mid-exchange: the upstream connection cannot be reused.
             drop(exchange.upstream)
             exchange.upstream = nil
             if !exchange.responseDone { log(exchange, status: 499) }
             self.exchange = nil
         }
-        loop.untrack(self)
-        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -391,6 +391,26 @@ enum HTTPWire {
         }
     }
 
+    /// `equalsLowercase` for a header name, eight bytes at a time: the parser admits only
+    /// token characters in names, and among those setting bit 0x20 changes letters alone
+    /// (the literals' `-` and digits have it set already), so one OR lowercases a word.
+    static func equalsLowercaseName(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+        let count = bytes.count
+        guard count == lower.utf8CodeUnitCount else { return false }
+        let target = UnsafeRawPointer(lower.utf8Start)
+        var index = 0
+        while index + 8 <= count {
+            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) | 0x2020_2020_2020_2020
+            guard word == target.loadUnaligned(fromByteOffset: index, as: UInt64.self) else { return false }
+            index += 8
+        }
+        while index < count {
+            guard bytes[index] | 0x20 == target.load(fromByteOffset: index, as: UInt8.self) else { return false }
+            index += 1
+        }
+        return true
+    }
+
     /// ASCII case-insensitive comparison with a lowercase literal.
     static func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
         guard bytes.count == lower.utf8CodeUnitCount else { return false }
@@ -651,7 +671,7 @@ enum HeaderName: Equatable {
     }
 
     static func classify(_ name: UnsafeRawBufferPointer) -> HeaderName {
-        let equal = HTTPWire.equalsLowercase
+        let equal = HTTPWire.equalsLowercaseName
         switch name.count {
         case 4 where equal(name, "host"): return .host
         case 4 where equal(name, "date"): return .date

@@ -79,8 +79,8 @@ import Testing
             def slow_download():
                 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
                 s.connect(("127.0.0.1", PORT)); s.settimeout(30)
-                s.sendall(b"GET /big?mb=8 HTTP/1.1\\r\\nHost: one.test\\r\\nConnection: close\\r\\n\\r\\n")
-                data = b""; start = time.time()
+                s.sendall(b"GET /big?mb=32 HTTP/1.1\\r\\nHost: one.test\\r\\nConnection: close\\r\\n\\r\\n")
+                data = bytearray(); start = time.time()
                 while time.time() - start < 3:   # about 1.3 MiB in 3 s, then the rest at full speed
                     data += s.recv(8192); time.sleep(0.02)
                 while True:
@@ -88,7 +88,7 @@ import Testing
                     if not got: break
                     data += got
                 body = data.split(b"\\r\\n\\r\\n", 1)[1]
-                want = (bytes(range(251)) * 4096 * 9)[:8 << 20]
+                want = (bytes(range(251)) * 4096 * 33)[:32 << 20]
                 return "download intact" if body == want else "download corrupted: %d bytes" % len(body)
             result = {}
             worker = threading.Thread(target=lambda: result.setdefault("slow", \(upload ? "slow_upload" : "slow_download")()))
