@@ -394,7 +394,6 @@ enum HTTPWire {
     /// `equalsLowercase` for a header name, eight bytes at a time: the parser admits only
     /// token characters in names, and among those setting bit 0x20 changes letters alone
     /// (the literals' `-` and digits have it set already), so one OR lowercases a word.
-    @inline(__always)
     static func equalsLowercaseName(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
         let count = bytes.count
         guard count == lower.utf8CodeUnitCount else { return false }
@@ -673,45 +672,40 @@ enum HeaderName: Equatable {
 
     static func classify(_ name: UnsafeRawBufferPointer) -> HeaderName {
         let equal = HTTPWire.equalsLowercaseName
-        // The first letter, lowercased, is checked before any comparison is called: most
-        // names then meet at most one comparison (measured: 390 instructions a request
-        // went to comparisons before).
-        guard let leading = name.first else { return .other }
-        let first = leading | 0x20
         switch name.count {
-        case 4 where first == 0x68 && equal(name, "host"): return .host
-        case 4 where first == 0x64 && equal(name, "date"): return .date
-        case 4 where first == 0x65 && equal(name, "etag"): return .etag
-        case 12 where first == 0x63 && equal(name, "content-type"): return .contentType
-        case 15 where first == 0x61 && equal(name, "accept-encoding"): return .acceptEncoding
-        case 16 where first == 0x63 && equal(name, "content-encoding"): return .contentEncoding
-        case 17 where first == 0x78 && equal(name, "x-accel-buffering"): return .xAccelBuffering
-        case 25 where first == 0x73 && equal(name, "strict-transport-security"): return .strictTransportSecurity
-        case 6 where first == 0x65 && equal(name, "expect"): return .expect
-        case 14 where first == 0x63 && equal(name, "content-length"): return .contentLength
-        case 17 where first == 0x74 && equal(name, "transfer-encoding"): return .transferEncoding
-        case 10 where first == 0x63 && equal(name, "connection"): return .connection
-        case 10 where first == 0x6b && equal(name, "keep-alive"): return .hopByHop
-        case 7 where first == 0x75 && equal(name, "upgrade"): return .upgrade
-        case 15 where first == 0x78 && equal(name, "x-forwarded-for"): return .forwardingHeader
-        case 12 where first == 0x78 && equal(name, "x-request-id"): return .xRequestID
-        case 17 where first == 0x78 && equal(name, "x-forwarded-proto"): return .forwardingHeader
-        case 16 where first == 0x78 && equal(name, "x-forwarded-port"): return .forwardingHeader
+        case 4 where equal(name, "host"): return .host
+        case 4 where equal(name, "date"): return .date
+        case 4 where equal(name, "etag"): return .etag
+        case 12 where equal(name, "content-type"): return .contentType
+        case 15 where equal(name, "accept-encoding"): return .acceptEncoding
+        case 16 where equal(name, "content-encoding"): return .contentEncoding
+        case 17 where equal(name, "x-accel-buffering"): return .xAccelBuffering
+        case 25 where equal(name, "strict-transport-security"): return .strictTransportSecurity
+        case 6 where equal(name, "expect"): return .expect
+        case 14 where equal(name, "content-length"): return .contentLength
+        case 17 where equal(name, "transfer-encoding"): return .transferEncoding
+        case 10 where equal(name, "connection"): return .connection
+        case 10 where equal(name, "keep-alive"): return .hopByHop
+        case 7 where equal(name, "upgrade"): return .upgrade
+        case 15 where equal(name, "x-forwarded-for"): return .forwardingHeader
+        case 12 where equal(name, "x-request-id"): return .xRequestID
+        case 17 where equal(name, "x-forwarded-proto"): return .forwardingHeader
+        case 16 where equal(name, "x-forwarded-port"): return .forwardingHeader
         // What says where the request came from or was addressed is the proxy's to say,
         // never the client's (frameworks trust these for the scheme, host and client).
-        case 16 where first == 0x78 && equal(name, "x-forwarded-host"): return .forwardingHeader
-        case 9 where first == 0x66 && equal(name, "forwarded"): return .forwardingHeader
-        case 15 where first == 0x78 && equal(name, "x-forwarded-ssl"): return .forwardingHeader
-        case 18 where first == 0x78 && equal(name, "x-forwarded-scheme"): return .forwardingHeader
-        case 18 where first == 0x78 && equal(name, "x-forwarded-server"): return .forwardingHeader
-        case 18 where first == 0x78 && equal(name, "x-forwarded-prefix"): return .forwardingHeader
-        case 15 where first == 0x78 && equal(name, "x-request-start"): return .forwardingHeader
-        case 9 where first == 0x78 && equal(name, "x-real-ip"): return .forwardingHeader
-        case 2 where first == 0x74 && equal(name, "te"): return .hopByHop
+        case 16 where equal(name, "x-forwarded-host"): return .forwardingHeader
+        case 9 where equal(name, "forwarded"): return .forwardingHeader
+        case 15 where equal(name, "x-forwarded-ssl"): return .forwardingHeader
+        case 18 where equal(name, "x-forwarded-scheme"): return .forwardingHeader
+        case 18 where equal(name, "x-forwarded-server"): return .forwardingHeader
+        case 18 where equal(name, "x-forwarded-prefix"): return .forwardingHeader
+        case 15 where equal(name, "x-request-start"): return .forwardingHeader
+        case 9 where equal(name, "x-real-ip"): return .forwardingHeader
+        case 2 where equal(name, "te"): return .hopByHop
         // `Trailer` is end to end (RFC 9110 §6.6.2): it goes with the chunked body it announces.
-        case 16 where first == 0x70 && equal(name, "proxy-connection"): return .hopByHop
-        case 18 where first == 0x70 && equal(name, "proxy-authenticate"): return .hopByHop
-        case 19 where first == 0x70 && equal(name, "proxy-authorization"): return .hopByHop
+        case 16 where equal(name, "proxy-connection"): return .hopByHop
+        case 18 where equal(name, "proxy-authenticate"): return .hopByHop
+        case 19 where equal(name, "proxy-authorization"): return .hopByHop
         default: return .other
         }
     }
