@@ -267,7 +267,7 @@ final class HTTP2Bridge: ChannelDuplexHandler {
                 for piece in pieces { frames.append(.data(.init(data: .byteBuffer(piece)))) }
                 if chunks.isDone {
                     response = .done
-                    let trailers = Self.trailers(trailerBytes)
+                    let trailers = try Self.trailers(trailerBytes)
                     if trailers.isEmpty {
                         frames.append(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)))
                     } else {
@@ -292,7 +292,6 @@ final class HTTP2Bridge: ChannelDuplexHandler {
         var headers = HPACKHeaders()
         headers.reserveCapacity(head.fields.count + 1)
         headers.add(name: ":status", value: String(head.status))
-        let summary = HTTPWire.Summary(head.fields, in: head.bytes)
         for field in head.fields {
             switch field.kind {
             case .connection, .hopByHop, .upgrade, .transferEncoding:
@@ -301,33 +300,25 @@ final class HTTP2Bridge: ChannelDuplexHandler {
                 headers.add(name: head.string(field.name).lowercased(), value: head.string(field.value))
             }
         }
-        let framing: HTTPWire.Framing
-        if head.status < 200 || isHEAD || head.status == 204 || head.status == 304 {
-            framing = .none
-        } else if summary.transferEncoding {
-            framing = summary.chunked ? .chunked : .untilClose
-        } else if let length = summary.contentLength {
-            framing = length > 0 ? .length(length) : .none
-        } else {
-            framing = .untilClose
-        }
+        // The handler has already refused a response with an invalid length.
+        let framing = HTTPWire.responseFraming(status: head.status, requestIsHEAD: isHEAD, HTTPWire.Summary(head.fields, in: head.bytes)) ?? .untilClose
         return (headers, framing)
     }
 
-    /// Trailer fields from the trailer section's bytes (`name: value` lines).
-    static func trailers(_ bytes: [UInt8]) -> HPACKHeaders {
+    /// Trailer fields from the trailer section's bytes, read by the same field parser as
+    /// heads; connection-specific ones are left out, as from a head.
+    static func trailers(_ bytes: [UInt8]) throws -> HPACKHeaders {
         var headers = HPACKHeaders()
-        for line in bytes.split(separator: HTTPWire.lf) {
-            let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: "\r \t")
-            guard let colon = text.firstIndex(of: ":") else { continue }
-            let name = text[..<colon].lowercased()
-            guard !name.isEmpty, !Self.connectionSpecific.contains(name) else { continue }
-            headers.add(name: name, value: String(text[text.index(after: colon)...]).trimmingCharacters(in: " \t"))
+        for field in try HTTPWire.parseFields(bytes) {
+            switch field.kind {
+            case .connection, .hopByHop, .upgrade, .transferEncoding: continue
+            default:
+                headers.add(
+                    name: String(decoding: bytes[field.name], as: UTF8.self).lowercased(), value: String(decoding: bytes[field.value], as: UTF8.self))
+            }
         }
         return headers
     }
-
-    private static let connectionSpecific: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"]
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         // The stream is closed whole (HTTP/2 has no half-close the handler could use).
@@ -345,15 +336,5 @@ final class HTTP2Bridge: ChannelDuplexHandler {
             return
         }
         context.close(mode: .all, promise: promise)
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        let characters = Set(set)
-        var start = startIndex, end = endIndex
-        while start < end, characters.contains(self[start]) { start = index(after: start) }
-        while end > start, characters.contains(self[index(before: end)]) { end = index(before: end) }
-        return String(self[start..<end])
     }
 }

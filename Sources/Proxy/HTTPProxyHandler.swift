@@ -923,21 +923,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange.status = head.status
 
         let summary = HTTPWire.Summary(head.fields, in: head.bytes)
-        // RFC 9112 §6.3, in order.
-        let framing: HTTPWire.Framing
-        if exchange.head.isHEAD || head.status == 204 || head.status == 304 {
-            framing = .none
-        } else if summary.transferEncoding {
-            framing = summary.chunked ? .chunked : .untilClose
-        } else if summary.badLength {
+        guard let framing = HTTPWire.responseFraming(status: head.status, requestIsHEAD: exchange.head.isHEAD, summary) else {
             exchange.retryable = false
             exchange.responseStarted = false
             failUpstream("The app \(exchange.route?.app.name ?? "") sent an invalid Content-Length.")
             return false
-        } else if let contentLength = summary.contentLength {
-            framing = contentLength > 0 ? .length(contentLength) : .none
-        } else {
-            framing = .untilClose
         }
         exchange.responseFraming = framing
         if !summary.persists(minorVersion: head.minorVersion) || framing == .untilClose { exchange.upstream?.reusable = false }

@@ -270,6 +270,23 @@ enum HTTPWire {
         }
     }
 
+    /// Parses header lines alone, ended by a blank line: a chunked body's trailer section.
+    static func parseFields(_ bytes: [UInt8]) throws -> [Field] {
+        var fields: [Field] = []
+        try bytes.withUnsafeBytes { try readFields($0, from: 0, into: &fields) }
+        return fields
+    }
+
+    /// How a response's body is delimited (RFC 9112 §6.3, in order); nil when its
+    /// Content-Length is invalid.
+    static func responseFraming(status: Int, requestIsHEAD: Bool, _ summary: Summary) -> Framing? {
+        if requestIsHEAD || status == 204 || status == 304 || status < 200 { return Framing.none }
+        if summary.transferEncoding { return summary.chunked ? .chunked : .untilClose }
+        if summary.badLength { return nil }
+        if let length = summary.contentLength { return length > 0 ? .length(length) : Framing.none }
+        return .untilClose
+    }
+
     /// `HTTP/1.x` → x.
     private static func version(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws -> Int {
         guard range.count == 8 else { throw ParseError.malformed("bad HTTP version") }
