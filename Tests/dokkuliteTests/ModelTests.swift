@@ -1,3 +1,5 @@
+import Foundation
+import Proxy
 import Testing
 
 @testable import dokkulite
@@ -176,5 +178,27 @@ import Testing
         #expect(NginxSettings.milliseconds("1m30s") == 90_000)
         #expect(NginxSettings.milliseconds("1h") == 3_600_000)
         for bad in ["", "s", "10x", "-5s", "0", "2d", "1.5s", "9999999999s"] { #expect(NginxSettings.milliseconds(bad) == nil, "\(bad)") }
+    }
+}
+
+/// What an app's `x-forwarded-*` settings give the proxy: a stored value that nginx:set
+/// would refuse today (kept by an older version) never reaches a request head.
+@Suite struct ForwardedSettingsTests {
+    @Test func storedValuesAreCheckedAgainWhenRead() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forwarded-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(path: directory + "/dokkulite.db")
+        let app = try #require(AppName("web"))
+        _ = try store.createApp(app)
+        #expect(try NginxSettings.forwarded(app, store: store) == nil, "nothing set: the proxy's own values")
+        try store.setProperty(.app(app), "nginx", "x-forwarded-ssl", "on\r\nX-Injected: 1")
+        try store.setProperty(.app(app), "nginx", "x-forwarded-proto-value", "https\r\nX-Injected: 1")
+        #expect(try NginxSettings.forwarded(app, store: store) == nil)
+        try store.setProperty(.app(app), "nginx", "x-forwarded-ssl", "on")
+        try store.setProperty(.app(app), "nginx", "x-forwarded-proto-value", nil)
+        try store.setProperty(.app(app), "nginx", "x-forwarded-for-value", "$proxy_add_x_forwarded_for")
+        try store.setProperty(.global, "nginx", "x-forwarded-proto-value", "https")
+        #expect(try NginxSettings.forwarded(app, store: store) == .init(forValue: .appendPeer, proto: .literal("https"), ssl: "on"))
     }
 }

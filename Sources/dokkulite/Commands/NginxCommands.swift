@@ -51,7 +51,9 @@ enum NginxSettings {
             return isLiteralValue(value) ? .literal(value) : nil
         }
         let forValue = try source("x-forwarded-for-value"), proto = try source("x-forwarded-proto-value"), port = try source("x-forwarded-port-value")
-        let ssl = try store.computedProperty(app, "nginx", "x-forwarded-ssl").flatMap { $0.isEmpty ? nil : $0 }
+        // A value kept from before nginx:set checked it is left out unless it is on or off:
+        // it goes into every request head.
+        let ssl = try store.computedProperty(app, "nginx", "x-forwarded-ssl").flatMap { ["on", "off"].contains($0) ? $0 : nil }
         guard forValue != nil || proto != nil || port != nil || ssl != nil else { return nil }
         return RouteTable.App.Forwarded(forValue: forValue ?? .own, proto: proto ?? .own, port: port ?? .own, ssl: ssl)
     }
