@@ -33,6 +33,5 @@ install_release() {
     INSERT INTO release (app, version, status, description, processTypes, createdAt) VALUES ('$app', $version, 'current', 'bench', '$types', datetime('now'))"
 }
 
-# median of numbers on stdin
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+. bench/helpers.sh
 now_ms() { date +%s%3N; }
