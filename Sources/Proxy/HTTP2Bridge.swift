@@ -53,11 +53,11 @@ final class HTTP2Bridge: ChannelDuplexHandler {
     private func requestHeaders(_ context: ChannelHandlerContext, _ headers: HPACKHeaders, endStream: Bool) {
         switch request {
         case .head:
-            guard let head = Self.requestHead(headers, allocator: context.channel.allocator) else {
+            guard let (head, method) = Self.requestHead(headers, allocator: context.channel.allocator) else {
                 context.close(promise: nil)
                 return
             }
-            isHEAD = headers.first(name: ":method") == "HEAD"
+            isHEAD = method == "HEAD"
             if endStream {
                 request = .done
                 context.fireChannelRead(wrapInboundOut(Self.endHead(head)))
@@ -115,9 +115,9 @@ final class HTTP2Bridge: ChannelDuplexHandler {
         }
     }
 
-    /// The request line and headers, without the blank line that ends them; nil when the
-    /// pseudo-headers are missing or a value could break the HTTP/1.1 framing.
-    static func requestHead(_ headers: HPACKHeaders, allocator: ByteBufferAllocator) -> ByteBuffer? {
+    /// The request line and headers, without the blank line that ends them, and the
+    /// method; nil when the pseudo-headers are missing.
+    static func requestHead(_ headers: HPACKHeaders, allocator: ByteBufferAllocator) -> (ByteBuffer, method: String)? {
         guard let method = headers.first(name: ":method"), !method.isEmpty else { return nil }
         let authority = headers.first(name: ":authority")
         // CONNECT has no path (the handler refuses it); any other request needs one.
@@ -157,7 +157,7 @@ final class HTTP2Bridge: ChannelDuplexHandler {
         }
         // HPACK allows bytes HTTP/1.1 does not; NIOHTTP2 refuses CR, LF and NUL, and
         // `HTTPWire`'s parser turns any other misfit into a 400.
-        return out
+        return (out, method)
     }
 
     private static func endHead(_ head: ByteBuffer) -> ByteBuffer {
@@ -208,27 +208,30 @@ final class HTTP2Bridge: ChannelDuplexHandler {
         } else {
             responseBytes.writeImmutableBuffer(bytes)
         }
-        var frames: [HTTP2Frame.FramePayload] = []
+        // Each frame is written as the next is made; the last takes the caller's promise.
+        var held: HTTP2Frame.FramePayload?
         do {
-            try translate(into: &frames)
+            try translate { frame in
+                if let previous = held { context.write(wrapOutboundOut(previous), promise: nil) }
+                held = frame
+            }
         } catch {
             promise?.fail(error)
             context.close(promise: nil)
             return
         }
         if responseBytes.readableBytes == 0 { responseBytes = ByteBuffer() }
-        guard let last = frames.popLast() else {
+        guard let last = held else {
             promise?.succeed(())
             return
         }
-        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
         let written = promise ?? context.eventLoop.makePromise()
         context.write(wrapOutboundOut(last), promise: written)
         if case .done = response, ended == nil { ended = written.futureResult }
     }
 
     /// Turns as much of the response bytes as are complete into frames.
-    private func translate(into frames: inout [HTTP2Frame.FramePayload]) throws {
+    private func translate(_ emit: (HTTP2Frame.FramePayload) -> Void) throws {
         while responseBytes.readableBytes > 0 {
             switch response {
             case .head:
@@ -243,16 +246,16 @@ final class HTTP2Bridge: ChannelDuplexHandler {
                 let (headers, framing) = Self.responseHeaders(head, isHEAD: isHEAD)
                 if head.status < 200 {
                     // An interim response (100, 103): the final one follows.
-                    frames.append(.headers(.init(headers: headers)))
+                    emit(.headers(.init(headers: headers)))
                     continue
                 }
-                frames.append(.headers(.init(headers: headers, endStream: framing == .none)))
+                emit(.headers(.init(headers: headers, endStream: framing == .none)))
                 response = framing == .none ? .done : .body(framing)
             case .body(.length(let remaining)):
                 let count = min(remaining, responseBytes.readableBytes)
                 let piece = responseBytes.readSlice(length: count)!
                 response = count == remaining ? .done : .body(.length(remaining - count))
-                frames.append(.data(.init(data: .byteBuffer(piece), endStream: count == remaining)))
+                emit(.data(.init(data: .byteBuffer(piece), endStream: count == remaining)))
             case .body(.chunked):
                 var pieces: [ByteBuffer] = []
                 let base = responseBytes
@@ -264,18 +267,18 @@ final class HTTP2Bridge: ChannelDuplexHandler {
                 }
                 trailerBytes = trailer
                 responseBytes.moveReaderIndex(forwardBy: consumed)
-                for piece in pieces { frames.append(.data(.init(data: .byteBuffer(piece)))) }
+                for piece in pieces { emit(.data(.init(data: .byteBuffer(piece)))) }
                 if chunks.isDone {
                     response = .done
                     let trailers = try Self.trailers(trailerBytes)
                     if trailers.isEmpty {
-                        frames.append(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)))
+                        emit(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)))
                     } else {
-                        frames.append(.headers(.init(headers: trailers, endStream: true)))
+                        emit(.headers(.init(headers: trailers, endStream: true)))
                     }
                 }
             case .body(.untilClose):
-                frames.append(.data(.init(data: .byteBuffer(responseBytes))))
+                emit(.data(.init(data: .byteBuffer(responseBytes))))
                 responseBytes = ByteBuffer()
             case .body(.none):
                 response = .done

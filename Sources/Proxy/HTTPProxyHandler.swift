@@ -135,7 +135,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         /// A chunked response to an HTTP/1.0 client: sent as plain data, ended by closing;
         /// or one being compressed.
         var dechunk = false
-        /// The client accepts gzip and the app has it on.
+        /// The client accepts gzip.
         var acceptsGzip = false
         /// The response is being compressed.
         var compression: ResponseCompression?
@@ -534,7 +534,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         // lines, the X-Forwarded-For values again, the Upgrade value), two bytes more per
         // field, and the proxy's own lines (a given request id is at most 200 bytes).
         let bound = 3 * head.bytes.readableBytes + 4 * head.fields.count + clientAddress.count + forwardingLines.count + 512
-            + (route.app.forwarded.map(Self.literalBytes) ?? 0)
+            + (route.app.forwarded?.literalBytes ?? 0)
         // Clearing keeps the storage when the socket is done with it (nothing else holds it).
         kept.upstreamHead.clear(minimumCapacity: bound)
         head.bytes.withUnsafeReadableBytes { bytes in
@@ -552,7 +552,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 // The client's headers are kept as they are; only those the proxy must not
                 // forward, or sets itself, are left out.
                 for field in head.fields where field.kind.forwardedAsIs || (field.kind == .host && head.authority == nil) || field.kind == .contentLength {
-                    if field.kind == .acceptEncoding, route.app.gzip {
+                    if field.kind == .acceptEncoding {
                         exchange.acceptsGzip = ResponseCompression.acceptsGzip(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
                     }
                     if summary.namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
@@ -583,8 +583,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if exchange.retryable { exchange.upstreamHead = kept.upstreamHead }
         exchange.pending = kept.upstreamHead
-        if route.app.requestBuffering, exchange.requestFraming != .none, upgrade == nil {
-            // The app is connected once the whole body is here (`requestEnd`).
+        if exchange.requestFraming != .none, upgrade == nil {
+            // Request buffering, always on (nginx's `proxy_request_buffering`): the app is
+            // connected once the whole body is here (`requestEnd`), so a slow uploader
+            // holds no app worker.
             exchange.spoolingRequest = true
             return
         }
@@ -636,15 +638,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             literal(ssl)
             out.append("\r\n")
         }
-    }
-
-    /// The bytes an app's fixed forwarding values add to a request head.
-    private static func literalBytes(_ forwarded: RouteTable.App.Forwarded) -> Int {
-        func count(_ source: RouteTable.App.Forwarded.Source) -> Int {
-            if case .literal(let value) = source { return value.utf8.count }
-            return 0
-        }
-        return count(forwarded.forValue) + count(forwarded.proto) + count(forwarded.port) + (forwarded.ssl?.utf8.count ?? 0) + 96
     }
 
     /// Whether a header is one the client's `Connection` header names as hop-by-hop.

@@ -22,11 +22,6 @@ package struct RouteTable: Sendable, Equatable {
         /// The `Strict-Transport-Security` value HTTPS responses get when the app sends none
         /// (Dokku's `nginx:set APP hsts*`); nil: none.
         package var strictTransportSecurity: String?
-        /// Compress text responses for clients that accept gzip (`ResponseCompression`).
-        package var gzip: Bool
-        /// Read a request's whole body before it goes to the app (nginx's
-        /// `proxy_request_buffering`), so a slow uploader holds no app worker.
-        package var requestBuffering: Bool
         /// Read a response as fast as the app sends it and hold it for a slow client
         /// (`nginx:set APP proxy-buffering`); off, the app is read only as fast as the client reads.
         package var responseBuffering: Bool
@@ -59,6 +54,15 @@ package struct RouteTable: Sendable, Equatable {
             /// `X-Forwarded-Ssl`, when set.
             package var ssl: String?
 
+            /// An upper bound of what the fixed values add to a request head.
+            var literalBytes: Int {
+                func count(_ source: Source) -> Int {
+                    if case .literal(let value) = source { return value.utf8.count }
+                    return 0
+                }
+                return count(forValue) + count(proto) + count(port) + (ssl?.utf8.count ?? 0) + 96
+            }
+
             package init(forValue: Source = .own, proto: Source = .own, port: Source = .own, ssl: String? = nil) {
                 self.forValue = forValue
                 self.proto = proto
@@ -69,15 +73,13 @@ package struct RouteTable: Sendable, Equatable {
 
         package init(
             name: String, upstreams: [Upstream], maxBodyBytes: Int? = nil, redirectToHTTPS: Bool = false, httpsPort: Int = 443,
-            responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil, gzip: Bool = true,
-            requestBuffering: Bool = true, responseBuffering: Bool = true, accessLog: Bool = true, forwarded: Forwarded? = nil,
+            responseTimeoutMilliseconds: Int64? = nil, strictTransportSecurity: String? = nil,
+            responseBuffering: Bool = true, accessLog: Bool = true, forwarded: Forwarded? = nil,
             connectTimeoutMilliseconds: Int64? = nil
         ) {
             self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
             self.accessLog = accessLog
             self.forwarded = forwarded
-            self.gzip = gzip
-            self.requestBuffering = requestBuffering
             self.responseBuffering = responseBuffering
             self.strictTransportSecurity = strictTransportSecurity
             self.name = name
