@@ -31,6 +31,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        // Brotli's and zstd's encoders, for responses the proxy compresses.
+        .systemLibrary(name: "CBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "CBeneath"),
         // Backups to S3 and S3-compatible servers: Signature Version 4 over AsyncHTTPClient.
         .target(
@@ -66,7 +69,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Beneath",
+                "Beneath", "CBrotli", "CZstd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,5 +1,4 @@
 internal import Beneath
-internal import CompressNIO
 internal import NIOCore
 internal import NIOHTTP1
 
@@ -136,7 +135,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         /// or one being compressed.
         var dechunk = false
         /// The client accepts gzip.
-        var acceptsGzip = false
+        /// The coding the client's `Accept-Encoding` prefers, if the proxy can make it.
+        var acceptedCoding: ResponseCompression.Coding?
         /// The response is being compressed.
         var compression: ResponseCompression?
         /// The body is being read whole before the app is connected (request buffering).
@@ -553,7 +553,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 // forward, or sets itself, are left out.
                 for field in head.fields where field.kind.forwardedAsIs || (field.kind == .host && head.authority == nil) || field.kind == .contentLength {
                     if field.kind == .acceptEncoding {
-                        exchange.acceptsGzip = ResponseCompression.acceptsGzip(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                        exchange.acceptedCoding = ResponseCompression.negotiate(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
                     }
                     if summary.namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
                     out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
@@ -924,8 +924,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         exchange.responseFraming = framing
         if !summary.persists(minorVersion: head.minorVersion) || framing == .untilClose { exchange.upstream?.reusable = false }
-        if exchange.acceptsGzip, framing != .none, exchange.head.minorVersion >= 1, shouldCompress(head, framing: framing) {
-            exchange.compression = ResponseCompression(allocator: allocator)
+        if let coding = exchange.acceptedCoding, framing != .none, exchange.head.minorVersion >= 1, shouldCompress(head, framing: framing) {
+            let length: Int? = if case .length(let length) = framing { Int(length) } else { nil }
+            exchange.compression = ResponseCompression(coding, length: length, allocator: allocator)
         }
         let compressing = exchange.compression != nil
         // An HTTP/1.0 client cannot take chunks: it gets the data, and the end is the close.
@@ -937,7 +938,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         staging = true
         let unbuffered = writeResponseHead(
             head, into: &kept.staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1 && !compressing, connection: connection,
-            date: loop.dateField(), strictTransportSecurity: listener.kind == .https ? exchange.route?.app.strictTransportSecurity : nil, compressing: compressing)
+            date: loop.dateField(), strictTransportSecurity: listener.kind == .https ? exchange.route?.app.strictTransportSecurity : nil, compressing: exchange.compression?.coding)
         exchange.bufferResponse = !unbuffered && exchange.route?.app.responseBuffering == true
         if framing == .none { responseEnd(exchange) }
         return true
@@ -971,8 +972,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     @discardableResult
     private func writeResponseHead(
         _ head: HTTPWire.ResponseHead, into out: inout ByteBuffer, keepChunked: Bool, connection: StaticString? = nil, date: [UInt8]? = nil,
-        strictTransportSecurity: String? = nil, compressing: Bool = false
+        strictTransportSecurity: String? = nil, compressing coding: ResponseCompression.Coding? = nil
     ) -> Bool {
+        let compressing = coding != nil
         var unbuffered = false
         // The status line and fields are no longer than in the upstream's head, save two
         // bytes per line for a CRLF where it had a bare LF; an ETag may gain `W/`.
@@ -1020,7 +1022,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                     value.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
                     out.append("\r\n")
                 }
-                if compressing { out.append("Content-Encoding: gzip\r\nVary: Accept-Encoding\r\nTransfer-Encoding: chunked\r\n") }
+                if let coding {
+                    out.append("Content-Encoding: ")
+                    out.append(coding.token)
+                    out.append("\r\nVary: Accept-Encoding\r\nTransfer-Encoding: chunked\r\n")
+                }
                 if let connection { out.append(connection) }
                 out.append("\r\n")
             }
@@ -1070,14 +1076,14 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func sendResponse(_ exchange: Exchange, _ piece: ByteBuffer) {
         if let compression = exchange.compression {
-            compress(exchange, compression, piece, flush: .no)
+            compress(exchange, compression, piece, flush: .none)
             return
         }
         sendBytes(exchange, piece)
     }
 
-    /// Passes body bytes through gzip; what comes out goes to the client as chunks.
-    private func compress(_ exchange: Exchange, _ compression: ResponseCompression, _ piece: ByteBuffer, flush: CompressNIOFlush) {
+    /// Passes body bytes through the encoder; what comes out goes to the client as chunks.
+    private func compress(_ exchange: Exchange, _ compression: ResponseCompression, _ piece: ByteBuffer, flush: ResponseCompression.Flush) {
         do {
             try compression.compress(piece, flush: flush, allocator: allocator) { sendBytes(exchange, $0) }
         } catch {

@@ -55,15 +55,62 @@ import Testing
         // Not compressed: no Accept-Encoding, q=0, too small, another type, already encoded,
         // HEAD, HTTP/1.0.
         for (path, extra) in [
-            ("/text?n=5000", []), ("/text?n=5000", ["-H", "Accept-Encoding: gzip;q=0, br"]), ("/text?n=1000", gzip),
+            ("/text?n=5000", []), ("/text?n=5000", ["-H", "Accept-Encoding: gzip;q=0, br;q=0, zstd;q=0, identity"]), ("/text?n=1000", gzip),
             ("/text?n=5000&type=image/png", gzip), ("/text?n=5000&enc=br", gzip), ("/text?n=5000", gzip + ["-I"]),
             ("/text?n=5000", gzip + ["--http1.0"]),
         ] {
             let plain = try get(path, extra)
             #expect(!plain.head.contains("content-encoding: gzip"), "\(path) \(extra): \(plain.head)")
         }
-        let already = try get("/text?n=5000&enc=br", gzip)
+        let already = try get("/text?n=5000&enc=br", gzip + ["-H", "Accept-Encoding: br, zstd"])
         #expect(already.head.contains("content-encoding: br\r\n") && already.body.count == 5000, "the app's own encoding passes untouched")
+    }
+
+    @Test func brotliAndZstdGoToClientsThatAskForThem() async throws {
+        let (backend, server, port) = try await proxy("z")
+        defer { Task { await server.stop() }; backend.stop() }
+        let text = String(repeating: "All work and no play makes Jack a dull boy. ", count: 2000)
+        /// The coding the proxy chose for `accept`, the body's size on the wire, and the body
+        /// as curl's own brotli and zstd decoders make it.
+        func fetch(_ path: String, accept: String) throws -> (coding: String, wire: Int, body: String) {
+            let head = NSTemporaryDirectory() + "coding-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: head) }
+            let decoded = try curl(port, host: "z.test", path: path, extra: ["--compressed", "-H", "Accept-Encoding: \(accept)", "-D", head, "-w", "\n%{size_download}"])
+            #expect(decoded.status == 0, "\(decoded)")
+            let headText = ((try? String(contentsOfFile: head, encoding: .utf8)) ?? "").lowercased()
+            let coding = headText.split(separator: "\r\n").first { $0.hasPrefix("content-encoding: ") }.map { String($0.dropFirst(18)) } ?? "identity"
+            let body = decoded.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            return (coding, Int(body.last ?? "") ?? -1, body.dropLast().joined(separator: "\n"))
+        }
+        for (accept, expected) in [
+            ("br", "br"), ("zstd", "zstd"), ("gzip, deflate, br, zstd", "zstd"), ("gzip, deflate, br", "br"),
+            ("zstd;q=0.5, br;q=0.8, gzip", "gzip"), ("gzip;q=0.2, br;q=0.9, zstd;q=0.4", "br"), ("*", "gzip"), ("zstd;q=0, *", "gzip"),
+            ("br;q=0, zstd;q=0, gzip;q=0", "identity"), ("compress, identity", "identity"),
+        ] {
+            for path in ["/text?n=60000", "/text?n=60000&chunked=1"] {
+                let got = try fetch(path, accept: accept)
+                #expect(got.coding == expected, "\(accept) \(path)")
+                #expect(got.body == String(text.prefix(60000)), "\(accept) \(path): \(got.body.count) bytes")
+                if expected != "identity" { #expect(got.wire < 2000, "\(accept) \(path): \(got.wire) bytes on the wire") }
+            }
+        }
+        // A streamed body goes out as it comes, not held in the encoder: the first piece of
+        // a slow chunked response arrives before the app has sent the rest.
+        for coding in ["br", "zstd", "gzip"] {
+            let script = """
+                import subprocess, sys, urllib.request
+                curl = subprocess.Popen(["curl", "-sN", "--compressed", "-H", "Accept-Encoding: \(coding)", "-H", "Host: z.test",
+                                         "http://127.0.0.1:\(port)/drip"], stdout=subprocess.PIPE)
+                first = curl.stdout.readline()
+                release = urllib.request.Request("http://127.0.0.1:\(port)/release", headers={"Host": "z.test"})
+                urllib.request.urlopen(release, timeout=10).read()
+                rest = curl.stdout.read()
+                curl.wait(10)
+                sys.stdout.write((first + rest).decode())
+                """
+            let streamed = try Shell.run("/usr/bin/python3", ["-c", script], environment: nil)
+            #expect(streamed.stdout == "first\nreleased\n", "\(coding): \(streamed)")
+        }
     }
 
     @Test func chunkedBodiesPassBothWays() async throws {

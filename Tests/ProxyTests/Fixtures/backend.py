@@ -16,6 +16,9 @@ GET /garbage     -> a response that is not HTTP
 GET /hints       -> 103 Early Hints, then "hinted"
 GET /text?n=N&type=T&enc=E&chunked=1&etag=X -> N bytes of text as type T (text/plain),
                     labelled Content-Encoding E if given, chunked if asked, with ETag X
+GET /drip        -> chunked text: "first", then "released" once /release is asked for
+                    (or "late" after 5 s)
+GET /release     -> lets the waiting /drip finish
 HEAD /           -> the head of GET /
 POST /echo       -> "received N" (Content-Length or chunked; Expect: 100-continue answered)
 """
@@ -32,6 +35,7 @@ connections = 0
 open_connections = 0
 inflight = 0
 lock = threading.Lock()
+released = threading.Event()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -149,6 +153,19 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(size))
                 self.end_headers()
                 self.wfile.write(data)
+        elif path == "/drip":
+            released.clear()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"6\r\nfirst\n\r\n")
+            self.wfile.flush()
+            last = b"released\n" if released.wait(5) else b"late\n"
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(last), last))
+        elif path == "/release":
+            released.set()
+            self.send_text("ok")
         elif path == "/garbage":
             self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
             self.wfile.flush()
