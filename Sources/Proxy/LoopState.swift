@@ -81,6 +81,14 @@ final class AppRoute {
         downUntil[index] = .now() + Self.downFor
     }
 
+    /// The instances marked down now, with when each comes back.
+    func down(at now: NIODeadline) -> [(Upstream, NIODeadline)] {
+        downUntil.indices.compactMap { index in
+            guard index < app.upstreams.count, let until = downUntil[index], until > now else { return nil }
+            return (app.upstreams[index], until)
+        }
+    }
+
     /// An instance answered: up again.
     func markUp(_ index: Int) {
         guard index < downUntil.count, downUntil[index] != nil else { return }
@@ -123,6 +131,14 @@ struct LoopRoutes {
 
     func app(forTCPPort port: Int) -> AppRoute? {
         tcp[port]
+    }
+
+    /// Every app's instances marked down now, by app name.
+    func down(at now: NIODeadline) -> [String: [(Upstream, NIODeadline)]] {
+        byName.compactMapValues { routes in
+            let down = routes.flatMap { $0.down(at: now) }
+            return down.isEmpty ? nil : down
+        }
     }
 }
 
@@ -220,6 +236,11 @@ final class LoopState: @unchecked Sendable {
         pool.retire(keeping: table.upstreams)
         lastHost = nil
         lastRoute = nil
+    }
+
+    /// The instances this loop has marked down (passive health), by app name.
+    func downInstances() -> [String: [(Upstream, NIODeadline)]] {
+        routes.down(at: .now())
     }
 
     /// The number of this loop's next request, for its id.

@@ -92,6 +92,25 @@ package final class ProxyServer: Service, Sendable {
         shared.handlersAlive.load(ordering: .relaxed)
     }
 
+    /// The instances some event loop has marked down after a refused connection (passive
+    /// health), by app name, each with the seconds (rounded up) until it is tried again.
+    /// Each loop keeps its own marks, as each nginx worker does; an instance is listed when
+    /// any loop has it down, with the latest time.
+    package func downInstances() async -> [String: [(upstream: Upstream, seconds: Int)]] {
+        var until: [String: [Upstream: NIODeadline]] = [:]
+        for loop in group.makeIterator() {
+            guard let state = loops[ObjectIdentifier(loop as AnyObject)], let down = try? await loop.submit({ state.downInstances() }).get() else { continue }
+            for (app, instances) in down {
+                for (upstream, deadline) in instances { until[app, default: [:]][upstream] = max(deadline, until[app]?[upstream] ?? deadline) }
+            }
+        }
+        let now = NIODeadline.now()
+        return until.mapValues { instances in
+            instances.map { (upstream: $0.key, seconds: Int(($0.value - now).nanoseconds + 999_999_999) / 1_000_000_000) }
+                .sorted { ($0.upstream.host, $0.upstream.port) < ($1.upstream.host, $1.upstream.port) }
+        }
+    }
+
     /// The route table in use.
     package var routes: RouteTable {
         shared.routes.withLockedValue { $0 }

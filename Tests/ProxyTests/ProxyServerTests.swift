@@ -216,6 +216,12 @@ import Testing
             let posted = try curl(port, host: "p.test", path: "/echo", extra: ["--data-binary", String(repeating: "z", count: 1000 + round)])
             #expect(posted.stdout.contains("received \(1000 + round)"), "round \(round): \(posted)")
         }
+        // The refusing instance is reported down, for at most the ten seconds it is left
+        // out; the live one is not.
+        let down = await server.downInstances()
+        #expect(down.keys.sorted() == ["p"], "\(down)")
+        #expect(down["p"]?.map(\.upstream) == [dead.upstream], "\(down)")
+        #expect(down["p"]?.allSatisfy { (1...10).contains($0.seconds) } == true, "\(down)")
         withExtendedLifetime((live, dead)) {}
     }
 

@@ -31,6 +31,29 @@ struct DeployTests {
         return (sandbox, try DaemonProcess(sandbox))
     }
 
+    /// An instance whose process has stopped answering: requests go to the other one, and
+    /// `proxy:report` shows it marked down by the running proxy.
+    @Test func aDeadInstanceIsSkippedAndReportedDown() throws {
+        let (sandbox, proxy) = try setUp("deadinstance")
+        let app = uniqueApp("dead")
+        let source = try AppSource(sandbox, files: Self.versionApp("alive"))
+        #expect(try source.push(app).status == 0)
+        #expect(try sandbox.run("ps:scale", app, "web=2").status == 0)
+        #expect(try sandbox.run("proxy:report", app, "--proxy-upstreams-down").stdout == "\n", "nothing down at first")
+        let instances = try sandbox.sql("SELECT unit || ' ' || port FROM instance WHERE app = '\(app)' AND processType = 'web' ORDER BY number")
+            .split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        try #require(instances.count == 2, "\(instances)")
+        // The first instance's process goes away behind dokkulite's back.
+        let stopped = try Shell.which("systemctl", ["--user", "stop", instances[0][0]])
+        #expect(stopped.status == 0, "\(stopped)")
+        for round in 0..<4 {
+            #expect(proxy.get("\(app).dokku.test")?.body == "alive", "round \(round): the live instance answers")
+        }
+        let down = try sandbox.run("proxy:report", app, "--proxy-upstreams-down").stdout
+        #expect(down.hasPrefix("127.0.0.1:\(instances[0][1]) ("), "\(down)")
+        #expect(!down.contains(":\(instances[1][1])"), "\(down)")
+    }
+
     @Test func procfileAppPushedAndReachedByHost() throws {
         let (sandbox, proxy) = try setUp("procfile")
         let app = uniqueApp("pf")

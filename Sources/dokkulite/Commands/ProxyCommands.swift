@@ -23,6 +23,14 @@ struct ProxyReport: Command {
                 "--proxy-global-proxy-port": global["proxy-port"] ?? "", "--proxy-global-proxy-ssl-port": global["proxy-ssl-port"] ?? "",
             ]
         }
+        // Instances the running proxy has marked down after refused connections (passive
+        // health), by app; nothing when no proxy daemon runs.
+        var down: [String: [String]] = [:]
+        for line in (try ProxyControl(context).ask("health") ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3 else { continue }
+            down[String(fields[0]), default: []].append("\(fields[1]) (\(fields[2])s)")
+        }
         try context.printReports("proxy", words, global: globalValues) { app in
             let props = try store.properties(.app(app), "proxy")
             let disabled = props["disabled"] == "true"
@@ -40,6 +48,7 @@ struct ProxyReport: Command {
                 "--proxy-computed-proxy-ssl-port": props["proxy-ssl-port"] ?? global["proxy-ssl-port"] ?? "",
                 "--proxy-client-max-body-size": props["client-max-body-size"] ?? "",
                 "--proxy-upstreams": running.map { "127.0.0.1:\($0)" }.joined(separator: " "),
+                "--proxy-upstreams-down": down[app.rawValue, default: []].joined(separator: " "),
             ]) { _, app in app }
             return values
         }

@@ -33,7 +33,11 @@ struct ProxyDaemonCommand: Command {
         server.setOnDemand(plan.onDemand.isEmpty ? nil : onDemand.handler)
         try BlockingTask.run {
             try await server.start()
-            let control = ControlSocket(path: settings.controlSocket, logger: logger) {
+            let control = ControlSocket(path: settings.controlSocket, logger: logger, health: {
+                await server.downInstances().sorted { $0.key < $1.key }.flatMap { app, instances in
+                    instances.map { "\(app) \($0.upstream) \($0.seconds)\n" }
+                }.joined()
+            }) {
                 // Each request re-reads the whole table: the store is the one source of truth.
                 let reader = Context(settings: settings, output: Output(quiet: true))
                 let plan = try RouteBuilder(reader).plan()
@@ -70,17 +74,22 @@ enum SocketActivation {
     }
 }
 
-/// The daemon's control socket: a client writes `reload`, the daemon re-reads the routes
-/// and answers `ok` once the new table is in use (or `error: …`).
+/// The daemon's control socket (root's alone). A client writes one line:
+/// - `reload`: the daemon re-reads the routes and answers `ok` once the new table is in
+///   use (or `error: …`);
+/// - `health`: a line `APP HOST:PORT SECONDS` for each instance passive health has marked
+///   down, and the seconds until it is tried again.
 final class ControlSocket: @unchecked Sendable {
     private let path: String
     private let logger: Logger
     private let reload: @Sendable () async throws -> Void
+    private let health: @Sendable () async -> String
     private var fd: CInt = -1
 
-    init(path: String, logger: Logger, reload: @escaping @Sendable () async throws -> Void) {
+    init(path: String, logger: Logger, health: @escaping @Sendable () async -> String, reload: @escaping @Sendable () async throws -> Void) {
         self.path = path
         self.logger = logger
+        self.health = health
         self.reload = reload
     }
 
@@ -121,19 +130,29 @@ final class ControlSocket: @unchecked Sendable {
         defer { close(client) }
         var buffer = [UInt8](repeating: 0, count: 256)
         let n = read(client, &buffer, buffer.count)
-        guard n > 0, String(decoding: buffer[0..<n], as: UTF8.self).hasPrefix("reload") else { return }
+        guard n > 0 else { return }
+        let request = String(decoding: buffer[0..<n], as: UTF8.self)
         let result = LockedBox<String>("ok\n")
         let semaphore = DispatchSemaphore(value: 0)
-        let reload = self.reload
+        let reload = self.reload, health = self.health
         let logger = self.logger
-        Task {
-            do {
-                try await reload()
-            } catch {
-                logger.error("reload failed", metadata: ["error": "\(error)"])
-                result.set("error: \(error)\n")
+        if request.hasPrefix("health") {
+            Task {
+                result.set(await health())
+                semaphore.signal()
             }
-            semaphore.signal()
+        } else if request.hasPrefix("reload") {
+            Task {
+                do {
+                    try await reload()
+                } catch {
+                    logger.error("reload failed", metadata: ["error": "\(error)"])
+                    result.set("error: \(error)\n")
+                }
+                semaphore.signal()
+            }
+        } else {
+            return
         }
         semaphore.wait()
         let answer = Array(result.get().utf8)
