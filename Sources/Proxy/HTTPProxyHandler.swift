@@ -1,4 +1,5 @@
 internal import Beneath
+internal import Glibc
 internal import NIOCore
 internal import NIOHTTP1
 
@@ -61,6 +62,20 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private static let maxPipelinedBytes = 64 * 1024
     /// The connection is closed unless a request head arrives by then.
     private var waitDeadline: NIODeadline?
+    /// How long a kept-alive connection may wait for its next request: the last app's
+    /// `keepalive-timeout`, else the server's.
+    private var keepaliveTimeout: TimeAmount
+    /// The timeouts that count time without progress, as nginx's do (sampled by the sweep):
+    /// a request body that stops arriving (`client-body-timeout`), a client that stops
+    /// taking its response (`send-timeout`), an app that stops taking a request body
+    /// (`proxy-send-timeout`).
+    private var bodyWatch = ProgressWatch(), sendWatch = ProgressWatch(), upstreamSendWatch = ProgressWatch()
+    /// Counted each time the client or the upstream takes more (writable again, or the
+    /// client's unsent bytes shrank), for the watches.
+    private var clientProgress = 0, upstreamProgress = 0
+    private var clientUnsent = 0
+    /// The route of the last request: its app's timeouts still hold while its response drains.
+    private var lastRoute: AppRoute?
     /// After a 101: the upstream connection this one is spliced to, byte for byte.
     private var spliced: UpstreamConnection?
     /// The client may still be sending what the proxy will not read (a refused body): after
@@ -166,6 +181,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.listenPort = listenPort
         let proto = listener.kind == .https ? "https" : "http"
         forwardingLines = Array("X-Forwarded-Proto: \(proto)\r\nX-Forwarded-Port: \(listenPort)\r\n".utf8)
+        keepaliveTimeout = shared.configuration.idleTimeout
         shared.handlersAlive.add(1, ordering: .relaxed)
     }
 
@@ -332,6 +348,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         clientWritable = context.channel.isWritable
         if clientWritable {
+            clientProgress &+= 1
             blockedBytes = 0
             drainClientSpool()
         }
@@ -366,7 +383,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         guard spool.isEmpty, clientSpool === spool else { return }
         clientSpool = nil
-        if exchange == nil, !closing { waitDeadline = .now() + shared.configuration.idleTimeout }
+        if exchange == nil, !closing { waitDeadline = .now() + keepaliveTimeout }
         if let after = afterDrain {
             afterDrain = nil
             after()
@@ -433,6 +450,59 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             drop(exchange.upstream)
             exchange.upstream = nil
             respondLocally(.gatewayTimeout, "The app \(exchange.route?.app.name ?? "") did not answer in time.")
+        }
+        checkProgress(now)
+    }
+
+    /// The timeouts without progress (see `bodyWatch`). Each watch runs only while its
+    /// side owes the next step: the body only while the proxy is reading it, the client
+    /// only while bytes wait for it, the app only while it is not taking the body.
+    private func checkProgress(_ now: NIODeadline) {
+        guard let context, spliced == nil, !closing || clientSpool != nil else { return }
+        let app = (exchange?.route ?? lastRoute)?.app
+        func limit(_ milliseconds: Int64?, _ fallback: TimeAmount) -> TimeAmount { milliseconds.map { .milliseconds($0) } ?? fallback }
+
+        if let exchange, !exchange.requestDone, exchange.requestFraming != .none, !pausedForConnect,
+            (try? context.channel.syncOptions?.getOption(.autoRead)) ?? true
+        {
+            if bodyWatch.stalled(exchange.bodyBytes, now, limit(app?.clientBodyTimeoutMilliseconds, shared.configuration.clientBodyTimeout)) {
+                drop(exchange.upstream)
+                exchange.upstream = nil
+                respondAndClose(.requestTimeout, "The request body did not arrive in time.")
+                return
+            }
+        } else {
+            bodyWatch.reset()
+        }
+
+        let unsent = ((try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) + (clientSpool?.count ?? 0)
+        if unsent < clientUnsent { clientProgress &+= 1 }
+        clientUnsent = unsent
+        if unsent > 0 {
+            if sendWatch.stalled(clientProgress, now, limit(app?.sendTimeoutMilliseconds, shared.configuration.sendTimeout)) {
+                // The client took nothing for that long: nginx's send_timeout closes it.
+                closing = true
+                clientSpool = nil
+                context.close(promise: nil)
+                return
+            }
+        } else {
+            sendWatch.reset()
+        }
+
+        if let exchange, let upstream = exchange.upstream, !upstream.channel.isWritable {
+            if upstreamSendWatch.stalled(upstreamProgress, now, limit(app?.upstreamSendTimeoutMilliseconds, shared.configuration.upstreamSendTimeout)) {
+                drop(upstream)
+                exchange.upstream = nil
+                if exchange.responseStarted {
+                    closing = true
+                    context.close(promise: nil)
+                } else {
+                    respondAndClose(.gatewayTimeout, "The app \(app?.name ?? "") did not take the request in time.")
+                }
+            }
+        } else {
+            upstreamSendWatch.reset()
         }
     }
 
@@ -537,6 +607,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             + (route.app.forwarded?.literalBytes ?? 0)
         // Clearing keeps the storage when the socket is done with it (nothing else holds it).
         kept.upstreamHead.clear(minimumCapacity: bound)
+        let underscores = route.app.underscoresInHeaders
         head.bytes.withUnsafeReadableBytes { bytes in
             kept.upstreamHead.writeHead(bound: bound) { out in
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
@@ -556,6 +627,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                         exchange.acceptedCoding = ResponseCompression.negotiate(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
                     }
                     if summary.namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
+                    // A name with `_` is left out unless the app takes them (see `underscoresInHeaders`).
+                    if field.kind == .other, !underscores, memchr(bytes.baseAddress! + field.name.lowerBound, 0x5F, field.name.count) != nil { continue }
                     out.append(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
                     out.append("\r\n")
                 }
@@ -1192,6 +1265,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
+        if writable { upstreamProgress &+= 1 }
         if let exchange, exchange.requestSpool != nil {
             if writable { pumpRequestSpool(exchange) }
             return
@@ -1272,12 +1346,14 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let upstream = exchange.upstream { loop.pool.release(upstream) }
         log(exchange, status: exchange.status)
         self.exchange = nil
+        lastRoute = exchange.route
         if exchange.keepAlive && !closing {
             // The pool took the upstream connection: its read-complete will not reach us.
             writeStaged(flushing: true)
             direct?.drain(context.channel)
             kept.trim()
-            waitDeadline = .now() + shared.configuration.idleTimeout
+            keepaliveTimeout = exchange.route?.app.keepaliveTimeoutMilliseconds.map { .milliseconds($0) } ?? shared.configuration.idleTimeout
+            waitDeadline = .now() + keepaliveTimeout
             if inbound.readableBytes > 0 || pausedForPipelining { processInbound() }
         } else {
             writeStaged()

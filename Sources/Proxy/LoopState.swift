@@ -304,3 +304,25 @@ final class LoopState: @unchecked Sendable {
         log.clear()
     }
 }
+
+/// A timeout without progress, sampled once per sweep: it fires when a progress count has
+/// not moved for `limit`.
+struct ProgressWatch {
+    private var mark = Int.min
+    private var since = NIODeadline.distantPast
+
+    /// Whether `progress` has stood still for `limit` (the first sample starts the clock).
+    mutating func stalled(_ progress: Int, _ now: NIODeadline, _ limit: TimeAmount) -> Bool {
+        if progress != mark || mark == Int.min {
+            mark = progress
+            since = now
+            return false
+        }
+        return now - since >= limit
+    }
+
+    /// Not watched now: the next watch starts afresh.
+    mutating func reset() {
+        mark = Int.min
+    }
+}

@@ -13,6 +13,15 @@ extension ProxyServer {
         package var idleTimeout: TimeAmount
         /// Waiting for the upstream's response head (then 504).
         package var responseTimeout: TimeAmount
+        /// A request body that stops arriving for this long gets a 408 (nginx's
+        /// `client_body_timeout`, 60 s); per app, `nginx:set APP client-body-timeout`.
+        package var clientBodyTimeout = TimeAmount.seconds(60)
+        /// A client that takes none of its response for this long is closed (nginx's
+        /// `send_timeout`, 60 s); per app, `nginx:set APP send-timeout`.
+        package var sendTimeout = TimeAmount.seconds(60)
+        /// An app that takes none of a request body for this long gets the request ended with
+        /// a 504 (nginx's `proxy_send_timeout`, 60 s); per app, `nginx:set APP proxy-send-timeout`.
+        package var upstreamSendTimeout = TimeAmount.seconds(60)
         /// Idle upstream connections kept per upstream and event loop. Generous: the pool
         /// only ever holds what peak concurrency opened, and a small cap makes a busy proxy
         /// close and reopen connections all the time (measured at 1,000 clients).

@@ -33,6 +33,20 @@ package struct RouteTable: Sendable, Equatable {
         /// Where the forwarding headers' values come from (Dokku's `nginx:set APP
         /// x-forwarded-*-value` and `x-forwarded-ssl`); nil: the proxy's own, which apps can trust.
         package var forwarded: Forwarded?
+        /// How long a kept-alive client connection may wait for its next request after one
+        /// of this app's responses (`nginx:set APP keepalive-timeout`); nil: the server's (75 s).
+        package var keepaliveTimeoutMilliseconds: Int64?
+        /// How long a request body may stop arriving (`client-body-timeout`); nil: 60 s.
+        package var clientBodyTimeoutMilliseconds: Int64?
+        /// How long a client may take none of its response (`send-timeout`); nil: 60 s.
+        package var sendTimeoutMilliseconds: Int64?
+        /// How long an instance may take none of a request body (`proxy-send-timeout`); nil: 60 s.
+        package var upstreamSendTimeoutMilliseconds: Int64?
+        /// Request headers whose names hold `_` reach the app (`nginx:set APP
+        /// underscore-in-headers on`). Off by default, as nginx ignores them: CGI-style
+        /// servers turn `-` and `_` into the same variable, so `X_Forwarded_For` would pass
+        /// for the proxy's `X-Forwarded-For`.
+        package var underscoresInHeaders = false
 
         /// The values of `X-Forwarded-For`, `-Proto` and `-Port`, as Dokku's template sets
         /// them from nginx variables: behind another balancer, the client's own headers.

@@ -102,6 +102,17 @@ struct DeployTests {
         let unknown = try sandbox.run("nginx:set", app, "x-forwarded-for-value", "$host")
         #expect(unknown.stderr == " !     Invalid value for x-forwarded-for-value: one of $http_x_forwarded_for, $proxy_add_x_forwarded_for, $remote_addr or a fixed value\n", "\(unknown)")
         #expect(try sandbox.run("nginx:set", app, "x-forwarded-proto-value").status == 0)
+        // The patience settings and underscore-in-headers reach the app's route.
+        #expect(try sandbox.run("nginx:set", app, "underscore-in-headers", "yes").stderr == " !     Invalid value for underscore-in-headers: on or off\n")
+        #expect(try sandbox.run("nginx:set", app, "send-timeout", "soon").stderr == " !     Invalid value for send-timeout: a time such as 60s, 2m or 500ms\n")
+        for (key, value) in [("underscore-in-headers", "on"), ("keepalive-timeout", "5s"), ("client-body-timeout", "2m"), ("send-timeout", "90s"), ("proxy-send-timeout", "1500ms")] {
+            let set = try sandbox.run("nginx:set", app, key, value)
+            #expect(set.status == 0 && set.stderr.isEmpty, "\(key): \(set)")
+        }
+        let route = try RouteBuilder(Context(settings: Settings(environment: sandbox.environment), output: Output(quiet: true))).plan().routes.hosts["\(app).dokku.test"]
+        #expect(route?.underscoresInHeaders == true && route?.keepaliveTimeoutMilliseconds == 5000 && route?.clientBodyTimeoutMilliseconds == 120_000, "\(String(describing: route))")
+        #expect(route?.sendTimeoutMilliseconds == 90_000 && route?.upstreamSendTimeoutMilliseconds == 1500, "\(String(describing: route))")
+        #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi", "routes rebuilt with them")
         let kept = try sandbox.run("nginx:set", app, "bind-address-ipv4", "10.0.0.1")
         #expect(kept.status == 0 && kept.stderr == " !     bind-address-ipv4 is kept for Dokku compatibility; dokkulite's proxy does not apply it\n", "\(kept)")
         let notApplicable = try sandbox.run("nginx:report", app, "--nginx-not-applicable").stdout

@@ -17,7 +17,7 @@ enum Help {
         "domains": "Manage domains used by the proxy",
         "git": "Manage app deploys via git",
         "logs": "Manage log integration for an app",
-        "nginx": "Manage the nginx proxy settings (kept for Dokku users; dokkulite's proxy applies client-max-body-size)",
+        "nginx": "Manage the nginx proxy settings (kept for Dokku users; nginx:report --nginx-not-applicable lists those dokkulite's proxy does not apply)",
         "plugin": "Manage installed plugins",
         "ports": "Manage ports for an app",
         "proxy": "Manage the proxy integration for an app",

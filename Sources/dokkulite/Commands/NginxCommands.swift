@@ -2,8 +2,8 @@ import ArgumentParser
 import Proxy
 
 /// Dokku's `nginx:*` settings, for users and scripts that set them: every key nginx:set
-/// takes is kept and reported; dokkulite's proxy applies `client-max-body-size` (as
-/// `proxy:set` does), and takes no nginx configuration.
+/// takes is kept and reported; dokkulite's proxy applies those in `applied`, and takes no
+/// nginx configuration.
 enum NginxSettings {
     /// Dokku's keys, each settable per app or with `--global`, as in Dokku.
     static let keys = [
@@ -22,11 +22,14 @@ enum NginxSettings {
 
     /// The keys the proxy applies. The rest are kept and reported, as Dokku keeps them, and
     /// `nginx:report` lists them as not applicable: they configure nginx itself (its files,
-    /// logs, listen addresses, service command), or tune what dokkulite's proxy does its own
-    /// way (buffer sizes, connection timeouts, forwarded-header expressions).
+    /// logs and their format, listen addresses, service command, custom config), or tune
+    /// what dokkulite's proxy does its own way (buffer sizes and counts, upstream keep-alive
+    /// connections, lingering close). `client-header-timeout` is among them: the app is not
+    /// known until the head has arrived, so one server-wide limit (30 s) applies.
     static let applied: Set<String> = [
         "client-max-body-size", "proxy-read-timeout", "hsts", "hsts-include-subdomains", "hsts-max-age", "hsts-preload", "proxy-buffering",
         "access-log-path", "proxy-connect-timeout", "x-forwarded-for-value", "x-forwarded-proto-value", "x-forwarded-port-value", "x-forwarded-ssl",
+        "keepalive-timeout", "client-body-timeout", "send-timeout", "proxy-send-timeout", "underscore-in-headers",
     ]
 
     /// The nginx variables the `x-forwarded-*-value` keys may name, per key, and what each
@@ -127,6 +130,9 @@ struct NginxSet: Command {
                     throw CommandError("Invalid value for \(key): one of \(variables.keys.sorted().joined(separator: ", ")) or a fixed value")
                 }
                 if key == "x-forwarded-ssl", !["on", "off"].contains(value) { throw CommandError("Invalid value for x-forwarded-ssl: on or off") }
+                if key == "underscore-in-headers", !["on", "off"].contains(value) {
+                    throw CommandError("Invalid value for underscore-in-headers: on or off")
+                }
             })
         try setter.set(context: context, appWord: appWord, global: global, key: key, value: value)
         if value != nil, !NginxSettings.applied.contains(key) {

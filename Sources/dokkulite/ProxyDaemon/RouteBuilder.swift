@@ -40,13 +40,19 @@ struct RouteBuilder {
             let httpsPort = maps.first { $0.scheme == .https }?.hostPort ?? 443
             let maxBody = try NginxSettings.clientMaxBodySize(app, store: store).flatMap(ProxySettings.bytes)
             let readTimeout = try store.computedProperty(app, "nginx", "proxy-read-timeout").flatMap(NginxSettings.milliseconds)
-            let route = RouteTable.App(
+            var route = RouteTable.App(
                 name: app.rawValue, upstreams: upstreams, maxBodyBytes: maxBody, redirectToHTTPS: hasCertificate, httpsPort: httpsPort,
                 responseTimeoutMilliseconds: readTimeout, strictTransportSecurity: try NginxSettings.strictTransportSecurity(app, store: store),
                 responseBuffering: try store.computedProperty(app, "nginx", "proxy-buffering") != "off",
                 accessLog: try store.computedProperty(app, "nginx", "access-log-path") != "off",
                 forwarded: try NginxSettings.forwarded(app, store: store),
                 connectTimeoutMilliseconds: try store.computedProperty(app, "nginx", "proxy-connect-timeout").flatMap(NginxSettings.milliseconds))
+            func milliseconds(_ key: String) throws -> Int64? { try store.computedProperty(app, "nginx", key).flatMap(NginxSettings.milliseconds) }
+            route.keepaliveTimeoutMilliseconds = try milliseconds("keepalive-timeout")
+            route.clientBodyTimeoutMilliseconds = try milliseconds("client-body-timeout")
+            route.sendTimeoutMilliseconds = try milliseconds("send-timeout")
+            route.upstreamSendTimeoutMilliseconds = try milliseconds("proxy-send-timeout")
+            route.underscoresInHeaders = try store.computedProperty(app, "nginx", "underscore-in-headers") == "on"
             let appDomains = try store.domains(.app(app))
             // TLS-ALPN-01 is answered on the HTTPS port, which must listen before the app
             // has a certificate of its own.
