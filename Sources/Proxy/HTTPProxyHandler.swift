@@ -74,6 +74,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// client's unsent bytes shrank), for the watches.
     private var clientProgress = 0, upstreamProgress = 0
     private var clientUnsent = 0
+    private let stream: Bool
     /// The route of the last request: its app's timeouts still hold while its response drains.
     private var lastRoute: AppRoute?
     /// After a 101: the upstream connection this one is spliced to, byte for byte.
@@ -173,7 +174,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    init(shared: ProxyShared, loop: LoopState, listener: ProxyServer.Listener, listenPort: Int, descriptor: CInt? = nil) {
+    /// `stream`: the channel is one HTTP/2 stream's, which has no socket of its own (and
+    /// stops the process when asked for an option it lacks).
+    init(shared: ProxyShared, loop: LoopState, listener: ProxyServer.Listener, listenPort: Int, descriptor: CInt? = nil, stream: Bool = false) {
+        self.stream = stream
         self.shared = shared
         direct = descriptor.map(DirectSend.init)
         self.loop = loop
@@ -475,7 +479,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             bodyWatch.reset()
         }
 
-        let unsent = ((try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) + (clientSpool?.count ?? 0)
+        // A stream's own buffer is not known: its writability and the spool stand for it.
+        let buffered = stream ? (clientWritable ? 0 : 1) : (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        let unsent = buffered + (clientSpool?.count ?? 0)
         if unsent < clientUnsent { clientProgress &+= 1 }
         clientUnsent = unsent
         if unsent > 0 {

@@ -290,7 +290,7 @@ package final class ProxyServer: Service, Sendable {
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2Bridge())
-                try stream.pipeline.syncOperations.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port))
+                try stream.pipeline.syncOperations.addHandler(HTTPProxyHandler(shared: shared, loop: state, listener: listener, listenPort: port, stream: true))
             }
         }
     }
