@@ -283,6 +283,7 @@ package final class ProxyServer: Service, Sendable {
         stream.outboundBufferSizeHighWatermark = 64 * 1024
         stream.outboundBufferSizeLowWatermark = 32 * 1024
         let idle = HTTP2IdleClose()
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: nil, writeTimeout: nil, allTimeout: shared.configuration.idleTimeout))
         try channel.pipeline.syncOperations.addHandler(idle)
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
@@ -297,6 +298,36 @@ package final class ProxyServer: Service, Sendable {
 
     /// Each HTTP/2 stream's flow-control window: what a client may send before the app reads.
     static let http2StreamWindow = 256 * 1024
+}
+
+/// Gathers the flushes of an HTTP/2 connection into one per turn of its event loop. Each
+/// stream flushes its response as its upstream answers, and each flush would otherwise
+/// be its own TLS record and `write`: ten streams answered in one wakeup cost ten system
+/// calls. Deferred to the loop's task queue, which runs after the wakeup's reads, they go
+/// out together. A close first sends what waits.
+final class FlushCoalescer: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = Any
+    typealias OutboundOut = Any
+    /// A flush is scheduled; changed only on the channel's event loop.
+    private var scheduled = false
+
+    func flush(context: ChannelHandlerContext) {
+        guard !scheduled else { return }
+        scheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            guard self.scheduled else { return }
+            self.scheduled = false
+            context.flush()
+        }
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if scheduled {
+            scheduled = false
+            context.flush()
+        }
+        context.close(mode: mode, promise: promise)
+    }
 }
 
 /// Closes an HTTP/2 connection that has had no stream open and no traffic for the idle
