@@ -151,8 +151,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         /// or one being compressed.
         var dechunk = false
         /// The client accepts gzip.
-        /// The coding the client's `Accept-Encoding` prefers, if the proxy can make it.
-        var acceptedCoding: ResponseCompression.Coding?
+        /// The codings the client's `Accept-Encoding` allows, of those the proxy can make.
+        var accepted = ResponseCompression.Accepted(preferred: nil, gzip: false)
         /// The response is being compressed.
         var compression: ResponseCompression?
         /// The body is being read whole before the app is connected (request buffering).
@@ -630,7 +630,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 // forward, or sets itself, are left out.
                 for field in head.fields where field.kind.forwardedAsIs || (field.kind == .host && head.authority == nil) || field.kind == .contentLength {
                     if field.kind == .acceptEncoding {
-                        exchange.acceptedCoding = ResponseCompression.negotiate(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                        exchange.accepted = ResponseCompression.accepted(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
                     }
                     if summary.namesOthers, Self.namedByConnection(field, head.fields, bytes) { continue }
                     // A name with `_` is left out unless the app takes them (see `underscoresInHeaders`).
@@ -1003,9 +1003,12 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         exchange.responseFraming = framing
         if !summary.persists(minorVersion: head.minorVersion) || framing == .untilClose { exchange.upstream?.reusable = false }
-        if let coding = exchange.acceptedCoding, framing != .none, exchange.head.minorVersion >= 1, shouldCompress(head, framing: framing) {
+        if var coding = exchange.accepted.preferred, framing != .none, exchange.head.minorVersion >= 1, shouldCompress(head, framing: framing) {
             let length: Int? = if case .length(let length) = framing { Int(length) } else { nil }
-            exchange.compression = ResponseCompression(coding, length: length, allocator: allocator)
+            if coding != .gzip, loop.encoders.full, exchange.accepted.gzip { coding = .gzip }
+            if coding == .gzip || !loop.encoders.full {
+                exchange.compression = ResponseCompression(coding, length: length, allocator: allocator, budget: loop.encoders)
+            }
         }
         let compressing = exchange.compression != nil
         // An HTTP/1.0 client cannot take chunks: it gets the data, and the end is the close.

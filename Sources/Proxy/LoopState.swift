@@ -147,6 +147,8 @@ struct LoopRoutes {
 /// scheduled on it), which is what makes the unchecked Sendable sound.
 final class LoopState: @unchecked Sendable {
     let pool: UpstreamPool
+    /// The zstd and brotli encoders at work on this loop (`ResponseCompression.Budget`).
+    let encoders = ResponseCompression.Budget()
     private var dateSecond = -1
     private var date: [UInt8] = []
     private let idPrefix: [UInt8]

@@ -48,8 +48,16 @@ final class ResponseCompression {
         case zstd(OpaquePointer)
     }
 
+    /// A count of the zstd and brotli encoders alive on one event loop.
+    final class Budget {
+        fileprivate(set) var heavy = 0
+        init() {}
+        var full: Bool { heavy >= ResponseCompression.heavyEncodersPerLoop }
+    }
+
     let coding: Coding
     private let encoder: Encoder
+    private let budget: Budget?
     /// Where the encoder writes; each time it fills, its bytes go out as one chunk.
     private var window: ByteBuffer
 
@@ -61,7 +69,7 @@ final class ResponseCompression {
 
     /// `length` is the body's length when the app gave one: zstd then sizes its tables
     /// to it (a 5 KB page takes 150 KB instead of 2.6 MB) and brotli takes it as a hint.
-    init?(_ coding: Coding, length: Int?, allocator: ByteBufferAllocator) {
+    init?(_ coding: Coding, length: Int?, allocator: ByteBufferAllocator, budget: Budget? = nil) {
         switch coding {
         case .gzip:
             guard let compressor = try? ZlibCompressor(algorithm: .gzip, configuration: .init(windowSize: 15, compressionLevel: 6, memoryLevel: 8))
@@ -87,9 +95,12 @@ final class ResponseCompression {
         }
         self.coding = coding
         window = allocator.buffer(capacity: 16 * 1024)
+        self.budget = coding == .gzip ? nil : budget
+        self.budget?.heavy += 1
     }
 
     deinit {
+        budget?.heavy -= 1
         switch encoder {
         case .gzip: break
         case .brotli(let state): BrotliEncoderDestroyInstance(state)
@@ -172,10 +183,27 @@ final class ResponseCompression {
         }
     }
 
+    /// What a client accepts: its preferred coding and whether it takes gzip (the fallback
+    /// when the preferred one is zstd or brotli and the loop has no encoder to spare).
+    struct Accepted {
+        var preferred: Coding?
+        var gzip: Bool
+    }
+
+    /// Encoders of zstd and brotli hold 1 to 2.6 MB each while their response lasts
+    /// (gzip's, as nginx's, about 300 KB): an event loop runs at most this many at once,
+    /// and past them a response gets gzip, so many slow streamed responses cannot make the
+    /// proxy hold gigabytes.
+    static let heavyEncodersPerLoop = 16
+
     /// The coding to use for an `Accept-Encoding` value: the one with the highest weight
     /// (an unnamed coding takes `*`'s), ties going to zstd, then brotli, then gzip; nil
     /// when the client accepts none of them.
     static func negotiate(_ value: UnsafeRawBufferPointer) -> Coding? {
+        accepted(value).preferred
+    }
+
+    static func accepted(_ value: UnsafeRawBufferPointer) -> Accepted {
         // Weights in thousandths; -1 where the coding is not named.
         var gzip = -1, brotli = -1, zstd = -1, any = -1
         HTTPWire.forEachToken(value) { element in
@@ -202,7 +230,7 @@ final class ResponseCompression {
             best = coding
             bestWeight = weight
         }
-        return best
+        return Accepted(preferred: best, gzip: gzip > 0)
     }
 
     /// The weight in a coding's parameters, in thousandths: 1000 without `q=`, 0 for an
