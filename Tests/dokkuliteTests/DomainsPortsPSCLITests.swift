@@ -245,6 +245,27 @@ import Testing
         #expect(try sandbox.run("proxy:report", "r", "--proxy-type").stdout == "\n", "nothing set")
     }
 
+    /// Dokku's `nginx:set --global KEY VALUE`: the global value, then the app's over it,
+    /// as Dokku's nginx-vhosts_properties tests check them (`--global` is a word of the
+    /// command, not an option of the parser).
+    @Test func nginxSettingsTakeGlobalAndAppValues() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run("apps:create", "g")
+        func report(_ key: String) throws -> [String: String] {
+            let json = try sandbox.run("nginx:report", "g", "--format", "json").stdout
+            let values = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] ?? [:]
+            return ["app": values[key] ?? "?", "global": values["global-" + key] ?? "?", "computed": values["computed-" + key] ?? "?"]
+        }
+        let global = try sandbox.run("nginx:set", "--global", "send-timeout", "30s")
+        #expect(global.status == 0 && global.stdout == "=====> Setting send-timeout to 30s\n", "\(global)")
+        #expect(try report("send-timeout") == ["app": "", "global": "30s", "computed": "30s"])
+        #expect(try sandbox.run("nginx:set", "g", "send-timeout", "45s").status == 0)
+        #expect(try report("send-timeout") == ["app": "45s", "global": "30s", "computed": "45s"])
+        #expect(try sandbox.run("nginx:set", "g", "send-timeout").status == 0)
+        #expect(try sandbox.run("nginx:set", "--global", "send-timeout").status == 0)
+        #expect(try report("send-timeout") == ["app": "", "global": "", "computed": ""])
+    }
+
     @Test func hugeBodySizesAreRefusedNotOverflowed() throws {
         let sandbox = try Sandbox()
         try sandbox.run("apps:create", "n")

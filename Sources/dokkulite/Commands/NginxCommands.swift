@@ -108,7 +108,7 @@ enum NginxSettings {
 struct NginxSet: Command {
     static let configuration = CommandConfiguration(commandName: "nginx:set", abstract: "Set or clear an nginx property for an app")
     static let usage = "(<app>|--global) <property> (<value>)"
-    @Argument var words: [String] = []
+    @Argument(parsing: .allUnrecognized) var words: [String] = []
 
     func run(in context: Context) throws {
         let (appWord, global, key, value) = SettingWords.split(words)
