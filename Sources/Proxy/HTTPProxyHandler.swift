@@ -995,53 +995,32 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange.status = head.status
 
         let summary = HTTPWire.Summary(head.fields, in: head.bytes)
-        guard let framing = HTTPWire.responseFraming(status: head.status, requestIsHEAD: exchange.head.isHEAD, summary) else {
+        let request = ResponsePlan.Request(isHEAD: exchange.head.isHEAD, minorVersion: exchange.head.minorVersion, keepAlive: exchange.keepAlive, accepted: exchange.accepted)
+        guard var plan = ResponsePlan(head, summary: summary, request: request, heavyEncodersFull: loop.encoders.full) else {
             exchange.retryable = false
             exchange.responseStarted = false
             failUpstream("The app \(exchange.route?.app.name ?? "") sent an invalid Content-Length.")
             return false
         }
-        exchange.responseFraming = framing
-        if !summary.persists(minorVersion: head.minorVersion) || framing == .untilClose { exchange.upstream?.reusable = false }
-        if var coding = exchange.accepted.preferred, framing != .none, exchange.head.minorVersion >= 1, shouldCompress(head, framing: framing) {
-            let length: Int? = if case .length(let length) = framing { Int(length) } else { nil }
-            if coding != .gzip, loop.encoders.full, exchange.accepted.gzip { coding = .gzip }
-            if coding == .gzip || !loop.encoders.full {
-                exchange.compression = ResponseCompression(coding, length: length, allocator: allocator, budget: loop.encoders)
-            }
+        if let coding = plan.coding {
+            exchange.compression = ResponseCompression(coding, length: plan.length, allocator: allocator, budget: loop.encoders)
+            // No encoder to be had: the body passes as it came.
+            if exchange.compression == nil { plan = ResponsePlan(head, summary: summary, request: request, heavyEncodersFull: true, compress: false)! }
         }
-        let compressing = exchange.compression != nil
-        // An HTTP/1.0 client cannot take chunks: it gets the data, and the end is the close.
-        exchange.dechunk = framing == .chunked && (exchange.head.minorVersion == 0 || compressing)
-        if framing == .untilClose && !compressing || exchange.dechunk && !compressing { exchange.keepAlive = false }
+        let framing = plan.framing
+        exchange.responseFraming = framing
+        if !plan.upstreamReusable { exchange.upstream?.reusable = false }
+        exchange.dechunk = plan.dechunk
+        exchange.keepAlive = plan.keepAlive
 
-        let connection: StaticString? = !exchange.keepAlive ? "Connection: close\r\n" : exchange.head.minorVersion == 0 ? "Connection: keep-alive\r\n" : nil
         kept.staged.clear(minimumCapacity: 2 * head.bytes.readableBytes + 2 * head.fields.count + 64)
         staging = true
         let unbuffered = writeResponseHead(
-            head, into: &kept.staged, keepChunked: summary.transferEncoding && summary.chunked && exchange.head.minorVersion >= 1 && !compressing, connection: connection,
+            head, into: &kept.staged, keepChunked: plan.keepChunked, connection: plan.connection.line,
             date: loop.dateField(), strictTransportSecurity: listener.kind == .https ? exchange.route?.app.strictTransportSecurity : nil, compressing: exchange.compression?.coding)
         exchange.bufferResponse = !unbuffered && exchange.route?.app.responseBuffering == true
         if framing == .none { responseEnd(exchange) }
         return true
-    }
-
-    /// Whether to gzip a response the client accepts gzip for (`ResponseCompression`).
-    private func shouldCompress(_ head: HTTPWire.ResponseHead, framing: HTTPWire.Framing) -> Bool {
-        guard head.status == 200 || head.status == 403 || head.status == 404 else { return false }
-        if case .length(let length) = framing, length < ResponseCompression.minimumLength { return false }
-        var typed = false
-        var encoded = false
-        head.bytes.withUnsafeReadableBytes { bytes in
-            for field in head.fields {
-                switch field.kind {
-                case .contentType: typed = ResponseCompression.compressible(contentType: UnsafeRawBufferPointer(rebasing: bytes[field.value]))
-                case .contentEncoding: encoded = encoded || !HTTPWire.equalsLowercase(UnsafeRawBufferPointer(rebasing: bytes[field.value]), "identity")
-                default: break
-                }
-            }
-        }
-        return typed && !encoded
     }
 
     /// The status line and the headers worth passing on: hop-by-hop ones are left out.

@@ -185,7 +185,7 @@ final class ResponseCompression {
 
     /// What a client accepts: its preferred coding and whether it takes gzip (the fallback
     /// when the preferred one is zstd or brotli and the loop has no encoder to spare).
-    struct Accepted {
+    struct Accepted: Equatable {
         var preferred: Coding?
         var gzip: Bool
     }

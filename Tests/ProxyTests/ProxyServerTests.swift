@@ -217,8 +217,13 @@ import Testing
             #expect(posted.stdout.contains("received \(1000 + round)"), "round \(round): \(posted)")
         }
         // The refusing instance is reported down, for at most the ten seconds it is left
-        // out; the live one is not.
-        let down = await server.downInstances()
+        // out; the live one is not. (On a loaded machine the rounds can outlast the ten
+        // seconds: a request more lets a loop try the instance again and mark it anew.)
+        var down = await server.downInstances()
+        for _ in 0..<20 where down["p"] == nil {
+            _ = try curl(port, host: "p.test")
+            down = await server.downInstances()
+        }
         #expect(down.keys.sorted() == ["p"], "\(down)")
         #expect(down["p"]?.map(\.upstream) == [dead.upstream], "\(down)")
         #expect(down["p"]?.allSatisfy { (1...10).contains($0.seconds) } == true, "\(down)")
