@@ -522,31 +522,15 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         let route = head.bytes.withUnsafeReadableBytes { bytes in
             loop.app(forHost: host.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, port: listenPort)
         }
-        let framing: HTTPWire.Framing = summary.chunked ? .chunked : (summary.contentLength ?? 0) > 0 ? .length(summary.contentLength!) : .none
+        let plan = RequestPlan(head, summary: summary)
+        let framing = plan.framing
         let exchange = Exchange(
-            head: head, route: route, host: host, keepAlive: summary.persists(minorVersion: head.minorVersion),
-            givenRequestID: summary.requestID, requestNumber: loop.nextRequestNumber(),
-            retryable: framing == .none && head.isIdempotent)
+            head: head, route: route, host: host, keepAlive: plan.keepAlive,
+            givenRequestID: summary.requestID, requestNumber: loop.nextRequestNumber(), retryable: plan.retryable)
         exchange.requestFraming = framing
         self.exchange = exchange
-
-        // Request smuggling guards: both framings, conflicting lengths, an unknown coding.
-        if summary.transferEncoding && (summary.contentLength != nil || !summary.chunked) || summary.badLength {
-            respondAndClose(.badRequest, "Conflicting or invalid Content-Length and Transfer-Encoding headers.")
-            return
-        }
-        if summary.hosts > 1 {
-            respondAndClose(.badRequest, "The request has more than one Host header.")
-            return
-        }
-        if summary.hosts == 0, head.minorVersion >= 1, head.authority == nil {
-            // RFC 9112 §3.2, as nginx does; an HTTP/1.0 request may go without one.
-            respondAndClose(.badRequest, "An HTTP/1.1 request needs a Host header.")
-            return
-        }
-        if head.methodIs("CONNECT") {
-            // A tunnel is a forward proxy's job; an app behind a reverse proxy never asked for one.
-            respondAndClose(.methodNotAllowed, "CONNECT is not allowed here.")
+        if let refusal = plan.refusal {
+            respondAndClose(refusal.status, refusal.detail)
             return
         }
         if let answer = acmeAnswer(head) {
