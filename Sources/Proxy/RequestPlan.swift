@@ -39,6 +39,7 @@ struct RequestPlan: Equatable {
     var retryable: Bool
     var refusal: Refusal?
 
+    @inline(__always)
     init(_ head: HTTPWire.RequestHead, summary: HTTPWire.Summary) {
         framing = summary.chunked ? .chunked : (summary.contentLength ?? 0) > 0 ? .length(summary.contentLength!) : .none
         keepAlive = summary.persists(minorVersion: head.minorVersion)

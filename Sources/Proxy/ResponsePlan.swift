@@ -57,6 +57,7 @@ struct ResponsePlan: Equatable {
     /// The plan for `head`; nil when its `Content-Length` is invalid (the app's response
     /// cannot be delimited: a 502). `compress: false` leaves compression out (when an
     /// encoder could not be made).
+    @inline(__always)
     init?(_ head: HTTPWire.ResponseHead, summary: HTTPWire.Summary, request: Request, heavyEncodersFull: Bool, compress: Bool = true) {
         guard let framing = HTTPWire.responseFraming(status: head.status, requestIsHEAD: request.isHEAD, summary) else { return nil }
         self.framing = framing
