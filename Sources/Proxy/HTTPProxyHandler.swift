@@ -219,7 +219,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func connectionStarted(_ context: ChannelHandlerContext) {
         clientAddress = Array(Self.plainAddress(context.channel.remoteAddress?.ipAddress ?? "").utf8)
-        waitDeadline = .now() + shared.configuration.headerTimeout
+        waitDeadline = .now() + loop.headerTimeout()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

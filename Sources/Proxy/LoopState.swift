@@ -199,6 +199,14 @@ final class LoopState: @unchecked Sendable {
         return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 
+    /// How long a client has to send a request head: the table's server-wide setting, else
+    /// the server's default.
+    func headerTimeout() -> TimeAmount {
+        refreshRoutes()
+        return headerTimeoutSetting ?? shared.configuration.headerTimeout
+    }
+    private var headerTimeoutSetting: TimeAmount?
+
     /// The app a Host header value is routed to on this loop, from the current route table.
     func app(forHost host: UnsafeRawBufferPointer?, port: Int) -> AppRoute? {
         refreshRoutes()
@@ -234,6 +242,7 @@ final class LoopState: @unchecked Sendable {
         guard shared.routesVersion.load(ordering: .acquiring) != routesVersion else { return }
         let (table, version) = shared.current()
         routes = LoopRoutes(table, pool: pool, previous: routes)
+        headerTimeoutSetting = table.headerTimeoutMilliseconds.map { .milliseconds($0) }
         routesVersion = version
         pool.retire(keeping: table.upstreams)
         lastHost = nil

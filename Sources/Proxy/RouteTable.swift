@@ -114,6 +114,10 @@ package struct RouteTable: Sendable, Equatable {
     package var portDefaults: [Int: App]
     /// Per TCP listener port: the app whose processes take the connections.
     package var tcp: [Int: App]
+    /// How long a client has to send a whole request head, in milliseconds (`nginx:set
+    /// --global client-header-timeout`); nil: the server's (30 s). Server-wide: the app is
+    /// not known until the head has arrived (nginx, too, takes it from the default server).
+    package var headerTimeoutMilliseconds: Int64?
 
     package init(hosts: [String: App] = [:], wildcards: [(suffix: String, app: App)] = [], portDefaults: [Int: App] = [:], tcp: [Int: App] = [:]) {
         self.hosts = hosts
@@ -180,7 +184,7 @@ package struct RouteTable: Sendable, Equatable {
     }
 
     package static func == (lhs: RouteTable, rhs: RouteTable) -> Bool {
-        lhs.hosts == rhs.hosts && lhs.portDefaults == rhs.portDefaults && lhs.tcp == rhs.tcp
+        lhs.hosts == rhs.hosts && lhs.portDefaults == rhs.portDefaults && lhs.tcp == rhs.tcp && lhs.headerTimeoutMilliseconds == rhs.headerTimeoutMilliseconds
             && lhs.wildcards.map(\.suffix) == rhs.wildcards.map(\.suffix) && lhs.wildcards.map(\.app) == rhs.wildcards.map(\.app)
     }
 }

@@ -57,6 +57,26 @@ import TestSupport
         withExtendedLifetime(backend) {}
     }
 
+    @Test func aHeadThatDoesNotArriveInTheServerWideTimeoutEndsTheConnection() async throws {
+        let backend = try Backend("h")
+        var table = RouteTable(domains: [("h.test", .init(name: "h", upstreams: [backend.upstream]))])
+        table.headerTimeoutMilliseconds = 300
+        let (server, port) = try await startProxy(table)
+        defer { Task { await server.stop() } }
+        // The server's own limit is 30 s: the client's 10 s timeout would end this.
+        let waited = try client("""
+            import socket, time
+            c = socket.create_connection(("127.0.0.1", \(port))); c.settimeout(10)
+            c.sendall(b"GET / HTTP/1.1\\r\\nHost: h.te")
+            start = time.monotonic()
+            rest = c.recv(4096)
+            print(repr(rest), "%.1f" % (time.monotonic() - start))
+            """)
+        #expect(waited.hasPrefix("b''"), "closed without an answer: \(waited)")
+        #expect((Double(waited.split(separator: " ").last ?? "") ?? 99) < 4, "\(waited)")
+        withExtendedLifetime(backend) {}
+    }
+
     @Test func aBodyThatStopsArrivingGetsA408ButASlowOneGoesThrough() async throws {
         let backend = try Backend("b")
         var app = RouteTable.App(name: "b", upstreams: [backend.upstream])

@@ -116,6 +116,14 @@ struct DeployTests {
         #expect(route?.underscoresInHeaders == true && route?.keepaliveTimeoutMilliseconds == 5000 && route?.clientBodyTimeoutMilliseconds == 120_000, "\(String(describing: route))")
         #expect(route?.sendTimeoutMilliseconds == 90_000 && route?.upstreamSendTimeoutMilliseconds == 1500, "\(String(describing: route))")
         #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi", "routes rebuilt with them")
+        // client-header-timeout is the server's: set with --global; an app's is kept with a warning.
+        let perApp = try sandbox.run("nginx:set", app, "client-header-timeout", "10s")
+        #expect(perApp.status == 0 && perApp.stderr.contains("client-header-timeout applies to the whole server"), "\(perApp)")
+        #expect(try sandbox.run("nginx:set", "--global", "client-header-timeout", "20s").status == 0)
+        let table = try RouteBuilder(Context(settings: Settings(environment: sandbox.environment), output: Output(quiet: true))).plan().routes
+        #expect(table.headerTimeoutMilliseconds == 20_000)
+        #expect(try sandbox.run("nginx:set", "--global", "client-header-timeout").status == 0)
+        #expect(proxy.get("\(app).dokku.test")?.body == "v1 hi")
         let kept = try sandbox.run("nginx:set", app, "bind-address-ipv4", "10.0.0.1")
         #expect(kept.status == 0 && kept.stderr == " !     bind-address-ipv4 is kept for Dokku compatibility; dokkulite's proxy does not apply it\n", "\(kept)")
         let notApplicable = try sandbox.run("nginx:report", app, "--nginx-not-applicable").stdout

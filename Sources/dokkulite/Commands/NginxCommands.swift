@@ -24,12 +24,12 @@ enum NginxSettings {
     /// `nginx:report` lists them as not applicable: they configure nginx itself (its files,
     /// logs and their format, listen addresses, service command, custom config), or tune
     /// what dokkulite's proxy does its own way (buffer sizes and counts, upstream keep-alive
-    /// connections, lingering close). `client-header-timeout` is among them: the app is not
-    /// known until the head has arrived, so one server-wide limit (30 s) applies.
+    /// connections, lingering close). `client-header-timeout` applies server-wide (set with
+    /// `--global`): the app is not known until the head has arrived.
     static let applied: Set<String> = [
         "client-max-body-size", "proxy-read-timeout", "hsts", "hsts-include-subdomains", "hsts-max-age", "hsts-preload", "proxy-buffering",
         "access-log-path", "proxy-connect-timeout", "x-forwarded-for-value", "x-forwarded-proto-value", "x-forwarded-port-value", "x-forwarded-ssl",
-        "keepalive-timeout", "client-body-timeout", "send-timeout", "proxy-send-timeout", "underscore-in-headers",
+        "keepalive-timeout", "client-body-timeout", "send-timeout", "proxy-send-timeout", "underscore-in-headers", "client-header-timeout",
     ]
 
     /// The nginx variables the `x-forwarded-*-value` keys may name, per key, and what each
@@ -138,9 +138,15 @@ struct NginxSet: Command {
         if value != nil, !NginxSettings.applied.contains(key) {
             context.output.warn("\(key) is kept for Dokku compatibility; dokkulite's proxy does not apply it")
         }
+        if value != nil, key == "client-header-timeout", !global {
+            context.output.warn("client-header-timeout applies to the whole server: the app is not known until the head has arrived; set it with --global")
+        }
         if NginxSettings.applied.contains(key) {
-            let apps = global ? try context.store().apps().map(\.name) : [try context.existingApp(appWord)]
-            for app in apps { try RouteSync(context).update(app) }
+            if global {
+                try RouteSync(context).updateAll()
+            } else {
+                try RouteSync(context).update(try context.existingApp(appWord))
+            }
         }
     }
 }

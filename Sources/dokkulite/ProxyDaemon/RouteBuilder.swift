@@ -110,9 +110,9 @@ struct RouteBuilder {
         // Routes are keyed by the port the request arrived on.
         let remappedDefaults = Dictionary(portDefaults.map { (remap[$0.key] ?? $0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         let remappedTCP = Dictionary(tcp.map { (remap[$0.key] ?? $0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        return Plan(
-            routes: RouteTable(domains: domains, portDefaults: remappedDefaults, tcp: remappedTCP), listeners: listeners, certificates: certificates,
-            onDemand: onDemand)
+        var routes = RouteTable(domains: domains, portDefaults: remappedDefaults, tcp: remappedTCP)
+        routes.headerTimeoutMilliseconds = try store.property(.global, "nginx", "client-header-timeout").flatMap(NginxSettings.milliseconds)
+        return Plan(routes: routes, listeners: listeners, certificates: certificates, onDemand: onDemand)
     }
 }
 
