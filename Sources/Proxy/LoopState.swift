@@ -249,9 +249,13 @@ final class LoopState: @unchecked Sendable {
         lastRoute = nil
     }
 
-    /// The instances this loop has marked down (passive health), by app name.
-    func downInstances() -> [String: [(Upstream, NIODeadline)]] {
-        routes.down(at: .now())
+    /// The instances this loop has marked down (passive health), by app name, each with
+    /// the seconds (rounded up) until it is tried again, counted now on this loop.
+    func downInstances() -> [String: [(Upstream, Int)]] {
+        let now = NIODeadline.now()
+        return routes.down(at: now).mapValues { instances in
+            instances.map { ($0.0, Int(($0.1 - now).nanoseconds + 999_999_999) / 1_000_000_000) }
+        }
     }
 
     /// The number of this loop's next request, for its id.

@@ -97,17 +97,17 @@ package final class ProxyServer: Service, Sendable {
     /// Each loop keeps its own marks, as each nginx worker does; an instance is listed when
     /// any loop has it down, with the latest time.
     package func downInstances() async -> [String: [(upstream: Upstream, seconds: Int)]] {
-        var until: [String: [Upstream: NIODeadline]] = [:]
+        // Each loop counts the seconds itself, when it is asked: the answer may reach this
+        // task much later on a busy machine, and must not age meanwhile.
+        var left: [String: [Upstream: Int]] = [:]
         for loop in group.makeIterator() {
             guard let state = loops[ObjectIdentifier(loop as AnyObject)], let down = try? await loop.submit({ state.downInstances() }).get() else { continue }
             for (app, instances) in down {
-                for (upstream, deadline) in instances { until[app, default: [:]][upstream] = max(deadline, until[app]?[upstream] ?? deadline) }
+                for (upstream, seconds) in instances { left[app, default: [:]][upstream] = max(seconds, left[app]?[upstream] ?? seconds) }
             }
         }
-        let now = NIODeadline.now()
-        return until.mapValues { instances in
-            instances.map { (upstream: $0.key, seconds: Int(($0.value - now).nanoseconds + 999_999_999) / 1_000_000_000) }
-                .sorted { ($0.upstream.host, $0.upstream.port) < ($1.upstream.host, $1.upstream.port) }
+        return left.mapValues { instances in
+            instances.map { (upstream: $0.key, seconds: $0.value) }.sorted { ($0.upstream.host, $0.upstream.port) < ($1.upstream.host, $1.upstream.port) }
         }
     }
 
