@@ -17,7 +17,7 @@ GET /hints       -> 103 Early Hints, then "hinted"
 GET /text?n=N&type=T&enc=E&chunked=1&etag=X -> N bytes of text as type T (text/plain),
                     labelled Content-Encoding E if given, chunked if asked, with ETag X
 GET /drip        -> chunked text: "first", then "released" once /release is asked for
-                    (or "late" after 5 s)
+                    (or "late" after 30 s)
 GET /release     -> lets the waiting /drip finish
 HEAD /           -> the head of GET /
 POST /echo       -> "received N" (Content-Length or chunked; Expect: 100-continue answered)
@@ -161,7 +161,7 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"6\r\nfirst\n\r\n")
             self.wfile.flush()
-            last = b"released\n" if released.wait(5) else b"late\n"
+            last = b"released\n" if released.wait(30) else b"late\n"
             self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(last), last))
         elif path == "/release":
             released.set()
