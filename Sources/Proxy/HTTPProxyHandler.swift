@@ -62,9 +62,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private static let maxPipelinedBytes = 64 * 1024
     /// The connection is closed unless a request head arrives by then.
     private var waitDeadline: NIODeadline?
-    /// How long a kept-alive connection may wait for its next request: the last app's
-    /// `keepalive-timeout`, else the server's.
-    private var keepaliveTimeout: TimeAmount
     /// The timeouts that count time without progress, as nginx's do (sampled by the sweep):
     /// a request body that stops arriving (`client-body-timeout`), a client that stops
     /// taking its response (`send-timeout`), an app that stops taking a request body
@@ -75,8 +72,14 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var clientProgress = 0, upstreamProgress = 0
     private var clientUnsent = 0
     private let stream: Bool
-    /// The route of the last request: its app's timeouts still hold while its response drains.
+    /// The route of the last request: its app's timeouts still hold while its response
+    /// drains and while the connection waits for the next request.
     private var lastRoute: AppRoute?
+    /// How long a kept-alive connection may wait for its next request: the last app's
+    /// `keepalive-timeout`, else the server's.
+    private var keepaliveTimeout: TimeAmount {
+        lastRoute?.app.keepaliveTimeoutMilliseconds.map { .milliseconds($0) } ?? shared.configuration.idleTimeout
+    }
     /// After a 101: the upstream connection this one is spliced to, byte for byte.
     private var spliced: UpstreamConnection?
     /// The client may still be sending what the proxy will not read (a refused body): after
@@ -150,7 +153,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         /// A chunked response to an HTTP/1.0 client: sent as plain data, ended by closing;
         /// or one being compressed.
         var dechunk = false
-        /// The client accepts gzip.
         /// The codings the client's `Accept-Encoding` allows, of those the proxy can make.
         var accepted = ResponseCompression.Accepted(preferred: nil, gzip: false)
         /// The response is being compressed.
@@ -185,7 +187,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.listenPort = listenPort
         let proto = listener.kind == .https ? "https" : "http"
         forwardingLines = Array("X-Forwarded-Proto: \(proto)\r\nX-Forwarded-Port: \(listenPort)\r\n".utf8)
-        keepaliveTimeout = shared.configuration.idleTimeout
         shared.handlersAlive.add(1, ordering: .relaxed)
     }
 
@@ -989,7 +990,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let coding = plan.coding {
             exchange.compression = ResponseCompression(coding, length: plan.length, allocator: allocator, budget: loop.encoders)
             // No encoder to be had: the body passes as it came.
-            if exchange.compression == nil { plan = ResponsePlan(head, summary: summary, request: request, heavyEncodersFull: true, compress: false)! }
+            if exchange.compression == nil { plan = ResponsePlan(head, summary: summary, request: request, heavyEncodersFull: false, compress: false)! }
         }
         let framing = plan.framing
         exchange.responseFraming = framing
@@ -1324,7 +1325,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             writeStaged(flushing: true)
             direct?.drain(context.channel)
             kept.trim()
-            keepaliveTimeout = exchange.route?.app.keepaliveTimeoutMilliseconds.map { .milliseconds($0) } ?? shared.configuration.idleTimeout
             waitDeadline = .now() + keepaliveTimeout
             if inbound.readableBytes > 0 || pausedForPipelining { processInbound() }
         } else {

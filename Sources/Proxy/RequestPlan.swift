@@ -5,7 +5,7 @@ internal import NIOHTTP1
 /// to another instance, and whether it is refused outright. A value, tested without
 /// sockets (`RequestPlanTests`), that `HTTPProxyHandler` carries out; with `ResponsePlan`,
 /// the exchange logic taking the shape issue 21 asks for.
-struct RequestPlan: Equatable {
+struct RequestPlan {
     /// Why a request is answered by the proxy and its connection closed.
     enum Refusal: Equatable {
         /// Both framings, lengths that differ or do not parse, or a last coding other

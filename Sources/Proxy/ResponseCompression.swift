@@ -185,7 +185,7 @@ final class ResponseCompression {
 
     /// What a client accepts: its preferred coding and whether it takes gzip (the fallback
     /// when the preferred one is zstd or brotli and the loop has no encoder to spare).
-    struct Accepted: Equatable {
+    struct Accepted {
         var preferred: Coding?
         var gzip: Bool
     }
@@ -196,13 +196,9 @@ final class ResponseCompression {
     /// proxy hold gigabytes.
     static let heavyEncodersPerLoop = 16
 
-    /// The coding to use for an `Accept-Encoding` value: the one with the highest weight
-    /// (an unnamed coding takes `*`'s), ties going to zstd, then brotli, then gzip; nil
-    /// when the client accepts none of them.
-    static func negotiate(_ value: UnsafeRawBufferPointer) -> Coding? {
-        accepted(value).preferred
-    }
-
+    /// What an `Accept-Encoding` value accepts: the coding with the highest weight (an
+    /// unnamed coding takes `*`'s), ties going to zstd, then brotli, then gzip; no preferred
+    /// coding when the client accepts none of them.
     static func accepted(_ value: UnsafeRawBufferPointer) -> Accepted {
         // Weights in thousandths; -1 where the coding is not named.
         var gzip = -1, brotli = -1, zstd = -1, any = -1
@@ -211,15 +207,17 @@ final class ResponseCompression {
             var end = semicolon
             while end > 0, element[end - 1] == HTTPWire.space || element[end - 1] == HTTPWire.tab { end -= 1 }
             let coding = UnsafeRawBufferPointer(rebasing: element[0..<end])
-            let weight = Self.weight(UnsafeRawBufferPointer(rebasing: element[semicolon...]))
+            // Codings the proxy cannot make (`deflate`, `identity`, …) are passed over
+            // before their parameters are read; most values have none to read.
+            func weight() -> Int { semicolon == element.count ? 1000 : Self.weight(UnsafeRawBufferPointer(rebasing: element[semicolon...])) }
             if HTTPWire.equalsLowercase(coding, "gzip") || HTTPWire.equalsLowercase(coding, "x-gzip") {
-                gzip = max(gzip, weight)
+                gzip = max(gzip, weight())
             } else if HTTPWire.equalsLowercase(coding, "br") {
-                brotli = max(brotli, weight)
+                brotli = max(brotli, weight())
             } else if HTTPWire.equalsLowercase(coding, "zstd") {
-                zstd = max(zstd, weight)
+                zstd = max(zstd, weight())
             } else if HTTPWire.equalsLowercase(coding, "*") {
-                any = max(any, weight)
+                any = max(any, weight())
             }
         }
         // `*` stands for gzip only: a client that lists no coding by name is most likely

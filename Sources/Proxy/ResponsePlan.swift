@@ -4,9 +4,9 @@ internal import NIOCore
 /// is upgrading), decided from the request, the head and the encoders free on the loop
 /// alone: a value, tested without sockets (`ResponsePlanTests`), that `HTTPProxyHandler`
 /// carries out. The first piece of the exchange logic given this shape (issue 21).
-struct ResponsePlan: Equatable {
+struct ResponsePlan {
     /// What of the request the plan depends on.
-    struct Request: Equatable {
+    struct Request {
         var isHEAD: Bool
         /// HTTP/1.x: 0 or 1.
         var minorVersion: Int

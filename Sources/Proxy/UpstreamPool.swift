@@ -168,9 +168,8 @@ final class UpstreamPool {
     /// To a loopback address the pool connects the socket itself and hands it to NIO, so it
     /// knows the descriptor (`UpstreamConnection.direct`). A loopback connect completes,
     /// or is refused, within the call or by the time `poll` looks: then nothing waits. If it
-    /// has not, NIO connects a socket of its own instead.
-    /// Opens a connection to `upstream`; `timeout` overrides the pool's connect timeout
-    /// (an app's `nginx:set APP proxy-connect-timeout`).
+    /// has not, NIO connects a socket of its own instead. `timeout` overrides the pool's
+    /// connect timeout (an app's `nginx:set APP proxy-connect-timeout`).
     func connect(_ upstream: Upstream, list: IdleConnections, timeout: TimeAmount? = nil) -> EventLoopFuture<UpstreamConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout ?? connectTimeout)

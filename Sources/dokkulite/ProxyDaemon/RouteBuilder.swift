@@ -39,15 +39,15 @@ struct RouteBuilder {
             let maps = try PortPlan.effective(app, context: context)
             let httpsPort = maps.first { $0.scheme == .https }?.hostPort ?? 443
             let maxBody = try NginxSettings.clientMaxBodySize(app, store: store).flatMap(ProxySettings.bytes)
-            let readTimeout = try store.computedProperty(app, "nginx", "proxy-read-timeout").flatMap(NginxSettings.milliseconds)
+            /// An `nginx:set` time (the app's, else the global one) in milliseconds.
+            func milliseconds(_ key: String) throws -> Int64? { try store.computedProperty(app, "nginx", key).flatMap(NginxSettings.milliseconds) }
             var route = RouteTable.App(
                 name: app.rawValue, upstreams: upstreams, maxBodyBytes: maxBody, redirectToHTTPS: hasCertificate, httpsPort: httpsPort,
-                responseTimeoutMilliseconds: readTimeout, strictTransportSecurity: try NginxSettings.strictTransportSecurity(app, store: store),
+                responseTimeoutMilliseconds: try milliseconds("proxy-read-timeout"), strictTransportSecurity: try NginxSettings.strictTransportSecurity(app, store: store),
                 responseBuffering: try store.computedProperty(app, "nginx", "proxy-buffering") != "off",
                 accessLog: try store.computedProperty(app, "nginx", "access-log-path") != "off",
                 forwarded: try NginxSettings.forwarded(app, store: store),
-                connectTimeoutMilliseconds: try store.computedProperty(app, "nginx", "proxy-connect-timeout").flatMap(NginxSettings.milliseconds))
-            func milliseconds(_ key: String) throws -> Int64? { try store.computedProperty(app, "nginx", key).flatMap(NginxSettings.milliseconds) }
+                connectTimeoutMilliseconds: try milliseconds("proxy-connect-timeout"))
             route.keepaliveTimeoutMilliseconds = try milliseconds("keepalive-timeout")
             route.clientBodyTimeoutMilliseconds = try milliseconds("client-body-timeout")
             route.sendTimeoutMilliseconds = try milliseconds("send-timeout")
