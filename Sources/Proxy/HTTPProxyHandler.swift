@@ -86,10 +86,16 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// the response, the connection closes for writing only and drops what arrives until
     /// the client closes or this deadline passes. Closing outright with unread bytes makes
     /// the kernel send a reset, which can destroy the response before the client reads it
-    /// (nginx's lingering close does the same).
+    /// (nginx's lingering close does the same). Each arrival moves the deadline on by the
+    /// app's `lingering-timeout`, up to `lingerEnd`.
     private var lingering = false
     private var lingerDeadline: NIODeadline?
-    private static let lingerTime = TimeAmount.seconds(5)
+    private var lingerEnd: NIODeadline?
+    private static let lingerTimeout = TimeAmount.seconds(5)
+    private static let lingerTime = TimeAmount.seconds(30)
+    private var lingerTimeout: TimeAmount {
+        lastRoute?.app.lingeringTimeoutMilliseconds.map { .milliseconds($0) } ?? Self.lingerTimeout
+    }
     /// Response bytes waiting for a slow client, past what NIO holds (response buffering);
     /// they go out as the client takes them, after the exchange and its upstream are done.
     private var clientSpool: Spool?
@@ -226,7 +232,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         inClientRead = true
-        if closing { return }
+        if closing {
+            if let deadline = lingerDeadline, let end = lingerEnd { lingerDeadline = min(max(deadline, .now() + lingerTimeout), end) }
+            return
+        }
         if let spliced {
             sendUpstream(spliced, buffer)
             return
@@ -876,8 +885,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .success(let connection):
                 route.markUp(index)
                 self.attach(connection)
-            case .failure:
+            case .failure(let error):
                 route.markDown(index)
+                self.logError(self.exchange, status: nil, upstream: target, "connecting to the instance failed (\(error))")
                 // Refused or timed out before a byte was sent: the head and any body read so
                 // far wait in `pending`, so any request, a POST too, goes to another instance.
                 if let exchange = self.exchange, exchange.upstream == nil, exchange.pending != nil || exchange.requestFraming == .none,
@@ -1286,6 +1296,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func failUpstream(_ detail: String) {
         guard let exchange, !exchange.responseStarted else {
+            if let exchange { logError(exchange, status: nil, upstream: exchange.upstreamAddress, "the app closed the connection before the end of its response") }
             context.close(promise: nil)
             return
         }
@@ -1332,7 +1343,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             closing = true
             let channel = context.channel
             let linger = lingering
-            if linger { lingerDeadline = .now() + Self.lingerTime }
+            if linger {
+                let now = NIODeadline.now()
+                lingerDeadline = now + lingerTimeout
+                lingerEnd = now + Self.lingerTime
+            }
             let context = self.context!
             let closeWhenWritten = { [direct] in
                 direct?.wroteThroughChannel()
@@ -1359,6 +1374,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange.local = true
         exchange.responseStarted = true
         exchange.status = Int(status.code)
+        if status.code >= 500 { logError(exchange, status: Int(status.code), upstream: exchange.upstreamAddress, detail) }
         exchange.pending = nil
         resumeAfterConnect()
         if bodyMayNeverArrive(exchange) { stopReading(exchange) }
@@ -1439,6 +1455,33 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Logging
 
+    /// A field cut to `limit` bytes for a log line. journald splits a line longer than its
+    /// `LineMax` (48 KiB by default) into entries, and a client's 60 KB target would start
+    /// one with words of its choosing: an `app=OTHER …` line in another app's access log.
+    @inline(__always)
+    private static func logged(_ range: Range<Int>, at limit: Int) -> Range<Int> {
+        range.count > limit ? range.lowerBound..<(range.lowerBound + limit) : range
+    }
+
+    /// `error app=… status=… upstream=… client=… request_id=… method=… uri=… message="…"`:
+    /// what nginx writes to an app's error log (`nginx:error-logs`). Rare, so formatted as a
+    /// string; the access lines' buffer carries it.
+    private func logError(_ exchange: Exchange?, status: Int?, upstream: Upstream?, _ message: String) {
+        guard shared.configuration.accessLog, let exchange, let app = exchange.route?.app, app.errorLog else { return }
+        let head = exchange.head
+        var line = "error app=\(app.name) status=\(status.map(String.init) ?? "-") upstream=\(upstream?.description ?? "-")"
+        line += " client=\(String(decoding: clientAddress, as: UTF8.self)) request_id="
+        var id = ByteBuffer()
+        id.writeHead(bound: 256) { appendRequestID(exchange, to: &$0) }
+        line += String(buffer: id)
+        head.bytes.withUnsafeReadableBytes { bytes in
+            line += " method=" + String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Self.logged(head.method, at: 64)]), as: UTF8.self)
+            line += (head.targetNeedsSlash ? " uri=/" : " uri=") + String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Self.logged(head.target, at: 16384)]), as: UTF8.self)
+        }
+        line += " message=\"\(message)\"\n"
+        loop.log.writeString(line)
+    }
+
     /// `app=… host=… method=… uri=… status=… bytes=… duration_ms=… upstream=… client=…
     /// request_id=…`, written as bytes into the loop's buffer rather than formatted as
     /// strings (`bench/proxy-cpu` compares the proxy with and without it).
@@ -1447,7 +1490,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         let tenths = UInt64(max(0, ((NIODeadline.now() - exchange.started).nanoseconds + 50_000) / 100_000))
         let head = exchange.head
         let app = exchange.route?.app.name ?? "-"
-        let host = exchange.host.flatMap { $0.isEmpty ? nil : $0 }
+        let host = exchange.host.flatMap { $0.isEmpty ? nil : Self.logged($0, at: 1024) }
+        let target = Self.logged(head.target, at: 16384)
         let upstream = exchange.upstreamAddress
         // The method and target are part of the head; numbers take at most 20 digits each,
         // a request id at most 200 bytes, the labels about 80.
@@ -1463,9 +1507,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                     out.append("-")
                 }
                 out.append(" method=")
-                out.append(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[Self.logged(head.method, at: 64)]))
                 out.append(head.targetNeedsSlash ? " uri=/" : " uri=")
-                out.append(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[target]))
                 out.append(" status=")
                 out.append(decimal: UInt64(status))
                 out.append(" bytes=")

@@ -27,6 +27,9 @@ package struct RouteTable: Sendable, Equatable {
         package var responseBuffering: Bool
         /// Access log lines for this app's requests (`nginx:set APP access-log-path off`: none).
         package var accessLog: Bool
+        /// Error lines for this app: what the proxy answered itself with a 5xx, and each
+        /// instance that failed to connect (`nginx:set APP error-log-path off`: none).
+        package var errorLog = true
         /// How long connecting to an instance may take, in milliseconds (`nginx:set APP
         /// proxy-connect-timeout`); nil: the server's default (5 s).
         package var connectTimeoutMilliseconds: Int64?
@@ -42,6 +45,10 @@ package struct RouteTable: Sendable, Equatable {
         package var sendTimeoutMilliseconds: Int64?
         /// How long an instance may take none of a request body (`proxy-send-timeout`); nil: 60 s.
         package var upstreamSendTimeoutMilliseconds: Int64?
+        /// After a response to a request whose body the proxy will not read, how long the
+        /// client may send nothing before the connection closes (`lingering-timeout`);
+        /// nil: 5 s. The whole wait is at most 30 s, as nginx's `lingering_time`.
+        package var lingeringTimeoutMilliseconds: Int64?
         /// Request headers whose names hold `_` reach the app (`nginx:set APP
         /// underscore-in-headers on`). Off by default, as nginx ignores them: CGI-style
         /// servers turn `-` and `_` into the same variable, so `X_Forwarded_For` would pass

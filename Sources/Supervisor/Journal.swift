@@ -93,12 +93,28 @@ package final class Journal {
     package func next() -> Entry? {
         while positionedOnUnread || sd_journal_next(journal) > 0 {
             positionedOnUnread = false
-            guard let message = field("MESSAGE") else { continue }
-            var usec: UInt64 = 0
-            sd_journal_get_realtime_usec(journal, &usec)
-            return Entry(timestamp: usec, identifier: field("SYSLOG_IDENTIFIER") ?? "", message: message, uid: field("_UID").flatMap { UInt32($0) })
+            guard let entry = current() else { continue }
+            return entry
         }
         return nil
+    }
+
+    /// Reads the entry before the last one read (from the tail: the last), or nil at the
+    /// head. For reading back until enough entries pass a filter.
+    package func previous() -> Entry? {
+        positionedOnUnread = false
+        while sd_journal_previous(journal) > 0 {
+            guard let entry = current() else { continue }
+            return entry
+        }
+        return nil
+    }
+
+    private func current() -> Entry? {
+        guard let message = field("MESSAGE") else { return nil }
+        var usec: UInt64 = 0
+        sd_journal_get_realtime_usec(journal, &usec)
+        return Entry(timestamp: usec, identifier: field("SYSLOG_IDENTIFIER") ?? "", message: message, uid: field("_UID").flatMap { UInt32($0) })
     }
 
     /// Waits up to `timeout` for new entries.

@@ -32,5 +32,49 @@ extension OnTheInstalledServer {
             #expect(raw.stdout.contains("host: \(server.host(b))"), "routed by the target's authority: \(raw)")
             #expect(!raw.stdout.contains("host: \(server.host(a))"))
         }
+
+        /// `nginx:access-logs` and `nginx:error-logs` show an app its own lines from the proxy's
+        /// journal, and a client cannot make a line of one app pass for another's: journald
+        /// splits a line past 48 KiB into entries, and a long target ending in `app=OTHER`
+        /// would begin the second one. The proxy cuts client fields short of that.
+        @Test func appsSeeOnlyTheirOwnProxyLogLines() throws {
+            let server = try InstalledServer.get()
+            let a = server.newApp("loga"), b = server.newApp("logb")
+            defer { server.cleanUp(a, b) }
+            #expect(try server.push(a, files: InstalledServer.webApp("a")).status == 0)
+            #expect(try server.push(b, files: InstalledServer.webApp("b")).status == 0)
+            let marker = "seen-\(UUID().uuidString.prefix(8))"
+            #expect(try server.get(server.host(a), path: "/\(marker)").status == 200)
+            // b's line is `app=B host=HOST method=GET uri=TARGET status=…`: targets ending in
+            // `app=A` that starts at the split, give or take a few bytes.
+            let lead = "app=\(b) host=\(server.host(b)) method=GET uri=".utf8.count
+            for shift in -2...2 {
+                let filler = 48 * 1024 - lead + shift
+                _ = try? server.get(server.host(b), path: "/" + String(repeating: "f", count: filler - 1) + "app=\(a)")
+            }
+            #expect(try server.get(server.host(b), path: "/after").status == 200)
+            var access = ""
+            #expect(try eventually(timeout: .seconds(15)) {
+                access = try server.ssh("nginx:access-logs \(b)").stdout
+                return access.contains(" uri=/after ")
+            }, "\(access.prefix(2000))")
+            let own = try server.ssh("nginx:access-logs \(a)").stdout
+            #expect(own.contains("app=\(a) host=\(server.host(a)) method=GET uri=/\(marker) status=200 "), "\(own.prefix(2000))")
+            let foreign = own.split(separator: "\n").filter { !$0.contains(" app=\(a) host=\(server.host(a)) method=") }
+            #expect(foreign.isEmpty, "a line of b's passed for a's: \(foreign)")
+            #expect(!access.contains(marker), "a's request in b's log")
+
+            // What the proxy answers itself with a 5xx is an error line of that app alone.
+            #expect(try server.ssh("ps:stop \(a)").status == 0)
+            #expect(try server.get(server.host(a), path: "/down").status == 502)
+            var errors = ""
+            #expect(try eventually(timeout: .seconds(15)) {
+                errors = try server.ssh("nginx:error-logs \(a)").stdout
+                return errors.contains(" uri=/down ")
+            }, "\(errors)")
+            #expect(errors.contains("error app=\(a) status=502 upstream=- "), "\(errors)")
+            #expect(errors.contains("message=\"The app \(a) has no running web processes.\""), "\(errors)")
+            #expect(try !server.ssh("nginx:error-logs \(b)").stdout.contains(" uri=/down "))
+        }
     }
 }

@@ -89,6 +89,29 @@ import Testing
         #expect(unknown.range(of: #" request_id=[0-9a-f]+-[0-9a-f]+$"#, options: .regularExpression) != nil, "a generated id: \(unknown)")
     }
 
+    @Test func writesErrorLinesAndCutsLongFieldsShortOfAJournalSplit() throws {
+        let backend = try Backend("long")
+        let dead = try freePort()
+        let log = NSTemporaryDirectory() + "dokkulite-error-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let proxy = try ProxyProcess(routes: ["long.test=\(backend.upstream)", "dead.test=127.0.0.1:\(dead)"], extra: ["--access-log"], stdout: log)
+        #expect(try curl(proxy.port, host: "dead.test", path: "/x", extra: ["-o", "/dev/null", "-w", "%{http_code}", "-H", "X-Request-Id: gone-1"]).stdout == "502")
+        // A 60 KB target: journald (LineMax 48 KiB) would split its line, and the second
+        // entry would begin with words the client chose.
+        let target = "/" + String(repeating: "a", count: 60_000)
+        _ = try curl(proxy.port, host: "long.test", path: target, extra: ["-o", "/dev/null"])
+        func lines() -> [String] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        #expect(eventually { lines().filter { $0.contains("request_id=gone-1") }.count == 3 && lines().contains { $0.hasPrefix("app=long.test ") } }, "\(lines().map { $0.prefix(200) })")
+        let found = lines()
+        let connect = try #require(found.first { $0.hasPrefix("error ") && $0.contains("request_id=gone-1") && $0.contains("status=-") })
+        #expect(connect.hasPrefix("error app=dead.test status=- upstream=127.0.0.1:\(dead) client=127.0.0.1 request_id=gone-1 method=GET uri=/x message=\"connecting to the instance failed ("), "\(connect)")
+        let answered = try #require(found.first { $0.hasPrefix("error ") && $0.contains("status=502") })
+        #expect(answered.hasPrefix("error app=dead.test status=502 upstream=127.0.0.1:\(dead) ") && answered.hasSuffix(" message=\"The app dead.test is not answering.\""), "\(answered)")
+        let long = try #require(found.first { $0.hasPrefix("app=long.test ") })
+        let cut = long.contains(" uri=/" + String(repeating: "a", count: 16383) + " status="), length = long.utf8.count
+        #expect(cut && length < 20_000, "the target cut to 16 KiB: a line of \(length) bytes")
+    }
+
     @Test func setsForwardingHeadersAndDropsHopByHop() async throws {
         let backend = try Backend("h")
         let (server, port) = try await startProxy(RouteTable(domains: [("h.test", .init(name: "h", upstreams: [backend.upstream]))]))

@@ -166,4 +166,44 @@ import TestSupport
         let answer = try answerAndWait(port: port, #"b"POST / HTTP/1.1\r\nHost: d.test\r\nContent-Length: 8388608\r\n\r\n" + b"z" * 8388608"#)
         #expect(answer.status.hasPrefix("HTTP/1.1 504 ") && answer.seconds < 5, "\(answer)")
     }
+
+    @Test func aRefusedBodyIsDrainedForTheAppsLingeringTimeoutAfterEachArrival() async throws {
+        let backend = try Backend("l")
+        var quiet = RouteTable.App(name: "q", upstreams: [backend.upstream], maxBodyBytes: 1000)
+        quiet.lingeringTimeoutMilliseconds = 300
+        var trickling = RouteTable.App(name: "t", upstreams: [backend.upstream], maxBodyBytes: 1000)
+        trickling.lingeringTimeoutMilliseconds = 2000
+        let (server, port) = try await startProxy(RouteTable(domains: [("q.test", quiet), ("t.test", trickling)]))
+        defer { Task { await server.stop() } }
+        // After the 413 the proxy closes for writing and drops what still arrives. Whether it
+        // has closed for good shows in what the client's next bytes meet: a reset. The quiet
+        // client sends nothing for 2.5 s, past its 300 ms (the default is 5 s); the other
+        // sends every 0.3 s for 3.2 s, past its 2 s in total but never that long apart.
+        let states = try client("""
+            import socket, time
+            def linger(host, trickle):
+                c = socket.create_connection(("127.0.0.1", \(port))); c.settimeout(10)
+                c.sendall(b"POST / HTTP/1.1\\r\\nHost: " + host + b"\\r\\nContent-Length: 10000000\\r\\n\\r\\n" + b"x" * 1000)
+                data = b""
+                while True:
+                    piece = c.recv(65536)
+                    if not piece: break
+                    data += piece
+                status = data.split(b"\\r\\n")[0].split()[1].decode()
+                try:
+                    end = time.monotonic() + (3.2 if trickle else 2.5)
+                    while time.monotonic() < end:
+                        time.sleep(0.3)
+                        if trickle: c.sendall(b"y" * 10)
+                    for _ in range(3):
+                        c.sendall(b"z")
+                        time.sleep(0.3)
+                    return status + " open"
+                except OSError:
+                    return status + " closed"
+            print(linger(b"q.test", False), linger(b"t.test", True))
+            """)
+        #expect(states == "413 closed 413 open", "\(states)")
+        withExtendedLifetime(backend) {}
+    }
 }

@@ -128,6 +128,25 @@ struct DeployTests {
         #expect(kept.status == 0 && kept.stderr == " !     bind-address-ipv4 is kept for Dokku compatibility; dokkulite's proxy does not apply it\n", "\(kept)")
         let notApplicable = try sandbox.run("nginx:report", app, "--nginx-not-applicable").stdout
         #expect(notApplicable.contains("bind-address-ipv4") && !notApplicable.contains("proxy-buffering") && !notApplicable.contains("client-max-body-size"), "\(notApplicable)")
+        // lingering-timeout and error-log-path off reach the route too.
+        #expect(try sandbox.run("nginx:set", app, "lingering-timeout", "2s").status == 0)
+        #expect(try sandbox.run("nginx:set", app, "error-log-path", "off").status == 0)
+        let later = try RouteBuilder(Context(settings: Settings(environment: sandbox.environment), output: Output(quiet: true))).plan().routes.hosts["\(app).dokku.test"]
+        #expect(later?.lingeringTimeoutMilliseconds == 2000 && later?.errorLog == false, "\(String(describing: later))")
+        // nginx:show-config writes the route in nginx's words: names, the instance, settings.
+        let config = try sandbox.run("nginx:show-config", app)
+        #expect(config.status == 0, "\(config)")
+        let instancePort = try #require(later?.upstreams.first?.port)
+        for line in ["upstream \(app)-web {", "  server 127.0.0.1:\(instancePort);", "  listen 80;", "  server_name \(app).dokku.test www.\(app).test;",
+            "  lingering_timeout 2s;", "  send_timeout 90s;", "  proxy_buffering off;", "  error_log off;", "    proxy_pass http://\(app)-web;"]
+        {
+            #expect(config.stdout.contains(line + "\n"), "\(line) in \(config.stdout)")
+        }
+        #expect(!config.stdout.contains("ssl_certificate"), "no certificate, no HTTPS server")
+        let undeployed = uniqueApp("nd")
+        #expect(try sandbox.run("apps:create", undeployed).status == 0)
+        #expect(try sandbox.run("nginx:show-config", undeployed).stderr == " !     No nginx config exists for \(undeployed): it has not been deployed\n")
+        #expect(try sandbox.run("nginx:show-config", "no-such-app").status != 0)
 
         // A clone takes the settings and the code, and deploys under its own name.
         let clone = uniqueApp("cl")

@@ -25,7 +25,7 @@ enum CommandCatalog {
         Releases.self, ReleasesRollback.self,
         RepoGC.self, RepoPurgeCache.self, ReportAll.self,
         ResourceLimit.self, ResourceLimitClear.self, ResourceReport.self, ResourceReserve.self, ResourceReserveClear.self, ResourceReset.self,
-        NginxBuildConfig.self, NginxReport.self, NginxSet.self, NginxValidateConfig.self,
+        NginxAccessLogs.self, NginxBuildConfig.self, NginxErrorLogs.self, NginxReport.self, NginxSet.self, NginxShowConfig.self, NginxValidateConfig.self,
         ProxyBuildConfig.self, ProxyDaemonCommand.self, ProxyDisable.self, ProxyEnable.self, ProxyReport.self, ProxyServe.self, ProxySet.self,
         Run.self, RunDetached.self, RunList.self, RunLogs.self, RunStop.self,
         SSHCommand.self, SSHKeysAdd.self, SSHKeysList.self, SSHKeysRemove.self,

@@ -24,12 +24,13 @@ enum NginxSettings {
     /// `nginx:report` lists them as not applicable: they configure nginx itself (its files,
     /// logs and their format, listen addresses, service command, custom config), or tune
     /// what dokkulite's proxy does its own way (buffer sizes and counts, upstream keep-alive
-    /// connections, lingering close). `client-header-timeout` applies server-wide (set with
+    /// connections). `client-header-timeout` applies server-wide (set with
     /// `--global`): the app is not known until the head has arrived.
     static let applied: Set<String> = [
         "client-max-body-size", "proxy-read-timeout", "hsts", "hsts-include-subdomains", "hsts-max-age", "hsts-preload", "proxy-buffering",
         "access-log-path", "proxy-connect-timeout", "x-forwarded-for-value", "x-forwarded-proto-value", "x-forwarded-port-value", "x-forwarded-ssl",
         "keepalive-timeout", "client-body-timeout", "send-timeout", "proxy-send-timeout", "underscore-in-headers", "client-header-timeout",
+        "lingering-timeout", "error-log-path",
     ]
 
     /// The nginx variables the `x-forwarded-*-value` keys may name, per key, and what each

@@ -52,6 +52,8 @@ struct RouteBuilder {
             route.clientBodyTimeoutMilliseconds = try milliseconds("client-body-timeout")
             route.sendTimeoutMilliseconds = try milliseconds("send-timeout")
             route.upstreamSendTimeoutMilliseconds = try milliseconds("proxy-send-timeout")
+            route.lingeringTimeoutMilliseconds = try milliseconds("lingering-timeout")
+            route.errorLog = try store.computedProperty(app, "nginx", "error-log-path") != "off"
             route.underscoresInHeaders = try store.computedProperty(app, "nginx", "underscore-in-headers") == "on"
             let appDomains = try store.domains(.app(app))
             // TLS-ALPN-01 is answered on the HTTPS port, which must listen before the app
