@@ -102,8 +102,10 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .executableTarget(
-            name: "dokkulite",
+        // The platform: the store, apps, deploys, processes, services, plugins, the proxy
+        // daemon's routes and the commands over them. The executable, and the tests, call it.
+        .target(
+            name: "Platform",
             dependencies: [
                 "Builder", "Supervisor", "Proxy", "Beneath", "ACME", "S3",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -112,6 +114,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: upcoming
+        ),
+        // The `dokkulite` program: its entry point, nothing more.
+        .executableTarget(
+            name: "dokkulite",
+            dependencies: ["Platform"],
             swiftSettings: upcoming
         ),
         .testTarget(
@@ -145,7 +153,7 @@ let package = Package(
         ),
         .testTarget(
             name: "dokkuliteTests",
-            dependencies: ["dokkulite", "TestSupport"],
+            dependencies: ["Platform", "TestSupport"],
             swiftSettings: upcoming
         ),
         // The hostile suite: attacks on the installed server (its own target: it runs

@@ -1,8 +1,11 @@
+import Platform
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The executable's entry point: hand the arguments to the command line and exit with its code.
+/// The executable's entry point: hand the arguments to the platform's command line and exit
+/// with its code.
 @main
 enum Dokkulite {
     static func main() {
@@ -11,7 +14,7 @@ enum Dokkulite {
         if CommandLine.arguments.dropFirst().first == "ssh-command" || getenv("SSH_ORIGINAL_COMMAND") != nil {
             CrashReport.install()
         }
-        let code = CommandLineTool.run(Array(CommandLine.arguments.dropFirst()))
+        let code = CommandLineTool.main(Array(CommandLine.arguments.dropFirst()))
         exit(code)
     }
 }

@@ -15,7 +15,7 @@ import Testing
     }
 }
 
-@testable import dokkulite
+@testable import Platform
 
 enum CronScheduleProbe {
     static func calendar(_ text: String) -> String? { CronSchedule(text)?.calendar }

@@ -3,7 +3,7 @@ import Proxy
 import TestSupport
 import Testing
 
-@testable import dokkulite
+@testable import Platform
 
 /// git push → build → release → proxy, end to end on the real systemd manager, git and HTTP.
 @Suite(.enabled(if: Integration.systemdEnabled, "needs a systemd manager: run scripts/test"), .serialized)

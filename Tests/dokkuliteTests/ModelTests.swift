@@ -2,7 +2,7 @@ import Foundation
 import Proxy
 import Testing
 
-@testable import dokkulite
+@testable import Platform
 
 @Suite struct AppNameTests {
     @Test(arguments: ["myapp", "1994testapp", "a", "my-app.v2", String(repeating: "a", count: 63)])

@@ -6,10 +6,10 @@ import Glibc
 /// line, never the runtime's backtrace (addresses, paths and frames of a root process are
 /// nobody's business over ssh). The details stay on the server, in the journal of sshd's
 /// session and the core policy the administrator chose.
-enum CrashReport {
+package enum CrashReport {
     /// Replaces the handlers of the signals a crash raises with one that writes the line
     /// and exits 70 (EX_SOFTWARE).
-    static func install() {
+    package static func install() {
         for signal in [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { _ in

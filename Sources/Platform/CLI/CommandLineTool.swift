@@ -2,7 +2,13 @@ import ArgumentParser
 
 /// The front door: global flags, command lookup, help, and turning errors into Dokku's
 /// ` !     ` lines and exit codes. Returns the process exit code; never calls `exit`.
-enum CommandLineTool {
+package enum CommandLineTool {
+    /// Runs the command line `arguments` (without the program's name) with the settings of
+    /// the process's environment; the exit code. What the executable calls.
+    package static func main(_ arguments: [String]) -> Int32 {
+        run(arguments)
+    }
+
     /// Bare names that stand for a command.
     static let aliases = ["apps": "apps:list"]
 
