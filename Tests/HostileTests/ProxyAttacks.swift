@@ -76,5 +76,28 @@ extension OnTheInstalledServer {
             #expect(errors.contains("message=\"The app \(a) has no running web processes.\""), "\(errors)")
             #expect(try !server.ssh("nginx:error-logs \(b)").stdout.contains(" uri=/down "))
         }
+
+        /// The HTTP API as `scripts/install` sets it up: its unit running, reached through the
+        /// proxy at `dokkulite.GLOBAL_DOMAIN`, answering only to a token, which only root at
+        /// the console can make.
+        @Test func theAPIAnswersThroughTheProxyToATokenFromTheConsole() throws {
+            let server = try InstalledServer.get()
+            let minted = try server.ssh("api:tokens:create sneaky")
+            #expect(minted.status != 0 && !minted.stdout.contains("dkl_"), "a key holder made a token: \(minted)")
+            let name = "hostile-\(UUID().uuidString.prefix(6).lowercased())"
+            let created = try server.console("api:tokens:create", "--read-only", name)
+            #expect(created.status == 0, "\(created)")
+            defer { _ = try? server.console("api:tokens:revoke", name) }
+            let token = try #require(created.stdout.split(separator: "\n").last.map(String.init))
+            let host = "dokkulite.\(InstalledServer.domain)"
+            var answer: (status: Int, body: String) = (0, "")
+            #expect(try eventually(timeout: .seconds(20)) {
+                answer = try server.get(host, path: "/api/v1/apps", headers: ["Authorization: Bearer \(token)"])
+                return answer.status == 200
+            }, "\(answer)")
+            #expect(answer.body.hasPrefix("["), "\(answer)")
+            #expect(try server.get(host, path: "/api/v1/apps").status == 401)
+            #expect(try server.get(host, path: "/api/v1/apps", headers: ["Authorization: Bearer dkl_\(String(token.dropFirst(4).reversed()))"]).status == 401)
+        }
     }
 }

@@ -15,6 +15,13 @@ final class Context {
         self.output = output
     }
 
+    /// A context over a store already open (the API server's, shared by its requests).
+    init(settings: Settings, output: Output, store: Store) {
+        self.settings = settings
+        self.output = output
+        openedStore = store
+    }
+
     /// The state store, opened once.
     func store() throws -> Store {
         if let openedStore { return openedStore }

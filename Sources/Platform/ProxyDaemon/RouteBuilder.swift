@@ -104,6 +104,11 @@ struct RouteBuilder {
             ports[exposed] = .tcp
             tcp[exposed] = RouteTable.App(name: "\(service.kind.rawValue).\(service.name)", upstreams: [Upstream(port: service.port)])
         }
+        // The HTTP API, at its host name, unless an app has claimed that name. Its route's
+        // name, `_api` in the access log, is no app's: app names have no `_`.
+        if let host = try apiHost(store), !domains.contains(where: { $0.domain.lowercased() == host }), let api = Upstream(context.settings.apiListen) {
+            domains.append((host, RouteTable.App(name: "_api", upstreams: [api])))
+        }
         let remap = context.settings.proxyPortRemap
         let listeners = ports.keys.sorted().compactMap { port -> ProxyServer.Listener? in
             if ports[port] == .https && certificates.isEmpty && !acmePorts.contains(port) { return nil }
@@ -115,6 +120,15 @@ struct RouteBuilder {
         var routes = RouteTable(domains: domains, portDefaults: remappedDefaults, tcp: remappedTCP)
         routes.headerTimeoutMilliseconds = try store.property(.global, "nginx", "client-header-timeout").flatMap(NginxSettings.milliseconds)
         return Plan(routes: routes, listeners: listeners, certificates: certificates, onDemand: onDemand)
+    }
+}
+
+extension RouteBuilder {
+    /// The host name the API is reached at: `DOKKULITE_API_HOST`, else `dokkulite.` and the
+    /// first global domain; nil without either.
+    func apiHost(_ store: Store) throws -> String? {
+        if let host = context.settings.apiHost { return host }
+        return try store.domains(.global).first.map { "dokkulite.\($0.lowercased())" }
     }
 }
 

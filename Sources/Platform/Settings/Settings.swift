@@ -25,6 +25,12 @@ struct Settings: Sendable {
     var proxyPortRemap: [Int: Int]
     /// The address the proxy listens on (`DOKKULITE_PROXY_HOST`, default all).
     var proxyListenHost: String
+    /// Where the HTTP API listens (`DOKKULITE_API_LISTEN`, default `127.0.0.1:7780`): on
+    /// loopback, for the proxy to reach.
+    var apiListen: String
+    /// The host name the proxy routes to the API (`DOKKULITE_API_HOST`); nil: `dokkulite.`
+    /// and the first global domain, when there is one.
+    var apiHost: String?
     /// The `authorized_keys` file of the user pushes arrive as (`DOKKULITE_AUTHORIZED_KEYS`).
     var authorizedKeys: String
     /// How the forced command of a key starts dokkulite (`DOKKULITE_SSH_COMMAND`); the
@@ -77,6 +83,8 @@ struct Settings: Sendable {
             return parts.count == 2 ? (parts[0], parts[1]) : nil
         }, uniquingKeysWith: { $1 })
         proxyListenHost = environment["DOKKULITE_PROXY_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
+        apiListen = environment["DOKKULITE_API_LISTEN"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1:7780"
+        apiHost = environment["DOKKULITE_API_HOST"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
         buildMemoryBytes = environment["DOKKULITE_BUILD_MEMORY"].flatMap(ResourceSettings.memoryBytes) ?? (2 << 30)
         acmeTrustRoots = environment["DOKKULITE_ACME_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         acmeTimeout = environment["DOKKULITE_ACME_TIMEOUT"].flatMap { Double($0) }.map { min(max(5, $0), 3600) } ?? 180

@@ -103,6 +103,7 @@ extension Store {
             }
         }
         registerServiceMigration(&migrator)
+        registerAPIMigration(&migrator)
         return migrator
     }
 }

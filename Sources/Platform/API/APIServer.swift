@@ -1,0 +1,295 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// The HTTP API (`api:serve`): JSON resources that mirror the commands, for scripts and the
+/// dashboard. Every request carries a token (`Authorization: Bearer dkl_…`); read-only
+/// tokens may only read; every change is written to the audit log with the token's name.
+///
+/// Changes run the command itself, as a child process of this program with the words
+/// validated first, so they do exactly what the command does and fail with its one-line
+/// message; reads come from the store.
+struct APIServer {
+    let settings: Settings
+    let store: Store
+    /// The program that runs the commands (this one).
+    let program: String
+    let failures = FailedLogins()
+
+    /// The request context: Hummingbird's, plus the token the request proved.
+    struct RequestContext: Hummingbird.RequestContext {
+        var coreContext: CoreRequestContextStorage
+        var token: APITokenRecord?
+        /// The peer: the proxy, or a client on this machine.
+        let peer: String
+
+        init(source: ApplicationRequestContextSource) {
+            coreContext = .init(source: source)
+            peer = source.channel.remoteAddress?.ipAddress ?? "-"
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT.
+    static func serve(_ server: APIServer, host: String, port: Int) throws {
+        let application = Application(
+            router: server.router(), configuration: .init(address: .hostname(host, port: port), serverName: "dokkulite-api"),
+            logger: Logger(label: "dokkulite.api"))
+        try BlockingTask.run { try await application.runService() }
+    }
+
+    func router() -> Router<RequestContext> {
+        let router = Router(context: RequestContext.self)
+        router.add(middleware: Authentication(store: store, failures: failures))
+        let api = router.group("api/v1")
+        api.get("apps") { _, _ in try self.json(self.apps().map { try self.summary($0) }) }
+        api.get("apps/:app") { _, context in
+            let app = try self.existingApp(context)
+            guard let record = try self.store.apps().first(where: { $0.name == app }) else { throw APIError(.notFound, "App \(app) does not exist") }
+            return try self.json(self.detail(record))
+        }
+        api.post("apps") { request, context in
+            let body = try await self.body(request, as: CreateApp.self)
+            guard let app = AppName(body.name) else { throw APIError(.badRequest, "Invalid app name: \(body.name)") }
+            return try await self.change(context, "POST /api/v1/apps", app.rawValue, ["apps:create", app.rawValue], status: .created)
+        }
+        api.delete("apps/:app") { request, context in
+            let app = try self.existingApp(context)
+            // As `apps:destroy` asks the name typed again: `?confirm=APP`.
+            guard request.uri.queryParameters["confirm"].map(String.init) == app.rawValue else {
+                throw APIError(.badRequest, "Destroying \(app) needs ?confirm=\(app)")
+            }
+            return try await self.change(context, "DELETE /api/v1/apps/\(app)", app.rawValue, ["--force", "apps:destroy", app.rawValue])
+        }
+        for action in ["restart", "stop", "start", "rebuild"] {
+            api.post("apps/:app/\(action)") { _, context in
+                let app = try self.existingApp(context)
+                return try await self.change(context, "POST /api/v1/apps/\(app)/\(action)", app.rawValue, ["ps:\(action)", app.rawValue])
+            }
+        }
+        api.put("apps/:app/formation") { request, context in
+            let app = try self.existingApp(context)
+            let formation = try await self.body(request, as: [String: Int].self)
+            guard !formation.isEmpty else { throw APIError(.badRequest, "No process types given") }
+            var words = ["ps:scale", app.rawValue]
+            for (type, count) in formation.sorted(by: { $0.key < $1.key }) {
+                guard Self.isProcessType(type) else { throw APIError(.badRequest, "Invalid process type: \(type)") }
+                guard (0...1000).contains(count) else { throw APIError(.badRequest, "Invalid count for \(type): \(count)") }
+                words.append("\(type)=\(count)")
+            }
+            return try await self.change(context, "PUT /api/v1/apps/\(app)/formation", app.rawValue, words)
+        }
+        return router
+    }
+
+    // MARK: Reads
+
+    private func apps() throws -> [AppRecord] { try store.apps() }
+
+    private struct AppSummary: Encodable {
+        var name: String
+        var created_at: String
+        var locked: Bool
+        var deployed: Bool
+        var release: Int?
+        var urls: [String]
+    }
+
+    private struct AppDetail: Encodable {
+        var app: AppSummary
+        var formation: [String: Int]
+        var processes: [Process]
+        var domains: [String]
+
+        struct Process: Encodable {
+            var name: String
+            var state: String
+            var port: Int?
+        }
+    }
+
+    private func context() -> Context {
+        Context(settings: settings, output: Output(quiet: true), store: store)
+    }
+
+    private func summary(_ record: AppRecord) throws -> AppSummary {
+        let release = try store.currentRelease(record.name)
+        return AppSummary(
+            name: record.name.rawValue, created_at: APIAccess.time(record.createdAt), locked: record.locked, deployed: release != nil,
+            release: release, urls: try URLs(context()).all(record.name))
+    }
+
+    private func detail(_ record: AppRecord) throws -> AppDetail {
+        let processes = try store.instances(record.name).map {
+            AppDetail.Process(name: "\($0.processType).\($0.number)", state: $0.state.rawValue, port: $0.port)
+        }
+        // As `ps:scale` shows it: web 1 and the release's other types 0 unless scaled.
+        let context = context()
+        let types = (try? ReleaseInfo.processTypes(record.name, context: context)) ?? []
+        let formation = Dictionary(uniqueKeysWithValues: try effectiveFormation(record.name, knownTypes: types, context: context).map { ($0.type, $0.quantity) })
+        return AppDetail(
+            app: try summary(record), formation: formation, processes: processes.sorted { $0.name < $1.name },
+            domains: try store.domains(.app(record.name)))
+    }
+
+    private func existingApp(_ context: RequestContext) throws -> AppName {
+        let word = try context.parameters.require("app")
+        guard let app = AppName(word) else { throw APIError(.badRequest, "Invalid app name: \(word)") }
+        guard try store.appExists(app) else { throw APIError(.notFound, "App \(app) does not exist") }
+        return app
+    }
+
+    // MARK: Changes
+
+    private struct CreateApp: Decodable {
+        var name: String
+    }
+
+    /// Runs a command for a change, after checking the token may change things; audits it.
+    private func change(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], status: HTTPResponse.Status = .ok) async throws -> Response {
+        guard let token = context.token else { throw APIError(.unauthorized, "No token") }
+        guard !token.readOnly else {
+            try store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: 403))
+            throw APIError(.forbidden, "Token \(token.name) is read-only")
+        }
+        let result = try await Task.detached { try self.run(words) }.value
+        let answer: HTTPResponse.Status = result.status == 0 ? status : (result.message.contains("does not exist") ? .notFound : .unprocessableContent)
+        try store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: Int(answer.code)))
+        guard result.status == 0 else { throw APIError(answer, result.message) }
+        struct Done: Encodable { var ok: Bool; var output: String }
+        return try json(Done(ok: true, output: result.output), status: answer)
+    }
+
+    /// The command's exit status, its output, and its first error line without Dokku's
+    /// ` !     ` mark.
+    private func run(_ words: [String]) throws -> (status: Int32, output: String, message: String) {
+        let process = Foundation.Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = words
+        // The environment that configured this server configures the command.
+        process.environment = ProcessInfo.processInfo.environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Both read while it runs: a full pipe would stop it.
+        let errors = LockedText()
+        let reading = DispatchGroup()
+        reading.enter()
+        DispatchQueue.global().async {
+            errors.set(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            reading.leave()
+        }
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        reading.wait()
+        let lines = errors.get().split(separator: "\n").map { $0.hasPrefix(" !     ") ? String($0.dropFirst(7)) : String($0) }
+        return (process.terminationStatus, output, lines.first { !$0.isEmpty } ?? "The command failed")
+    }
+
+    // MARK: JSON
+
+    private func body<T: Decodable>(_ request: Request, as type: T.Type) async throws -> T {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 64 * 1024)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw APIError(.badRequest, "Invalid JSON body: expected \(T.self == CreateApp.self ? "{\"name\": \"APP\"}" : "{\"TYPE\": COUNT, ...}")")
+        }
+    }
+
+    private func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: JSON.encode(value) + "\n")))
+    }
+
+    /// Process types as Procfiles name them.
+    static func isProcessType(_ word: String) -> Bool {
+        !word.isEmpty && word.utf8.count <= 63
+            && word.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
+    }
+}
+
+/// A JSON error: `{"error": "one line"}` with a status.
+struct APIError: Error, HTTPResponseError {
+    let status: HTTPResponse.Status
+    let message: String
+
+    init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    private struct Body: Encodable { var error: String }
+
+    func response(from request: Request, context: some Hummingbird.RequestContext) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: JSON.encode(Body(error: message)) + "\n")))
+    }
+}
+
+/// Checks the bearer token of every request, and refuses a client that keeps guessing.
+struct Authentication: RouterMiddleware {
+    typealias Context = APIServer.RequestContext
+    let store: Store
+    let failures: FailedLogins
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let client = clientAddress(request, context)
+        guard failures.allowed(client) else { throw APIError(.tooManyRequests, "Too many failed logins; try again in a minute") }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            failures.record(client)
+            throw APIError(.unauthorized, "A token is required: Authorization: Bearer TOKEN")
+        }
+        let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+        guard secret.hasPrefix(APITokens.prefix), let token = try store.useAPIToken(hash: APITokens.hash(secret)) else {
+            failures.record(client)
+            throw APIError(.unauthorized, "Invalid token")
+        }
+        var context = context
+        context.token = token
+        return try await next(request, context)
+    }
+
+    /// The client: the peer, or, from the proxy on loopback, the address it forwarded.
+    private func clientAddress(_ request: Request, _ context: Context) -> String {
+        guard context.peer == "127.0.0.1" || context.peer == "::1" else { return context.peer }
+        guard let forwarded = request.headers.first(where: { $0.name.canonicalName == "x-forwarded-for" })?.value else { return context.peer }
+        return forwarded.split(separator: ",").last.map { String($0).trimmingCharacters(in: .whitespaces) } ?? context.peer
+    }
+}
+
+/// Failed logins per client over the last minute; past ten, the client is refused until
+/// the oldest of them is a minute old.
+final class FailedLogins: Sendable {
+    static let limit = 10
+    static let window: TimeInterval = 60
+    /// At most this many clients are remembered at once.
+    static let clients = 10_000
+    private let failures = Mutex<[String: [Date]]>([:])
+
+    func allowed(_ client: String) -> Bool {
+        let since = Date().addingTimeInterval(-Self.window)
+        return failures.withLock { ($0[client]?.filter { $0 > since }.count ?? 0) < Self.limit }
+    }
+
+    func record(_ client: String) {
+        let now = Date()
+        let since = now.addingTimeInterval(-Self.window)
+        failures.withLock { failures in
+            if failures[client] == nil, failures.count >= Self.clients {
+                failures = failures.filter { $0.value.contains { $0 > since } }
+                guard failures.count < Self.clients else { return }
+            }
+            failures[client] = (failures[client, default: []].filter { $0 > since } + [now]).suffix(Self.limit)
+        }
+    }
+}
+
+/// Text one thread sets and another reads after it.
+final class LockedText: Sendable {
+    private let value = Mutex<String>("")
+    func set(_ text: String) { value.withLock { $0 = text } }
+    func get() -> String { value.withLock { $0 } }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import Proxy
+
+/// `api:tokens:create NAME [--read-only]`: a token for the HTTP API, printed once. Root at
+/// the server only, as `ssh-keys:add` is: a token is a credential, as a key is.
+struct APITokensCreate: Command {
+    static let configuration = CommandConfiguration(commandName: "api:tokens:create", abstract: "Create an API token (printed once)")
+    static let access = Access.serverRoot
+    static let usage = "<name> [--read-only]"
+    static let takesApp = false
+    @Flag(name: .customLong("read-only")) var readOnly = false
+    @Argument var name: String?
+
+    func run(in context: Context) throws {
+        try APIAccess.requireLocalRoot(context)
+        guard let name, !name.isEmpty else { throw CommandError("Please specify a token name") }
+        guard APITokens.validName(name) else {
+            throw CommandError("Invalid token name: \(name) (lowercase letters, digits, '.', '_' and '-', at most 64)")
+        }
+        let secret = APITokens.generate()
+        let record = APITokenRecord(name: name, hash: APITokens.hash(secret), readOnly: readOnly, createdAt: Date())
+        let store = try context.store()
+        guard try store.addAPIToken(record) else { throw CommandError("Token \(name) already exists") }
+        try store.addAPIAudit(APIAuditRecord(at: Date(), actor: "console", action: "api:tokens:create", target: name, status: 0))
+        context.output.section("Created API token \(name) (\(readOnly ? "read-only" : "full access")); it is shown only now")
+        context.output.data(secret)
+    }
+}
+
+/// `api:tokens:list`: names, access and use; never the secrets, which are not kept.
+struct APITokensList: Command {
+    static let configuration = CommandConfiguration(commandName: "api:tokens:list", abstract: "List the API tokens")
+    static let access = Access.serverRoot
+    static let usage = "[--format text|json]"
+    static let takesApp = false
+    @Option var format = "text"
+
+    func run(in context: Context) throws {
+        try APIAccess.requireLocalRoot(context)
+        let tokens = try context.store().apiTokens()
+        switch format {
+        case "json":
+            struct Item: Encodable {
+                var name: String, access: String, created_at: String, last_used_at: String?
+            }
+            context.output.data(JSON.encode(tokens.map { Item(name: $0.name, access: $0.readOnly ? "read-only" : "full", created_at: APIAccess.time($0.createdAt), last_used_at: $0.lastUsedAt.map(APIAccess.time)) }))
+        case "text":
+            guard !tokens.isEmpty else {
+                context.output.warn("No API tokens")
+                return
+            }
+            context.output.section("API tokens")
+            context.output.table([["name", "access", "created", "last used"]] + tokens.map {
+                [$0.name, $0.readOnly ? "read-only" : "full", APIAccess.time($0.createdAt), $0.lastUsedAt.map(APIAccess.time) ?? "never"]
+            })
+        default:
+            throw CommandError("Invalid output format specified, supported formats: json, text")
+        }
+    }
+}
+
+/// `api:tokens:revoke NAME`: the token stops working at once.
+struct APITokensRevoke: Command {
+    static let configuration = CommandConfiguration(commandName: "api:tokens:revoke", abstract: "Revoke an API token")
+    static let access = Access.serverRoot
+    static let usage = "<name>"
+    static let takesApp = false
+    @Argument var name: String?
+
+    func run(in context: Context) throws {
+        try APIAccess.requireLocalRoot(context)
+        guard let name, !name.isEmpty else { throw CommandError("Please specify a token name") }
+        let store = try context.store()
+        guard try store.revokeAPIToken(name) else { throw CommandError("No API token named \(name)") }
+        try store.addAPIAudit(APIAuditRecord(at: Date(), actor: "console", action: "api:tokens:revoke", target: name, status: 0))
+        context.output.section("Revoked API token \(name)")
+    }
+}
+
+/// `api:audit [-n NUM]`: the changes made through the API, and to its tokens, with who
+/// made them.
+struct APIAudit: Command {
+    static let configuration = CommandConfiguration(commandName: "api:audit", abstract: "Show the API's audit log")
+    static let access = Access.serverRoot
+    static let usage = "[-n|--num NUM]"
+    static let takesApp = false
+    @Option(name: [.customShort("n"), .customLong("num")]) var count = 100
+
+    func run(in context: Context) throws {
+        try APIAccess.requireLocalRoot(context)
+        guard count > 0 else { throw CommandError("Invalid value for --num: \(count)") }
+        for entry in try context.store().apiAudit(last: count) {
+            context.output.data("\(APIAccess.time(entry.at)) \(entry.actor) \(entry.action) \(entry.target) \(entry.status)")
+        }
+    }
+}
+
+enum APIAccess {
+    /// The API's tokens are managed from the server's console, as its ssh keys are.
+    static func requireLocalRoot(_ context: Context) throws {
+        guard !context.settings.overSSH else { throw CommandError("api commands must be run as root on the server") }
+        guard getuid() == 0 else { throw CommandError("api commands must be run as root") }
+    }
+
+    /// `2026-01-02T03:04:05Z`.
+    static func time(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}
+
+/// `api:serve`: the HTTP API in the foreground, as the `dokkulite-api` unit runs it. It
+/// listens on loopback (`--listen`, default `DOKKULITE_API_LISTEN`, `127.0.0.1:7780`);
+/// clients reach it through the proxy, at `dokkulite.GLOBAL_DOMAIN` (`DOKKULITE_API_HOST`).
+struct APIServe: Command {
+    static let configuration = CommandConfiguration(commandName: "api:serve", abstract: "Run the HTTP API (as the dokkulite-api unit does)")
+    static let access = Access.serverRoot
+    static let usage = "[--listen HOST:PORT]"
+    static let takesApp = false
+    @Option var listen: String?
+
+    func run(in context: Context) throws {
+        try APIAccess.requireLocalRoot(context)
+        let listen = listen ?? context.settings.apiListen
+        guard let address = Upstream(listen) else { throw CommandError("Invalid --listen address: \(listen) (expected HOST:PORT)") }
+        let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let server = APIServer(settings: context.settings, store: try context.store(), program: program)
+        try APIServer.serve(server, host: address.host, port: address.port)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+
+/// An API token as the store keeps it: its name and the SHA-256 of its secret, never the
+/// secret itself (it is shown once, when made).
+struct APITokenRecord: Sendable, Equatable {
+    var name: String
+    /// Lowercase hex SHA-256 of the token.
+    var hash: String
+    /// May read, not change.
+    var readOnly: Bool
+    var createdAt: Date
+    var lastUsedAt: Date?
+}
+
+/// One line of the API's audit log: who changed what, and how it ended.
+struct APIAuditRecord: Sendable, Equatable {
+    var at: Date
+    /// The token's name, or `console` for a command run at the server.
+    var actor: String
+    /// What was done, e.g. `POST /api/v1/apps` or `api:tokens:create`.
+    var action: String
+    var target: String
+    var status: Int
+}
+
+extension Store {
+    static func registerAPIMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v4-api") { db in
+            try db.execute(sql: """
+                CREATE TABLE apiToken (
+                    name TEXT NOT NULL PRIMARY KEY,
+                    hash TEXT NOT NULL UNIQUE,
+                    readOnly BOOLEAN NOT NULL,
+                    createdAt DATETIME NOT NULL,
+                    lastUsedAt DATETIME
+                );
+                CREATE TABLE apiAudit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at DATETIME NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    status INTEGER NOT NULL
+                );
+                """)
+        }
+    }
+
+    /// Records a new token; false when the name is taken.
+    func addAPIToken(_ token: APITokenRecord) throws -> Bool {
+        try write { db in
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM apiToken WHERE name = ?", arguments: [token.name]) ?? 0 > 0 { return false }
+            try db.execute(
+                sql: "INSERT INTO apiToken (name, hash, readOnly, createdAt) VALUES (?, ?, ?, ?)",
+                arguments: [token.name, token.hash, token.readOnly, token.createdAt])
+            return true
+        }
+    }
+
+    func apiTokens() throws -> [APITokenRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM apiToken ORDER BY name").map(Self.apiToken)
+        }
+    }
+
+    /// The token whose secret hashes to `hash`, marked used now.
+    func useAPIToken(hash: String, at date: Date = Date()) throws -> APITokenRecord? {
+        try write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM apiToken WHERE hash = ?", arguments: [hash]) else { return nil }
+            try db.execute(sql: "UPDATE apiToken SET lastUsedAt = ? WHERE hash = ?", arguments: [date, hash])
+            var token = Self.apiToken(row)
+            token.lastUsedAt = date
+            return token
+        }
+    }
+
+    /// Deletes a token; false when there is none of that name.
+    func revokeAPIToken(_ name: String) throws -> Bool {
+        try write { db in
+            try db.execute(sql: "DELETE FROM apiToken WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    func addAPIAudit(_ entry: APIAuditRecord) throws {
+        try write { db in
+            try db.execute(
+                sql: "INSERT INTO apiAudit (at, actor, action, target, status) VALUES (?, ?, ?, ?, ?)",
+                arguments: [entry.at, entry.actor, entry.action, entry.target, entry.status])
+        }
+    }
+
+    /// The last `count` audit entries, oldest first.
+    func apiAudit(last count: Int) throws -> [APIAuditRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM apiAudit ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [count]).map { row in
+                APIAuditRecord(at: row["at"], actor: row["actor"], action: row["action"], target: row["target"], status: row["status"])
+            }
+        }
+    }
+
+    private static func apiToken(_ row: Row) -> APITokenRecord {
+        APITokenRecord(name: row["name"], hash: row["hash"], readOnly: row["readOnly"], createdAt: row["createdAt"], lastUsedAt: row["lastUsedAt"])
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The HTTP API (`api:serve`) against a sandbox: tokens, reads from the store, changes run
+/// as the commands, the audit log, and what a client without the right token gets.
+@Suite(.serialized) struct APITests {
+    /// `api:serve` of a sandbox on a free loopback port.
+    final class Server {
+        let process = Process()
+        let port: Int
+
+        init(_ sandbox: Sandbox) throws {
+            port = try freePort()
+            process.executableURL = URL(fileURLWithPath: Binaries.dokkulite)
+            process.arguments = ["api:serve", "--listen", "127.0.0.1:\(port)"]
+            process.environment = sandbox.environment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let port = port
+            guard eventually(timeout: .seconds(20), { (try? Self.request(port, "GET", "/api/v1/apps").status) == 401 }) else {
+                stop()
+                throw TestFailure("api:serve did not answer on port \(port)")
+            }
+        }
+
+        func stop() {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGTERM)
+                process.waitUntilExit()
+            }
+        }
+
+        deinit { stop() }
+
+        /// Status and body of one request.
+        static func request(_ port: Int, _ method: String, _ path: String, token: String? = nil, body: String? = nil, headers: [String] = []) throws -> (status: Int, body: String) {
+            var arguments = ["-sS", "--max-time", "60", "-X", method, "-w", "\n%{http_code}"]
+            if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+            if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
+            for header in headers { arguments += ["-H", header] }
+            let result = try Shell.which("curl", arguments + ["http://127.0.0.1:\(port)\(path)"])
+            guard result.status == 0, let split = result.stdout.lastIndex(of: "\n"), let status = Int(result.stdout[result.stdout.index(after: split)...]) else {
+                throw TestFailure("curl failed: \(result)")
+            }
+            return (status, String(result.stdout[..<split]))
+        }
+
+        func request(_ method: String, _ path: String, token: String? = nil, body: String? = nil, headers: [String] = []) throws -> (status: Int, body: String) {
+            try Self.request(port, method, path, token: token, body: body, headers: headers)
+        }
+    }
+
+    func json(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+    @Test func tokensReadsChangesAndTheAuditLog() throws {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        let sandbox = try Sandbox("api")
+        let app = uniqueApp("api")
+        #expect(try sandbox.run("apps:create", app).status == 0)
+        try sandbox.installRelease(app: app, files: ["server.py": fixtureServer], processTypes: ["web": "exec python3 server.py"])
+
+        // Tokens: shown once, kept only as their hash.
+        let created = try sandbox.run("api:tokens:create", "deploy-bot")
+        #expect(created.status == 0, "\(created)")
+        let full = try #require(created.stdout.split(separator: "\n").last.map(String.init))
+        #expect(full.hasPrefix("dkl_") && full.count == 47, "\(full)")
+        let readOnly = try #require(try sandbox.run("api:tokens:create", "--read-only", "watcher").stdout.split(separator: "\n").last.map(String.init))
+        #expect(try sandbox.run("api:tokens:create", "deploy-bot").stderr == " !     Token deploy-bot already exists\n")
+        #expect(try sandbox.run("api:tokens:create", "Bad Name").stderr.hasPrefix(" !     Invalid token name: Bad Name"))
+        let stored = try sandbox.sql("SELECT name || ' ' || hash || ' ' || readOnly FROM apiToken ORDER BY name")
+        #expect(!stored.contains(full) && !stored.contains(readOnly), "the secrets are not kept: \(stored)")
+        #expect(stored.contains("deploy-bot ") && stored.contains("watcher "), "\(stored)")
+        let listed = try sandbox.run("api:tokens:list").stdout
+        #expect(listed.contains("deploy-bot  full") && listed.contains("watcher     read-only") && !listed.contains("dkl_"), "\(listed)")
+
+        let server = try Server(sandbox)
+        // Without a token, or with a wrong one: 401 and a JSON line.
+        let anonymous = try server.request("GET", "/api/v1/apps")
+        #expect(anonymous.status == 401 && anonymous.body == "{\"error\":\"A token is required: Authorization: Bearer TOKEN\"}\n", "\(anonymous)")
+        #expect(try server.request("GET", "/api/v1/apps", token: "dkl_" + String(full.dropFirst(4).reversed())).status == 401)
+
+        // Reads.
+        let apps = try server.request("GET", "/api/v1/apps", token: readOnly)
+        #expect(apps.status == 200, "\(apps)")
+        let list = try #require(json(apps.body) as? [[String: Any]])
+        let listedApp = try #require(list.first { $0["name"] as? String == app })
+        #expect(listedApp["deployed"] as? Bool == true && listedApp["release"] as? Int == 1, "\(listedApp)")
+        let detail = try #require(json(try server.request("GET", "/api/v1/apps/\(app)", token: readOnly).body) as? [String: Any])
+        #expect((detail["formation"] as? [String: Int])?["web"] == 1, "\(detail)")
+        #expect(try server.request("GET", "/api/v1/apps/no-such-app", token: readOnly).body == "{\"error\":\"App no-such-app does not exist\"}\n")
+
+        // Changes: refused to a read-only token, made by the command itself for a full one.
+        let other = uniqueApp("apinew")
+        let refused = try server.request("POST", "/api/v1/apps", token: readOnly, body: "{\"name\": \"\(other)\"}")
+        #expect(refused.status == 403 && refused.body == "{\"error\":\"Token watcher is read-only\"}\n", "\(refused)")
+        #expect(try sandbox.run("apps:exists", other).status != 0)
+        let made = try server.request("POST", "/api/v1/apps", token: full, body: "{\"name\": \"\(other)\"}")
+        #expect(made.status == 201, "\(made)")
+        #expect(try sandbox.run("apps:exists", other).status == 0)
+        let taken = try server.request("POST", "/api/v1/apps", token: full, body: "{\"name\": \"\(other)\"}")
+        #expect(taken.status == 422 && taken.body == "{\"error\":\"Name is already taken\"}\n", "the command's own message: \(taken)")
+        #expect(try server.request("POST", "/api/v1/apps", token: full, body: "{\"name\": \"../etc\"}").body == "{\"error\":\"Invalid app name: ../etc\"}\n")
+        #expect(try server.request("POST", "/api/v1/apps", token: full, body: "not json").status == 400)
+        let scaled = try server.request("PUT", "/api/v1/apps/\(app)/formation", token: full, body: "{\"web\": 2}")
+        #expect(scaled.status == 200, "\(scaled)")
+        let after = try #require(json(try server.request("GET", "/api/v1/apps/\(app)", token: full).body) as? [String: Any])
+        #expect((after["formation"] as? [String: Int])?["web"] == 2, "\(after)")
+        #expect(try server.request("PUT", "/api/v1/apps/\(app)/formation", token: full, body: "{\"web; rm\": 2}").status == 400)
+        #expect(try server.request("DELETE", "/api/v1/apps/\(other)", token: full).body == "{\"error\":\"Destroying \(other) needs ?confirm=\(other)\"}\n")
+        #expect(try server.request("DELETE", "/api/v1/apps/\(other)?confirm=\(other)", token: full).status == 200)
+        #expect(try sandbox.run("apps:exists", other).status != 0)
+
+        // The audit log names the token of every change, refused ones too.
+        let audit = try sandbox.run("api:audit").stdout
+        for line in [" console api:tokens:create deploy-bot 0", " watcher POST /api/v1/apps \(other) 403", " deploy-bot POST /api/v1/apps \(other) 201",
+            " deploy-bot POST /api/v1/apps \(other) 422", " deploy-bot PUT /api/v1/apps/\(app)/formation \(app) 200", " deploy-bot DELETE /api/v1/apps/\(other) \(other) 200"]
+        {
+            #expect(audit.contains(line + "\n"), "\(line) in \(audit)")
+        }
+        #expect(try sandbox.run("api:tokens:list").stdout.contains("deploy-bot  full"))
+
+        // A revoked token stops at once.
+        #expect(try sandbox.run("api:tokens:revoke", "watcher").status == 0)
+        #expect(try server.request("GET", "/api/v1/apps", token: readOnly).status == 401)
+        #expect(try sandbox.run("api:tokens:revoke", "watcher").stderr == " !     No API token named watcher\n")
+        _ = try? sandbox.run("--force", "apps:destroy", app)
+    }
+
+    /// Ten failed logins within a minute from one client, and that client is refused even
+    /// with a good token until the first of them is a minute old; another client is not.
+    @Test func aClientThatKeepsGuessingIsRefused() throws {
+        let sandbox = try Sandbox("apiguess")
+        let token = try #require(try sandbox.run("api:tokens:create", "good").stdout.split(separator: "\n").last.map(String.init))
+        let server = try Server(sandbox)
+        // Through the proxy, the client is the address it forwards; a minute boundary in
+        // the middle would reset the count, so the guesses go in one burst.
+        let guesser = ["X-Forwarded-For: 203.0.113.7"]
+        var statuses: [Int] = []
+        for _ in 0..<10 { statuses.append(try server.request("GET", "/api/v1/apps", token: "dkl_wrong", headers: guesser).status) }
+        let refused = try server.request("GET", "/api/v1/apps", token: token, headers: guesser)
+        let other = try server.request("GET", "/api/v1/apps", token: token, headers: ["X-Forwarded-For: 198.51.100.1"])
+        #expect(statuses == Array(repeating: 401, count: 10), "\(statuses)")
+        #expect(refused.status == 429 && refused.body == "{\"error\":\"Too many failed logins; try again in a minute\"}\n", "\(refused)")
+        #expect(other.status == 200, "\(other)")
+    }
+}
