@@ -112,6 +112,34 @@ import TestSupport
         #expect(try server.request("DELETE", "/api/v1/apps/\(other)?confirm=\(other)", token: full).status == 200)
         #expect(try sandbox.run("apps:exists", other).status != 0)
 
+        // Config: masked unless a full token asks; values reach the command on its input.
+        #expect(try sandbox.run("config:set", "--no-restart", app, "SECRET=hunter2", "KEEP=1").status == 0)
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/config", token: readOnly).body.contains("\"SECRET\":\"********\""))
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/config?reveal=true", token: readOnly).status == 403)
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/config?reveal=true", token: full).body.contains("\"SECRET\":\"hunter2\""))
+        let patched = try server.request("PATCH", "/api/v1/apps/\(app)/config", token: full, body: "{\"SECRET\": null, \"NEW_ONE\": \"a b=c -x\"}")
+        #expect(patched.status == 200, "\(patched)")
+        #expect(try sandbox.run("config:get", app, "NEW_ONE").stdout == "a b=c -x\n")
+        #expect(try sandbox.run("config:get", app, "SECRET").status != 0 && sandbox.run("config:get", app, "KEEP").stdout == "1\n")
+        #expect(try server.request("PATCH", "/api/v1/apps/\(app)/config", token: full, body: "{\"BAD-KEY\": \"x\"}").body == "{\"error\":\"Invalid config key: BAD-KEY\"}\n")
+
+        // Domains.
+        #expect(try server.request("POST", "/api/v1/apps/\(app)/domains", token: full, body: "{\"domain\": \"www.api.test\"}").status == 201)
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/domains", token: readOnly).body.contains("\"www.api.test\""))
+        #expect(try server.request("POST", "/api/v1/apps/\(app)/domains", token: full, body: "{\"domain\": \"--help\"}").status == 400)
+        #expect(try server.request("DELETE", "/api/v1/apps/\(app)/domains/www.api.test", token: full).status == 200)
+        #expect(try !sandbox.run("domains:report", app, "--domains-app-vhosts").stdout.contains("www.api.test"))
+
+        // Releases and a rollback to the first.
+        try sandbox.installRelease(app: app, version: 2, files: ["server.py": fixtureServer], processTypes: ["web": "exec python3 server.py"])
+        let releases = try #require(json(try server.request("GET", "/api/v1/apps/\(app)/releases", token: readOnly).body) as? [[String: Any]])
+        #expect(releases.compactMap { $0["version"] as? Int }.sorted() == [1, 2] && releases.contains { $0["version"] as? Int == 2 && $0["status"] as? String == "current" }, "\(releases)")
+        let rolledBack = try server.request("POST", "/api/v1/apps/\(app)/releases/v1/rollback", token: full)
+        #expect(rolledBack.status == 200, "\(rolledBack)")
+        #expect(try sandbox.sql("SELECT version FROM release WHERE app = '\(app)' AND status = 'current'") == "1")
+        let missing = try server.request("POST", "/api/v1/apps/\(app)/releases/v9/rollback", token: full)
+        #expect(missing.status == 404 && missing.body == "{\"error\":\"Release v9 of \(app) does not exist\"}\n", "\(missing)")
+
         // The audit log names the token of every change, refused ones too.
         let audit = try sandbox.run("api:audit").stdout
         for line in [" console api:tokens:create deploy-bot 0", " watcher POST /api/v1/apps \(other) 403", " deploy-bot POST /api/v1/apps \(other) 201",

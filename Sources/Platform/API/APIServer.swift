@@ -80,7 +80,78 @@ struct APIServer {
             }
             return try await self.change(context, "PUT /api/v1/apps/\(app)/formation", app.rawValue, words)
         }
+        api.get("apps/:app/config") { request, context in
+            let app = try self.existingApp(context)
+            // Values are secrets: masked unless asked for, and only to a full token.
+            let reveal = request.uri.queryParameters["reveal"] == "true"
+            if reveal, context.token?.readOnly != false { throw APIError(.forbidden, "Revealing config values needs a full token") }
+            var values: [String: String] = [:]
+            for (key, value) in try self.store.config(.app(app)) { values[key] = reveal ? value : "********" }
+            return try self.json(values)
+        }
+        api.patch("apps/:app/config") { request, context in
+            let app = try self.existingApp(context)
+            let changes = try await self.body(request, as: [String: String?].self)
+            guard !changes.isEmpty else { throw APIError(.badRequest, "No config vars given") }
+            for key in changes.keys where !Self.isConfigKey(key) { throw APIError(.badRequest, "Invalid config key: \(key)") }
+            let unset = changes.filter { $0.value == nil }.keys.sorted()
+            let set = changes.compactMapValues { $0 }
+            let action = "PATCH /api/v1/apps/\(app)/config", target = "\(app) \(changes.keys.sorted().joined(separator: ","))"
+            if !unset.isEmpty {
+                // One restart for the whole change: the import after it restarts.
+                let words = ["config:unset"] + (set.isEmpty ? [] : ["--no-restart"]) + [app.rawValue] + unset
+                let response = try await self.change(context, action, target, words)
+                if set.isEmpty { return response }
+            }
+            // Values go on the command's standard input, never on its command line.
+            return try await self.change(context, action, target, ["config:import", "--format", "json", app.rawValue, "-"], input: JSON.encode(set))
+        }
+        api.get("apps/:app/domains") { _, context in
+            try self.json(try self.store.domains(.app(try self.existingApp(context))))
+        }
+        api.post("apps/:app/domains") { request, context in
+            let app = try self.existingApp(context)
+            let domain = try await self.body(request, as: DomainBody.self).domain.lowercased()
+            guard Domains.isValid(domain), !domain.hasPrefix("-") else { throw APIError(.badRequest, "\(domain) is invalid. exiting...") }
+            return try await self.change(context, "POST /api/v1/apps/\(app)/domains", "\(app) \(domain)", ["domains:add", app.rawValue, domain], status: .created)
+        }
+        api.delete("apps/:app/domains/:domain") { _, context in
+            let app = try self.existingApp(context)
+            let domain = try context.parameters.require("domain").lowercased()
+            guard Domains.isValid(domain), !domain.hasPrefix("-") else { throw APIError(.badRequest, "\(domain) is invalid. exiting...") }
+            guard try self.store.domains(.app(app)).contains(domain) else { throw APIError(.notFound, "\(domain) is not a domain of \(app)") }
+            return try await self.change(context, "DELETE /api/v1/apps/\(app)/domains/\(domain)", "\(app) \(domain)", ["domains:remove", app.rawValue, domain])
+        }
+        api.get("apps/:app/releases") { _, context in
+            let app = try self.existingApp(context)
+            return try self.json(try self.store.releases(app).map {
+                ReleaseItem(version: $0.version, status: $0.status.rawValue, description: $0.description, revision: $0.revision, created_at: APIAccess.time($0.createdAt), failure: $0.failure)
+            })
+        }
+        api.post("apps/:app/releases/:version/rollback") { _, context in
+            let app = try self.existingApp(context)
+            let word = try context.parameters.require("version")
+            guard let version = Int(word.hasPrefix("v") ? String(word.dropFirst()) : word), version > 0 else { throw APIError(.badRequest, "Invalid release version: \(word) (expected vN)") }
+            return try await self.change(context, "POST /api/v1/apps/\(app)/releases/v\(version)/rollback", "\(app) v\(version)", ["releases:rollback", app.rawValue, "v\(version)"])
+        }
         return router
+    }
+
+    private struct DomainBody: Decodable { var domain: String }
+
+    private struct ReleaseItem: Encodable {
+        var version: Int
+        var status: String
+        var description: String
+        var revision: String?
+        var created_at: String
+        var failure: String?
+    }
+
+    /// Config keys as `config:set` takes them.
+    static func isConfigKey(_ key: String) -> Bool {
+        guard let first = key.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first), key.utf8.count <= 256 else { return false }
+        return key.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_") }
     }
 
     // MARK: Reads
@@ -147,13 +218,13 @@ struct APIServer {
     }
 
     /// Runs a command for a change, after checking the token may change things; audits it.
-    private func change(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], status: HTTPResponse.Status = .ok) async throws -> Response {
+    private func change(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], input: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         guard let token = context.token else { throw APIError(.unauthorized, "No token") }
         guard !token.readOnly else {
             try store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: 403))
             throw APIError(.forbidden, "Token \(token.name) is read-only")
         }
-        let result = try await Task.detached { try self.run(words) }.value
+        let result = try await Task.detached { try self.run(words, input: input) }.value
         let answer: HTTPResponse.Status = result.status == 0 ? status : (result.message.contains("does not exist") ? .notFound : .unprocessableContent)
         try store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: Int(answer.code)))
         guard result.status == 0 else { throw APIError(answer, result.message) }
@@ -163,7 +234,7 @@ struct APIServer {
 
     /// The command's exit status, its output, and its first error line without Dokku's
     /// ` !     ` mark.
-    private func run(_ words: [String]) throws -> (status: Int32, output: String, message: String) {
+    private func run(_ words: [String], input: String?) throws -> (status: Int32, output: String, message: String) {
         let process = Foundation.Process()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = words
@@ -172,8 +243,13 @@ struct APIServer {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try? stdin.fileHandleForWriting.close()
+        }
         // Both read while it runs: a full pipe would stop it.
         let errors = LockedText()
         let reading = DispatchGroup()
@@ -197,7 +273,7 @@ struct APIServer {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch {
-            throw APIError(.badRequest, "Invalid JSON body: expected \(T.self == CreateApp.self ? "{\"name\": \"APP\"}" : "{\"TYPE\": COUNT, ...}")")
+            throw APIError(.badRequest, "Invalid JSON body")
         }
     }
 
