@@ -1482,12 +1482,15 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         loop.log.writeString(line)
     }
 
+    /// Counts the request for `/metrics`, then writes its access line:
     /// `app=… host=… method=… uri=… status=… bytes=… duration_ms=… upstream=… client=…
     /// request_id=…`, written as bytes into the loop's buffer rather than formatted as
     /// strings (`bench/proxy-cpu` compares the proxy with and without it).
     private func log(_ exchange: Exchange, status: Int) {
+        let nanoseconds = max(0, (NIODeadline.now() - exchange.started).nanoseconds)
+        exchange.route?.traffic.record(status: status, microseconds: UInt64(nanoseconds / 1000))
         guard shared.configuration.accessLog, exchange.route?.app.accessLog != false else { return }
-        let tenths = UInt64(max(0, ((NIODeadline.now() - exchange.started).nanoseconds + 50_000) / 100_000))
+        let tenths = UInt64((nanoseconds + 50_000) / 100_000)
         let head = exchange.head
         let app = exchange.route?.app.name ?? "-"
         let host = exchange.host.flatMap { $0.isEmpty ? nil : Self.logged($0, at: 1024) }

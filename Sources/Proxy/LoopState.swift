@@ -46,10 +46,14 @@ final class AppRoute {
     /// Carried over from the app's route in the table before, so an update (any app's)
     /// does not send every app's next request to its first instance.
     fileprivate var turn = 0
+    /// This loop's counts of the app's requests, shared by its routes and kept across
+    /// route updates.
+    let traffic: AppTraffic
 
-    init(app: RouteTable.App, pool: UpstreamPool) {
+    init(app: RouteTable.App, pool: UpstreamPool, traffic: AppTraffic = AppTraffic()) {
         self.app = app
         idle = app.upstreams.map { pool.list(for: $0) }
+        self.traffic = traffic
     }
 
     /// Until when each instance counts as down: it refused a connection (passive health,
@@ -113,7 +117,8 @@ struct LoopRoutes {
         var made: [String: [AppRoute]] = [:]
         func route(_ app: RouteTable.App) -> AppRoute {
             if let same = made[app.name]?.first(where: { $0.app == app }) { return same }
-            let route = AppRoute(app: app, pool: pool)
+            let traffic = made[app.name]?.first?.traffic ?? previous.byName[app.name]?.first?.traffic ?? AppTraffic()
+            let route = AppRoute(app: app, pool: pool, traffic: traffic)
             route.turn = previous.byName[app.name]?.first?.turn ?? 0
             made[app.name, default: []].append(route)
             return route
@@ -131,6 +136,11 @@ struct LoopRoutes {
 
     func app(forTCPPort port: Int) -> AppRoute? {
         tcp[port]
+    }
+
+    /// Every app's counts on this loop, by app name.
+    func traffic() -> [String: AppTraffic.Counts] {
+        byName.compactMapValues { $0.first?.traffic.counts }
     }
 
     /// Every app's instances marked down now, by app name.
@@ -249,6 +259,11 @@ final class LoopState: @unchecked Sendable {
         lastRoute = nil
     }
 
+    /// Every app's counts on this loop, by app name.
+    func traffic() -> [String: AppTraffic.Counts] {
+        routes.traffic()
+    }
+
     /// The instances this loop has marked down (passive health), by app name, each with
     /// the seconds (rounded up) until it is tried again, counted now on this loop.
     func downInstances() -> [String: [(Upstream, Int)]] {
@@ -339,5 +354,45 @@ struct ProgressWatch {
     /// Not watched now: the next watch starts afresh.
     mutating func reset() {
         mark = Int.min
+    }
+}
+
+/// One event loop's counts of an app's requests since the proxy started: by status class,
+/// and by time taken (a histogram over `bounds`), as `/metrics` reports them.
+package final class AppTraffic {
+    /// The histogram's upper bounds, in microseconds (Prometheus's default buckets).
+    package static let bounds: [UInt64] = [5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000]
+
+    package struct Counts: Sendable, Equatable {
+        /// Requests answered with 1xx to 5xx (index 0 to 4).
+        package var byClass = [UInt64](repeating: 0, count: 5)
+        /// Requests that took at most `bounds[i]` and more than `bounds[i - 1]`; the last
+        /// entry counts those over the largest bound.
+        package var byDuration = [UInt64](repeating: 0, count: AppTraffic.bounds.count + 1)
+        package var microseconds: UInt64 = 0
+
+        package init() {}
+
+        package var requests: UInt64 { byClass.reduce(0, +) }
+
+        package mutating func add(_ other: Counts) {
+            for i in byClass.indices { byClass[i] &+= other.byClass[i] }
+            for i in byDuration.indices { byDuration[i] &+= other.byDuration[i] }
+            microseconds &+= other.microseconds
+        }
+    }
+
+    private(set) var counts = Counts()
+
+    /// One finished request.
+    @inline(__always)
+    func record(status: Int, microseconds: UInt64) {
+        let statusClass = status / 100 - 1
+        guard (0..<5).contains(statusClass) else { return }
+        counts.byClass[statusClass] &+= 1
+        var bucket = 0
+        while bucket < Self.bounds.count, microseconds > Self.bounds[bucket] { bucket += 1 }
+        counts.byDuration[bucket] &+= 1
+        counts.microseconds &+= microseconds
     }
 }

@@ -111,6 +111,16 @@ package final class ProxyServer: Service, Sendable {
         }
     }
 
+    /// Every routed app's counts, summed over the event loops, by app name.
+    package func traffic() async -> [String: AppTraffic.Counts] {
+        var total: [String: AppTraffic.Counts] = [:]
+        for loop in group.makeIterator() {
+            guard let state = loops[ObjectIdentifier(loop as AnyObject)], let counts = try? await loop.submit({ state.traffic() }).get() else { continue }
+            for (app, count) in counts { total[app, default: AppTraffic.Counts()].add(count) }
+        }
+        return total
+    }
+
     /// The route table in use.
     package var routes: RouteTable {
         shared.routes.withLockedValue { $0 }

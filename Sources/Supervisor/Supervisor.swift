@@ -90,6 +90,7 @@ package final class Supervisor {
         status.mainPID = service["MainPID"]?.integerValue.map { Int32(truncatingIfNeeded: $0) } ?? 0
         if let memory = service["MemoryCurrent"]?.integerValue, memory != UInt64.max { status.memoryBytes = memory }
         status.restarts = service["NRestarts"]?.integerValue.map(Int.init) ?? 0
+        if let cpu = service["CPUUsageNSec"]?.integerValue, cpu != UInt64.max { status.cpuNanoseconds = cpu }
         if let started = service["ExecMainStartTimestamp"]?.integerValue, started > 0 { status.startedAtMicroseconds = started }
         status.result = service["Result"]?.stringValue ?? ""
         status.exitStatus = service["ExecMainStatus"].flatMap { if case .int32(let v) = $0 { Int(v) } else { nil } }
@@ -198,6 +199,8 @@ package struct UnitStatus: Sendable, Equatable {
     package var subState: String
     package var mainPID: Int32 = 0
     package var memoryBytes: UInt64?
+    /// CPU time used by the unit's processes (cgroup accounting), when systemd counts it.
+    package var cpuNanoseconds: UInt64?
     package var restarts = 0
     /// CLOCK_REALTIME microseconds of the last start.
     package var startedAtMicroseconds: UInt64?

@@ -173,4 +173,42 @@ import TestSupport
         #expect(refused.status == 429 && refused.body == "{\"error\":\"Too many failed logins; try again in a minute\"}\n", "\(refused)")
         #expect(other.status == 200, "\(other)")
     }
+
+    /// Known traffic through the proxy, counted in `/metrics` by app and status class, with
+    /// the durations' histogram and the process's own figures from systemd.
+    @Test func metricsCountTheRequestsThroughTheProxy() throws {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        let sandbox = try Sandbox("apimetrics")
+        try sandbox.run("domains:set-global", "dokku.test")
+        try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
+        let proxy = try DaemonProcess(sandbox)
+        let app = uniqueApp("met")
+        let push = try AppSource(sandbox, files: DeployTests.versionApp("v1")).push(app)
+        #expect(push.status == 0, "\(push)")
+        #expect(try sandbox.run("nginx:set", app, "client-max-body-size", "1k").status == 0)
+        for _ in 0..<5 { #expect(proxy.get("\(app).dokku.test")?.status == 200) }
+        for _ in 0..<2 {
+            let upload = try Shell.which("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: \(app).dokku.test", "--data-binary", String(repeating: "x", count: 4096), "http://127.0.0.1:\(proxy.port)/"])
+            #expect(upload.stdout == "413")
+        }
+        let token = try #require(try sandbox.run("api:tokens:create", "--read-only", "grafana").stdout.split(separator: "\n").last.map(String.init))
+        let server = try Server(sandbox)
+        #expect(try server.request("GET", "/metrics").status == 401)
+        let metrics = try server.request("GET", "/metrics", token: token)
+        #expect(metrics.status == 200, "\(metrics)")
+        let lines = Set(metrics.body.split(separator: "\n").map(String.init))
+        for line in [
+            "dokkulite_http_requests_total{app=\"\(app)\",status=\"2xx\"} 5", "dokkulite_http_requests_total{app=\"\(app)\",status=\"4xx\"} 2",
+            "dokkulite_http_requests_total{app=\"\(app)\",status=\"5xx\"} 0", "dokkulite_http_request_duration_seconds_bucket{app=\"\(app)\",le=\"+Inf\"} 7",
+            "dokkulite_http_request_duration_seconds_count{app=\"\(app)\"} 7", "dokkulite_process_restarts_total{app=\"\(app)\",process=\"web.1\"} 0",
+            "# TYPE dokkulite_http_request_duration_seconds histogram",
+        ] {
+            #expect(lines.contains(line), "\(line) in \(metrics.body)")
+        }
+        let memory = lines.first { $0.hasPrefix("dokkulite_process_memory_bytes{app=\"\(app)\",process=\"web.1\"} ") }
+        #expect((memory?.split(separator: " ").last.flatMap { UInt64($0) } ?? 0) > 1_000_000, "\(String(describing: memory))")
+        let tenSeconds = lines.first { $0.hasPrefix("dokkulite_http_request_duration_seconds_bucket{app=\"\(app)\",le=\"10\"} ") }
+        #expect(tenSeconds?.hasSuffix(" 7") == true, "\(String(describing: tenSeconds))")
+        _ = try? sandbox.run("--force", "apps:destroy", app)
+    }
 }

@@ -42,6 +42,10 @@ struct APIServer {
     func router() -> Router<RequestContext> {
         let router = Router(context: RequestContext.self)
         router.add(middleware: Authentication(store: store, failures: failures))
+        router.get("metrics") { _, _ in
+            let text = try await Task.detached { try MetricsText(context: self.context()).render() }.value
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
         let api = router.group("api/v1")
         api.get("apps") { _, _ in try self.json(self.apps().map { try self.summary($0) }) }
         api.get("apps/:app") { _, context in

@@ -37,6 +37,10 @@ struct ProxyDaemonCommand: Command {
                 await server.downInstances().sorted { $0.key < $1.key }.flatMap { app, instances in
                     instances.map { "\(app) \($0.upstream) \($0.seconds)\n" }
                 }.joined()
+            }, traffic: {
+                await server.traffic().sorted { $0.key < $1.key }.map { app, counts in
+                    TrafficLine(app: app, counts: counts).text + "\n"
+                }.joined()
             }) {
                 // Each request re-reads the whole table: the store is the one source of truth.
                 let reader = Context(settings: settings, output: Output(quiet: true))
@@ -78,18 +82,24 @@ enum SocketActivation {
 /// - `reload`: the daemon re-reads the routes and answers `ok` once the new table is in
 ///   use (or `error: …`);
 /// - `health`: a line `APP HOST:PORT SECONDS` for each instance passive health has marked
-///   down, and the seconds until it is tried again.
+///   down, and the seconds until it is tried again;
+/// - `traffic`: a `TrafficLine` per routed app: its requests since the proxy started.
 final class ControlSocket: @unchecked Sendable {
     private let path: String
     private let logger: Logger
     private let reload: @Sendable () async throws -> Void
     private let health: @Sendable () async -> String
+    private let traffic: @Sendable () async -> String
     private var fd: CInt = -1
 
-    init(path: String, logger: Logger, health: @escaping @Sendable () async -> String, reload: @escaping @Sendable () async throws -> Void) {
+    init(
+        path: String, logger: Logger, health: @escaping @Sendable () async -> String, traffic: @escaping @Sendable () async -> String,
+        reload: @escaping @Sendable () async throws -> Void
+    ) {
         self.path = path
         self.logger = logger
         self.health = health
+        self.traffic = traffic
         self.reload = reload
     }
 
@@ -134,11 +144,16 @@ final class ControlSocket: @unchecked Sendable {
         let request = String(decoding: buffer[0..<n], as: UTF8.self)
         let result = LockedBox<String>("ok\n")
         let semaphore = DispatchSemaphore(value: 0)
-        let reload = self.reload, health = self.health
+        let reload = self.reload, health = self.health, traffic = self.traffic
         let logger = self.logger
         if request.hasPrefix("health") {
             Task {
                 result.set(await health())
+                semaphore.signal()
+            }
+        } else if request.hasPrefix("traffic") {
+            Task {
+                result.set(await traffic())
                 semaphore.signal()
             }
         } else if request.hasPrefix("reload") {
@@ -157,5 +172,34 @@ final class ControlSocket: @unchecked Sendable {
         semaphore.wait()
         let answer = Array(result.get().utf8)
         _ = answer.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+    }
+}
+
+/// One app's requests as the control socket's `traffic` answer carries them:
+/// `APP 1XX 2XX 3XX 4XX 5XX MICROSECONDS D0 D1 … D11` (the counts per duration bucket of
+/// `AppTraffic.bounds`, the last over the largest).
+struct TrafficLine: Equatable {
+    var app: String
+    var counts: AppTraffic.Counts
+
+    var text: String {
+        ([app] + counts.byClass.map(String.init) + [String(counts.microseconds)] + counts.byDuration.map(String.init)).joined(separator: " ")
+    }
+
+    init(app: String, counts: AppTraffic.Counts) {
+        self.app = app
+        self.counts = counts
+    }
+
+    init?(_ line: Substring) {
+        let words = line.split(separator: " ")
+        guard words.count == 1 + 5 + 1 + AppTraffic.bounds.count + 1 else { return nil }
+        let numbers = words.dropFirst().compactMap { UInt64($0) }
+        guard numbers.count == words.count - 1 else { return nil }
+        app = String(words[0])
+        counts = AppTraffic.Counts()
+        counts.byClass = Array(numbers[0..<5])
+        counts.microseconds = numbers[5]
+        counts.byDuration = Array(numbers[6...])
     }
 }
