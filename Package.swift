@@ -156,7 +156,7 @@ let package = Package(
         ),
         .testTarget(
             name: "dokkuliteTests",
-            dependencies: ["Platform", "TestSupport"],
+            dependencies: ["Platform", "Proxy", "TestSupport"],
             swiftSettings: upcoming
         ),
         // The hostile suite: attacks on the installed server (its own target: it runs

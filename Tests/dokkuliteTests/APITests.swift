@@ -186,13 +186,15 @@ import TestSupport
         let push = try AppSource(sandbox, files: DeployTests.versionApp("v1")).push(app)
         #expect(push.status == 0, "\(push)")
         #expect(try sandbox.run("nginx:set", app, "client-max-body-size", "1k").status == 0)
+        // A sample a second: the history's first comes a second after the server starts.
+        sandbox.environment["DOKKULITE_METRICS_INTERVAL"] = "1"
+        let token = try #require(try sandbox.run("api:tokens:create", "--read-only", "grafana").stdout.split(separator: "\n").last.map(String.init))
+        let server = try Server(sandbox)
         for _ in 0..<5 { #expect(proxy.get("\(app).dokku.test")?.status == 200) }
         for _ in 0..<2 {
             let upload = try Shell.which("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: \(app).dokku.test", "--data-binary", String(repeating: "x", count: 4096), "http://127.0.0.1:\(proxy.port)/"])
             #expect(upload.stdout == "413")
         }
-        let token = try #require(try sandbox.run("api:tokens:create", "--read-only", "grafana").stdout.split(separator: "\n").last.map(String.init))
-        let server = try Server(sandbox)
         #expect(try server.request("GET", "/metrics").status == 401)
         let metrics = try server.request("GET", "/metrics", token: token)
         #expect(metrics.status == 200, "\(metrics)")
@@ -209,6 +211,18 @@ import TestSupport
         #expect((memory?.split(separator: " ").last.flatMap { UInt64($0) } ?? 0) > 1_000_000, "\(String(describing: memory))")
         let tenSeconds = lines.first { $0.hasPrefix("dokkulite_http_request_duration_seconds_bucket{app=\"\(app)\",le=\"10\"} ") }
         #expect(tenSeconds?.hasSuffix(" 7") == true, "\(String(describing: tenSeconds))")
+
+        // The history: samples whose requests add up to the traffic, by class.
+        var series: [[String: Any]] = []
+        #expect(try eventually(timeout: .seconds(20)) {
+            let body = try server.request("GET", "/api/v1/apps/\(app)/metrics?since=600", token: token).body
+            series = (json(body) as? [String: Any])?["samples"] as? [[String: Any]] ?? []
+            return series.compactMap { $0["requests"] as? Int }.reduce(0, +) == 7
+        }, "\(series)")
+        #expect(series.compactMap { $0["client_errors"] as? Int }.reduce(0, +) == 2 && series.compactMap { $0["server_errors"] as? Int }.reduce(0, +) == 0, "\(series)")
+        #expect((series.last?["memory_bytes"] as? Int ?? 0) > 1_000_000, "\(series)")
+        #expect(series.contains { ($0["p95_ms"] as? Double ?? 0) > 0 }, "\(series)")
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/metrics?since=999999", token: token).status == 400)
         _ = try? sandbox.run("--force", "apps:destroy", app)
     }
 }

@@ -31,12 +31,32 @@ struct APIServer {
         }
     }
 
-    /// Serves until SIGTERM or SIGINT.
+    /// Serves until SIGTERM or SIGINT, sampling the metrics history meanwhile.
     static func serve(_ server: APIServer, host: String, port: Int) throws {
         let application = Application(
             router: server.router(), configuration: .init(address: .hostname(host, port: port), serverName: "dokkulite-api"),
             logger: Logger(label: "dokkulite.api"))
+        let sampling = Task.detached { await server.sampleMetrics() }
+        defer { sampling.cancel() }
         try BlockingTask.run { try await application.runService() }
+    }
+
+    /// Every `metricsInterval` seconds: a snapshot, its difference from the one before as a
+    /// sample per app, 24 hours kept.
+    func sampleMetrics() async {
+        let interval = settings.metricsInterval
+        var history = MetricsHistory()
+        let logger = Logger(label: "dokkulite.api")
+        while !Task.isCancelled {
+            do {
+                let snapshot = try MetricsSnapshot.take(context())
+                let samples = history.samples(snapshot, at: Int(Date().timeIntervalSince1970), seconds: interval)
+                if !samples.isEmpty { try store.addMetricSamples(samples) }
+            } catch {
+                logger.warning("metrics sample failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(interval))
+        }
     }
 
     func router() -> Router<RequestContext> {
@@ -126,6 +146,13 @@ struct APIServer {
             guard try self.store.domains(.app(app)).contains(domain) else { throw APIError(.notFound, "\(domain) is not a domain of \(app)") }
             return try await self.change(context, "DELETE /api/v1/apps/\(app)/domains/\(domain)", "\(app) \(domain)", ["domains:remove", app.rawValue, domain])
         }
+        api.get("apps/:app/metrics") { request, context in
+            let app = try self.existingApp(context)
+            let range = request.uri.queryParameters["since"].flatMap { Int($0) } ?? 3600
+            guard (1...86_400).contains(range) else { throw APIError(.badRequest, "Invalid since: seconds from 1 to 86400") }
+            let samples = try self.store.metricSamples(app, since: Int(Date().timeIntervalSince1970) - range)
+            return try self.json(SeriesBody(interval: self.settings.metricsInterval, samples: samples.map(SeriesItem.init)))
+        }
         api.get("apps/:app/releases") { _, context in
             let app = try self.existingApp(context)
             return try self.json(try self.store.releases(app).map {
@@ -142,6 +169,39 @@ struct APIServer {
     }
 
     private struct DomainBody: Decodable { var domain: String }
+
+    private struct SeriesBody: Encodable {
+        var interval: Int
+        var samples: [SeriesItem]
+    }
+
+    /// One interval of an app's history, as rates.
+    private struct SeriesItem: Encodable {
+        var at: Int
+        var requests: UInt64
+        var requests_per_second: Double
+        var client_errors: UInt64
+        var server_errors: UInt64
+        var p50_ms: Double?
+        var p95_ms: Double?
+        var cpu_percent: Double
+        var memory_bytes: UInt64
+        var restarts: Int
+
+        init(_ sample: MetricSample) {
+            let seconds = Double(max(1, sample.seconds))
+            at = sample.at
+            requests = sample.requests
+            requests_per_second = (Double(sample.requests) / seconds * 100).rounded() / 100
+            client_errors = sample.clientErrors
+            server_errors = sample.serverErrors
+            p50_ms = sample.percentileMilliseconds(0.5)
+            p95_ms = sample.percentileMilliseconds(0.95)
+            cpu_percent = (Double(sample.cpuNanoseconds) / (seconds * 1e9) * 10_000).rounded() / 100
+            memory_bytes = sample.memoryBytes
+            restarts = sample.restarts
+        }
+    }
 
     private struct ReleaseItem: Encodable {
         var version: Int

@@ -12,39 +12,35 @@ struct MetricsText {
     let context: Context
 
     func render() throws -> String {
+        let snapshot = try MetricsSnapshot.take(context)
         var out = ""
-        let traffic = (try ProxyControl(context).ask("traffic") ?? "").split(separator: "\n").compactMap(TrafficLine.init)
-            .filter { AppName($0.app) != nil }
+        let traffic = snapshot.traffic.sorted { $0.key < $1.key }
         out += "# HELP dokkulite_http_requests_total Requests the proxy answered for the app, by status class, since it started.\n"
         out += "# TYPE dokkulite_http_requests_total counter\n"
-        for line in traffic {
-            for (index, count) in line.counts.byClass.enumerated() {
-                out += "dokkulite_http_requests_total{app=\"\(line.app)\",status=\"\(index + 1)xx\"} \(count)\n"
+        for (app, counts) in traffic {
+            for (index, count) in counts.byClass.enumerated() {
+                out += "dokkulite_http_requests_total{app=\"\(app)\",status=\"\(index + 1)xx\"} \(count)\n"
             }
         }
         out += "# HELP dokkulite_http_request_duration_seconds From a request's head to the end of its response, through the proxy.\n"
         out += "# TYPE dokkulite_http_request_duration_seconds histogram\n"
-        for line in traffic {
+        for (app, counts) in traffic {
             var cumulative: UInt64 = 0
             for (index, bound) in AppTraffic.bounds.enumerated() {
-                cumulative += line.counts.byDuration[index]
-                out += "dokkulite_http_request_duration_seconds_bucket{app=\"\(line.app)\",le=\"\(Self.seconds(bound))\"} \(cumulative)\n"
+                cumulative += counts.byDuration[index]
+                out += "dokkulite_http_request_duration_seconds_bucket{app=\"\(app)\",le=\"\(Self.seconds(bound))\"} \(cumulative)\n"
             }
-            out += "dokkulite_http_request_duration_seconds_bucket{app=\"\(line.app)\",le=\"+Inf\"} \(line.counts.requests)\n"
-            out += "dokkulite_http_request_duration_seconds_sum{app=\"\(line.app)\"} \(Self.seconds(line.counts.microseconds))\n"
-            out += "dokkulite_http_request_duration_seconds_count{app=\"\(line.app)\"} \(line.counts.requests)\n"
+            out += "dokkulite_http_request_duration_seconds_bucket{app=\"\(app)\",le=\"+Inf\"} \(counts.requests)\n"
+            out += "dokkulite_http_request_duration_seconds_sum{app=\"\(app)\"} \(Self.seconds(counts.microseconds))\n"
+            out += "dokkulite_http_request_duration_seconds_count{app=\"\(app)\"} \(counts.requests)\n"
         }
-
         var memory = "", cpu = "", restarts = ""
-        let store = try context.store()
-        let supervisor = try context.supervisor()
-        for app in try store.apps() {
-            for instance in try store.instances(app.name) where instance.state == .running {
-                guard let status = try supervisor.status(of: instance.unit) else { continue }
-                let labels = "app=\"\(app.name)\",process=\"\(instance.processType).\(instance.number)\""
-                if let bytes = status.memoryBytes { memory += "dokkulite_process_memory_bytes{\(labels)} \(bytes)\n" }
-                if let nanoseconds = status.cpuNanoseconds { cpu += "dokkulite_process_cpu_seconds_total{\(labels)} \(Double(nanoseconds) / 1e9)\n" }
-                restarts += "dokkulite_process_restarts_total{\(labels)} \(status.restarts)\n"
+        for (app, processes) in snapshot.processes.sorted(by: { $0.key < $1.key }) {
+            for process in processes {
+                let labels = "app=\"\(app)\",process=\"\(process.name)\""
+                if let bytes = process.memoryBytes { memory += "dokkulite_process_memory_bytes{\(labels)} \(bytes)\n" }
+                if let nanoseconds = process.cpuNanoseconds { cpu += "dokkulite_process_cpu_seconds_total{\(labels)} \(Double(nanoseconds) / 1e9)\n" }
+                restarts += "dokkulite_process_restarts_total{\(labels)} \(process.restarts)\n"
             }
         }
         out += "# HELP dokkulite_process_memory_bytes Memory of the process's unit (its cgroup), as systemd counts it.\n"
@@ -64,5 +60,82 @@ struct MetricsText {
         digits = String(repeating: "0", count: 6 - digits.count) + digits
         while digits.hasSuffix("0") { digits.removeLast() }
         return "\(whole).\(digits)"
+    }
+}
+
+/// What the proxy and systemd say of every app at one moment.
+struct MetricsSnapshot: Sendable {
+    struct Process: Sendable {
+        /// `web.1`.
+        var name: String
+        var unit: String
+        var memoryBytes: UInt64?
+        var cpuNanoseconds: UInt64?
+        var restarts: Int
+    }
+
+    /// The proxy's counts since it started, by app (apps only: not the API's own route).
+    var traffic: [String: AppTraffic.Counts] = [:]
+    /// The running processes, by app.
+    var processes: [String: [Process]] = [:]
+
+    static func take(_ context: Context) throws -> MetricsSnapshot {
+        var snapshot = MetricsSnapshot()
+        for line in (try ProxyControl(context).ask("traffic") ?? "").split(separator: "\n").compactMap(TrafficLine.init) where AppName(line.app) != nil {
+            snapshot.traffic[line.app] = line.counts
+        }
+        let store = try context.store()
+        let supervisor = try context.supervisor()
+        for app in try store.apps() {
+            for instance in try store.instances(app.name) where instance.state == .running {
+                guard let status = try supervisor.status(of: instance.unit) else { continue }
+                snapshot.processes[app.name.rawValue, default: []].append(
+                    Process(name: "\(instance.processType).\(instance.number)", unit: instance.unit, memoryBytes: status.memoryBytes, cpuNanoseconds: status.cpuNanoseconds, restarts: status.restarts))
+            }
+        }
+        return snapshot
+    }
+}
+
+/// Turns snapshots taken every interval into the history's samples: what happened between
+/// two (counts that went down, after a proxy or process restart, count from zero).
+struct MetricsHistory {
+    private var previous: MetricsSnapshot?
+
+    mutating func samples(_ snapshot: MetricsSnapshot, at time: Int, seconds: Int) -> [MetricSample] {
+        defer { previous = snapshot }
+        guard let previous else { return [] }
+        func delta(_ now: UInt64, _ before: UInt64?) -> UInt64 { now >= (before ?? 0) ? now - (before ?? 0) : now }
+        let apps = Set(snapshot.traffic.keys).union(snapshot.processes.keys)
+        return apps.sorted().map { app in
+            let now = snapshot.traffic[app] ?? AppTraffic.Counts(), before = previous.traffic[app]
+            let durations = now.byDuration.indices.map { delta(now.byDuration[$0], before?.byDuration[$0]) }
+            let processes = snapshot.processes[app] ?? []
+            let earlier = Dictionary((previous.processes[app] ?? []).map { ($0.unit, $0) }, uniquingKeysWith: { a, _ in a })
+            let cpu = processes.reduce(UInt64(0)) { $0 + delta($1.cpuNanoseconds ?? 0, earlier[$1.unit]?.cpuNanoseconds) }
+            return MetricSample(
+                app: app, at: time, seconds: seconds, requests: delta(now.requests, before?.requests),
+                clientErrors: delta(now.byClass[3], before?.byClass[3]), serverErrors: delta(now.byClass[4], before?.byClass[4]),
+                durations: durations, cpuNanoseconds: cpu, memoryBytes: processes.reduce(0) { $0 + ($1.memoryBytes ?? 0) },
+                restarts: processes.reduce(0) { $0 + $1.restarts })
+        }
+    }
+}
+
+extension MetricSample {
+    /// The duration under which `fraction` of the interval's requests finished, as the
+    /// upper bound of its bucket in milliseconds (nil without requests; past the largest
+    /// bound, that bound).
+    func percentileMilliseconds(_ fraction: Double) -> Double? {
+        let total = durations.reduce(0, +)
+        guard total > 0 else { return nil }
+        var cumulative: UInt64 = 0
+        for (index, count) in durations.enumerated() {
+            cumulative += count
+            if Double(cumulative) >= fraction * Double(total) {
+                return Double(AppTraffic.bounds[min(index, AppTraffic.bounds.count - 1)]) / 1000
+            }
+        }
+        return Double(AppTraffic.bounds.last!) / 1000
     }
 }

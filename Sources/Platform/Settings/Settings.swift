@@ -31,6 +31,8 @@ struct Settings: Sendable {
     /// The host name the proxy routes to the API (`DOKKULITE_API_HOST`); nil: `dokkulite.`
     /// and the first global domain, when there is one.
     var apiHost: String?
+    /// Seconds between the API's metrics samples (`DOKKULITE_METRICS_INTERVAL`, default 10).
+    var metricsInterval: Int
     /// The `authorized_keys` file of the user pushes arrive as (`DOKKULITE_AUTHORIZED_KEYS`).
     var authorizedKeys: String
     /// How the forced command of a key starts dokkulite (`DOKKULITE_SSH_COMMAND`); the
@@ -85,6 +87,7 @@ struct Settings: Sendable {
         proxyListenHost = environment["DOKKULITE_PROXY_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
         apiListen = environment["DOKKULITE_API_LISTEN"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1:7780"
         apiHost = environment["DOKKULITE_API_HOST"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
+        metricsInterval = environment["DOKKULITE_METRICS_INTERVAL"].flatMap { Int($0) }.map { min(3600, max(1, $0)) } ?? 10
         buildMemoryBytes = environment["DOKKULITE_BUILD_MEMORY"].flatMap(ResourceSettings.memoryBytes) ?? (2 << 30)
         acmeTrustRoots = environment["DOKKULITE_ACME_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         acmeTimeout = environment["DOKKULITE_ACME_TIMEOUT"].flatMap { Double($0) }.map { min(max(5, $0), 3600) } ?? 180

@@ -47,6 +47,28 @@ extension Store {
         }
     }
 
+    static func registerMetricsMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v5-metrics") { db in
+            // One row per app per interval: what happened in it (the proxy's counts and the
+            // CPU time as differences; memory as it was at the end). Kept 24 hours.
+            try db.execute(sql: """
+                CREATE TABLE metricSample (
+                    app TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    seconds INTEGER NOT NULL,
+                    requests INTEGER NOT NULL,
+                    client_errors INTEGER NOT NULL,
+                    server_errors INTEGER NOT NULL,
+                    durations TEXT NOT NULL,
+                    cpu_nanoseconds INTEGER NOT NULL,
+                    memory_bytes INTEGER NOT NULL,
+                    restarts INTEGER NOT NULL
+                );
+                CREATE INDEX metricSample_app_at ON metricSample(app, at);
+                """)
+        }
+    }
+
     /// Records a new token; false when the name is taken.
     func addAPIToken(_ token: APITokenRecord) throws -> Bool {
         try write { db in
@@ -102,5 +124,56 @@ extension Store {
 
     private static func apiToken(_ row: Row) -> APITokenRecord {
         APITokenRecord(name: row["name"], hash: row["hash"], readOnly: row["readOnly"], createdAt: row["createdAt"], lastUsedAt: row["lastUsedAt"])
+    }
+}
+
+/// One app's interval in the metrics history (`metricSample`).
+struct MetricSample: Sendable, Equatable {
+    var app: String
+    /// Unix time of the interval's end.
+    var at: Int
+    var seconds: Int
+    var requests: UInt64
+    var clientErrors: UInt64
+    var serverErrors: UInt64
+    /// Requests per duration bucket (`AppTraffic.bounds`, then over the largest).
+    var durations: [UInt64]
+    var cpuNanoseconds: UInt64
+    var memoryBytes: UInt64
+    var restarts: Int
+}
+
+extension Store {
+    /// Adds one interval's samples and drops those older than `keep` seconds.
+    func addMetricSamples(_ samples: [MetricSample], keep: Int = 86_400) throws {
+        try write { db in
+            for sample in samples {
+                try db.execute(
+                    sql: """
+                        INSERT INTO metricSample (app, at, seconds, requests, client_errors, server_errors, durations, cpu_nanoseconds, memory_bytes, restarts)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        sample.app, sample.at, sample.seconds, Int64(clamping: sample.requests), Int64(clamping: sample.clientErrors), Int64(clamping: sample.serverErrors),
+                        sample.durations.map(String.init).joined(separator: " "), Int64(clamping: sample.cpuNanoseconds), Int64(clamping: sample.memoryBytes), sample.restarts,
+                    ])
+            }
+            if let last = samples.map(\.at).max() {
+                try db.execute(sql: "DELETE FROM metricSample WHERE at < ?", arguments: [last - keep])
+            }
+        }
+    }
+
+    /// An app's samples since `since` (Unix time), oldest first.
+    func metricSamples(_ app: AppName, since: Int) throws -> [MetricSample] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM metricSample WHERE app = ? AND at > ? ORDER BY at", arguments: [app.rawValue, since]).map { row in
+                MetricSample(
+                    app: row["app"], at: row["at"], seconds: row["seconds"], requests: UInt64(max(0, row["requests"] as Int64)),
+                    clientErrors: UInt64(max(0, row["client_errors"] as Int64)), serverErrors: UInt64(max(0, row["server_errors"] as Int64)),
+                    durations: (row["durations"] as String).split(separator: " ").compactMap { UInt64($0) },
+                    cpuNanoseconds: UInt64(max(0, row["cpu_nanoseconds"] as Int64)), memoryBytes: UInt64(max(0, row["memory_bytes"] as Int64)), restarts: row["restarts"])
+            }
+        }
     }
 }

@@ -104,6 +104,7 @@ extension Store {
         }
         registerServiceMigration(&migrator)
         registerAPIMigration(&migrator)
+        registerMetricsMigration(&migrator)
         return migrator
     }
 }
