@@ -17,13 +17,20 @@ struct APIServer {
     /// The program that runs the commands (this one).
     let program: String
     let failures = FailedLogins()
+    let sessions = Sessions()
 
     /// The request context: Hummingbird's, plus the token the request proved.
     struct RequestContext: Hummingbird.RequestContext {
         var coreContext: CoreRequestContextStorage
         var token: APITokenRecord?
+        /// The dashboard's session, when the request came with its cookie.
+        var session: Sessions.Session?
         /// The peer: the proxy, or a client on this machine.
         let peer: String
+        /// Who failed logins are counted against (see `Authentication`).
+        var client = "-"
+        /// The proxy received the request over HTTPS.
+        var forwardedHTTPS = false
 
         init(source: ApplicationRequestContextSource) {
             coreContext = .init(source: source)
@@ -61,7 +68,8 @@ struct APIServer {
 
     func router() -> Router<RequestContext> {
         let router = Router(context: RequestContext.self)
-        router.add(middleware: Authentication(store: store, failures: failures))
+        router.add(middleware: Authentication(store: store, failures: failures, sessions: sessions))
+        Dashboard(server: self, sessions: sessions).add(to: router)
         router.get("metrics") { _, _ in
             let text = try await Task.detached { try MetricsText(context: self.context()).render() }.value
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
@@ -282,7 +290,7 @@ struct APIServer {
     }
 
     /// Runs a command for a change, after checking the token may change things; audits it.
-    private func change(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], input: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    func change(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], input: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         guard let token = context.token else { throw APIError(.unauthorized, "No token") }
         guard !token.readOnly else {
             try store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: 403))
@@ -369,27 +377,47 @@ struct APIError: Error, HTTPResponseError {
     }
 }
 
-/// Checks the bearer token of every request, and refuses a client that keeps guessing.
+/// Checks every request's credentials: an `Authorization: Bearer` token (the API), or the
+/// dashboard's session cookie; refuses a client that keeps guessing. Without either, the
+/// API answers 401 and the dashboard's pages send the browser to `/login`.
 struct Authentication: RouterMiddleware {
     typealias Context = APIServer.RequestContext
     let store: Store
     let failures: FailedLogins
+    let sessions: Sessions
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let client = clientAddress(request, context)
-        guard failures.allowed(client) else { throw APIError(.tooManyRequests, "Too many failed logins; try again in a minute") }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            failures.record(client)
+        var context = context
+        context.client = clientAddress(request, context)
+        context.forwardedHTTPS = request.headers.first(where: { $0.name.canonicalName == "x-forwarded-proto" })?.value == "https"
+        guard failures.allowed(context.client) else { throw APIError(.tooManyRequests, "Too many failed logins; try again in a minute") }
+        let path = request.uri.path
+        if path == "/login" { return try await next(request, context) }
+        let api = path.hasPrefix("/api/") || path == "/metrics"
+        if let header = request.headers[.authorization] {
+            guard header.hasPrefix("Bearer ") else {
+                failures.record(context.client)
+                throw APIError(.unauthorized, "A token is required: Authorization: Bearer TOKEN")
+            }
+            let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+            guard secret.hasPrefix(APITokens.prefix), let token = try store.useAPIToken(hash: APITokens.hash(secret)) else {
+                failures.record(context.client)
+                throw APIError(.unauthorized, "Invalid token")
+            }
+            context.token = token
+            return try await next(request, context)
+        }
+        // The session holds the token's hash: a revoked token ends its sessions too.
+        if !api, let id = request.cookies[Sessions.cookie]?.value, let session = sessions.session(id), let token = try store.useAPIToken(hash: session.tokenHash) {
+            context.token = token
+            context.session = session
+            return try await next(request, context)
+        }
+        if api {
+            failures.record(context.client)
             throw APIError(.unauthorized, "A token is required: Authorization: Bearer TOKEN")
         }
-        let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-        guard secret.hasPrefix(APITokens.prefix), let token = try store.useAPIToken(hash: APITokens.hash(secret)) else {
-            failures.record(client)
-            throw APIError(.unauthorized, "Invalid token")
-        }
-        var context = context
-        context.token = token
-        return try await next(request, context)
+        return Response(status: .seeOther, headers: [.location: "/login"])
     }
 
     /// The client: the peer, or, from the proxy on loopback, the address it forwarded.

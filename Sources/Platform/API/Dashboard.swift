@@ -1,0 +1,299 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// The dashboard: server-rendered pages over the same store and commands as the API, with
+/// charts drawn as SVG here (no JavaScript needed, nothing fetched from elsewhere). A user
+/// logs in with an API token; the session is a random id in an HttpOnly, SameSite=Strict
+/// cookie, and every form carries the session's CSRF token.
+struct Dashboard {
+    let server: APIServer
+    let sessions: Sessions
+
+    // MARK: Routes
+
+    func add(to router: Router<APIServer.RequestContext>) {
+        router.get("login") { _, _ in self.page("Log in", self.loginForm(error: nil)) }
+        router.post("login") { request, context in
+            let form = try await self.form(request)
+            let secret = form["token"] ?? ""
+            guard secret.hasPrefix(APITokens.prefix), let token = try self.server.store.useAPIToken(hash: APITokens.hash(secret)) else {
+                self.server.failures.record(context.client)
+                var response = self.page("Log in", self.loginForm(error: "That token is not valid."))
+                response.status = .unauthorized
+                return response
+            }
+            let session = self.sessions.create(token)
+            var response = Response(status: .seeOther, headers: [.location: "/"])
+            response.setCookie(try Cookie.validated(name: Sessions.cookie, value: session.id, path: "/", secure: context.forwardedHTTPS, httpOnly: true, sameSite: .strict))
+            return response
+        }
+        router.post("logout") { request, context in
+            _ = try await self.checked(request, context)
+            if let id = request.cookies[Sessions.cookie]?.value { self.sessions.remove(id) }
+            var response = Response(status: .seeOther, headers: [.location: "/login"])
+            response.setCookie(try Cookie.validated(name: Sessions.cookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
+            return response
+        }
+        router.get("/") { _, context in try self.appsPage(context) }
+        router.get("apps/:app") { request, context in
+            let app = try self.app(context)
+            let range = request.uri.queryParameters["range"] == "24h" ? 86_400 : 3600
+            return try self.appPage(app, context, range: range)
+        }
+        router.post("apps/:app/rollback") { request, context in
+            let form = try await self.checked(request, context)
+            let app = try self.app(context)
+            guard let version = form["version"].flatMap({ Int($0) }), version > 0 else { throw APIError(.badRequest, "Invalid release version") }
+            return try await self.act(context, app, "POST /apps/\(app)/rollback", "\(app) v\(version)", ["releases:rollback", app.rawValue, "v\(version)"])
+        }
+        router.post("apps/:app/scale") { request, context in
+            let form = try await self.checked(request, context)
+            let app = try self.app(context)
+            guard let type = form["type"], APIServer.isProcessType(type), let count = form["count"].flatMap({ Int($0) }), (0...1000).contains(count) else {
+                throw APIError(.badRequest, "Invalid scale")
+            }
+            return try await self.act(context, app, "POST /apps/\(app)/scale", "\(app) \(type)=\(count)", ["ps:scale", app.rawValue, "\(type)=\(count)"])
+        }
+        router.post("apps/:app/restart") { request, context in
+            _ = try await self.checked(request, context)
+            let app = try self.app(context)
+            return try await self.act(context, app, "POST /apps/\(app)/restart", app.rawValue, ["ps:restart", app.rawValue])
+        }
+    }
+
+    // MARK: Pages
+
+    private func appsPage(_ context: APIServer.RequestContext) throws -> Response {
+        let store = server.store
+        var rows = ""
+        let now = Int(Date().timeIntervalSince1970)
+        for record in try store.apps() {
+            let release = try store.currentReleaseRecord(record.name)
+            let running = try store.instances(record.name).filter { $0.state == .running }.count
+            let latest = try store.metricSamples(record.name, since: now - 120).last
+            let url = try URLs(serverContext()).first(record.name)
+            rows += "<tr><td><a href=\"/apps/\(record.name)\">\(record.name)</a></td>"
+            rows += "<td>\(release == nil ? "not deployed" : "\(running) running")</td>"
+            rows += "<td>\(url.map { "<a href=\"\(Self.escape($0))\">\(Self.escape($0))</a>" } ?? "")</td>"
+            rows += "<td>\(release.map { "v\($0.version), \(Self.escape(APIAccess.time($0.createdAt)))" } ?? "")</td>"
+            rows += "<td class=n>\(latest.map { Self.megabytes($0.memoryBytes) } ?? "")</td>"
+            rows += "<td class=n>\(latest.map { String(format: "%.1f", Double($0.requests) / Double(max(1, $0.seconds))) } ?? "")</td></tr>\n"
+        }
+        let table = rows.isEmpty ? "<p>No apps yet: <code>git push</code> one.</p>" :
+            "<table><thead><tr><th>App</th><th>Status</th><th>URL</th><th>Deployed</th><th>Memory</th><th>Req/s</th></tr></thead><tbody>\n\(rows)</tbody></table>"
+        return page("Apps", table, context: context)
+    }
+
+    private func appPage(_ app: AppName, _ context: APIServer.RequestContext, range: Int) throws -> Response {
+        let store = server.store
+        let csrf = sessions.csrf(context)
+        let readOnly = context.token?.readOnly != false
+        var body = "<p><a href=\"/\">Apps</a> › <strong>\(app)</strong></p>"
+        // Processes.
+        body += "<h2>Processes</h2><table><thead><tr><th>Process</th><th>State</th><th>Port</th></tr></thead><tbody>"
+        for instance in try store.instances(app).sorted(by: { ($0.processType, $0.number) < ($1.processType, $1.number) }) {
+            body += "<tr><td>\(Self.escape(instance.processType)).\(instance.number)</td><td>\(instance.state.rawValue)</td><td class=n>\(instance.port.map(String.init) ?? "")</td></tr>"
+        }
+        body += "</tbody></table>"
+        if !readOnly {
+            let formation = try effectiveFormation(app, knownTypes: (try? ReleaseInfo.processTypes(app, context: serverContext())) ?? [], context: serverContext())
+            for (type, count) in formation where type != "release" {
+                body += "<form method=post action=\"/apps/\(app)/scale\" class=inline>\(hidden(csrf))<input type=hidden name=type value=\"\(Self.escape(type))\">"
+                body += "<label>\(Self.escape(type)) <input type=number name=count min=0 max=1000 value=\(count) aria-label=\"\(Self.escape(type)) count\"></label> <button>Scale</button></form> "
+            }
+            body += "<form method=post action=\"/apps/\(app)/restart\" class=inline>\(hidden(csrf))<button>Restart</button></form>"
+        }
+        // Charts.
+        let samples = try store.metricSamples(app, since: Int(Date().timeIntervalSince1970) - range)
+        body += "<h2>Last \(range == 3600 ? "hour" : "24 hours") <small><a href=\"?range=1h\">1 h</a> · <a href=\"?range=24h\">24 h</a></small></h2><div class=charts>"
+        func series(_ value: (MetricSample) -> Double?) -> [(Int, Double)] { samples.compactMap { sample in value(sample).map { (sample.at, $0) } } }
+        body += Chart(title: "Requests/s", unit: "", points: series { Double($0.requests) / Double(max(1, $0.seconds)) }, range: range).svg
+        body += Chart(title: "p95 latency", unit: " ms", points: series { $0.percentileMilliseconds(0.95) }, range: range).svg
+        body += Chart(title: "5xx/s", unit: "", points: series { Double($0.serverErrors) / Double(max(1, $0.seconds)) }, range: range).svg
+        body += Chart(title: "CPU", unit: " %", points: series { Double($0.cpuNanoseconds) / Double(max(1, $0.seconds)) / 1e7 }, range: range).svg
+        body += Chart(title: "Memory", unit: " MB", points: series { Double($0.memoryBytes) / 1_048_576 }, range: range).svg
+        body += "</div>"
+        // Releases.
+        body += "<h2>Releases</h2><table><thead><tr><th>Release</th><th>Status</th><th>Description</th><th>Created</th><th></th></tr></thead><tbody>"
+        for release in try store.releases(app).reversed() {
+            var action = ""
+            if !readOnly, release.status == .available {
+                action = "<form method=post action=\"/apps/\(app)/rollback\">\(hidden(csrf))<input type=hidden name=version value=\(release.version)><button>Roll back to v\(release.version)</button></form>"
+            }
+            body += "<tr><td>v\(release.version)</td><td>\(release.status.rawValue)</td><td>\(Self.escape(release.description))</td><td>\(Self.escape(APIAccess.time(release.createdAt)))</td><td>\(action)</td></tr>"
+        }
+        body += "</tbody></table>"
+        body += "<h2>Domains</h2><ul>" + (try store.domains(.app(app))).map { "<li>\(Self.escape($0))</li>" }.joined() + "</ul>"
+        return page(app.rawValue, body, context: context)
+    }
+
+    private func loginForm(error: String?) -> String {
+        var html = "<form method=post action=\"/login\" class=login>"
+        if let error { html += "<p class=error>\(Self.escape(error))</p>" }
+        html += "<label>API token <input type=password name=token autocomplete=off required placeholder=\"dkl_…\"></label>"
+        html += "<button type=submit>Log in</button><p><small>Make one at the server: <code>dokku api:tokens:create NAME</code></small></p></form>"
+        return html
+    }
+
+    /// A whole page.
+    private func page(_ title: String, _ body: String, context: APIServer.RequestContext? = nil) -> Response {
+        var header = "<header><a href=\"/\" class=brand>dokkulite</a>"
+        if let context, let token = context.token {
+            header += "<span>\(Self.escape(token.name))\(token.readOnly ? " (read-only)" : "")</span>"
+            header += "<form method=post action=\"/logout\" class=inline>\(hidden(sessions.csrf(context)))<button>Log out</button></form>"
+        }
+        header += "</header>"
+        let html = """
+            <!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width, initial-scale=1">
+            <title>\(Self.escape(title)) · dokkulite</title><style>\(Self.style)</style></head>
+            <body>\(header)<main><h1>\(Self.escape(title))</h1>\(body)</main></body></html>
+            """
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"],
+            body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    private static let style = """
+        body{font:15px/1.4 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}header{display:flex;gap:1em;align-items:center;padding:.6em 1em;background:#1d2330;color:#fff}
+        header .brand{color:#fff;font-weight:600;text-decoration:none;margin-right:auto}main{padding:1em;max-width:72em;margin:auto}
+        table{border-collapse:collapse;width:100%;background:#fff;display:block;overflow-x:auto}th,td{padding:.4em .6em;border-bottom:1px solid #e3e6ea;text-align:left;white-space:nowrap}
+        td.n{text-align:right}.inline{display:inline-block;margin:.5em .5em .5em 0}input[type=number]{width:4em}button{cursor:pointer}
+        .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(18em,1fr));gap:1em}.charts svg{background:#fff;width:100%;height:auto}
+        .login{display:grid;gap:.8em;max-width:24em}.login input{width:100%;padding:.4em}.error{color:#b00020}
+        """
+
+    // MARK: Helpers
+
+    private func hidden(_ csrf: String) -> String { "<input type=hidden name=csrf value=\"\(csrf)\">" }
+
+    private func serverContext() -> Context { Context(settings: server.settings, output: Output(quiet: true), store: server.store) }
+
+    private func app(_ context: APIServer.RequestContext) throws -> AppName {
+        let word = try context.parameters.require("app")
+        guard let app = AppName(word), try server.store.appExists(app) else { throw APIError(.notFound, "App \(word) does not exist") }
+        return app
+    }
+
+    private func form(_ request: Request) async throws -> [String: String] {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 16 * 1024)
+        var fields: [String: String] = [:]
+        for pair in String(buffer: buffer).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            if parts.count == 2 { fields[parts[0]] = parts[1] }
+        }
+        return fields
+    }
+
+    /// A form from a logged-in page: its fields, once its CSRF token is the session's.
+    private func checked(_ request: Request, _ context: APIServer.RequestContext) async throws -> [String: String] {
+        let form = try await form(request)
+        guard let expected = sessions.csrfIfAny(context), let given = form["csrf"], Self.equal(given, expected) else {
+            throw APIError(.forbidden, "The form is stale or not from this dashboard; reload the page")
+        }
+        return form
+    }
+
+    /// A change through its command, then back to the app's page.
+    private func act(_ context: APIServer.RequestContext, _ app: AppName, _ action: String, _ target: String, _ words: [String]) async throws -> Response {
+        _ = try await server.change(context, action, target, words)
+        return Response(status: .seeOther, headers: [.location: "/apps/\(app)"])
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func megabytes(_ bytes: UInt64) -> String { String(format: "%.0f MB", Double(bytes) / 1_048_576) }
+
+    /// Compares in time independent of where they differ.
+    static func equal(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// A line chart as SVG: a series against time over the last `range` seconds.
+struct Chart {
+    let title: String
+    let unit: String
+    let points: [(Int, Double)]
+    let range: Int
+
+    var svg: String {
+        let width = 320.0, height = 140.0, left = 8.0, top = 28.0, bottom = 18.0
+        let now = Double(Int(Date().timeIntervalSince1970))
+        let peak = max(points.map(\.1).max() ?? 0, 1e-9)
+        let scale = peak <= 0 ? 1 : peak
+        func x(_ t: Int) -> Double { left + (width - 2 * left) * (1 - (now - Double(t)) / Double(range)) }
+        func y(_ v: Double) -> Double { top + (height - top - bottom) * (1 - v / scale) }
+        let path = points.map { String(format: "%.1f,%.1f", x($0.0), y($0.1)) }.joined(separator: " ")
+        let last = points.last.map { String(format: $0.1 < 10 ? "%.2f" : "%.0f", $0.1) + unit } ?? "no data"
+        return """
+            <svg viewBox="0 0 \(Int(width)) \(Int(height))" role=img aria-label="\(Dashboard.escape(title)): \(Dashboard.escape(last))"><text x=8 y=18 font-size=13 font-weight=600>\(Dashboard.escape(title))</text>\
+            <text x=312 y=18 font-size=12 text-anchor=end>\(Dashboard.escape(last))</text>\
+            <line x1=8 y1=\(Int(height - bottom)) x2=312 y2=\(Int(height - bottom)) stroke="#ccd"/>\
+            <text x=312 y=\(Int(height - 4)) font-size=10 text-anchor=end fill="#667">peak \(Dashboard.escape(String(format: "%.2f", peak == 1e-9 ? 0 : peak) + unit))</text>\
+            <polyline fill=none stroke="#2f6fdf" stroke-width=1.5 points="\(path)"/></svg>
+            """
+    }
+}
+
+/// Logged-in sessions, in memory (a restart logs everyone out): a random id per login, the
+/// token it proved, a CSRF token, and an end 12 hours on.
+final class Sessions: Sendable {
+    static let cookie = "dkl_session"
+    static let lifetime: TimeInterval = 12 * 3600
+
+    struct Session: Sendable {
+        var id: String
+        var tokenHash: String
+        var csrf: String
+        var expires: Date
+    }
+
+    private let sessions = Mutex<[String: Session]>([:])
+
+    func create(_ token: APITokenRecord) -> Session {
+        let session = Session(id: Self.random(), tokenHash: token.hash, csrf: Self.random(), expires: Date().addingTimeInterval(Self.lifetime))
+        sessions.withLock { all in
+            let now = Date()
+            all = all.filter { $0.value.expires > now }
+            all[session.id] = session
+        }
+        return session
+    }
+
+    func remove(_ id: String) { _ = sessions.withLock { $0.removeValue(forKey: id) } }
+
+    /// The live session of a cookie value.
+    func session(_ id: String) -> Session? {
+        sessions.withLock { all in
+            guard let session = all[id], session.expires > Date() else { return nil }
+            return session
+        }
+    }
+
+    func csrfIfAny(_ context: APIServer.RequestContext) -> String? { context.session?.csrf }
+    func csrf(_ context: APIServer.RequestContext) -> String { context.session?.csrf ?? "" }
+
+    static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+    }
+}

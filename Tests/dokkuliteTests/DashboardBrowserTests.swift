@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The dashboard in a real browser: Debian's headless Chromium, driven over WebDriver by
+/// chromedriver, against `api:serve` of a sandbox with a deployed app. It logs in with a
+/// token, sees the app and its charts, scales it, rolls it back, and logs out; the
+/// screenshots go to `DOKKULITE_TEST_OUTPUT` (default `/tmp/dokkulite-test-output`)/dashboard.
+@Suite(.serialized) struct DashboardBrowserTests {
+    /// Drives the browser through the steps and prints one JSON object of what it saw.
+    static let driver = #"""
+        import json, sys, time, urllib.request, base64
+        port, base, token, app, out = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+        def call(method, path, body=None):
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=data, method=method, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.loads(answer.read())["value"]
+        options = {"binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]}
+        session = call("POST", "/session", {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}})["sessionId"]
+        s = "/session/" + session
+        seen = {}
+        def find(css):
+            found = call("POST", s + "/element", {"using": "css selector", "value": css})
+            if not isinstance(found, dict) or not found:
+                raise SystemExit("no element %s: %r" % (css, found))
+            return list(found.values())[0]
+        def source():
+            return call("GET", s + "/source")
+        def shot(name):
+            png = base64.b64decode(call("GET", s + "/screenshot"))
+            open(out + "/" + name + ".png", "wb").write(png)
+        def wait_for(text):
+            for _ in range(50):
+                if text in source(): return True
+                time.sleep(0.2)
+            return False
+        try:
+            call("POST", s + "/url", {"url": base + "/"})
+            seen["redirected_to_login"] = call("GET", s + "/url").endswith("/login")
+            shot("login")
+            call("POST", s + "/element/%s/value" % find("input[name=token]"), {"text": "dkl_not_a_token"})
+            call("POST", s + "/element/%s/click" % find("button[type=submit]"), {})
+            seen["bad_token_refused"] = wait_for("That token is not valid.")
+            call("POST", s + "/element/%s/value" % find("input[name=token]"), {"text": token})
+            call("POST", s + "/element/%s/click" % find("button[type=submit]"), {})
+            seen["apps_page"] = wait_for('href="/apps/%s"' % app)
+            shot("apps")
+            call("POST", s + "/element/%s/click" % find('a[href="/apps/%s"]' % app), {})
+            seen["app_page"] = wait_for("Requests/s")
+            seen["chart_has_line"] = "<polyline" in source() and "no data" not in source().split("Requests/s", 1)[1][:400]
+            shot("app")
+            field = find("input[name=count]")
+            call("POST", s + "/element/%s/clear" % field, {})
+            call("POST", s + "/element/%s/value" % field, {"text": "2"})
+            call("POST", s + "/element/%s/click" % find("form[action$=scale] button"), {})
+            seen["scaled"] = wait_for("web.2")
+            call("POST", s + "/element/%s/click" % find("form[action$=rollback] button"), {})
+            seen["rolled_back"] = wait_for("<td>v1</td><td>current</td>")
+            shot("app-after")
+            call("POST", s + "/window/rect", {"width": 390, "height": 844})
+            shot("app-phone")
+            call("POST", s + "/element/%s/click" % find("form[action$=logout] button"), {})
+            seen["logged_out"] = wait_for('name="token"') or wait_for("name=token")
+            call("POST", s + "/url", {"url": base + "/apps/" + app})
+            seen["login_again_needed"] = call("GET", s + "/url").endswith("/login")
+        finally:
+            call("DELETE", s)
+        print(json.dumps(seen))
+        """#
+
+    @Test func logInSeeAnAppScaleItAndRollItBack() throws {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+            #expect(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: scripts/deps installs chromium and chromium-driver")
+        }
+        let sandbox = try Sandbox("dashboard")
+        try sandbox.run("domains:set-global", "dokku.test")
+        try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
+        sandbox.environment["DOKKULITE_METRICS_INTERVAL"] = "1"
+        let proxy = try DaemonProcess(sandbox)
+        let app = uniqueApp("dash")
+        let source = try AppSource(sandbox, files: DeployTests.versionApp("v1"))
+        #expect(try source.push(app).status == 0)
+        try source.commit(DeployTests.versionApp("v2"), message: "v2")
+        #expect(try source.push(app).status == 0)
+        let token = try #require(try sandbox.run("api:tokens:create", "browser").stdout.split(separator: "\n").last.map(String.init))
+        let server = try APITests.Server(sandbox)
+        // Traffic for the charts: the sampler needs two snapshots a second apart.
+        for _ in 0..<20 { _ = proxy.get("\(app).dokku.test") }
+        #expect(try eventually(timeout: .seconds(20)) {
+            let body = try server.request("GET", "/api/v1/apps/\(app)/metrics", token: token).body
+            return body.contains("\"requests\":2") || body.contains("\"requests\":1")
+        })
+
+        let output = (ProcessInfo.processInfo.environment["DOKKULITE_TEST_OUTPUT"] ?? "/tmp/dokkulite-test-output") + "/dashboard"
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let driverPort = try freePort()
+        let chromedriver = Process()
+        chromedriver.executableURL = URL(fileURLWithPath: "/usr/bin/chromedriver")
+        chromedriver.arguments = ["--port=\(driverPort)"]
+        chromedriver.standardOutput = FileHandle.nullDevice
+        chromedriver.standardError = FileHandle.nullDevice
+        try chromedriver.run()
+        defer {
+            kill(chromedriver.processIdentifier, SIGKILL)
+            chromedriver.waitUntilExit()
+        }
+        #expect(eventually(timeout: .seconds(20)) { canConnect(driverPort) })
+        // Bounded: a browser that stops answering fails the test instead of holding it.
+        let run = try Shell.run("/usr/bin/timeout", ["--kill-after=5", "180", "/usr/bin/python3", "-c", Self.driver, String(driverPort), "http://127.0.0.1:\(server.port)", token, app, output], environment: nil)
+        #expect(run.status == 0, "\(run)")
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Bool], "\(run)")
+        for step in ["redirected_to_login", "bad_token_refused", "apps_page", "app_page", "chart_has_line", "scaled", "rolled_back", "logged_out", "login_again_needed"] {
+            #expect(seen[step] == true, "\(step): \(seen)")
+        }
+        #expect(try sandbox.sql("SELECT version FROM release WHERE app = '\(app)' AND status = 'current'") == "1")
+        let audit = try sandbox.run("api:audit").stdout
+        #expect(audit.contains(" browser POST /apps/\(app)/scale \(app) web=2 200") && audit.contains(" browser POST /apps/\(app)/rollback \(app) v1 200"), "\(audit)")
+        for name in ["login", "apps", "app", "app-after", "app-phone"] {
+            #expect(((try? FileManager.default.attributesOfItem(atPath: "\(output)/\(name).png")[.size] as? Int) ?? 0) > 5_000, "\(name).png")
+        }
+        _ = try? sandbox.run("--force", "apps:destroy", app)
+    }
+
+    /// A form posted from elsewhere (no CSRF token of the session) changes nothing.
+    @Test func aFormFromAnotherSiteIsRefused() throws {
+        let sandbox = try Sandbox("dashcsrf")
+        let app = uniqueApp("csrf")
+        #expect(try sandbox.run("apps:create", app).status == 0)
+        let token = try #require(try sandbox.run("api:tokens:create", "csrf").stdout.split(separator: "\n").last.map(String.init))
+        let server = try APITests.Server(sandbox)
+        let jar = NSTemporaryDirectory() + "dokkulite-jar-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: jar) }
+        func curl(_ arguments: [String]) throws -> String {
+            try Shell.which("curl", ["-sS", "--max-time", "30", "-b", jar, "-c", jar, "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"] + arguments).stdout
+        }
+        #expect(try curl(["--data-urlencode", "token=\(token)", "http://127.0.0.1:\(server.port)/login"]).hasPrefix("303 "))
+        #expect(try curl(["http://127.0.0.1:\(server.port)/apps/\(app)"]).hasPrefix("200 "))
+        #expect(try curl(["--data", "type=web&count=3", "http://127.0.0.1:\(server.port)/apps/\(app)/scale"]).hasPrefix("403 "))
+        #expect(try curl(["--data", "type=web&count=3&csrf=0000", "http://127.0.0.1:\(server.port)/apps/\(app)/scale"]).hasPrefix("403 "))
+        #expect(try sandbox.run("api:audit").stdout.contains("/scale") == false)
+        // The session cookie is not a credential for the JSON API.
+        #expect(try curl(["http://127.0.0.1:\(server.port)/api/v1/apps"]).hasPrefix("401 "))
+        let cookie = (try? String(contentsOfFile: jar, encoding: .utf8)) ?? ""
+        #expect(cookie.contains("#HttpOnly_127.0.0.1") && cookie.contains("dkl_session"), "\(cookie)")
+    }
+}
