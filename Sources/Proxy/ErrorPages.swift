@@ -12,7 +12,12 @@ enum ErrorPages {
             """
     }
 
-    static func escape(_ text: String) -> String {
+    static func escape(_ text: String) -> String { HTML.escape(text) }
+}
+
+/// Text made safe inside HTML, in an element or a quoted attribute.
+package enum HTML {
+    package static func escape(_ text: String) -> String {
         var out = ""
         for character in text {
             switch character {
@@ -20,6 +25,7 @@ enum ErrorPages {
             case ">": out += "&gt;"
             case "&": out += "&amp;"
             case "\"": out += "&quot;"
+            case "'": out += "&#39;"
             default: out.append(character)
             }
         }

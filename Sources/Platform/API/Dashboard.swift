@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import Proxy
 import Synchronization
 
 /// The dashboard: server-rendered pages over the same store and commands as the API, with
@@ -203,20 +204,7 @@ struct Dashboard {
         return Response(status: .seeOther, headers: [.location: "/apps/\(app)"])
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ text: String) -> String { HTML.escape(text) }
 
     static func megabytes(_ bytes: UInt64) -> String { String(format: "%.0f MB", Double(bytes) / 1_048_576) }
 
