@@ -137,6 +137,8 @@ import TestSupport
         }
         #expect(try curl(["--data-urlencode", "token=\(token)", "http://127.0.0.1:\(server.port)/login"]).hasPrefix("303 "))
         #expect(try curl(["http://127.0.0.1:\(server.port)/apps/\(app)"]).hasPrefix("200 "))
+        let serverPage = try Shell.which("curl", ["-sS", "--max-time", "30", "-b", jar, "http://127.0.0.1:\(server.port)/server"]).stdout
+        #expect(serverPage.contains("<th>Memory</th>") && serverPage.contains("<th>Disk (") && serverPage.contains("<th>Apps</th><td>1</td>"), "\(serverPage)")
         #expect(try curl(["--data", "type=web&count=3", "http://127.0.0.1:\(server.port)/apps/\(app)/scale"]).hasPrefix("403 "))
         #expect(try curl(["--data", "type=web&count=3&csrf=0000", "http://127.0.0.1:\(server.port)/apps/\(app)/scale"]).hasPrefix("403 "))
         #expect(try sandbox.run("api:audit").stdout.contains("/scale") == false)

@@ -38,6 +38,7 @@ struct Dashboard {
             return response
         }
         router.get("/") { _, context in try self.appsPage(context) }
+        router.get("server") { _, context in try self.serverPage(context) }
         router.get("apps/:app") { request, context in
             let app = try self.app(context)
             let range = request.uri.queryParameters["range"] == "24h" ? 86_400 : 3600
@@ -130,6 +131,35 @@ struct Dashboard {
         return page(app.rawValue, body, context: context)
     }
 
+    /// The machine: disk, memory and load, the proxy's unit, the services.
+    private func serverPage(_ context: APIServer.RequestContext) throws -> Response {
+        var rows = ""
+        func row(_ name: String, _ value: String) { rows += "<tr><th>\(Self.escape(name))</th><td>\(Self.escape(value))</td></tr>" }
+        var disk = statvfs()
+        if statvfs(server.settings.paths.root, &disk) == 0 {
+            let total = UInt64(disk.f_blocks) * UInt64(disk.f_frsize), free = UInt64(disk.f_bavail) * UInt64(disk.f_frsize)
+            row("Disk (\(server.settings.paths.root))", "\(Self.megabytes(total - free)) used of \(Self.megabytes(total))")
+        }
+        let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
+        func kilobytes(_ key: String) -> UInt64? {
+            meminfo.split(separator: "\n").first { $0.hasPrefix(key + ":") }.flatMap { $0.split(separator: " ").dropFirst().first.flatMap { UInt64($0) } }
+        }
+        if let total = kilobytes("MemTotal"), let available = kilobytes("MemAvailable") {
+            row("Memory", "\(Self.megabytes((total - available) * 1024)) used of \(Self.megabytes(total * 1024))")
+        }
+        row("Load", ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(3).joined(separator: " "))
+        row("Apps", String(try server.store.apps().count))
+        let proxy = try? serverContext().supervisor().status(of: "dokkulite-proxy.service")
+        row("Proxy", proxy.map { "\($0.activeState) (\($0.subState))" + ($0.memoryBytes.map { ", \(Self.megabytes($0))" } ?? "") } ?? "not running as a unit here")
+        var services = ""
+        for service in try server.store.services() {
+            services += "<tr><td>\(service.kind.rawValue)</td><td>\(Self.escape(service.name.rawValue))</td><td>\(service.stopped ? "stopped" : "started")</td><td class=n>\(service.port)</td></tr>"
+        }
+        let body = "<table><tbody>\(rows)</tbody></table><h2>Services</h2>"
+            + (services.isEmpty ? "<p>None.</p>" : "<table><thead><tr><th>Kind</th><th>Name</th><th>State</th><th>Port</th></tr></thead><tbody>\(services)</tbody></table>")
+        return page("Server", body, context: context)
+    }
+
     private func loginForm(error: String?) -> String {
         var html = "<form method=post action=\"/login\" class=login>"
         if let error { html += "<p class=error>\(Self.escape(error))</p>" }
@@ -142,7 +172,7 @@ struct Dashboard {
     private func page(_ title: String, _ body: String, context: APIServer.RequestContext? = nil) -> Response {
         var header = "<header><a href=\"/\" class=brand>dokkulite</a>"
         if let context, let token = context.token {
-            header += "<span>\(Self.escape(token.name))\(token.readOnly ? " (read-only)" : "")</span>"
+            header += "<a href=\"/server\" style=\"color:#fff\">Server</a><span>\(Self.escape(token.name))\(token.readOnly ? " (read-only)" : "")</span>"
             header += "<form method=post action=\"/logout\" class=inline>\(hidden(sessions.csrf(context)))<button>Log out</button></form>"
         }
         header += "</header>"
