@@ -108,6 +108,27 @@ import TestSupport
         let after = try #require(json(try server.request("GET", "/api/v1/apps/\(app)", token: full).body) as? [String: Any])
         #expect((after["formation"] as? [String: Int])?["web"] == 2, "\(after)")
         #expect(try server.request("PUT", "/api/v1/apps/\(app)/formation", token: full, body: "{\"web; rm\": 2}").status == 400)
+
+        // Logs as server-sent events: the last lines, then, following, new ones.
+        // The fixture app was installed, not started: its processes start now, as scaled.
+        #expect(try server.request("POST", "/api/v1/apps/\(app)/start", token: full).status == 200)
+        var logs = ""
+        #expect(try eventually(timeout: .seconds(20)) {
+            logs = try server.request("GET", "/api/v1/apps/\(app)/logs?n=20&process=web", token: readOnly).body
+            return logs.contains("\"process\":\"web.2\"") && logs.contains("listening on")
+        }, "\(logs)")
+        #expect(logs.hasPrefix("data: {\"message\":"), "\(logs)")
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/logs?process=web;x", token: readOnly).status == 400)
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        follower.arguments = ["-sS", "-N", "--max-time", "8", "-H", "Authorization: Bearer \(readOnly)", "http://127.0.0.1:\(server.port)/api/v1/apps/\(app)/logs?n=0&follow=true"]
+        let followed = Pipe()
+        follower.standardOutput = followed
+        try follower.run()
+        #expect(try sandbox.run("ps:restart", app).status == 0)
+        let streamed = String(decoding: followed.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        follower.waitUntilExit()
+        #expect(streamed.contains("listening on"), "the restarted processes' lines, as they came: \(streamed)")
         #expect(try server.request("DELETE", "/api/v1/apps/\(other)", token: full).body == "{\"error\":\"Destroying \(other) needs ?confirm=\(other)\"}\n")
         #expect(try server.request("DELETE", "/api/v1/apps/\(other)?confirm=\(other)", token: full).status == 200)
         #expect(try sandbox.run("apps:exists", other).status != 0)

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Supervisor
 import Synchronization
 
 /// The HTTP API (`api:serve`): JSON resources that mirror the commands, for scripts and the
@@ -161,6 +162,20 @@ struct APIServer {
             let samples = try self.store.metricSamples(app, since: Int(Date().timeIntervalSince1970) - range)
             return try self.json(SeriesBody(interval: self.settings.metricsInterval, samples: samples.map(SeriesItem.init)))
         }
+        api.get("apps/:app/logs") { request, context in
+            let app = try self.existingApp(context)
+            let query = request.uri.queryParameters
+            let count = query["n"].map { Int($0) } ?? 100
+            guard let count, (0...10_000).contains(count) else { throw APIError(.badRequest, "Invalid n: a count from 0 to 10000") }
+            let process = query["process"].map(String.init)
+            if let process, !Self.isProcessType(process) { throw APIError(.badRequest, "Invalid process type: \(process)") }
+            let follow = query["follow"] == "true"
+            let filter = LogFilter(app: app, processType: process)
+            let owner = try ProcessManager(self.context()).userID(of: app)
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: .init { writer in try await Self.streamLogs(filter, owner: owner, count: count, follow: follow, to: &writer) })
+        }
         api.get("apps/:app/releases") { _, context in
             let app = try self.existingApp(context)
             return try self.json(try self.store.releases(app).map {
@@ -177,6 +192,52 @@ struct APIServer {
     }
 
     private struct DomainBody: Decodable { var domain: String }
+
+    private struct LogEvent: Encodable {
+        var time: String
+        var process: String
+        var message: String
+    }
+
+    /// An app's journal lines as server-sent events (`data: {time, process, message}`): the
+    /// last `count`, then, when following, new ones as they come, until the client goes.
+    /// Only lines the app's own user wrote count, as `logs` shows them.
+    static func streamLogs(_ filter: LogFilter, owner: UInt32?, count: Int, follow: Bool, to writer: inout any ResponseBodyWriter) async throws {
+        let journal = try Journal()
+        func event(_ entry: Journal.Entry) -> ByteBuffer? {
+            guard filter.matches(entry.identifier), owner == nil || entry.uid == owner else { return nil }
+            let item = LogEvent(time: Journal.rfc3339(entry.timestamp), process: filter.dyno(entry.identifier), message: entry.message)
+            return ByteBuffer(string: "data: \(JSON.encode(item))\n\n")
+        }
+        let identifiers = try journal.identifiers(prefix: "\(filter.app).").filter(filter.matches)
+        if try journal.match(identifiers: identifiers), count > 0 {
+            journal.seekTail(back: count)
+            var past: [ByteBuffer] = []
+            while let entry = journal.next() { if let bytes = event(entry) { past.append(bytes) } }
+            try await writer.write(contentsOf: past)
+        }
+        guard follow else { return try await writer.finish(nil) }
+        // New processes log under identifiers not known yet: every new entry is read and
+        // filtered here. A comment line now and then finds a client that has gone.
+        _ = try journal.match(identifiers: [])
+        journal.seekTail(back: 0)
+        var quiet = 0
+        while !Task.isCancelled {
+            var batch: [ByteBuffer] = []
+            while let entry = journal.next() { if let bytes = event(entry) { batch.append(bytes) } }
+            if batch.isEmpty {
+                quiet += 1
+                if quiet >= 30 {
+                    quiet = 0
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                }
+            } else {
+                quiet = 0
+                try await writer.write(contentsOf: batch)
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
 
     private struct SeriesBody: Encodable {
         var interval: Int
