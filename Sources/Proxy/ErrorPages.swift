@@ -7,12 +7,10 @@ enum ErrorPages {
         return """
             <!DOCTYPE html>
             <html><head><meta charset="utf-8"><title>\(title)</title></head>
-            <body><h1>\(title)</h1><p>\(escape(detail))</p><hr><p>dokkulite</p></body></html>
+            <body><h1>\(title)</h1><p>\(HTML.escape(detail))</p><hr><p>dokkulite</p></body></html>
 
             """
     }
-
-    static func escape(_ text: String) -> String { HTML.escape(text) }
 }
 
 /// Text made safe inside HTML, in an element or a quoted attribute.

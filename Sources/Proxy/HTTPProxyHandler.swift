@@ -1462,6 +1462,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private static func logged(_ range: Range<Int>, at limit: Int) -> Range<Int> {
         range.count > limit ? range.lowerBound..<(range.lowerBound + limit) : range
     }
+    /// The most of a client's target, Host and method a log line carries.
+    private static let loggedTarget = 16 * 1024, loggedHost = 1024, loggedMethod = 64
 
     /// `error app=… status=… upstream=… client=… request_id=… method=… uri=… message="…"`:
     /// what nginx writes to an app's error log (`nginx:error-logs`). Rare, so formatted as a
@@ -1475,8 +1477,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         id.writeHead(bound: 256) { appendRequestID(exchange, to: &$0) }
         line += String(buffer: id)
         head.bytes.withUnsafeReadableBytes { bytes in
-            line += " method=" + String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Self.logged(head.method, at: 64)]), as: UTF8.self)
-            line += (head.targetNeedsSlash ? " uri=/" : " uri=") + String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Self.logged(head.target, at: 16384)]), as: UTF8.self)
+            line += " method=" + String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Self.logged(head.method, at: Self.loggedMethod)]), as: UTF8.self)
+            line += (head.targetNeedsSlash ? " uri=/" : " uri=") + String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Self.logged(head.target, at: Self.loggedTarget)]), as: UTF8.self)
         }
         line += " message=\"\(message)\"\n"
         loop.log.writeString(line)
@@ -1493,8 +1495,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         let tenths = UInt64((nanoseconds + 50_000) / 100_000)
         let head = exchange.head
         let app = exchange.route?.app.name ?? "-"
-        let host = exchange.host.flatMap { $0.isEmpty ? nil : Self.logged($0, at: 1024) }
-        let target = Self.logged(head.target, at: 16384)
+        let host = exchange.host.flatMap { $0.isEmpty ? nil : Self.logged($0, at: Self.loggedHost) }
+        let target = Self.logged(head.target, at: Self.loggedTarget)
         let upstream = exchange.upstreamAddress
         // The method and target are part of the head; numbers take at most 20 digits each,
         // a request id at most 200 bytes, the labels about 80.
@@ -1510,7 +1512,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                     out.append("-")
                 }
                 out.append(" method=")
-                out.append(UnsafeRawBufferPointer(rebasing: bytes[Self.logged(head.method, at: 64)]))
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[Self.logged(head.method, at: Self.loggedMethod)]))
                 out.append(head.targetNeedsSlash ? " uri=/" : " uri=")
                 out.append(UnsafeRawBufferPointer(rebasing: bytes[target]))
                 out.append(" status=")

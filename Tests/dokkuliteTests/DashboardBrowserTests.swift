@@ -61,7 +61,7 @@ import TestSupport
             call("POST", s + "/window/rect", {"width": 390, "height": 844})
             shot("app-phone")
             call("POST", s + "/element/%s/click" % find("form[action$=logout] button"), {})
-            seen["logged_out"] = wait_for('name="token"') or wait_for("name=token")
+            seen["logged_out"] = wait_for('name="token"')
             call("POST", s + "/url", {"url": base + "/apps/" + app})
             seen["login_again_needed"] = call("GET", s + "/url").endswith("/login")
         finally:

@@ -1,3 +1,4 @@
+import Builder
 import Foundation
 import Hummingbird
 import Logging
@@ -76,7 +77,7 @@ struct APIServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         let api = router.group("api/v1")
-        api.get("apps") { _, _ in try self.json(self.apps().map { try self.summary($0) }) }
+        api.get("apps") { _, _ in try self.json(self.store.apps().map { try self.summary($0) }) }
         api.get("apps/:app") { _, context in
             let app = try self.existingApp(context)
             guard let record = try self.store.apps().first(where: { $0.name == app }) else { throw APIError(.notFound, "App \(app) does not exist") }
@@ -107,7 +108,7 @@ struct APIServer {
             guard !formation.isEmpty else { throw APIError(.badRequest, "No process types given") }
             var words = ["ps:scale", app.rawValue]
             for (type, count) in formation.sorted(by: { $0.key < $1.key }) {
-                guard Self.isProcessType(type) else { throw APIError(.badRequest, "Invalid process type: \(type)") }
+                guard Procfile.isValidType(type) else { throw APIError(.badRequest, "Invalid process type: \(type)") }
                 guard (0...1000).contains(count) else { throw APIError(.badRequest, "Invalid count for \(type): \(count)") }
                 words.append("\(type)=\(count)")
             }
@@ -126,7 +127,7 @@ struct APIServer {
             let app = try self.existingApp(context)
             let changes = try await self.body(request, as: [String: String?].self)
             guard !changes.isEmpty else { throw APIError(.badRequest, "No config vars given") }
-            for key in changes.keys where !Self.isConfigKey(key) { throw APIError(.badRequest, "Invalid config key: \(key)") }
+            for key in changes.keys where !ConfigVars.isValidKey(key) { throw APIError(.badRequest, "Invalid config key: \(key)") }
             let unset = changes.filter { $0.value == nil }.keys.sorted()
             let set = changes.compactMapValues { $0 }
             let action = "PATCH /api/v1/apps/\(app)/config", target = "\(app) \(changes.keys.sorted().joined(separator: ","))"
@@ -168,7 +169,7 @@ struct APIServer {
             let count = query["n"].map { Int($0) } ?? 100
             guard let count, (0...10_000).contains(count) else { throw APIError(.badRequest, "Invalid n: a count from 0 to 10000") }
             let process = query["process"].map(String.init)
-            if let process, !Self.isProcessType(process) { throw APIError(.badRequest, "Invalid process type: \(process)") }
+            if let process, !Procfile.isValidType(process) { throw APIError(.badRequest, "Invalid process type: \(process)") }
             let follow = query["follow"] == "true"
             let filter = LogFilter(app: app, processType: process)
             let owner = try ProcessManager(self.context()).userID(of: app)
@@ -204,27 +205,17 @@ struct APIServer {
     /// Only lines the app's own user wrote count, as `logs` shows them.
     static func streamLogs(_ filter: LogFilter, owner: UInt32?, count: Int, follow: Bool, to writer: inout any ResponseBodyWriter) async throws {
         let journal = try Journal()
-        func event(_ entry: Journal.Entry) -> ByteBuffer? {
-            guard filter.matches(entry.identifier), owner == nil || entry.uid == owner else { return nil }
+        func event(_ entry: Journal.Entry) -> ByteBuffer {
             let item = LogEvent(time: Journal.rfc3339(entry.timestamp), process: filter.dyno(entry.identifier), message: entry.message)
             return ByteBuffer(string: "data: \(JSON.encode(item))\n\n")
         }
-        let identifiers = try journal.identifiers(prefix: "\(filter.app).").filter(filter.matches)
-        if try journal.match(identifiers: identifiers), count > 0 {
-            journal.seekTail(back: count)
-            var past: [ByteBuffer] = []
-            while let entry = journal.next() { if let bytes = event(entry) { past.append(bytes) } }
-            try await writer.write(contentsOf: past)
-        }
+        try await writer.write(contentsOf: try filter.recent(count, in: journal, owner: owner).map(event))
         guard follow else { return try await writer.finish(nil) }
-        // New processes log under identifiers not known yet: every new entry is read and
-        // filtered here. A comment line now and then finds a client that has gone.
-        _ = try journal.match(identifiers: [])
-        journal.seekTail(back: 0)
+        try filter.startFollowing(journal)
+        // A comment line now and then finds a client that has gone.
         var quiet = 0
         while !Task.isCancelled {
-            var batch: [ByteBuffer] = []
-            while let entry = journal.next() { if let bytes = event(entry) { batch.append(bytes) } }
+            let batch = filter.newEntries(journal, owner: owner).map(event)
             if batch.isEmpty {
                 quiet += 1
                 if quiet >= 30 {
@@ -281,15 +272,7 @@ struct APIServer {
         var failure: String?
     }
 
-    /// Config keys as `config:set` takes them.
-    static func isConfigKey(_ key: String) -> Bool {
-        guard let first = key.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first), key.utf8.count <= 256 else { return false }
-        return key.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_") }
-    }
-
     // MARK: Reads
-
-    private func apps() throws -> [AppRecord] { try store.apps() }
 
     private struct AppSummary: Encodable {
         var name: String
@@ -313,7 +296,8 @@ struct APIServer {
         }
     }
 
-    private func context() -> Context {
+    /// A context over the server's store, for code written for commands.
+    func context() -> Context {
         Context(settings: settings, output: Output(quiet: true), store: store)
     }
 
@@ -337,7 +321,8 @@ struct APIServer {
             domains: try store.domains(.app(record.name)))
     }
 
-    private func existingApp(_ context: RequestContext) throws -> AppName {
+    /// The request's `:app`, which must name an app.
+    func existingApp(_ context: RequestContext) throws -> AppName {
         let word = try context.parameters.require("app")
         guard let app = AppName(word) else { throw APIError(.badRequest, "Invalid app name: \(word)") }
         guard try store.appExists(app) else { throw APIError(.notFound, "App \(app) does not exist") }
@@ -368,34 +353,10 @@ struct APIServer {
     /// The command's exit status, its output, and its first error line without Dokku's
     /// ` !     ` mark.
     private func run(_ words: [String], input: String?) throws -> (status: Int32, output: String, message: String) {
-        let process = Foundation.Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = words
         // The environment that configured this server configures the command.
-        process.environment = ProcessInfo.processInfo.environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let stdin = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        try process.run()
-        if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try? stdin.fileHandleForWriting.close()
-        }
-        // Both read while it runs: a full pipe would stop it.
-        let errors = LockedText()
-        let reading = DispatchGroup()
-        reading.enter()
-        DispatchQueue.global().async {
-            errors.set(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-            reading.leave()
-        }
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        reading.wait()
-        let lines = errors.get().split(separator: "\n").map { $0.hasPrefix(" !     ") ? String($0.dropFirst(7)) : String($0) }
-        return (process.terminationStatus, output, lines.first { !$0.isEmpty } ?? "The command failed")
+        let result = try Subprocess.run(program, words, environment: ProcessInfo.processInfo.environment, input: input.map { Data($0.utf8) })
+        let lines = result.stderr.split(separator: "\n").map { $0.hasPrefix(" !     ") ? String($0.dropFirst(7)) : String($0) }
+        return (result.status, result.stdout, lines.first { !$0.isEmpty } ?? "The command failed")
     }
 
     // MARK: JSON
@@ -412,12 +373,6 @@ struct APIServer {
 
     private func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: JSON.encode(value) + "\n")))
-    }
-
-    /// Process types as Procfiles name them.
-    static func isProcessType(_ word: String) -> Bool {
-        !word.isEmpty && word.utf8.count <= 63
-            && word.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
     }
 }
 
@@ -514,11 +469,4 @@ final class FailedLogins: Sendable {
             failures[client] = (failures[client, default: []].filter { $0 > since } + [now]).suffix(Self.limit)
         }
     }
-}
-
-/// Text one thread sets and another reads after it.
-final class LockedText: Sendable {
-    private let value = Mutex<String>("")
-    func set(_ text: String) { value.withLock { $0 = text } }
-    func get() -> String { value.withLock { $0 } }
 }

@@ -1,3 +1,4 @@
+import Builder
 import Foundation
 import Hummingbird
 import NIOCore
@@ -40,27 +41,27 @@ struct Dashboard {
         router.get("/") { _, context in try self.appsPage(context) }
         router.get("server") { _, context in try self.serverPage(context) }
         router.get("apps/:app") { request, context in
-            let app = try self.app(context)
+            let app = try self.server.existingApp(context)
             let range = request.uri.queryParameters["range"] == "24h" ? 86_400 : 3600
             return try self.appPage(app, context, range: range)
         }
         router.post("apps/:app/rollback") { request, context in
             let form = try await self.checked(request, context)
-            let app = try self.app(context)
+            let app = try self.server.existingApp(context)
             guard let version = form["version"].flatMap({ Int($0) }), version > 0 else { throw APIError(.badRequest, "Invalid release version") }
             return try await self.act(context, app, "POST /apps/\(app)/rollback", "\(app) v\(version)", ["releases:rollback", app.rawValue, "v\(version)"])
         }
         router.post("apps/:app/scale") { request, context in
             let form = try await self.checked(request, context)
-            let app = try self.app(context)
-            guard let type = form["type"], APIServer.isProcessType(type), let count = form["count"].flatMap({ Int($0) }), (0...1000).contains(count) else {
+            let app = try self.server.existingApp(context)
+            guard let type = form["type"], Procfile.isValidType(type), let count = form["count"].flatMap({ Int($0) }), (0...1000).contains(count) else {
                 throw APIError(.badRequest, "Invalid scale")
             }
             return try await self.act(context, app, "POST /apps/\(app)/scale", "\(app) \(type)=\(count)", ["ps:scale", app.rawValue, "\(type)=\(count)"])
         }
         router.post("apps/:app/restart") { request, context in
             _ = try await self.checked(request, context)
-            let app = try self.app(context)
+            let app = try self.server.existingApp(context)
             return try await self.act(context, app, "POST /apps/\(app)/restart", app.rawValue, ["ps:restart", app.rawValue])
         }
     }
@@ -75,11 +76,11 @@ struct Dashboard {
             let release = try store.currentReleaseRecord(record.name)
             let running = try store.instances(record.name).filter { $0.state == .running }.count
             let latest = try store.metricSamples(record.name, since: now - 120).last
-            let url = try URLs(serverContext()).first(record.name)
+            let url = try URLs(server.context()).first(record.name)
             rows += "<tr><td><a href=\"/apps/\(record.name)\">\(record.name)</a></td>"
             rows += "<td>\(release == nil ? "not deployed" : "\(running) running")</td>"
-            rows += "<td>\(url.map { "<a href=\"\(Self.escape($0))\">\(Self.escape($0))</a>" } ?? "")</td>"
-            rows += "<td>\(release.map { "v\($0.version), \(Self.escape(APIAccess.time($0.createdAt)))" } ?? "")</td>"
+            rows += "<td>\(url.map { "<a href=\"\(HTML.escape($0))\">\(HTML.escape($0))</a>" } ?? "")</td>"
+            rows += "<td>\(release.map { "v\($0.version), \(HTML.escape(APIAccess.time($0.createdAt)))" } ?? "")</td>"
             rows += "<td class=n>\(latest.map { Self.megabytes($0.memoryBytes) } ?? "")</td>"
             rows += "<td class=n>\(latest.map { String(format: "%.1f", Double($0.requests) / Double(max(1, $0.seconds))) } ?? "")</td></tr>\n"
         }
@@ -90,20 +91,20 @@ struct Dashboard {
 
     private func appPage(_ app: AppName, _ context: APIServer.RequestContext, range: Int) throws -> Response {
         let store = server.store
-        let csrf = sessions.csrf(context)
+        let csrf = context.session?.csrf ?? ""
         let readOnly = context.token?.readOnly != false
         var body = "<p><a href=\"/\">Apps</a> › <strong>\(app)</strong></p>"
         // Processes.
         body += "<h2>Processes</h2><table><thead><tr><th>Process</th><th>State</th><th>Port</th></tr></thead><tbody>"
         for instance in try store.instances(app).sorted(by: { ($0.processType, $0.number) < ($1.processType, $1.number) }) {
-            body += "<tr><td>\(Self.escape(instance.processType)).\(instance.number)</td><td>\(instance.state.rawValue)</td><td class=n>\(instance.port.map(String.init) ?? "")</td></tr>"
+            body += "<tr><td>\(HTML.escape(instance.processType)).\(instance.number)</td><td>\(instance.state.rawValue)</td><td class=n>\(instance.port.map(String.init) ?? "")</td></tr>"
         }
         body += "</tbody></table>"
         if !readOnly {
-            let formation = try effectiveFormation(app, knownTypes: (try? ReleaseInfo.processTypes(app, context: serverContext())) ?? [], context: serverContext())
+            let formation = try effectiveFormation(app, knownTypes: (try? ReleaseInfo.processTypes(app, context: server.context())) ?? [], context: server.context())
             for (type, count) in formation where type != "release" {
-                body += "<form method=post action=\"/apps/\(app)/scale\" class=inline>\(hidden(csrf))<input type=hidden name=type value=\"\(Self.escape(type))\">"
-                body += "<label>\(Self.escape(type)) <input type=number name=count min=0 max=1000 value=\(count) aria-label=\"\(Self.escape(type)) count\"></label> <button>Scale</button></form> "
+                body += "<form method=post action=\"/apps/\(app)/scale\" class=inline>\(hidden(csrf))<input type=hidden name=type value=\"\(HTML.escape(type))\">"
+                body += "<label>\(HTML.escape(type)) <input type=number name=count min=0 max=1000 value=\(count) aria-label=\"\(HTML.escape(type)) count\"></label> <button>Scale</button></form> "
             }
             body += "<form method=post action=\"/apps/\(app)/restart\" class=inline>\(hidden(csrf))<button>Restart</button></form>"
         }
@@ -124,17 +125,17 @@ struct Dashboard {
             if !readOnly, release.status == .available {
                 action = "<form method=post action=\"/apps/\(app)/rollback\">\(hidden(csrf))<input type=hidden name=version value=\(release.version)><button>Roll back to v\(release.version)</button></form>"
             }
-            body += "<tr><td>v\(release.version)</td><td>\(release.status.rawValue)</td><td>\(Self.escape(release.description))</td><td>\(Self.escape(APIAccess.time(release.createdAt)))</td><td>\(action)</td></tr>"
+            body += "<tr><td>v\(release.version)</td><td>\(release.status.rawValue)</td><td>\(HTML.escape(release.description))</td><td>\(HTML.escape(APIAccess.time(release.createdAt)))</td><td>\(action)</td></tr>"
         }
         body += "</tbody></table>"
-        body += "<h2>Domains</h2><ul>" + (try store.domains(.app(app))).map { "<li>\(Self.escape($0))</li>" }.joined() + "</ul>"
+        body += "<h2>Domains</h2><ul>" + (try store.domains(.app(app))).map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>"
         return page(app.rawValue, body, context: context)
     }
 
     /// The machine: disk, memory and load, the proxy's unit, the services.
     private func serverPage(_ context: APIServer.RequestContext) throws -> Response {
         var rows = ""
-        func row(_ name: String, _ value: String) { rows += "<tr><th>\(Self.escape(name))</th><td>\(Self.escape(value))</td></tr>" }
+        func row(_ name: String, _ value: String) { rows += "<tr><th>\(HTML.escape(name))</th><td>\(HTML.escape(value))</td></tr>" }
         var disk = statvfs()
         if statvfs(server.settings.paths.root, &disk) == 0 {
             let total = UInt64(disk.f_blocks) * UInt64(disk.f_frsize), free = UInt64(disk.f_bavail) * UInt64(disk.f_frsize)
@@ -149,11 +150,11 @@ struct Dashboard {
         }
         row("Load", ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(3).joined(separator: " "))
         row("Apps", String(try server.store.apps().count))
-        let proxy = try? serverContext().supervisor().status(of: "dokkulite-proxy.service")
+        let proxy = try? server.context().supervisor().status(of: ProxyLog.unit)
         row("Proxy", proxy.map { "\($0.activeState) (\($0.subState))" + ($0.memoryBytes.map { ", \(Self.megabytes($0))" } ?? "") } ?? "not running as a unit here")
         var services = ""
         for service in try server.store.services() {
-            services += "<tr><td>\(service.kind.rawValue)</td><td>\(Self.escape(service.name.rawValue))</td><td>\(service.stopped ? "stopped" : "started")</td><td class=n>\(service.port)</td></tr>"
+            services += "<tr><td>\(service.kind.rawValue)</td><td>\(HTML.escape(service.name.rawValue))</td><td>\(service.stopped ? "stopped" : "started")</td><td class=n>\(service.port)</td></tr>"
         }
         let body = "<table><tbody>\(rows)</tbody></table><h2>Services</h2>"
             + (services.isEmpty ? "<p>None.</p>" : "<table><thead><tr><th>Kind</th><th>Name</th><th>State</th><th>Port</th></tr></thead><tbody>\(services)</tbody></table>")
@@ -162,7 +163,7 @@ struct Dashboard {
 
     private func loginForm(error: String?) -> String {
         var html = "<form method=post action=\"/login\" class=login>"
-        if let error { html += "<p class=error>\(Self.escape(error))</p>" }
+        if let error { html += "<p class=error>\(HTML.escape(error))</p>" }
         html += "<label>API token <input type=password name=token autocomplete=off required placeholder=\"dkl_…\"></label>"
         html += "<button type=submit>Log in</button><p><small>Make one at the server: <code>dokku api:tokens:create NAME</code></small></p></form>"
         return html
@@ -172,14 +173,14 @@ struct Dashboard {
     private func page(_ title: String, _ body: String, context: APIServer.RequestContext? = nil) -> Response {
         var header = "<header><a href=\"/\" class=brand>dokkulite</a>"
         if let context, let token = context.token {
-            header += "<a href=\"/server\" style=\"color:#fff\">Server</a><span>\(Self.escape(token.name))\(token.readOnly ? " (read-only)" : "")</span>"
-            header += "<form method=post action=\"/logout\" class=inline>\(hidden(sessions.csrf(context)))<button>Log out</button></form>"
+            header += "<a href=\"/server\" style=\"color:#fff\">Server</a><span>\(HTML.escape(token.name))\(token.readOnly ? " (read-only)" : "")</span>"
+            header += "<form method=post action=\"/logout\" class=inline>\(hidden(context.session?.csrf ?? ""))<button>Log out</button></form>"
         }
         header += "</header>"
         let html = """
             <!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width, initial-scale=1">
-            <title>\(Self.escape(title)) · dokkulite</title><style>\(Self.style)</style></head>
-            <body>\(header)<main><h1>\(Self.escape(title))</h1>\(body)</main></body></html>
+            <title>\(HTML.escape(title)) · dokkulite</title><style>\(Self.style)</style></head>
+            <body>\(header)<main><h1>\(HTML.escape(title))</h1>\(body)</main></body></html>
             """
         return Response(
             status: .ok,
@@ -200,14 +201,6 @@ struct Dashboard {
 
     private func hidden(_ csrf: String) -> String { "<input type=hidden name=csrf value=\"\(csrf)\">" }
 
-    private func serverContext() -> Context { Context(settings: server.settings, output: Output(quiet: true), store: server.store) }
-
-    private func app(_ context: APIServer.RequestContext) throws -> AppName {
-        let word = try context.parameters.require("app")
-        guard let app = AppName(word), try server.store.appExists(app) else { throw APIError(.notFound, "App \(word) does not exist") }
-        return app
-    }
-
     private func form(_ request: Request) async throws -> [String: String] {
         var request = request
         let buffer = try await request.collectBody(upTo: 16 * 1024)
@@ -222,7 +215,7 @@ struct Dashboard {
     /// A form from a logged-in page: its fields, once its CSRF token is the session's.
     private func checked(_ request: Request, _ context: APIServer.RequestContext) async throws -> [String: String] {
         let form = try await form(request)
-        guard let expected = sessions.csrfIfAny(context), let given = form["csrf"], Self.equal(given, expected) else {
+        guard let expected = context.session?.csrf, let given = form["csrf"], Self.equal(given, expected) else {
             throw APIError(.forbidden, "The form is stale or not from this dashboard; reload the page")
         }
         return form
@@ -233,8 +226,6 @@ struct Dashboard {
         _ = try await server.change(context, action, target, words)
         return Response(status: .seeOther, headers: [.location: "/apps/\(app)"])
     }
-
-    static func escape(_ text: String) -> String { HTML.escape(text) }
 
     static func megabytes(_ bytes: UInt64) -> String { String(format: "%.0f MB", Double(bytes) / 1_048_576) }
 
@@ -256,17 +247,18 @@ struct Chart {
     var svg: String {
         let width = 320.0, height = 140.0, left = 8.0, top = 28.0, bottom = 18.0
         let now = Double(Int(Date().timeIntervalSince1970))
-        let peak = max(points.map(\.1).max() ?? 0, 1e-9)
-        let scale = peak <= 0 ? 1 : peak
+        let peak = points.map(\.1).max() ?? 0
+        // An all-zero series lies along the bottom.
+        let scale = peak > 0 ? peak : 1
         func x(_ t: Int) -> Double { left + (width - 2 * left) * (1 - (now - Double(t)) / Double(range)) }
         func y(_ v: Double) -> Double { top + (height - top - bottom) * (1 - v / scale) }
         let path = points.map { String(format: "%.1f,%.1f", x($0.0), y($0.1)) }.joined(separator: " ")
         let last = points.last.map { String(format: $0.1 < 10 ? "%.2f" : "%.0f", $0.1) + unit } ?? "no data"
         return """
-            <svg viewBox="0 0 \(Int(width)) \(Int(height))" role=img aria-label="\(Dashboard.escape(title)): \(Dashboard.escape(last))"><text x=8 y=18 font-size=13 font-weight=600>\(Dashboard.escape(title))</text>\
-            <text x=312 y=18 font-size=12 text-anchor=end>\(Dashboard.escape(last))</text>\
+            <svg viewBox="0 0 \(Int(width)) \(Int(height))" role=img aria-label="\(HTML.escape(title)): \(HTML.escape(last))"><text x=8 y=18 font-size=13 font-weight=600>\(HTML.escape(title))</text>\
+            <text x=312 y=18 font-size=12 text-anchor=end>\(HTML.escape(last))</text>\
             <line x1=8 y1=\(Int(height - bottom)) x2=312 y2=\(Int(height - bottom)) stroke="#ccd"/>\
-            <text x=312 y=\(Int(height - 4)) font-size=10 text-anchor=end fill="#667">peak \(Dashboard.escape(String(format: "%.2f", peak == 1e-9 ? 0 : peak) + unit))</text>\
+            <text x=312 y=\(Int(height - 4)) font-size=10 text-anchor=end fill="#667">peak \(HTML.escape(String(format: "%.2f", peak) + unit))</text>\
             <polyline fill=none stroke="#2f6fdf" stroke-width=1.5 points="\(path)"/></svg>
             """
     }
@@ -307,8 +299,6 @@ final class Sessions: Sendable {
         }
     }
 
-    func csrfIfAny(_ context: APIServer.RequestContext) -> String? { context.session?.csrf }
-    func csrf(_ context: APIServer.RequestContext) -> String { context.session?.csrf ?? "" }
 
     static func random() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -1,5 +1,9 @@
 import ArgumentParser
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A dokkulite command. ArgumentParser parses its arguments (its `commandName` is Dokku's
 /// spelling, e.g. `apps:create`); the command line runs it with the shared context.
 protocol Command: ParsableCommand {
@@ -23,6 +27,13 @@ enum Access {
     case keyHolders
     /// Root at the server only: the ssh entry refuses the command whatever comes before it.
     case serverRoot
+}
+
+/// Refuses a credentials command (`ssh-keys:*`, `api:*`) unless root runs it at the
+/// server: the ssh entry refuses `serverRoot` commands already; this holds for any other way in.
+func requireRootAtConsole(_ context: Context, for commands: String) throws {
+    guard !context.settings.overSSH else { throw CommandError("\(commands) commands must be run as root on the server") }
+    guard getuid() == 0 else { throw CommandError("\(commands) commands must be run as root") }
 }
 
 extension Command {

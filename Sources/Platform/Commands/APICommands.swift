@@ -13,7 +13,7 @@ struct APITokensCreate: Command {
     @Argument var name: String?
 
     func run(in context: Context) throws {
-        try APIAccess.requireLocalRoot(context)
+        try requireRootAtConsole(context, for: "api")
         guard let name, !name.isEmpty else { throw CommandError("Please specify a token name") }
         guard APITokens.validName(name) else {
             throw CommandError("Invalid token name: \(name) (lowercase letters, digits, '.', '_' and '-', at most 64)")
@@ -37,7 +37,7 @@ struct APITokensList: Command {
     @Option var format = "text"
 
     func run(in context: Context) throws {
-        try APIAccess.requireLocalRoot(context)
+        try requireRootAtConsole(context, for: "api")
         let tokens = try context.store().apiTokens()
         switch format {
         case "json":
@@ -69,7 +69,7 @@ struct APITokensRevoke: Command {
     @Argument var name: String?
 
     func run(in context: Context) throws {
-        try APIAccess.requireLocalRoot(context)
+        try requireRootAtConsole(context, for: "api")
         guard let name, !name.isEmpty else { throw CommandError("Please specify a token name") }
         let store = try context.store()
         guard try store.revokeAPIToken(name) else { throw CommandError("No API token named \(name)") }
@@ -88,7 +88,7 @@ struct APIAudit: Command {
     @Option(name: [.customShort("n"), .customLong("num")]) var count = 100
 
     func run(in context: Context) throws {
-        try APIAccess.requireLocalRoot(context)
+        try requireRootAtConsole(context, for: "api")
         guard count > 0 else { throw CommandError("Invalid value for --num: \(count)") }
         for entry in try context.store().apiAudit(last: count) {
             context.output.data("\(APIAccess.time(entry.at)) \(entry.actor) \(entry.action) \(entry.target) \(entry.status)")
@@ -97,17 +97,9 @@ struct APIAudit: Command {
 }
 
 enum APIAccess {
-    /// The API's tokens are managed from the server's console, as its ssh keys are.
-    static func requireLocalRoot(_ context: Context) throws {
-        guard !context.settings.overSSH else { throw CommandError("api commands must be run as root on the server") }
-        guard getuid() == 0 else { throw CommandError("api commands must be run as root") }
-    }
-
     /// `2026-01-02T03:04:05Z`.
     static func time(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
+        ISO8601DateFormatter().string(from: date)
     }
 }
 
@@ -122,7 +114,7 @@ struct APIServe: Command {
     @Option var listen: String?
 
     func run(in context: Context) throws {
-        try APIAccess.requireLocalRoot(context)
+        try requireRootAtConsole(context, for: "api")
         let listen = listen ?? context.settings.apiListen
         guard let address = Upstream(listen) else { throw CommandError("Invalid --listen address: \(listen) (expected HOST:PORT)") }
         let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path

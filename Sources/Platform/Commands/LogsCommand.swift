@@ -93,28 +93,47 @@ struct LogFilter {
         guard count >= 0 else { throw CommandError("Invalid value for --num: \(count)") }
         let journal = try Journal()
         let owner = try ProcessManager(context).userID(of: app)
-        func print(_ entry: Journal.Entry) {
-            guard owner == nil || entry.uid == owner else { return }
-            context.output.data(raw ? entry.message : line(entry))
-        }
-        let identifiers = try journal.identifiers(prefix: "\(app).").filter(matches)
-        if try journal.match(identifiers: identifiers) {
-            journal.seekTail(back: count)
-            while let entry = journal.next() { print(entry) }
-        } else if !follow {
-            return
-        }
+        func print(_ entry: Journal.Entry) { context.output.data(raw ? entry.message : line(entry)) }
+        for entry in try recent(count, in: journal, owner: owner) { print(entry) }
         guard follow else { return }
-        // New processes (a scale-up, a deploy) log under identifiers unknown at the start,
-        // so following reads every new entry and filters here.
-        _ = try journal.match(identifiers: [])
-        journal.seekTail(back: 0)
+        try startFollowing(journal)
         while true {
-            while let entry = journal.next() {
-                if matches(entry.identifier) { print(entry) }
-            }
+            for entry in newEntries(journal, owner: owner) { print(entry) }
             journal.wait(timeout: .seconds(1))
         }
+    }
+
+    /// Whether the app's own user wrote the entry (when the app has a user).
+    func written(_ entry: Journal.Entry, by owner: UInt32?) -> Bool {
+        owner == nil || entry.uid == owner
+    }
+
+    /// The last `count` of the app's entries its user wrote, oldest first.
+    func recent(_ count: Int, in journal: Journal, owner: UInt32?) throws -> [Journal.Entry] {
+        let identifiers = try journal.identifiers(prefix: "\(app).").filter(matches)
+        guard count > 0, try journal.match(identifiers: identifiers) else { return [] }
+        journal.seekTail(back: count)
+        var entries: [Journal.Entry] = []
+        while let entry = journal.next() {
+            if written(entry, by: owner) { entries.append(entry) }
+        }
+        return entries
+    }
+
+    /// Moves to the journal's end for `newEntries`. New processes (a scale-up, a deploy)
+    /// log under identifiers unknown now, so every new entry is read and filtered here.
+    func startFollowing(_ journal: Journal) throws {
+        _ = try journal.match(identifiers: [])
+        journal.seekTail(back: 0)
+    }
+
+    /// The app's entries its user wrote since the last call.
+    func newEntries(_ journal: Journal, owner: UInt32?) -> [Journal.Entry] {
+        var entries: [Journal.Entry] = []
+        while let entry = journal.next() {
+            if matches(entry.identifier), written(entry, by: owner) { entries.append(entry) }
+        }
+        return entries
     }
 
     /// `web.1` for `APP.web.1`.

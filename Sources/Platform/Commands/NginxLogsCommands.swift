@@ -43,16 +43,18 @@ struct ProxyLog {
     /// How far back to look for them: the proxy's other apps may have written most lines.
     static let scanLimit = 1_000_000
 
-    let kind: Kind
-    let app: AppName
+    /// How this app's lines begin: `app=APP ` or `error app=APP `.
+    let prefix: String
+
+    init(kind: Kind, app: AppName) {
+        prefix = kind == .error ? "error app=\(app.rawValue) " : "app=\(app.rawValue) "
+    }
 
     /// Whether an entry is one of this app's lines. The proxy writes each line whole, and
     /// cuts client-given fields short enough that journald never splits one: a line of
     /// another app cannot begin with this app's prefix.
     func matches(_ entry: Journal.Entry) -> Bool {
-        guard entry.uid == 0 else { return false }
-        let prefix = kind == .error ? "error app=\(app.rawValue) " : "app=\(app.rawValue) "
-        return entry.message.hasPrefix(prefix)
+        entry.uid == 0 && entry.message.hasPrefix(prefix)
     }
 
     /// `TIME LINE`: the journal's time, then the proxy's line.

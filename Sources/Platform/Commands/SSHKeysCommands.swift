@@ -79,13 +79,6 @@ struct AuthorizedKeys {
 }
 
 /// `ssh-keys:*` changes who may push, so only root on the server may run them.
-private func requireLocalRoot(_ context: Context) throws {
-    guard !context.settings.overSSH else {
-        throw CommandError("ssh-keys commands must be run as root on the server")
-    }
-    guard getuid() == 0 else { throw CommandError("ssh-keys commands must be run as root") }
-}
-
 struct SSHKeysAdd: Command {
     static let configuration = CommandConfiguration(commandName: "ssh-keys:add", abstract: "Add a new public key by pipe or path")
     static let access = Access.serverRoot
@@ -95,7 +88,7 @@ struct SSHKeysAdd: Command {
     @Argument var file: String?
 
     func run(in context: Context) throws {
-        try requireLocalRoot(context)
+        try requireRootAtConsole(context, for: "ssh-keys")
         guard let name, !name.isEmpty else { throw CommandError("A name is required to add a key, ie: dokku ssh-keys:add <name> <key-file>") }
         guard name.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 95 || $0 == 46 }), name.utf8.count <= 64 else {
             throw CommandError("Invalid key name: \(name) (letters, digits, '.', '-' and '_' only)")
@@ -134,7 +127,7 @@ struct SSHKeysRemove: Command {
     @Argument var name: String?
 
     func run(in context: Context) throws {
-        try requireLocalRoot(context)
+        try requireRootAtConsole(context, for: "ssh-keys")
         let store = AuthorizedKeys(context: context)
         if let fingerprint {
             try store.write(store.keys().filter { $0.fingerprint != fingerprint })
@@ -154,7 +147,7 @@ struct SSHKeysList: Command {
     @Argument var name: String?
 
     func run(in context: Context) throws {
-        try requireLocalRoot(context)
+        try requireRootAtConsole(context, for: "ssh-keys")
         let store = AuthorizedKeys(context: context)
         try store.verify()
         let keys = store.keys().filter { name == nil || $0.name == name }

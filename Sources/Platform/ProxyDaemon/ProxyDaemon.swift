@@ -144,16 +144,12 @@ final class ControlSocket: @unchecked Sendable {
         let request = String(decoding: buffer[0..<n], as: UTF8.self)
         let result = LockedBox<String>("ok\n")
         let semaphore = DispatchSemaphore(value: 0)
-        let reload = self.reload, health = self.health, traffic = self.traffic
-        let logger = self.logger
-        if request.hasPrefix("health") {
+        let reload = self.reload, logger = self.logger
+        // A report is what its closure answers; a reload answers `ok` or its error.
+        let reports = ["health": health, "traffic": traffic]
+        if let report = reports.first(where: { request.hasPrefix($0.key) })?.value {
             Task {
-                result.set(await health())
-                semaphore.signal()
-            }
-        } else if request.hasPrefix("traffic") {
-            Task {
-                result.set(await traffic())
+                result.set(await report())
                 semaphore.signal()
             }
         } else if request.hasPrefix("reload") {
