@@ -86,16 +86,15 @@ extension Store {
         }
     }
 
-    /// The token whose secret hashes to `hash`. Its last use is recorded to the minute: a
-    /// read otherwise, so the API's requests do not queue behind deploys for the write lock.
+    /// The token whose secret hashes to `hash`, marked used now.
     func useAPIToken(hash: String, at date: Date = Date()) throws -> APITokenRecord? {
-        guard var token = try read({ db in try Row.fetchOne(db, sql: "SELECT * FROM apiToken WHERE hash = ?", arguments: [hash]).map(Self.apiToken) }) else {
-            return nil
+        try write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM apiToken WHERE hash = ?", arguments: [hash]) else { return nil }
+            try db.execute(sql: "UPDATE apiToken SET lastUsedAt = ? WHERE hash = ?", arguments: [date, hash])
+            var token = Self.apiToken(row)
+            token.lastUsedAt = date
+            return token
         }
-        if let last = token.lastUsedAt, date.timeIntervalSince(last) < 60 { return token }
-        try write { db in try db.execute(sql: "UPDATE apiToken SET lastUsedAt = ? WHERE hash = ?", arguments: [date, hash]) }
-        token.lastUsedAt = date
-        return token
     }
 
     /// Deletes a token; false when there is none of that name.
