@@ -35,10 +35,11 @@ import TestSupport
         deinit { stop() }
 
         /// Status and body of one request.
-        static func request(_ port: Int, _ method: String, _ path: String, token: String? = nil, body: String? = nil, headers: [String] = []) throws -> (status: Int, body: String) {
-            var arguments = ["-sS", "--max-time", "60", "-X", method, "-w", "\n%{http_code}"]
+        static func request(_ port: Int, _ method: String, _ path: String, token: String? = nil, body: String? = nil, headers: [String] = [], file: String? = nil) throws -> (status: Int, body: String) {
+            var arguments = ["-sS", "--max-time", "300", "-X", method, "-w", "\n%{http_code}"]
             if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
             if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
+            if let file { arguments += ["--data-binary", "@" + file] }
             for header in headers { arguments += ["-H", header] }
             let result = try Shell.which("curl", arguments + ["http://127.0.0.1:\(port)\(path)"])
             guard result.status == 0, let split = result.stdout.lastIndex(of: "\n"), let status = Int(result.stdout[result.stdout.index(after: split)...]) else {
@@ -47,8 +48,8 @@ import TestSupport
             return (status, String(result.stdout[..<split]))
         }
 
-        func request(_ method: String, _ path: String, token: String? = nil, body: String? = nil, headers: [String] = []) throws -> (status: Int, body: String) {
-            try Self.request(port, method, path, token: token, body: body, headers: headers)
+        func request(_ method: String, _ path: String, token: String? = nil, body: String? = nil, headers: [String] = [], file: String? = nil) throws -> (status: Int, body: String) {
+            try Self.request(port, method, path, token: token, body: body, headers: headers, file: file)
         }
     }
 
@@ -244,6 +245,125 @@ import TestSupport
         #expect((series.last?["memory_bytes"] as? Int ?? 0) > 1_000_000, "\(series)")
         #expect(series.contains { ($0["p95_ms"] as? Double ?? 0) > 0 }, "\(series)")
         #expect(try server.request("GET", "/api/v1/apps/\(app)/metrics?since=999999", token: token).status == 400)
+        _ = try? sandbox.run("--force", "apps:destroy", app)
+    }
+
+    /// A deploy through the API: an archive uploaded, its build's output read as events
+    /// while it runs, a repository refused when it names a file on the server; then the
+    /// resources that mirror ports, checks, certificates, letsencrypt and services.
+    @Test func deploysStreamTheBuildAndResourcesMirrorTheCommands() throws {
+        _ = try #require(Integration.systemdBus, "DOKKULITE_SYSTEMD_BUS is not set; scripts/test sets it")
+        let sandbox = try Sandbox("apideploy")
+        try sandbox.run("domains:set-global", "dokku.test")
+        try sandbox.run("checks:set", "--global", "wait-to-retire", "0")
+        let proxy = try DaemonProcess(sandbox, https: true)
+        let app = uniqueApp("apidep")
+        #expect(try sandbox.run("apps:create", app).status == 0)
+        let full = try #require(try sandbox.run("api:tokens:create", "deployer").stdout.split(separator: "\n").last.map(String.init))
+        let readOnly = try #require(try sandbox.run("api:tokens:create", "--read-only", "viewer").stdout.split(separator: "\n").last.map(String.init))
+        let server = try Server(sandbox)
+
+        let work = sandbox.root + "/work"
+        func tarball(_ version: String) throws -> String {
+            let tree = work + "/\(version)/project"
+            try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+            for (path, content) in DeployTests.versionApp(version) { try content.write(toFile: tree + "/" + path, atomically: true, encoding: .utf8) }
+            try Shell.which("tar", ["-cf", work + "/\(version).tar", "-C", work + "/\(version)", "project"])
+            return work + "/\(version).tar"
+        }
+        let first = try tarball("from-api")
+        #expect(try server.request("POST", "/api/v1/apps/\(app)/deploys", token: readOnly, headers: ["Content-Type: application/x-tar"]).status == 403)
+        #expect(try server.request("POST", "/api/v1/apps/\(app)/deploys", token: full, headers: ["Content-Type: text/plain"]).status == 415)
+
+        // The events come as the build writes them: the first is read before the release exists.
+        let upload = Process()
+        upload.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        upload.arguments = ["-sS", "-N", "--max-time", "300", "-H", "Authorization: Bearer \(full)", "-H", "Content-Type: application/x-tar",
+            "--data-binary", "@" + first, "http://127.0.0.1:\(server.port)/api/v1/apps/\(app)/deploys"]
+        let events = Pipe()
+        upload.standardOutput = events
+        try upload.run()
+        var received = Data()
+        while !String(decoding: received, as: UTF8.self).contains("event: output\ndata: ") {
+            let chunk = events.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            received.append(chunk)
+        }
+        let releasesAtFirstEvent = try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(app)'")
+        received.append(events.fileHandleForReading.readDataToEndOfFile())
+        upload.waitUntilExit()
+        let stream = String(decoding: received, as: UTF8.self)
+        #expect(releasesAtFirstEvent == "0", "the first event came before the build ended: \(stream)")
+        #expect(stream.hasPrefix("event: output\ndata: {\"line\":\"-----> Fetching tar file from stdin\",\"stream\":\"stdout\"}\n\n"), "\(stream)")
+        #expect(stream.hasSuffix("event: done\ndata: {\"ok\":true,\"release\":1,\"status\":0}\n\n"), "\(stream)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "from-api")
+
+        // Asked for JSON only, the client gets the outcome at the end.
+        let second = try server.request("POST", "/api/v1/apps/\(app)/deploys", token: full, body: nil,
+            headers: ["Content-Type: application/gzip", "Accept: application/json"], file: try {
+                try Shell.which("gzip", ["-k", try tarball("second")])
+                return work + "/second.tar.gz"
+            }())
+        #expect(second.status == 200 && second.body.hasPrefix("{\"ok\":true,\"output\":\"-----> Fetching tar.gz file from stdin"), "\(second)")
+        #expect(second.body.hasSuffix(",\"release\":2}\n"), "\(second)")
+        #expect(proxy.get("\(app).dokku.test")?.body == "second")
+
+        // Too large: refused before the command runs, the running release untouched.
+        #expect(try sandbox.run("git:set", app, "archive-max-size", "100").status == 0)
+        let large = try server.request("POST", "/api/v1/apps/\(app)/deploys", token: full, headers: ["Content-Type: application/x-tar"], file: first)
+        #expect(large.status == 413 && large.body == "{\"error\":\"Archive exceeds maximum allowed size of 100 bytes\"}\n", "\(large)")
+        #expect(try sandbox.run("git:set", app, "archive-max-size").status == 0)
+
+        // A repository on the server's own disk is refused as it is to an ssh key holder,
+        // by the command itself, and nothing is built.
+        let local = try server.request("POST", "/api/v1/apps/\(app)/deploys", token: full, body: "{\"repository\": \"file://\(work)\"}",
+            headers: ["Accept: application/json"])
+        #expect(local.status == 422 && local.body == "{\"error\":\"Invalid git remote file://\(work): use https, http, git (files on the server only for root at its console)\"}\n", "\(local)")
+        #expect(try server.request("POST", "/api/v1/apps/\(app)/deploys", token: full, body: "{\"repository\": \"https://example.test/r.git\", \"ref\": \"--upload-pack=x\"}").status == 400)
+        #expect(try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(app)'") == "2")
+        let audit = try sandbox.run("api:audit").stdout
+        for line in [" deployer POST /api/v1/apps/\(app)/deploys \(app) tar archive 200", " viewer POST /api/v1/apps/\(app)/deploys \(app) tar archive 403",
+            " deployer POST /api/v1/apps/\(app)/deploys \(app) tar archive 413", " deployer POST /api/v1/apps/\(app)/deploys \(app) file://\(work) 422"]
+        {
+            #expect(audit.contains(line + "\n"), "\(line) in \(audit)")
+        }
+
+        // Ports.
+        let ports = try server.request("GET", "/api/v1/apps/\(app)/ports", token: readOnly)
+        #expect(ports.body == "[{\"container_port\":5000,\"host_port\":80,\"scheme\":\"http\"}]\n", "\(ports)")
+        #expect(try server.request("PUT", "/api/v1/apps/\(app)/ports", token: full, body: "[\"http:8080:5000\"]").status == 200)
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/ports", token: readOnly).body.contains("\"host_port\":8080"))
+        #expect(try server.request("PUT", "/api/v1/apps/\(app)/ports", token: full, body: "[\"--help\"]").body == "{\"error\":\"Invalid port mapping: --help\"}\n")
+        #expect(try server.request("DELETE", "/api/v1/apps/\(app)/ports", token: full, body: "[\"http:8080:5000\"]").status == 200)
+
+        // Checks, certificates, letsencrypt: the reports, as `NS:report --format json`.
+        #expect(try server.request("POST", "/api/v1/apps/\(app)/checks/disable", token: full, body: "{\"process_types\": [\"web\"]}").status == 200)
+        let checks = try #require(json(try server.request("GET", "/api/v1/apps/\(app)/checks", token: readOnly).body) as? [String: Any])
+        #expect(checks["disabled-list"] as? String == "web", "\(checks)")
+        #expect(try server.request("POST", "/api/v1/apps/\(app)/checks/enable", token: full).status == 200)
+        #expect(try server.request("POST", "/api/v1/apps/\(app)/checks/skip", token: full, body: "{\"process_types\": [\"a,b\"]}").status == 400)
+        let certs = try #require(json(try server.request("GET", "/api/v1/apps/\(app)/certs", token: readOnly).body) as? [String: Any])
+        #expect(certs["enabled"] as? String == "false", "\(certs)")
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/letsencrypt", token: readOnly).status == 200)
+        #expect(try server.request("PUT", "/api/v1/apps/\(app)/certs", token: full, body: "{}").status == 415)
+        // A certificate and key, as a tar on the request, as `certs:add` takes them on stdin.
+        let keys = work + "/tls"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        #expect(try Shell.which("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=\(app).dokku.test",
+            "-keyout", keys + "/server.key", "-out", keys + "/server.crt"]).status == 0)
+        try Shell.which("tar", ["-cf", work + "/tls.tar", "-C", keys, "server.crt", "server.key"])
+        let installed = try server.request("PUT", "/api/v1/apps/\(app)/certs", token: full, headers: ["Content-Type: application/x-tar"], file: work + "/tls.tar")
+        #expect(installed.status == 200, "\(installed)")
+        let secured = try #require(json(try server.request("GET", "/api/v1/apps/\(app)/certs", token: readOnly).body) as? [String: Any])
+        #expect(secured["enabled"] as? String == "true" && secured["hostnames"] as? String == "\(app).dokku.test", "\(secured)")
+        #expect(try server.request("DELETE", "/api/v1/apps/\(app)/certs", token: full).status == 200)
+
+        // Services: none here; bad words refused before any command.
+        #expect(try server.request("GET", "/api/v1/services", token: readOnly).body == "[]\n")
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/services", token: readOnly).body == "[]\n")
+        #expect(try server.request("POST", "/api/v1/services", token: full, body: "{\"kind\": \"mysql\", \"name\": \"db\"}").body == "{\"error\":\"Invalid service kind: mysql (postgres or redis)\"}\n")
+        #expect(try server.request("POST", "/api/v1/services", token: full, body: "{\"kind\": \"redis\", \"name\": \"-f\"}").status == 400)
+        #expect(try server.request("DELETE", "/api/v1/services/redis/cache?confirm=cache", token: full).status == 404)
         _ = try? sandbox.run("--force", "apps:destroy", app)
     }
 }

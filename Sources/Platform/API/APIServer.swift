@@ -138,7 +138,7 @@ struct APIServer {
                 if set.isEmpty { return response }
             }
             // Values go on the command's standard input, never on its command line.
-            return try await self.change(context, action, target, ["config:import", "--format", "json", app.rawValue, "-"], input: JSON.encode(set))
+            return try await self.change(context, action, target, ["config:import", "--format", "json", app.rawValue, "-"], input: Data(JSON.encode(set).utf8))
         }
         api.get("apps/:app/domains") { _, context in
             try self.json(try self.store.domains(.app(try self.existingApp(context))))
@@ -189,6 +189,8 @@ struct APIServer {
             guard let version = Int(word.hasPrefix("v") ? String(word.dropFirst()) : word), version > 0 else { throw APIError(.badRequest, "Invalid release version: \(word) (expected vN)") }
             return try await self.change(context, "POST /api/v1/apps/\(app)/releases/v\(version)/rollback", "\(app) v\(version)", ["releases:rollback", app.rawValue, "v\(version)"])
         }
+        addDeploys(to: api)
+        addResources(to: api)
         return router
     }
 
@@ -336,12 +338,8 @@ struct APIServer {
     }
 
     /// Runs a command for a change, after checking the token may change things; audits it.
-    func change(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], input: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
-        guard let token = context.token else { throw APIError(.unauthorized, "No token") }
-        guard !token.readOnly else {
-            try store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: 403))
-            throw APIError(.forbidden, "Token \(token.name) is read-only")
-        }
+    func change(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], input: Data? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        let token = try fullToken(context, action, target)
         let result = try await Task.detached { try self.run(words, input: input) }.value
         let answer: HTTPResponse.Status = result.status == 0 ? status : (result.message.contains("does not exist") ? .notFound : .unprocessableContent)
         try store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: Int(answer.code)))
@@ -350,20 +348,40 @@ struct APIServer {
         return try json(Done(ok: true, output: result.output), status: answer)
     }
 
+    /// The request's token, which must be a full one; a read-only token's attempt is audited.
+    func fullToken(_ context: RequestContext, _ action: String, _ target: String) throws -> APITokenRecord {
+        guard let token = context.token else { throw APIError(.unauthorized, "No token") }
+        guard !token.readOnly else {
+            try store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: 403))
+            throw APIError(.forbidden, "Token \(token.name) is read-only")
+        }
+        return token
+    }
+
+    /// The environment commands run in: this server's, which configured it, marked as a
+    /// token holder's call, so a command refuses what it refuses an ssh key holder (server
+    /// paths as inputs, root-only commands).
+    var commandEnvironment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["DOKKULITE_REMOTE_CALLER"] = "api"
+        return environment
+    }
+
     /// The command's exit status, its output, and its first error line without Dokku's
     /// ` !     ` mark.
-    private func run(_ words: [String], input: String?) throws -> (status: Int32, output: String, message: String) {
-        // The environment that configured this server configures the command.
-        let result = try Subprocess.run(program, words, environment: ProcessInfo.processInfo.environment, input: input.map { Data($0.utf8) })
+    func run(_ words: [String], input: Data?) throws -> (status: Int32, output: String, message: String) {
+        let result = try Subprocess.run(program, words, environment: commandEnvironment, input: input)
         let lines = result.stderr.split(separator: "\n").map { $0.hasPrefix(" !     ") ? String($0.dropFirst(7)) : String($0) }
         return (result.status, result.stdout, lines.first { !$0.isEmpty } ?? "The command failed")
     }
 
     // MARK: JSON
 
-    private func body<T: Decodable>(_ request: Request, as type: T.Type) async throws -> T {
+    /// The request's JSON body as `type`; `empty` when there is none and that is allowed.
+    func body<T: Decodable>(_ request: Request, as type: T.Type, orEmpty empty: T? = nil) async throws -> T {
         var request = request
         let buffer = try await request.collectBody(upTo: 64 * 1024)
+        if buffer.readableBytes == 0, let empty { return empty }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch {
@@ -371,7 +389,7 @@ struct APIServer {
         }
     }
 
-    private func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: JSON.encode(value) + "\n")))
     }
 }

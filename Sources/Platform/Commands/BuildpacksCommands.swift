@@ -26,7 +26,7 @@ private func buildpackURL(_ text: String?, context: Context) throws -> String {
     guard let reference = BuildpackReference(text), BuildpackReference.isDokkuForm(text) || serverURL else {
         throw CommandError("Invalid buildpack specified: \(text)")
     }
-    if context.settings.overSSH, reference.reach == .server {
+    if context.settings.remoteCaller, reference.reach == .server {
         throw CommandError("Invalid buildpack specified: \(text) (over ssh, a buildpack URL must use https, http or git)")
     }
     return reference.url

@@ -25,7 +25,7 @@ struct CertsAdd: Command {
         let app = try context.existingApp(app)
         let crt: [UInt8], keyBytes: [UInt8]
         if let certificate, let key {
-            guard !context.settings.overSSH else {
+            guard !context.settings.remoteCaller else {
                 throw CommandError("certs:add reads files on the server only for root at its console; over ssh, send a tarball of server.crt and server.key on stdin")
             }
             // As Dokku's test -r: a file the dokku user cannot read is not found.

@@ -186,7 +186,7 @@ struct ConfigImport: Command {
             context.output.step("Reading config vars from stdin")
             data = FileHandle.standardInput.readDataToEndOfFile()
         } else {
-            guard !context.settings.overSSH else {
+            guard !context.settings.remoteCaller else {
                 throw CommandError("config:import reads a file on the server only for root at its console; over ssh, send it on stdin: config:import APP < .env")
             }
             data = Data(try CommandLineFile.read(source, limit: 1 << 20))

@@ -117,7 +117,7 @@ struct GitFromArchive: Command {
             throw CommandError("Please specify an archive url or -- to fetch the archive from stdin")
         }
         if location != "--", location != "-" {
-            try RemoteSource.check(location, what: "archive url", allowingFiles: !context.settings.overSSH)
+            try RemoteSource.check(location, what: "archive url", allowingFiles: !context.settings.remoteCaller)
         }
         // Root's alone while the archive is unpacked in it.
         let work = NSTemporaryDirectory() + "dokkulite-archive-\(UUID().uuidString)"
@@ -133,7 +133,7 @@ struct GitFromArchive: Command {
             FileManager.default.createFile(atPath: archive, contents: data)
         } else {
             context.output.step("Downloading \(archiveType) file from \(location)")
-            let download = try Subprocess.run("/usr/bin/curl", RemoteSource.curlArguments(output: archive, url: location, allowingFiles: !context.settings.overSSH))
+            let download = try Subprocess.run("/usr/bin/curl", RemoteSource.curlArguments(output: archive, url: location, allowingFiles: !context.settings.remoteCaller))
             guard download.status == 0 else { throw CommandError("Unable to download \(location): \(download.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
         }
         try ArchiveCheck.before(archive: archive, type: archiveType, limits: ArchiveCheck.limits(app, store: context.store()))
@@ -213,7 +213,7 @@ struct GitSync: Command {
     func run(in context: Context) throws {
         let app = try context.existingApp(app)
         guard let remote, !remote.isEmpty else { throw CommandError("Missing GIT_REMOTE parameter") }
-        try RemoteSource.check(remote, what: "git remote", allowingFiles: !context.settings.overSSH, schemes: RemoteSource.gitSchemes)
+        try RemoteSource.check(remote, what: "git remote", allowingFiles: !context.settings.remoteCaller, schemes: RemoteSource.gitSchemes)
         let repository = AppRepository(context: context, app: app)
         let git = try repository.ensure()
         let before = try repository.deployRevision()

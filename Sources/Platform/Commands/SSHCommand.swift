@@ -18,7 +18,7 @@ struct SSHCommand: Command {
     func run(in context: Context) throws {
         // The crash handler is already in place: `main` installs it for the ssh entry.
         var settings = context.settings
-        settings.overSSH = true
+        settings.remoteCaller = true
         let original = ProcessInfo.processInfo.environment["SSH_ORIGINAL_COMMAND"] ?? ""
         let words: [String]
         do {

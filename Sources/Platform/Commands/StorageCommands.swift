@@ -161,7 +161,7 @@ extension StorageRegistry {
             throw CommandError("\(flag) is only supported when the storage entry uses the default host path (\(defaultHostPath(entry.name))); omit \(flag) and manage \(host) manually")
         }
         // Over ssh, server paths are not inputs: an entry's directory is under the storage root.
-        if context.settings.overSSH, host.hasPrefix("/"), relativeToStorage(host) == nil {
+        if context.settings.remoteCaller, host.hasPrefix("/"), relativeToStorage(host) == nil {
             throw CommandError("Host path \(host) is outside the storage root \(paths.storage): over ssh, an entry's directory is there (omit the path)")
         }
     }
@@ -567,7 +567,7 @@ struct StorageMount: Command {
         }
         // Over ssh, storage lives under the storage root: an entry the administrator made
         // elsewhere is mounted from the console.
-        if context.settings.overSSH, registry.relativeToStorage(registry.hostDirectory(entry)) == nil {
+        if context.settings.remoteCaller, registry.relativeToStorage(registry.hostDirectory(entry)) == nil {
             throw CommandError("storage entry \"\(entry.name)\" is outside the storage root \(context.settings.paths.storage): mount it from the server's console")
         }
         let container = try StorageMounts.parse("/x:" + containerDirectory).container_path
@@ -612,7 +612,7 @@ struct StorageMount: Command {
             throw CommandError("Host path / cannot be mounted")
         }
         // Over ssh, server paths are not inputs: storage lives under the storage root.
-        if context.settings.overSSH, !inStorage {
+        if context.settings.remoteCaller, !inStorage {
             throw CommandError("Host path \(mount.host_path) is outside the storage root \(paths.storage): over ssh, mount a directory there (storage:create NAME) or a bare name")
         }
         // The app's own tree is /app, as on Heroku: a mount may go inside it

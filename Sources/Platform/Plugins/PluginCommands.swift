@@ -4,7 +4,7 @@ import Foundation
 
 /// Installing plugins changes what runs as root: only root on the server may do it.
 private func requirePluginAdmin(_ context: Context) throws {
-    guard !context.settings.overSSH, getuid() == 0 else {
+    guard !context.settings.remoteCaller, getuid() == 0 else {
         throw CommandError("plugin:install, enable, disable and uninstall must be run as root on the server")
     }
 }

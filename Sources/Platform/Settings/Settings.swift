@@ -50,9 +50,10 @@ struct Settings: Sendable {
     /// How long one certificate order may take, in seconds (`DOKKULITE_ACME_TIMEOUT`).
     var acmeTimeout: Double
 
-    /// Whether the command came through the ssh entry (an ssh key holder, not root at the
-    /// server's console): then server paths are not inputs and root-only commands refuse.
-    var overSSH: Bool
+    /// Whether the command came from an ssh key holder (the ssh entry) or an API token
+    /// holder (the API runs its commands with `DOKKULITE_REMOTE_CALLER` set), not from root
+    /// at the server's console: then server paths are not inputs and root-only commands refuse.
+    var remoteCaller: Bool
 
     /// The port range as systemd's bind rules take it.
     var reservedPorts: ClosedRange<UInt16> { UInt16(portRange.lowerBound)...UInt16(portRange.upperBound) }
@@ -94,7 +95,7 @@ struct Settings: Sendable {
         keepReleases = environment["DOKKULITE_KEEP_RELEASES"].flatMap { Int($0) }.map { max(1, $0) } ?? 5
         // sshd sets SSH_ORIGINAL_COMMAND for a forced command, and the sudo rule keeps it:
         // the git hook a push runs has it too.
-        overSSH = processEnvironment["SSH_ORIGINAL_COMMAND"] != nil
+        remoteCaller = processEnvironment["SSH_ORIGINAL_COMMAND"] != nil || processEnvironment["DOKKULITE_REMOTE_CALLER"] != nil
         userPrefix = environment["DOKKULITE_USER_PREFIX"].flatMap { $0.isEmpty ? nil : $0 } ?? (rootSlice == "dokkulite" ? "dl-" : "\(rootSlice)-")
     }
 
