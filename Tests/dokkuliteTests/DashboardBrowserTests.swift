@@ -4,13 +4,14 @@ import TestSupport
 
 /// The dashboard in a real browser: Debian's headless Chromium, driven over WebDriver by
 /// chromedriver, against `api:serve` of a sandbox with a deployed app. It logs in with a
-/// token, sees the app and its charts, scales it, rolls it back, and logs out; the
+/// token, sees the app and its charts, scales it, rolls it back, sets a config var, watches
+/// its log lines arrive, and logs out; the
 /// screenshots go to `DOKKULITE_TEST_OUTPUT` (default `/tmp/dokkulite-test-output`)/dashboard.
 @Suite(.serialized) struct DashboardBrowserTests {
     /// Drives the browser through the steps and prints one JSON object of what it saw.
     static let driver = #"""
         import json, sys, time, urllib.request, base64
-        port, base, token, app, out = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+        port, base, token, app, out, proxy = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
         def call(method, path, body=None):
             data = None if body is None else json.dumps(body).encode()
             request = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=data, method=method, headers={"Content-Type": "application/json"})
@@ -58,6 +59,27 @@ import TestSupport
             call("POST", s + "/element/%s/click" % find("form[action$=rollback] button"), {})
             seen["rolled_back"] = wait_for("<td>v1</td><td>current</td>")
             shot("app-after")
+            # The config editor: a var set by form, shown masked until revealed.
+            call("POST", s + "/element/%s/value" % find("form.setvar input[name=key]"), {"text": "GREETING"})
+            call("POST", s + "/element/%s/value" % find("form.setvar input[name=value]"), {"text": "hello-from-browser"})
+            call("POST", s + "/element/%s/click" % find("form.setvar button"), {})
+            seen["config_set"] = wait_for("<th>GREETING</th>")
+            seen["config_masked"] = "hello-from-browser" not in source()
+            call("POST", s + "/element/%s/click" % find('a[href$="reveal=config#config"]'), {})
+            seen["config_revealed"] = wait_for("hello-from-browser")
+            # Live logs: a request's line appears in the panel without a reload.
+            marker = "/live-%d" % int(time.time() * 1000)
+            seen["live_log"] = False
+            for _ in range(60):
+                try:
+                    urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%s%s" % (proxy, marker), headers={"Host": app + ".dokku.test"}), timeout=5).read()
+                except Exception:
+                    pass
+                if marker in source():
+                    seen["live_log"] = True
+                    break
+                time.sleep(0.5)
+            shot("app-logs")
             call("POST", s + "/window/rect", {"width": 390, "height": 844})
             shot("app-phone")
             call("POST", s + "/element/%s/click" % find("form[action$=logout] button"), {})
@@ -80,9 +102,15 @@ import TestSupport
         sandbox.environment["DOKKULITE_METRICS_INTERVAL"] = "1"
         let proxy = try DaemonProcess(sandbox)
         let app = uniqueApp("dash")
-        let source = try AppSource(sandbox, files: DeployTests.versionApp("v1"))
+        // The app logs each request (Python's own request log), for the log panel.
+        func files(_ version: String) -> [String: String] {
+            var files = DeployTests.versionApp(version)
+            files["server.py"] = files["server.py"]!.replacingOccurrences(of: "    def log_message(self, *a): pass\n", with: "")
+            return files
+        }
+        let source = try AppSource(sandbox, files: files("v1"))
         #expect(try source.push(app).status == 0)
-        try source.commit(DeployTests.versionApp("v2"), message: "v2")
+        try source.commit(files("v2"), message: "v2")
         #expect(try source.push(app).status == 0)
         let token = try #require(try sandbox.run("api:tokens:create", "browser").stdout.split(separator: "\n").last.map(String.init))
         let server = try APITests.Server(sandbox)
@@ -108,16 +136,18 @@ import TestSupport
         }
         #expect(eventually(timeout: .seconds(20)) { canConnect(driverPort) })
         // Bounded: a browser that stops answering fails the test instead of holding it.
-        let run = try Shell.run("/usr/bin/timeout", ["--kill-after=5", "180", "/usr/bin/python3", "-c", Self.driver, String(driverPort), "http://127.0.0.1:\(server.port)", token, app, output], environment: nil)
+        let run = try Shell.run("/usr/bin/timeout", ["--kill-after=5", "180", "/usr/bin/python3", "-c", Self.driver, String(driverPort), "http://127.0.0.1:\(server.port)", token, app, output, String(proxy.port)], environment: nil)
         #expect(run.status == 0, "\(run)")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Bool], "\(run)")
-        for step in ["redirected_to_login", "bad_token_refused", "apps_page", "app_page", "chart_has_line", "scaled", "rolled_back", "logged_out", "login_again_needed"] {
+        for step in ["redirected_to_login", "bad_token_refused", "apps_page", "app_page", "chart_has_line", "scaled", "rolled_back", "config_set", "config_masked", "config_revealed", "live_log", "logged_out", "login_again_needed"] {
             #expect(seen[step] == true, "\(step): \(seen)")
         }
         #expect(try sandbox.sql("SELECT version FROM release WHERE app = '\(app)' AND status = 'current'") == "1")
         let audit = try sandbox.run("api:audit").stdout
         #expect(audit.contains(" browser POST /apps/\(app)/scale \(app) web=2 200") && audit.contains(" browser POST /apps/\(app)/rollback \(app) v1 200"), "\(audit)")
-        for name in ["login", "apps", "app", "app-after", "app-phone"] {
+        #expect(audit.contains(" browser POST /apps/\(app)/config \(app) GREETING 200"), "\(audit)")
+        #expect(try sandbox.run("config:get", app, "GREETING").stdout == "hello-from-browser\n")
+        for name in ["login", "apps", "app", "app-after", "app-logs", "app-phone"] {
             #expect(((try? FileManager.default.attributesOfItem(atPath: "\(output)/\(name).png")[.size] as? Int) ?? 0) > 5_000, "\(name).png")
         }
         _ = try? sandbox.run("--force", "apps:destroy", app)

@@ -126,19 +126,7 @@ struct APIServer {
         api.patch("apps/:app/config") { request, context in
             let app = try self.existingApp(context)
             let changes = try await self.body(request, as: [String: String?].self)
-            guard !changes.isEmpty else { throw APIError(.badRequest, "No config vars given") }
-            for key in changes.keys where !ConfigVars.isValidKey(key) { throw APIError(.badRequest, "Invalid config key: \(key)") }
-            let unset = changes.filter { $0.value == nil }.keys.sorted()
-            let set = changes.compactMapValues { $0 }
-            let action = "PATCH /api/v1/apps/\(app)/config", target = "\(app) \(changes.keys.sorted().joined(separator: ","))"
-            if !unset.isEmpty {
-                // One restart for the whole change: the import after it restarts.
-                let words = ["config:unset"] + (set.isEmpty ? [] : ["--no-restart"]) + [app.rawValue] + unset
-                let response = try await self.change(context, action, target, words)
-                if set.isEmpty { return response }
-            }
-            // Values go on the command's standard input, never on its command line.
-            return try await self.change(context, action, target, ["config:import", "--format", "json", app.rawValue, "-"], input: Data(JSON.encode(set).utf8))
+            return try await self.changeConfig(context, app, changes, action: "PATCH /api/v1/apps/\(app)/config")
         }
         api.get("apps/:app/domains") { _, context in
             try self.json(try self.store.domains(.app(try self.existingApp(context))))
@@ -346,6 +334,23 @@ struct APIServer {
         guard result.status == 0 else { throw APIError(answer, result.message) }
         struct Done: Encodable { var ok: Bool; var output: String }
         return try json(Done(ok: true, output: result.output), status: answer)
+    }
+
+    /// Sets (a value) and unsets (nil) config vars with one restart: `config:unset
+    /// --no-restart`, then `config:import` with the values on its standard input, never on
+    /// its command line.
+    func changeConfig(_ context: RequestContext, _ app: AppName, _ changes: [String: String?], action: String) async throws -> Response {
+        guard !changes.isEmpty else { throw APIError(.badRequest, "No config vars given") }
+        for key in changes.keys where !ConfigVars.isValidKey(key) { throw APIError(.badRequest, "Invalid config key: \(key)") }
+        let unset = changes.filter { $0.value == nil }.keys.sorted()
+        let set = changes.compactMapValues { $0 }
+        let target = "\(app) \(changes.keys.sorted().joined(separator: ","))"
+        if !unset.isEmpty {
+            let words = ["config:unset"] + (set.isEmpty ? [] : ["--no-restart"]) + [app.rawValue] + unset
+            let response = try await change(context, action, target, words)
+            if set.isEmpty { return response }
+        }
+        return try await change(context, action, target, ["config:import", "--format", "json", app.rawValue, "-"], input: Data(JSON.encode(set).utf8))
     }
 
     /// The request's token, which must be a full one; a read-only token's attempt is audited.

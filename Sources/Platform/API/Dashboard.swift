@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import Proxy
+import Supervisor
 import Synchronization
 
 /// The dashboard: server-rendered pages over the same store and commands as the API, with
@@ -43,7 +44,7 @@ struct Dashboard {
         router.get("apps/:app") { request, context in
             let app = try self.server.existingApp(context)
             let range = request.uri.queryParameters["range"] == "24h" ? 86_400 : 3600
-            return try self.appPage(app, context, range: range)
+            return try self.appPage(app, context, range: range, reveal: request.uri.queryParameters["reveal"] == "config")
         }
         router.post("apps/:app/rollback") { request, context in
             let form = try await self.checked(request, context)
@@ -58,6 +59,26 @@ struct Dashboard {
                 throw APIError(.badRequest, "Invalid scale")
             }
             return try await self.act(context, app, "POST /apps/\(app)/scale", "\(app) \(type)=\(count)", ["ps:scale", app.rawValue, "\(type)=\(count)"])
+        }
+        router.post("apps/:app/config") { request, context in
+            let form = try await self.checked(request, context)
+            let app = try self.server.existingApp(context)
+            guard let key = form["key"], !key.isEmpty else { throw APIError(.badRequest, "No config key given") }
+            let change: [String: String?] = form["unset"] == "1" ? [key: nil] : [key: form["value"] ?? ""]
+            _ = try await self.server.changeConfig(context, app, change, action: "POST /apps/\(app)/config")
+            return Response(status: .seeOther, headers: [.location: "/apps/\(app)#config"])
+        }
+        // The app's new log lines, for the page's log panel (the API's stream, behind the
+        // session's cookie: EventSource sends no Authorization header).
+        router.get("apps/:app/logs") { _, context in
+            let app = try self.server.existingApp(context)
+            let owner = try ProcessManager(self.server.context()).userID(of: app)
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: .init { writer in try await APIServer.streamLogs(LogFilter(app: app, processType: nil), owner: owner, count: 0, follow: true, to: &writer) })
+        }
+        router.get("assets/dashboard.js") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=3600"], body: .init(byteBuffer: ByteBuffer(string: Self.script)))
         }
         router.post("apps/:app/restart") { request, context in
             _ = try await self.checked(request, context)
@@ -89,7 +110,7 @@ struct Dashboard {
         return page("Apps", table, context: context)
     }
 
-    private func appPage(_ app: AppName, _ context: APIServer.RequestContext, range: Int) throws -> Response {
+    private func appPage(_ app: AppName, _ context: APIServer.RequestContext, range: Int, reveal: Bool) throws -> Response {
         let store = server.store
         let csrf = context.session?.csrf ?? ""
         let readOnly = context.token?.readOnly != false
@@ -129,7 +150,43 @@ struct Dashboard {
         }
         body += "</tbody></table>"
         body += "<h2>Domains</h2><ul>" + (try store.domains(.app(app))).map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>"
-        return page(app.rawValue, body, context: context)
+        body += try configSection(app, csrf: csrf, readOnly: readOnly, reveal: reveal)
+        body += try logsSection(app)
+        return page(app.rawValue, body, context: context, script: true)
+    }
+
+    /// Config vars: masked unless a full token asks to see them; set and unset by form.
+    private func configSection(_ app: AppName, csrf: String, readOnly: Bool, reveal: Bool) throws -> String {
+        let config = try server.store.config(.app(app)).sorted { $0.key < $1.key }
+        var html = "<h2 id=config>Config</h2>"
+        if !readOnly { html += reveal ? "<p><a href=\"/apps/\(app)#config\">Hide values</a></p>" : "<p><a href=\"/apps/\(app)?reveal=config#config\">Reveal values</a></p>" }
+        html += "<table class=config><tbody>"
+        for (key, value) in config {
+            html += "<tr><th>\(HTML.escape(key))</th><td class=value>\(reveal && !readOnly ? HTML.escape(value) : "********")</td><td>"
+            if !readOnly {
+                html += "<form method=post action=\"/apps/\(app)/config\" class=inline>\(hidden(csrf))<input type=hidden name=key value=\"\(HTML.escape(key))\">"
+                html += "<input type=hidden name=unset value=1><button aria-label=\"Unset \(HTML.escape(key))\">Unset</button></form>"
+            }
+            html += "</td></tr>"
+        }
+        html += "</tbody></table>"
+        if config.isEmpty { html += "<p>No config vars.</p>" }
+        if !readOnly {
+            html += "<form method=post action=\"/apps/\(app)/config\" class=setvar>\(hidden(csrf))"
+            html += "<input name=key required placeholder=KEY pattern=\"[A-Za-z_][A-Za-z0-9_]*\" aria-label=Key autocomplete=off>"
+            html += "<input name=value placeholder=value aria-label=Value autocomplete=off><button>Set</button></form>"
+            html += "<p><small>Setting or unsetting a var restarts the app, as <code>config:set</code> does.</small></p>"
+        }
+        return html
+    }
+
+    /// The app's last lines; with JavaScript, new ones as they come.
+    private func logsSection(_ app: AppName) throws -> String {
+        let filter = LogFilter(app: app, processType: nil)
+        let owner = try ProcessManager(server.context()).userID(of: app)
+        let lines = (try? filter.recent(50, in: try Journal(), owner: owner)) ?? []
+        let text = lines.map { "\(Journal.rfc3339($0.timestamp)) \(filter.dyno($0.identifier)): \($0.message)\n" }.joined()
+        return "<h2>Logs</h2><pre class=logs data-follow=\"/apps/\(app)/logs\">\(HTML.escape(text))</pre>"
     }
 
     /// The machine: disk, memory and load, the proxy's unit, the services.
@@ -170,7 +227,7 @@ struct Dashboard {
     }
 
     /// A whole page.
-    private func page(_ title: String, _ body: String, context: APIServer.RequestContext? = nil) -> Response {
+    private func page(_ title: String, _ body: String, context: APIServer.RequestContext? = nil, script: Bool = false) -> Response {
         var header = "<header><a href=\"/\" class=brand>dokkulite</a>"
         if let context, let token = context.token {
             header += "<a href=\"/server\" style=\"color:#fff\">Server</a><span>\(HTML.escape(token.name))\(token.readOnly ? " (read-only)" : "")</span>"
@@ -179,12 +236,12 @@ struct Dashboard {
         header += "</header>"
         let html = """
             <!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width, initial-scale=1">
-            <title>\(HTML.escape(title)) · dokkulite</title><style>\(Self.style)</style></head>
+            <title>\(HTML.escape(title)) · dokkulite</title><style>\(Self.style)</style>\(script ? "<script src=\"/assets/dashboard.js\" defer></script>" : "")</head>
             <body>\(header)<main><h1>\(HTML.escape(title))</h1>\(body)</main></body></html>
             """
         return Response(
             status: .ok,
-            headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"],
+            headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"],
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
@@ -195,6 +252,25 @@ struct Dashboard {
         td.n{text-align:right}.inline{display:inline-block;margin:.5em .5em .5em 0}input[type=number]{width:4em}button{cursor:pointer}
         .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(18em,1fr));gap:1em}.charts svg{background:#fff;width:100%;height:auto}
         .login{display:grid;gap:.8em;max-width:24em}.login input{width:100%;padding:.4em}.error{color:#b00020}
+        .config td.value{font-family:monospace;white-space:pre-wrap;word-break:break-all}.setvar{display:flex;flex-wrap:wrap;gap:.5em;margin:.8em 0}
+        pre.logs{background:#10141c;color:#d8dee9;padding:.8em;max-height:24em;overflow:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}
+        """
+
+    /// The page's one script, progressive: without it the page still shows the last lines.
+    /// It follows the app's log as server-sent events, appending each line as text.
+    static let script = """
+        "use strict";
+        for (const panel of document.querySelectorAll("pre[data-follow]")) {
+          panel.scrollTop = panel.scrollHeight;
+          const source = new EventSource(panel.dataset.follow);
+          source.onmessage = (event) => {
+            const line = JSON.parse(event.data);
+            const atEnd = panel.scrollTop + panel.clientHeight >= panel.scrollHeight - 4;
+            panel.append(document.createTextNode(`${line.time} ${line.process}: ${line.message}\\n`));
+            while (panel.childNodes.length > 500) panel.firstChild.remove();
+            if (atEnd) panel.scrollTop = panel.scrollHeight;
+          };
+        }
         """
 
     // MARK: Helpers
