@@ -104,7 +104,13 @@ extension ProcessSpec {
     /// The transient unit properties for this process, supervised: what it runs and as
     /// whom, its standard streams on the journal, and its restart policy.
     package var unitProperties: [(String, BusValue)] {
-        processProperties + journalProperties + supervisionProperties
+        processProperties + journalProperties + supervisionProperties + accountingProperties
+    }
+
+    /// systemd counts the bytes the unit's sockets receive and send (`IPIngressBytes`,
+    /// `IPEgressBytes`), for the metrics; CPU and memory it counts already.
+    package var accountingProperties: [(String, BusValue)] {
+        [("IPAccounting", .bool(true))]
     }
 
     /// Standard input from /dev/null, output and errors to the journal.

@@ -91,6 +91,8 @@ package final class Supervisor {
         if let memory = service["MemoryCurrent"]?.integerValue, memory != UInt64.max { status.memoryBytes = memory }
         status.restarts = service["NRestarts"]?.integerValue.map(Int.init) ?? 0
         if let cpu = service["CPUUsageNSec"]?.integerValue, cpu != UInt64.max { status.cpuNanoseconds = cpu }
+        if let received = service["IPIngressBytes"]?.integerValue, received != UInt64.max { status.receivedBytes = received }
+        if let sent = service["IPEgressBytes"]?.integerValue, sent != UInt64.max { status.sentBytes = sent }
         if let started = service["ExecMainStartTimestamp"]?.integerValue, started > 0 { status.startedAtMicroseconds = started }
         status.result = service["Result"]?.stringValue ?? ""
         status.exitStatus = service["ExecMainStatus"].flatMap { if case .int32(let v) = $0 { Int(v) } else { nil } }
@@ -201,6 +203,9 @@ package struct UnitStatus: Sendable, Equatable {
     package var memoryBytes: UInt64?
     /// CPU time used by the unit's processes (cgroup accounting), when systemd counts it.
     package var cpuNanoseconds: UInt64?
+    /// Bytes the unit's sockets received and sent (IP accounting), when systemd counts them.
+    package var receivedBytes: UInt64?
+    package var sentBytes: UInt64?
     package var restarts = 0
     /// CLOCK_REALTIME microseconds of the last start.
     package var startedAtMicroseconds: UInt64?

@@ -231,6 +231,11 @@ import TestSupport
         }
         let memory = lines.first { $0.hasPrefix("dokkulite_process_memory_bytes{app=\"\(app)\",process=\"web.1\"} ") }
         #expect((memory?.split(separator: " ").last.flatMap { UInt64($0) } ?? 0) > 1_000_000, "\(String(describing: memory))")
+        // systemd's IP accounting of the unit: the proxy's requests in, the responses out.
+        for direction in ["receive", "transmit"] {
+            let line = lines.first { $0.hasPrefix("dokkulite_process_network_\(direction)_bytes_total{app=\"\(app)\",process=\"web.1\"} ") }
+            #expect((line?.split(separator: " ").last.flatMap { UInt64($0) } ?? 0) > 500, "\(String(describing: line))")
+        }
         let tenSeconds = lines.first { $0.hasPrefix("dokkulite_http_request_duration_seconds_bucket{app=\"\(app)\",le=\"10\"} ") }
         #expect(tenSeconds?.hasSuffix(" 7") == true, "\(String(describing: tenSeconds))")
 
@@ -244,6 +249,7 @@ import TestSupport
         #expect(series.compactMap { $0["client_errors"] as? Int }.reduce(0, +) == 2 && series.compactMap { $0["server_errors"] as? Int }.reduce(0, +) == 0, "\(series)")
         #expect((series.last?["memory_bytes"] as? Int ?? 0) > 1_000_000, "\(series)")
         #expect(series.contains { ($0["p95_ms"] as? Double ?? 0) > 0 }, "\(series)")
+        #expect(series.contains { ($0["sent_bytes_per_second"] as? Double ?? 0) > 0 && ($0["received_bytes_per_second"] as? Double ?? 0) > 0 }, "\(series)")
         #expect(try server.request("GET", "/api/v1/apps/\(app)/metrics?since=999999", token: token).status == 400)
         _ = try? sandbox.run("--force", "apps:destroy", app)
     }

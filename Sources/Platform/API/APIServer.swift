@@ -237,6 +237,8 @@ struct APIServer {
         var cpu_percent: Double
         var memory_bytes: UInt64
         var restarts: Int
+        var received_bytes_per_second: Double
+        var sent_bytes_per_second: Double
 
         init(_ sample: MetricSample) {
             let seconds = Double(max(1, sample.seconds))
@@ -250,6 +252,8 @@ struct APIServer {
             cpu_percent = (Double(sample.cpuNanoseconds) / (seconds * 1e9) * 10_000).rounded() / 100
             memory_bytes = sample.memoryBytes
             restarts = sample.restarts
+            received_bytes_per_second = (Double(sample.receivedBytes) / seconds * 100).rounded() / 100
+            sent_bytes_per_second = (Double(sample.sentBytes) / seconds * 100).rounded() / 100
         }
     }
 

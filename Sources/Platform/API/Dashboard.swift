@@ -138,6 +138,7 @@ struct Dashboard {
         body += Chart(title: "5xx/s", unit: "", points: series { Double($0.serverErrors) / Double(max(1, $0.seconds)) }, range: range).svg
         body += Chart(title: "CPU", unit: " %", points: series { Double($0.cpuNanoseconds) / Double(max(1, $0.seconds)) / 1e7 }, range: range).svg
         body += Chart(title: "Memory", unit: " MB", points: series { Double($0.memoryBytes) / 1_048_576 }, range: range).svg
+        body += Chart(title: "Network in+out", unit: " kB/s", points: series { Double($0.receivedBytes + $0.sentBytes) / Double(max(1, $0.seconds)) / 1000 }, range: range).svg
         body += "</div>"
         // Releases.
         body += "<h2>Releases</h2><table><thead><tr><th>Release</th><th>Status</th><th>Description</th><th>Created</th><th></th></tr></thead><tbody>"

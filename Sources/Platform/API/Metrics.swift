@@ -3,8 +3,8 @@ import Proxy
 import Supervisor
 
 /// `/metrics` in Prometheus's text format: per app, the proxy's requests by status class
-/// and their durations (a histogram), and per process, its memory, CPU time and restarts
-/// from systemd's accounting of its unit.
+/// and their durations (a histogram), and per process, its memory, CPU time, restarts and
+/// network bytes from systemd's accounting of its unit.
 ///
 /// Written by hand: the values are snapshots read from the proxy and systemd when asked,
 /// not counters this process increments, which is what swift-prometheus's types hold.
@@ -34,13 +34,15 @@ struct MetricsText {
             out += "dokkulite_http_request_duration_seconds_sum{app=\"\(app)\"} \(Self.seconds(counts.microseconds))\n"
             out += "dokkulite_http_request_duration_seconds_count{app=\"\(app)\"} \(counts.requests)\n"
         }
-        var memory = "", cpu = "", restarts = ""
+        var memory = "", cpu = "", restarts = "", received = "", sent = ""
         for (app, processes) in snapshot.processes.sorted(by: { $0.key < $1.key }) {
             for process in processes {
                 let labels = "app=\"\(app)\",process=\"\(process.name)\""
                 if let bytes = process.memoryBytes { memory += "dokkulite_process_memory_bytes{\(labels)} \(bytes)\n" }
                 if let nanoseconds = process.cpuNanoseconds { cpu += "dokkulite_process_cpu_seconds_total{\(labels)} \(Double(nanoseconds) / 1e9)\n" }
                 restarts += "dokkulite_process_restarts_total{\(labels)} \(process.restarts)\n"
+                if let bytes = process.receivedBytes { received += "dokkulite_process_network_receive_bytes_total{\(labels)} \(bytes)\n" }
+                if let bytes = process.sentBytes { sent += "dokkulite_process_network_transmit_bytes_total{\(labels)} \(bytes)\n" }
             }
         }
         out += "# HELP dokkulite_process_memory_bytes Memory of the process's unit (its cgroup), as systemd counts it.\n"
@@ -49,6 +51,10 @@ struct MetricsText {
         out += "# TYPE dokkulite_process_cpu_seconds_total counter\n" + cpu
         out += "# HELP dokkulite_process_restarts_total Times systemd restarted the process since it was started.\n"
         out += "# TYPE dokkulite_process_restarts_total counter\n" + restarts
+        out += "# HELP dokkulite_process_network_receive_bytes_total Bytes the process's unit received over IP (loopback included), as systemd counts them.\n"
+        out += "# TYPE dokkulite_process_network_receive_bytes_total counter\n" + received
+        out += "# HELP dokkulite_process_network_transmit_bytes_total Bytes the process's unit sent over IP (loopback included).\n"
+        out += "# TYPE dokkulite_process_network_transmit_bytes_total counter\n" + sent
         return out
     }
 
@@ -72,6 +78,8 @@ struct MetricsSnapshot: Sendable {
         var memoryBytes: UInt64?
         var cpuNanoseconds: UInt64?
         var restarts: Int
+        var receivedBytes: UInt64?
+        var sentBytes: UInt64?
     }
 
     /// The proxy's counts since it started, by app (apps only: not the API's own route).
@@ -90,7 +98,8 @@ struct MetricsSnapshot: Sendable {
             for instance in try store.instances(app.name) where instance.state == .running {
                 guard let status = try supervisor.status(of: instance.unit) else { continue }
                 snapshot.processes[app.name.rawValue, default: []].append(
-                    Process(name: "\(instance.processType).\(instance.number)", unit: instance.unit, memoryBytes: status.memoryBytes, cpuNanoseconds: status.cpuNanoseconds, restarts: status.restarts))
+                    Process(name: "\(instance.processType).\(instance.number)", unit: instance.unit, memoryBytes: status.memoryBytes, cpuNanoseconds: status.cpuNanoseconds, restarts: status.restarts,
+                        receivedBytes: status.receivedBytes, sentBytes: status.sentBytes))
             }
         }
         return snapshot
@@ -113,11 +122,13 @@ struct MetricsHistory {
             let processes = snapshot.processes[app] ?? []
             let earlier = Dictionary((previous.processes[app] ?? []).map { ($0.unit, $0) }, uniquingKeysWith: { a, _ in a })
             let cpu = processes.reduce(UInt64(0)) { $0 + delta($1.cpuNanoseconds ?? 0, earlier[$1.unit]?.cpuNanoseconds) }
+            let received = processes.reduce(UInt64(0)) { $0 + delta($1.receivedBytes ?? 0, earlier[$1.unit]?.receivedBytes) }
+            let sent = processes.reduce(UInt64(0)) { $0 + delta($1.sentBytes ?? 0, earlier[$1.unit]?.sentBytes) }
             return MetricSample(
                 app: app, at: time, seconds: seconds, requests: delta(now.requests, before?.requests),
                 clientErrors: delta(now.byClass[3], before?.byClass[3]), serverErrors: delta(now.byClass[4], before?.byClass[4]),
                 durations: durations, cpuNanoseconds: cpu, memoryBytes: processes.reduce(0) { $0 + ($1.memoryBytes ?? 0) },
-                restarts: processes.reduce(0) { $0 + $1.restarts })
+                restarts: processes.reduce(0) { $0 + $1.restarts }, receivedBytes: received, sentBytes: sent)
         }
     }
 }

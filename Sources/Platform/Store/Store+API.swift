@@ -67,6 +67,12 @@ extension Store {
                 CREATE INDEX metricSample_app_at ON metricSample(app, at);
                 """)
         }
+        migrator.registerMigration("v6-metrics-network") { db in
+            try db.execute(sql: """
+                ALTER TABLE metricSample ADD COLUMN received_bytes INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE metricSample ADD COLUMN sent_bytes INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
     }
 
     /// Records a new token; false when the name is taken.
@@ -141,6 +147,9 @@ struct MetricSample: Sendable, Equatable {
     var cpuNanoseconds: UInt64
     var memoryBytes: UInt64
     var restarts: Int
+    /// Bytes the app's processes received and sent over the network in the interval.
+    var receivedBytes: UInt64 = 0
+    var sentBytes: UInt64 = 0
 }
 
 extension Store {
@@ -150,12 +159,13 @@ extension Store {
             for sample in samples {
                 try db.execute(
                     sql: """
-                        INSERT INTO metricSample (app, at, seconds, requests, client_errors, server_errors, durations, cpu_nanoseconds, memory_bytes, restarts)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO metricSample (app, at, seconds, requests, client_errors, server_errors, durations, cpu_nanoseconds, memory_bytes, restarts, received_bytes, sent_bytes)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         sample.app, sample.at, sample.seconds, Int64(clamping: sample.requests), Int64(clamping: sample.clientErrors), Int64(clamping: sample.serverErrors),
                         sample.durations.map(String.init).joined(separator: " "), Int64(clamping: sample.cpuNanoseconds), Int64(clamping: sample.memoryBytes), sample.restarts,
+                        Int64(clamping: sample.receivedBytes), Int64(clamping: sample.sentBytes),
                     ])
             }
             if let last = samples.map(\.at).max() {
@@ -172,7 +182,8 @@ extension Store {
                     app: row["app"], at: row["at"], seconds: row["seconds"], requests: UInt64(max(0, row["requests"] as Int64)),
                     clientErrors: UInt64(max(0, row["client_errors"] as Int64)), serverErrors: UInt64(max(0, row["server_errors"] as Int64)),
                     durations: (row["durations"] as String).split(separator: " ").compactMap { UInt64($0) },
-                    cpuNanoseconds: UInt64(max(0, row["cpu_nanoseconds"] as Int64)), memoryBytes: UInt64(max(0, row["memory_bytes"] as Int64)), restarts: row["restarts"])
+                    cpuNanoseconds: UInt64(max(0, row["cpu_nanoseconds"] as Int64)), memoryBytes: UInt64(max(0, row["memory_bytes"] as Int64)), restarts: row["restarts"],
+                    receivedBytes: UInt64(max(0, row["received_bytes"] as Int64)), sentBytes: UInt64(max(0, row["sent_bytes"] as Int64)))
             }
         }
     }
