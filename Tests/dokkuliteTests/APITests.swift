@@ -10,15 +10,15 @@ import TestSupport
         let process = Process()
         let port: Int
 
-        init(_ sandbox: Sandbox) throws {
-            port = try freePort()
+        init(_ sandbox: Sandbox, port: Int? = nil) throws {
+            self.port = try port ?? freePort()
             process.executableURL = URL(fileURLWithPath: Binaries.dokkulite)
-            process.arguments = ["api:serve", "--listen", "127.0.0.1:\(port)"]
+            process.arguments = ["api:serve", "--listen", "127.0.0.1:\(self.port)"]
             process.environment = sandbox.environment
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            let port = port
+            let port = self.port
             guard eventually(timeout: .seconds(20), { (try? Self.request(port, "GET", "/api/v1/apps").status) == 401 }) else {
                 stop()
                 throw TestFailure("api:serve did not answer on port \(port)")
@@ -371,5 +371,43 @@ import TestSupport
         #expect(try server.request("POST", "/api/v1/services", token: full, body: "{\"kind\": \"redis\", \"name\": \"-f\"}").status == 400)
         #expect(try server.request("DELETE", "/api/v1/services/redis/cache?confirm=cache", token: full).status == 404)
         _ = try? sandbox.run("--force", "apps:destroy", app)
+    }
+
+    /// The API host through the proxy: plain HTTP until it has a certificate of its own,
+    /// then HTTPS, with plain HTTP sent there; back to plain HTTP when it is removed.
+    @Test func theAPIHostTakesItsOwnCertificate() throws {
+        let sandbox = try Sandbox("apitls")
+        try sandbox.run("domains:set-global", "dokku.test")
+        let apiPort = try freePort()
+        sandbox.environment["DOKKULITE_API_LISTEN"] = "127.0.0.1:\(apiPort)"
+        let proxy = try DaemonProcess(sandbox, https: true)
+        let httpsPort = try #require(proxy.httpsPort)
+        let token = try #require(try sandbox.run("api:tokens:create", "tls").stdout.split(separator: "\n").last.map(String.init))
+        let server = try Server(sandbox, port: apiPort)
+        _ = server
+        let host = "dokkulite.dokku.test"
+        func plain() throws -> String {
+            try Shell.which("curl", ["-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H", "Host: \(host)", "-H", "Authorization: Bearer \(token)",
+                "http://127.0.0.1:\(proxy.port)/api/v1/apps"]).stdout
+        }
+        #expect(try plain() == "200 ", "served over plain HTTP before a certificate")
+
+        let keys = sandbox.root + "/apitls"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        #expect(try Shell.which("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=\(host)", "-addext", "subjectAltName=DNS:\(host)",
+            "-keyout", keys + "/server.key", "-out", keys + "/server.crt"]).status == 0)
+        try handToDokkuUser(keys + "/server.crt", keys + "/server.key")
+        #expect(try sandbox.run("api:certs:add", keys + "/server.crt", keys + "/server.key" + ".missing").stderr == " !     KEY file specified not found, please check file paths\n")
+        let added = try sandbox.run("api:certs:add", keys + "/server.crt", keys + "/server.key")
+        #expect(added.status == 0 && added.stdout == "-----> API certificate installed: https://\(host)/\n", "\(added)")
+        let mode = try FileManager.default.attributesOfItem(atPath: sandbox.root + "/certs/_api/server.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600, "the key is root's alone: \(String(describing: mode))")
+        #expect(try plain().hasPrefix("301 https://\(host)"), "plain HTTP is sent to HTTPS")
+        let secure = try Shell.which("curl", ["-sS", "--max-time", "20", "--cacert", keys + "/server.crt", "--resolve", "\(host):\(httpsPort):127.0.0.1",
+            "-H", "Authorization: Bearer \(token)", "-w", "\n%{http_code}", "https://\(host):\(httpsPort)/api/v1/apps"])
+        #expect(secure.status == 0 && secure.stdout == "[]\n\n200", "\(secure)")
+        #expect(try sandbox.run("api:certs:remove").status == 0)
+        #expect(try plain() == "200 ")
+        #expect(try sandbox.run("api:certs:remove").stderr == " !     The API has no certificate\n")
     }
 }

@@ -122,3 +122,58 @@ struct APIServe: Command {
         try APIServer.serve(server, host: address.host, port: address.port)
     }
 }
+
+/// The API host's own certificate, in `certs/_api` (no app can be named `_api`). With it,
+/// the proxy answers the API host over HTTPS and sends plain HTTP there, so a token never
+/// has to cross the network in the clear.
+struct APICertificate {
+    let context: Context
+
+    var directory: String { context.settings.paths.certs + "/_api" }
+    var exists: Bool { FileManager.default.fileExists(atPath: directory + "/server.crt") }
+}
+
+/// `api:certs:add [CRT KEY]`: the API host's certificate and key, from files or, as
+/// `certs:add` takes them, a tar of server.crt and server.key on stdin.
+struct APICertsAdd: Command {
+    static let configuration = CommandConfiguration(commandName: "api:certs:add", abstract: "Add a certificate for the API's host name (files, or a tarball on stdin)")
+    static let access = Access.serverRoot
+    static let usage = "[CRT KEY]"
+    static let takesApp = false
+    @Argument var certificate: String?
+    @Argument var key: String?
+
+    func run(in context: Context) throws {
+        try requireRootAtConsole(context, for: "api")
+        let crt: [UInt8], keyBytes: [UInt8]
+        if let certificate, let key {
+            guard let c = try? CommandLineFile.read(certificate, limit: CertsAdd.sizeLimit) else { throw CommandError("CRT file specified not found, please check file paths") }
+            guard let k = try? CommandLineFile.read(key, limit: CertsAdd.sizeLimit) else { throw CommandError("KEY file specified not found, please check file paths") }
+            (crt, keyBytes) = (c, k)
+        } else {
+            (crt, keyBytes) = try CertsAdd.fromTarball(FileHandle.standardInput.readDataToEndOfFile())
+        }
+        let api = APICertificate(context: context)
+        try Certificates(context).install(in: api.directory, certificate: crt, key: keyBytes)
+        try RouteSync(context).updateAll()
+        let host = try RouteBuilder(context).apiHost(try context.store())
+        context.output.step("API certificate installed\(host.map { ": https://\($0)/" } ?? "; set a global domain or DOKKULITE_API_HOST for the API's host name")")
+    }
+}
+
+/// `api:certs:remove`: back to plain HTTP for the API host.
+struct APICertsRemove: Command {
+    static let configuration = CommandConfiguration(commandName: "api:certs:remove", abstract: "Remove the API host's certificate")
+    static let access = Access.serverRoot
+    static let usage = ""
+    static let takesApp = false
+
+    func run(in context: Context) throws {
+        try requireRootAtConsole(context, for: "api")
+        let api = APICertificate(context: context)
+        guard api.exists else { throw CommandError("The API has no certificate") }
+        try FileManager.default.removeItem(atPath: api.directory)
+        try RouteSync(context).updateAll()
+        context.output.step("API certificate removed")
+    }
+}

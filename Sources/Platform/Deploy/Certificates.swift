@@ -36,7 +36,15 @@ struct Certificates {
     /// updates the app's routes. All are written beside their places first; the
     /// certificate, whose presence marks the app as having one, is renamed into place last.
     func install(_ app: AppName, certificate: [UInt8], key: [UInt8], request: [UInt8]? = nil) throws {
-        let directory = directory(app)
+        try install(in: directory(app), certificate: certificate, key: key, request: request)
+        try addHTTPSMaps(app)
+        try RouteSync(context).update(app)
+    }
+
+    /// Writes `server.crt` and `server.key` (and `server.csr`) into `directory`, a
+    /// directory only root can read beneath the certificates', once the proxy could use
+    /// them together; nothing changes when it could not.
+    func install(in directory: String, certificate: [UInt8], key: [UInt8], request: [UInt8]? = nil) throws {
         for path in [context.settings.paths.certs, directory] where mkdir(path, 0o700) != 0 && errno != EEXIST {
             throw CommandError("cannot create \(path): \(String(cString: strerror(errno)))")
         }
@@ -56,8 +64,6 @@ struct Certificates {
             let target = directory + "/" + name
             guard rename(target + ".new", target) == 0 else { throw CommandError("cannot write \(target)") }
         }
-        try addHTTPSMaps(app)
-        try RouteSync(context).update(app)
     }
 
     /// As Dokku's ports plugin after a certificate arrives: explicit `http:80:N` maps get

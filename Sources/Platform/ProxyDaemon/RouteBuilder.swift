@@ -105,9 +105,17 @@ struct RouteBuilder {
             tcp[exposed] = RouteTable.App(name: "\(service.kind.rawValue).\(service.name)", upstreams: [Upstream(port: service.port)])
         }
         // The HTTP API, at its host name, unless an app has claimed that name. Its route's
-        // name, `_api` in the access log, is no app's: app names have no `_`.
+        // name, `_api` in the access log, is no app's: app names have no `_`. With its own
+        // certificate (`api:certs:add`), HTTPS, and plain HTTP redirected there.
         if let host = try apiHost(store), !domains.contains(where: { $0.domain.lowercased() == host }), let api = Upstream(context.settings.apiListen) {
-            domains.append((host, RouteTable.App(name: "_api", upstreams: [api])))
+            var route = RouteTable.App(name: "_api", upstreams: [api])
+            let apiCertificate = APICertificate(context: context)
+            if apiCertificate.exists, ports[443] != .tcp {
+                certificates.append(TLSCertificates.Entry(hosts: [host], certificatePath: apiCertificate.directory + "/server.crt", keyPath: apiCertificate.directory + "/server.key"))
+                ports[443] = .https
+                route.redirectToHTTPS = true
+            }
+            domains.append((host, route))
         }
         let remap = context.settings.proxyPortRemap
         let listeners = ports.keys.sorted().compactMap { port -> ProxyServer.Listener? in
