@@ -120,6 +120,11 @@ import TestSupport
         }, "\(logs)")
         #expect(logs.hasPrefix("data: {\"message\":"), "\(logs)")
         #expect(try server.request("GET", "/api/v1/apps/\(app)/logs?process=web;x", token: readOnly).status == 400)
+        // since: seconds back, or a time; the lines before it are left out.
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/logs?since=3600&process=web", token: readOnly).body.contains("listening on"))
+        let future = try server.request("GET", "/api/v1/apps/\(app)/logs?since=2099-01-01T00:00:00Z", token: readOnly)
+        #expect(future.status == 200 && future.body.isEmpty, "\(future)")
+        #expect(try server.request("GET", "/api/v1/apps/\(app)/logs?since=yesterday", token: readOnly).status == 400)
         let follower = Process()
         follower.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         follower.arguments = ["-sS", "-N", "--max-time", "8", "-H", "Authorization: Bearer \(readOnly)", "http://127.0.0.1:\(server.port)/api/v1/apps/\(app)/logs?n=0&follow=true"]

@@ -154,7 +154,19 @@ struct APIServer {
         api.get("apps/:app/logs") { request, context in
             let app = try self.existingApp(context)
             let query = request.uri.queryParameters
-            let count = query["n"].map { Int($0) } ?? 100
+            // `since`: seconds back, or an RFC 3339 time; with it and no `n`, every line since.
+            var since: UInt64?
+            if let word = query["since"].map(String.init) {
+                if let seconds = UInt64(word), seconds <= 86_400 * 366 {
+                    since = UInt64(max(0, Date().timeIntervalSince1970 - Double(seconds)) * 1_000_000)
+                } else if let date = ISO8601DateFormatter().date(from: word) {
+                    since = UInt64(max(0, date.timeIntervalSince1970) * 1_000_000)
+                } else {
+                    throw APIError(.badRequest, "Invalid since: seconds back, or a time such as 2026-01-02T03:04:05Z")
+                }
+            }
+            let from = since
+            let count = query["n"].map { Int($0) } ?? (since == nil ? 100 : 10_000)
             guard let count, (0...10_000).contains(count) else { throw APIError(.badRequest, "Invalid n: a count from 0 to 10000") }
             let process = query["process"].map(String.init)
             if let process, !Procfile.isValidType(process) { throw APIError(.badRequest, "Invalid process type: \(process)") }
@@ -163,7 +175,7 @@ struct APIServer {
             let owner = try ProcessManager(self.context()).userID(of: app)
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                body: .init { writer in try await Self.streamLogs(filter, owner: owner, count: count, follow: follow, to: &writer) })
+                body: .init { writer in try await Self.streamLogs(filter, owner: owner, count: count, since: from, follow: follow, to: &writer) })
         }
         api.get("apps/:app/releases") { _, context in
             let app = try self.existingApp(context)
@@ -191,15 +203,15 @@ struct APIServer {
     }
 
     /// An app's journal lines as server-sent events (`data: {time, process, message}`): the
-    /// last `count`, then, when following, new ones as they come, until the client goes.
+    /// last `count` (of those from `since` on, in microseconds), then, when following, new ones as they come, until the client goes.
     /// Only lines the app's own user wrote count, as `logs` shows them.
-    static func streamLogs(_ filter: LogFilter, owner: UInt32?, count: Int, follow: Bool, to writer: inout any ResponseBodyWriter) async throws {
+    static func streamLogs(_ filter: LogFilter, owner: UInt32?, count: Int, since: UInt64? = nil, follow: Bool, to writer: inout any ResponseBodyWriter) async throws {
         let journal = try Journal()
         func event(_ entry: Journal.Entry) -> ByteBuffer {
             let item = LogEvent(time: Journal.rfc3339(entry.timestamp), process: filter.dyno(entry.identifier), message: entry.message)
             return ByteBuffer(string: "data: \(JSON.encode(item))\n\n")
         }
-        try await writer.write(contentsOf: try filter.recent(count, in: journal, owner: owner).map(event))
+        try await writer.write(contentsOf: try filter.recent(count, in: journal, owner: owner).filter { $0.timestamp >= since ?? 0 }.map(event))
         guard follow else { return try await writer.finish(nil) }
         try filter.startFollowing(journal)
         // A comment line now and then finds a client that has gone.
