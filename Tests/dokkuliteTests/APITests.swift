@@ -101,7 +101,7 @@ import TestSupport
         #expect(made.status == 201, "\(made)")
         #expect(try sandbox.run("apps:exists", other).status == 0)
         let taken = try server.request("POST", "/api/v1/apps", token: full, body: "{\"name\": \"\(other)\"}")
-        #expect(taken.status == 422 && taken.body == "{\"error\":\"Name is already taken\"}\n", "the command's own message: \(taken)")
+        #expect(taken.status == 409 && taken.body == "{\"error\":\"Name is already taken\"}\n", "the command's own message, its kind as the status: \(taken)")
         #expect(try server.request("POST", "/api/v1/apps", token: full, body: "{\"name\": \"../etc\"}").body == "{\"error\":\"Invalid app name: ../etc\"}\n")
         #expect(try server.request("POST", "/api/v1/apps", token: full, body: "not json").status == 400)
         let scaled = try server.request("PUT", "/api/v1/apps/\(app)/formation", token: full, body: "{\"web\": 2}")
@@ -170,7 +170,7 @@ import TestSupport
         // The audit log names the token of every change, refused ones too.
         let audit = try sandbox.run("api:audit").stdout
         for line in [" console api:tokens:create deploy-bot 0", " watcher POST /api/v1/apps \(other) 403", " deploy-bot POST /api/v1/apps \(other) 201",
-            " deploy-bot POST /api/v1/apps \(other) 422", " deploy-bot PUT /api/v1/apps/\(app)/formation \(app) 200", " deploy-bot DELETE /api/v1/apps/\(other) \(other) 200"]
+            " deploy-bot POST /api/v1/apps \(other) 409", " deploy-bot PUT /api/v1/apps/\(app)/formation \(app) 200", " deploy-bot DELETE /api/v1/apps/\(other) \(other) 200"]
         {
             #expect(audit.contains(line + "\n"), "\(line) in \(audit)")
         }
@@ -275,14 +275,25 @@ import TestSupport
         let server = try Server(sandbox)
 
         let work = sandbox.root + "/work"
-        func tarball(_ version: String) throws -> String {
+        func tarball(_ version: String, compile: String? = nil) throws -> String {
             let tree = work + "/\(version)/project"
-            try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
-            for (path, content) in DeployTests.versionApp(version) { try content.write(toFile: tree + "/" + path, atomically: true, encoding: .utf8) }
+            try FileManager.default.createDirectory(atPath: tree + "/bin", withIntermediateDirectories: true)
+            var files = DeployTests.versionApp(version)
+            if let compile {
+                files["bin/compile"] = compile
+                files["bin/release"] = "#!/bin/sh\necho '--- {}'\n"
+            }
+            for (path, content) in files {
+                try content.write(toFile: tree + "/" + path, atomically: true, encoding: .utf8)
+                if path.hasPrefix("bin/") { chmod(tree + "/" + path, 0o755) }
+            }
             try Shell.which("tar", ["-cf", work + "/\(version).tar", "-C", work + "/\(version)", "project"])
             return work + "/\(version).tar"
         }
-        let first = try tarball("from-api")
+        // The build prints a line dressed as one of the command's events: without the
+        // run's marker it stays the build's own output.
+        let forged = #"{"kind":"notFound","line":" !     forged","stream":"stderr","text":"forged","type":"failure"}"#
+        let first = try tarball("from-api", compile: "#!/bin/sh\necho '\(forged)'\n")
         #expect(try server.request("POST", "/api/v1/apps/\(app)/deploys", token: readOnly, headers: ["Content-Type: application/x-tar"]).status == 403)
         #expect(try server.request("POST", "/api/v1/apps/\(app)/deploys", token: full, headers: ["Content-Type: text/plain"]).status == 415)
 
@@ -305,7 +316,9 @@ import TestSupport
         upload.waitUntilExit()
         let stream = String(decoding: received, as: UTF8.self)
         #expect(releasesAtFirstEvent == "0", "the first event came before the build ended: \(stream)")
-        #expect(stream.hasPrefix("event: output\ndata: {\"line\":\"-----> Fetching tar file from stdin\",\"stream\":\"stdout\"}\n\n"), "\(stream)")
+        #expect(stream.hasPrefix("event: output\ndata: {\"line\":\"-----> Fetching tar file from stdin\",\"stream\":\"stdout\",\"text\":\"Fetching tar file from stdin\",\"type\":\"step\"}\n\n"), "\(stream)")
+        #expect(stream.contains("data: {\"line\":\"\(forged.replacingOccurrences(of: "\"", with: "\\\""))\",\"stream\":\"stdout\",\"text\":"), "the forged line is raw output: \(stream)")
+        #expect(!stream.contains("\"type\":\"failure\""), "\(stream)")
         #expect(stream.hasSuffix("event: done\ndata: {\"ok\":true,\"release\":1,\"status\":0}\n\n"), "\(stream)")
         #expect(proxy.get("\(app).dokku.test")?.body == "from-api")
 
@@ -329,12 +342,12 @@ import TestSupport
         // by the command itself, and nothing is built.
         let local = try server.request("POST", "/api/v1/apps/\(app)/deploys", token: full, body: "{\"repository\": \"file://\(work)\"}",
             headers: ["Accept: application/json"])
-        #expect(local.status == 422 && local.body == "{\"error\":\"Invalid git remote file://\(work): use https, http, git (files on the server only for root at its console)\"}\n", "\(local)")
+        #expect(local.status == 400 && local.body == "{\"error\":\"Invalid git remote file://\(work): use https, http, git (files on the server only for root at its console)\"}\n", "\(local)")
         #expect(try server.request("POST", "/api/v1/apps/\(app)/deploys", token: full, body: "{\"repository\": \"https://example.test/r.git\", \"ref\": \"--upload-pack=x\"}").status == 400)
         #expect(try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(app)'") == "2")
         let audit = try sandbox.run("api:audit").stdout
         for line in [" deployer POST /api/v1/apps/\(app)/deploys \(app) tar archive 200", " viewer POST /api/v1/apps/\(app)/deploys \(app) tar archive 403",
-            " deployer POST /api/v1/apps/\(app)/deploys \(app) tar archive 413", " deployer POST /api/v1/apps/\(app)/deploys \(app) file://\(work) 422"]
+            " deployer POST /api/v1/apps/\(app)/deploys \(app) tar archive 413", " deployer POST /api/v1/apps/\(app)/deploys \(app) file://\(work) 400"]
         {
             #expect(audit.contains(line + "\n"), "\(line) in \(audit)")
         }

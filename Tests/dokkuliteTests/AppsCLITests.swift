@@ -145,4 +145,24 @@ import Testing
         #expect(try sandbox.run("--app", "flagged", "config:get", "A").stdout == "1\n")
         #expect(try sandbox.run("--app", "missing", "config:show").status == 20)
     }
+
+    /// Asked for events (as the API asks), a command writes each step, and the failure that
+    /// stops it with its kind, as one marked JSON line on stdout; a marker that is not
+    /// letters and digits of a fitting length is ignored, and the terminal gets its usual lines.
+    @Test func outputAsEventsCarriesTheFailureKind() throws {
+        let sandbox = try Sandbox("events")
+        let marker = "m0123456789abcdefABCDEF"
+        sandbox.environment["DOKKULITE_OUTPUT_EVENTS"] = marker
+        let created = try sandbox.run("apps:create", "evented")
+        #expect(created.status == 0 && created.stderr.isEmpty, "\(created)")
+        #expect(created.stdout == "\(marker) {\"line\":\"-----> Creating evented...\",\"stream\":\"stdout\",\"text\":\"Creating evented...\",\"type\":\"step\"}\n", "\(created)")
+        let again = try sandbox.run("apps:create", "evented")
+        #expect(again.status == 1 && again.stderr.isEmpty, "\(again)")
+        #expect(again.stdout == "\(marker) {\"kind\":\"conflict\",\"line\":\" !     Name is already taken\",\"stream\":\"stderr\",\"text\":\"Name is already taken\",\"type\":\"failure\"}\n", "\(again)")
+        #expect(try sandbox.run("config:get", "missing-app", "X").stdout.contains("\"kind\":\"notFound\""))
+        #expect(try sandbox.run("apps:create", "Bad_Name").stdout.contains("\"kind\":\"invalid\""))
+        sandbox.environment["DOKKULITE_OUTPUT_EVENTS"] = "short;"
+        let plain = try sandbox.run("apps:create", "evented")
+        #expect(plain.stdout.isEmpty && plain.stderr == " !     Name is already taken\n", "\(plain)")
+    }
 }

@@ -20,16 +20,12 @@ extension APIServer {
         var ref: String?
     }
 
-    private struct OutputLine: Encodable {
-        var stream: String
-        var line: String
-    }
-
     private struct DeployDone: Encodable {
         var ok: Bool
         var status: Int32
         var release: Int?
         var error: String?
+        var kind: CommandError.Kind?
     }
 
     func addDeploys(to api: RouterGroup<RequestContext>) {
@@ -66,36 +62,33 @@ extension APIServer {
             } else {
                 throw APIError(.unsupportedMediaType, "A deploy takes an archive (Content-Type application/x-tar, application/gzip or application/zip) or JSON naming a repository")
             }
-            let events = try self.runToEnd(context, action, target, words, input: input)
+            let events = try self.runToEnd(context, action, target, words, input: input.map { .file($0) } ?? .none)
             try? input?.close()
             let accept = request.headers[.accept] ?? ""
             if accept.contains("application/json"), !accept.contains("text/event-stream") {
-                var output: [String] = [], errors: [String] = [], status: Int32 = 1
+                var outcome = CommandStream.Outcome(), output: [String] = []
                 for await event in events {
-                    switch event {
-                    case .line(let stream, let text):
-                        output.append(text)
-                        if stream == "stderr" { errors.append(text) }
-                    case .exit(let code): status = code
-                    }
+                    outcome.add(event)
+                    if case .output(let item) = event { output.append(item.line) }
                 }
-                guard status == 0 else { throw APIError(.unprocessableContent, CommandStream.message(errors)) }
+                let status = outcome.httpStatus()
+                guard status == .ok else { throw APIError(status, outcome.message) }
                 struct Done: Encodable { var ok: Bool; var release: Int?; var output: String }
                 return try self.json(Done(ok: true, release: try self.store.currentRelease(app), output: output.joined(separator: "\n")))
             }
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                 body: .init { writer in
-                    var errors: [String] = []
+                    var outcome = CommandStream.Outcome()
                     for await event in events {
+                        outcome.add(event)
                         switch event {
-                        case .line(let stream, let text):
-                            if stream == "stderr", errors.count < 1000 { errors.append(text) }
-                            try await writer.write(ByteBuffer(string: "event: output\ndata: \(JSON.encode(OutputLine(stream: stream, line: text)))\n\n"))
+                        case .output(let item):
+                            try await writer.write(ByteBuffer(string: "event: output\ndata: \(JSON.encode(item))\n\n"))
                         case .exit(let status):
                             let done = status == 0
                                 ? DeployDone(ok: true, status: 0, release: try self.store.currentRelease(app))
-                                : DeployDone(ok: false, status: status, error: CommandStream.message(errors))
+                                : DeployDone(ok: false, status: status, error: outcome.message, kind: outcome.failure?.kind ?? .failed)
                             try await writer.write(ByteBuffer(string: "event: done\ndata: \(JSON.encode(done))\n\n"))
                         }
                     }
@@ -106,15 +99,17 @@ extension APIServer {
 
     /// Starts a change's command and returns its events. The command runs to its end and
     /// is audited then, whether or not the client is still there to see it.
-    func runToEnd(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], input: FileHandle?) throws -> AsyncStream<CommandStream.Event> {
+    func runToEnd(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], input: CommandStream.Input, success: HTTPResponse.Status = .ok) throws -> AsyncStream<CommandStream.Event> {
         let token = try fullToken(context, action, target)
         let events = try CommandStream.start(program, words, environment: commandEnvironment, input: input)
         let (relay, forward) = AsyncStream.makeStream(of: CommandStream.Event.self, bufferingPolicy: .unbounded)
         let store = store
         Task.detached {
+            var outcome = CommandStream.Outcome()
             for await event in events {
-                if case .exit(let status) = event {
-                    try? store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: status == 0 ? 200 : 422))
+                outcome.add(event)
+                if case .exit = event {
+                    try? store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: Int(outcome.httpStatus(success: success).code)))
                 }
                 forward.yield(event)
             }

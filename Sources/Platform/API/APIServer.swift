@@ -343,13 +343,15 @@ struct APIServer {
 
     /// Runs a command for a change, after checking the token may change things; audits it.
     func change(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], input: Data? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
-        let token = try fullToken(context, action, target)
-        let result = try await Task.detached { try self.run(words, input: input) }.value
-        let answer: HTTPResponse.Status = result.status == 0 ? status : (result.message.contains("does not exist") ? .notFound : .unprocessableContent)
-        try store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: Int(answer.code)))
-        guard result.status == 0 else { throw APIError(answer, result.message) }
+        var outcome = CommandStream.Outcome(), output = ""
+        for await event in try runToEnd(context, action, target, words, input: input.map { .data($0) } ?? .none, success: status) {
+            outcome.add(event)
+            if case .output(let item) = event, item.stream == "stdout" { output += item.line + "\n" }
+        }
+        let answer = outcome.httpStatus(success: status)
+        guard answer == status else { throw APIError(answer, outcome.message) }
         struct Done: Encodable { var ok: Bool; var output: String }
-        return try json(Done(ok: true, output: result.output), status: answer)
+        return try json(Done(ok: true, output: output), status: answer)
     }
 
     /// Sets (a value) and unsets (nil) config vars with one restart: `config:unset

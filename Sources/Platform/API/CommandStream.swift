@@ -1,26 +1,46 @@
 import Foundation
+import Hummingbird
 
-/// A command the API runs whose output is wanted line by line as it comes (a deploy's
-/// build output): each line of its standard output and error as an event, then its exit.
+/// A command the API runs, with its output read as events as it comes (a deploy's build
+/// output among them) and its exit.
+///
+/// The command is asked for events (`DOKKULITE_OUTPUT_EVENTS`, a marker new for each run):
+/// its steps, details, data and failure arrive typed, each as one marked line on stdout.
+/// Unmarked lines are other programs' output on the same descriptors (a build's), passed
+/// on as `raw`; without the marker, they cannot pass for the command's own events.
 ///
 /// The pipes are drained to the end whether or not anyone still listens, so a client that
 /// goes never leaves the command blocked on a full pipe: the command runs to its end.
 enum CommandStream {
     enum Event: Sendable {
-        case line(stream: String, text: String)
+        case output(Output.Item)
         case exit(Int32)
     }
 
-    /// Starts `program` with `words`; `input` (nil: none) is its standard input.
-    static func start(_ program: String, _ words: [String], environment: [String: String], input: FileHandle?) throws -> AsyncStream<Event> {
+    /// The command's standard input.
+    enum Input {
+        case none
+        case data(Data)
+        case file(FileHandle)
+    }
+
+    /// Starts `program` with `words`.
+    static func start(_ program: String, _ words: [String], environment: [String: String], input: Input) throws -> AsyncStream<Event> {
+        let marker = Sessions.random()
+        var environment = environment
+        environment["DOKKULITE_OUTPUT_EVENTS"] = marker
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = words
         process.environment = environment
-        let out = Pipe(), err = Pipe()
+        let out = Pipe(), err = Pipe(), inPipe = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = input ?? FileHandle.nullDevice
+        switch input {
+        case .none: process.standardInput = FileHandle.nullDevice
+        case .data: process.standardInput = inPipe
+        case .file(let handle): process.standardInput = handle
+        }
         let (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
         do {
             try process.run()
@@ -30,21 +50,38 @@ enum CommandStream {
         // The parent's copies: the child has its own.
         try? out.fileHandleForWriting.close()
         try? err.fileHandleForWriting.close()
+        if case .data(let data) = input {
+            try? inPipe.fileHandleForReading.close()
+            let writer = inPipe.fileHandleForWriting
+            Thread.detachNewThread {
+                try? writer.write(contentsOf: data)
+                try? writer.close()
+            }
+        }
+        let prefix = marker + " "
         let readers = DispatchGroup()
         for (name, pipe) in [("stdout", out), ("stderr", err)] {
             readers.enter()
             Thread.detachNewThread {
+                func yield(_ bytes: Data) {
+                    let line = String(decoding: bytes, as: UTF8.self)
+                    if name == "stdout", line.hasPrefix(prefix), let item = try? JSONDecoder().decode(Output.Item.self, from: Data(line.utf8.dropFirst(prefix.utf8.count))) {
+                        continuation.yield(.output(item))
+                    } else {
+                        continuation.yield(.output(Output.Item(type: "raw", text: line, line: line, stream: name)))
+                    }
+                }
                 var pending = Data()
                 while true {
                     let chunk = pipe.fileHandleForReading.availableData
                     if chunk.isEmpty { break }
                     pending.append(chunk)
                     while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                        continuation.yield(.line(stream: name, text: String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)))
+                        yield(pending[pending.startIndex..<newline])
                         pending = Data(pending[pending.index(after: newline)...])
                     }
                 }
-                if !pending.isEmpty { continuation.yield(.line(stream: name, text: String(decoding: pending, as: UTF8.self))) }
+                if !pending.isEmpty { yield(pending) }
                 readers.leave()
             }
         }
@@ -57,10 +94,35 @@ enum CommandStream {
         return events
     }
 
-    /// The one line a failed command's error comes down to: its first ` !     ` line
-    /// without the mark, else its last line on standard error.
-    static func message(_ errors: [String]) -> String {
-        if let marked = errors.first(where: { $0.hasPrefix(" !     ") }) { return String(marked.dropFirst(7)) }
-        return errors.last { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? "The command failed"
+    /// What stopped a command, as it is kept while the events go by: its first failure
+    /// event, else its last line on stderr.
+    struct Outcome {
+        var status: Int32 = 1
+        var failure: Output.Item?
+        var lastError: String?
+
+        mutating func add(_ event: Event) {
+            switch event {
+            case .output(let item):
+                if item.type == "failure" { failure = failure ?? item }
+                if item.stream == "stderr", item.type == "raw", !item.text.trimmingCharacters(in: .whitespaces).isEmpty { lastError = item.text }
+            case .exit(let code): status = code
+            }
+        }
+
+        var message: String { failure?.text.split(separator: "\n").first.map(String.init) ?? lastError ?? "The command failed" }
+
+        /// The HTTP status the outcome answers with: `success` when the command succeeded,
+        /// else the one that fits the failure's kind.
+        func httpStatus(success: HTTPResponse.Status = .ok) -> HTTPResponse.Status {
+            guard status != 0 else { return success }
+            return switch failure?.kind ?? .failed {
+            case .invalid: .badRequest
+            case .notFound: .notFound
+            case .conflict: .conflict
+            case .forbidden: .forbidden
+            case .failed: .unprocessableContent
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@ struct AppLifecycle {
     /// Creates the app, or fails with Dokku's "Name is already taken".
     func create(_ app: AppName) throws {
         let store = try context.store()
-        guard try store.createApp(app) else { throw CommandError("Name is already taken") }
+        guard try store.createApp(app) else { throw CommandError("Name is already taken", kind: .conflict) }
         context.output.step("Creating \(app)...")
         if try !store.domains(.global).isEmpty {
             context.output.step("Creating new app virtual host file...")

@@ -21,7 +21,7 @@ struct StorageRegistry {
     /// The entry, or Dokku's "does not exist" failure.
     func existingEntry(_ name: String?) throws -> StorageEntry {
         guard let name, !name.isEmpty else { throw CommandError("storage entry name is required") }
-        guard let entry = try entry(name) else { throw CommandError("storage entry \"\(name)\" does not exist") }
+        guard let entry = try entry(name) else { throw CommandError("storage entry \"\(name)\" does not exist", kind: .notFound) }
         return entry
     }
 

@@ -32,8 +32,8 @@ enum Access {
 /// Refuses a credentials command (`ssh-keys:*`, `api:*`) unless root runs it at the
 /// server: the ssh entry refuses `serverRoot` commands already; this holds for any other way in.
 func requireRootAtConsole(_ context: Context, for commands: String) throws {
-    guard !context.settings.remoteCaller else { throw CommandError("\(commands) commands must be run as root on the server") }
-    guard getuid() == 0 else { throw CommandError("\(commands) commands must be run as root") }
+    guard !context.settings.remoteCaller else { throw CommandError("\(commands) commands must be run as root on the server", kind: .forbidden) }
+    guard getuid() == 0 else { throw CommandError("\(commands) commands must be run as root", kind: .forbidden) }
 }
 
 extension Command {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The front door: global flags, command lookup, help, and turning errors into Dokku's
 /// ` !     ` lines and exit codes. Returns the process exit code; never calls `exit`.
@@ -90,11 +91,17 @@ package enum CommandLineTool {
 
     static func run(_ given: [String], settings: Settings = Settings()) -> Int32 {
         var output = Output()
+        // A marker of letters and digits only: it begins every event line.
+        if let marker = ProcessInfo.processInfo.environment["DOKKULITE_OUTPUT_EVENTS"], (16...64).contains(marker.utf8.count),
+            marker.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) })
+        {
+            output.eventMarker = marker
+        }
         let flags: GlobalFlags, arguments: [String]
         do {
             (flags, arguments) = try GlobalFlags.parse(given)
         } catch {
-            output.failure(error.message)
+            output.failure(error.message, kind: .invalid)
             return 1
         }
         output.quiet = flags.quiet
@@ -138,7 +145,7 @@ package enum CommandLineTool {
             // reads it as `-d -a -s -h`), not a request for help.
             if code == .success, !arguments.contains("--help"), !arguments.contains("-h") {
                 let stray = arguments.first { $0.hasPrefix("-") } ?? arguments.first ?? ""
-                context.output.failure("Unknown option '\(stray)' for \(type.name)")
+                context.output.failure("Unknown option '\(stray)' for \(type.name)", kind: .invalid)
                 return 1
             }
             if code == .success {
@@ -146,14 +153,14 @@ package enum CommandLineTool {
                 return 0
             }
             let message = type.message(for: error)
-            context.output.failure(message.isEmpty ? "invalid arguments for \(type.name)" : message)
+            context.output.failure(message.isEmpty ? "invalid arguments for \(type.name)" : message, kind: .invalid)
             return 1
         }
         do {
             try command.run(in: context)
             return 0
         } catch let error as CommandError {
-            if !error.message.isEmpty { context.output.failure(error.message) }
+            if !error.message.isEmpty { context.output.failure(error.message, kind: error.kind) }
             return error.exitCode
         } catch let error as ExitCode {
             return error.rawValue
@@ -164,8 +171,8 @@ package enum CommandLineTool {
     }
 
     private static func unknown(_ words: [String], _ output: Output) -> Int32 {
-        output.failure("`\(words.joined(separator: " "))` is not a \(Program.dokku) command.")
-        output.failure("See `\(Program.dokku) help` for a list of available commands.")
+        output.failure("`\(words.joined(separator: " "))` is not a \(Program.dokku) command.", kind: .invalid)
+        output.failure("See `\(Program.dokku) help` for a list of available commands.", kind: .invalid)
         return 1
     }
 }

@@ -2,36 +2,103 @@
 import Glibc
 #endif
 
-/// Writes what a Dokku user expects to read: `-----> ` steps, `=====> ` sections,
-/// indented details, and ` !     ` warnings on stderr. `--quiet` silences the decorated
+/// A command's output, as a stream of events: `-----> ` steps, `=====> ` sections,
+/// indented details, ` !     ` warnings, data, raw text and the failure that ends it.
+/// A terminal gets each event as a Dokku user expects to read it; a program that asked for
+/// events (`eventMarker`) gets each as one JSON line. `--quiet` silences the decorated
 /// progress lines but never data (a `config:get` value) or errors.
 struct Output: Sendable {
     /// Set by the global `--quiet` flag.
     var quiet = false
+    /// When set (`DOKKULITE_OUTPUT_EVENTS`, which the API sets for the commands it runs),
+    /// every event goes to stdout as one line: the marker, a space, the event as JSON.
+    /// Lines without the marker are other programs' output on the same descriptor (a
+    /// build's), which cannot forge an event without knowing the marker.
+    var eventMarker: String?
+
+    enum Event: Sendable, Equatable {
+        case step(String)
+        case section(String)
+        case detail(String)
+        case warning(String)
+        case data(String)
+        /// Text as is, without a newline added (streamed output, a prompt).
+        case raw(String)
+        /// What stopped the command, with its kind.
+        case failure(String, CommandError.Kind)
+
+        /// The descriptor and text a terminal shows.
+        var rendered: (fd: Int32, text: String) {
+            switch self {
+            case .step(let text): (1, "-----> \(text)\n")
+            case .section(let text): (1, "=====> \(text)\n")
+            case .detail(let text): (1, "       \(text)\n")
+            case .warning(let text): (2, " !     \(text)\n")
+            case .data(let text): (1, text + "\n")
+            case .raw(let text): (1, text)
+            case .failure(let text, _): (2, text.split(separator: "\n", omittingEmptySubsequences: false).map { " !     \($0)\n" }.joined())
+            }
+        }
+
+        /// The event as the API passes it on: its type, its text, the line a terminal
+        /// shows, the stream it would go to, and a failure's kind.
+        var item: Item {
+            let (fd, line) = rendered
+            let trimmed = line.hasSuffix("\n") ? String(line.dropLast()) : line
+            let stream = fd == 2 ? "stderr" : "stdout"
+            return switch self {
+            case .step(let text): Item(type: "step", text: text, line: trimmed, stream: stream)
+            case .section(let text): Item(type: "section", text: text, line: trimmed, stream: stream)
+            case .detail(let text): Item(type: "detail", text: text, line: trimmed, stream: stream)
+            case .warning(let text): Item(type: "warning", text: text, line: trimmed, stream: stream)
+            case .data(let text): Item(type: "data", text: text, line: trimmed, stream: stream)
+            case .raw(let text): Item(type: "raw", text: text, line: trimmed, stream: stream)
+            case .failure(let text, let kind): Item(type: "failure", text: text, line: trimmed, stream: stream, kind: kind)
+            }
+        }
+    }
+
+    /// An event as JSON.
+    struct Item: Codable, Sendable, Equatable {
+        var type: String
+        var text: String
+        var line: String
+        var stream: String
+        var kind: CommandError.Kind?
+    }
+
+    func emit(_ event: Event) {
+        if let eventMarker {
+            write(1, eventMarker + " " + JSON.encode(event.item) + "\n")
+        } else {
+            let (fd, text) = event.rendered
+            write(fd, text)
+        }
+    }
 
     /// `-----> text`: a step in progress.
     func step(_ text: String) {
-        if !quiet { write(1, "-----> \(text)\n") }
+        if !quiet { emit(.step(text)) }
     }
 
     /// `=====> text`: a section header.
     func section(_ text: String) {
-        if !quiet { write(1, "=====> \(text)\n") }
+        if !quiet { emit(.section(text)) }
     }
 
     /// `       text`: detail under a step.
     func detail(_ text: String) {
-        if !quiet { write(1, "       \(text)\n") }
+        if !quiet { emit(.detail(text)) }
     }
 
     /// ` !     text` on stderr: a warning that does not stop the command.
     func warn(_ text: String) {
-        write(2, " !     \(text)\n")
+        emit(.warning(text))
     }
 
     /// Data, printed as is whatever `--quiet` says.
     func data(_ text: String) {
-        write(1, text + "\n")
+        emit(.data(text))
     }
 
     /// Rows as data in columns, each as wide as its widest cell plus `gap` spaces (the
@@ -48,14 +115,12 @@ struct Output: Sendable {
 
     /// Raw text on stdout without adding a newline (streamed build output).
     func raw(_ text: String) {
-        write(1, text)
+        emit(.raw(text))
     }
 
-    /// A failure line: ` !     text` on stderr.
-    func failure(_ text: String) {
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            write(2, " !     \(line)\n")
-        }
+    /// A failure: ` !     text` on stderr, a line for each of its lines.
+    func failure(_ text: String, kind: CommandError.Kind = .failed) {
+        emit(.failure(text, kind))
     }
 
     /// Writes straight to the descriptor, unbuffered, so lines interleave correctly with

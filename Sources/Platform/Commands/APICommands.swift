@@ -21,7 +21,7 @@ struct APITokensCreate: Command {
         let secret = APITokens.generate()
         let record = APITokenRecord(name: name, hash: APITokens.hash(secret), readOnly: readOnly, createdAt: Date())
         let store = try context.store()
-        guard try store.addAPIToken(record) else { throw CommandError("Token \(name) already exists") }
+        guard try store.addAPIToken(record) else { throw CommandError("Token \(name) already exists", kind: .conflict) }
         try store.addAPIAudit(APIAuditRecord(at: Date(), actor: "console", action: "api:tokens:create", target: name, status: 0))
         context.output.section("Created API token \(name) (\(readOnly ? "read-only" : "full access")); it is shown only now")
         context.output.data(secret)

@@ -78,7 +78,7 @@ struct AppsRename: Command {
         let old = try context.existingApp(old)
         guard let new, !new.isEmpty else { throw CommandError("Please specify an new app name") }
         let newName = try AppName.parse(new)
-        guard try !context.store().appExists(newName) else { throw CommandError("Name is already taken") }
+        guard try !context.store().appExists(newName) else { throw CommandError("Name is already taken", kind: .conflict) }
         try AppLifecycle(context).rename(old, to: newName, deploy: !skipDeploy)
     }
 }
@@ -98,7 +98,7 @@ struct AppsClone: Command {
         let target = try AppName.parse(new)
         let store = try context.store()
         if try store.appExists(target) {
-            guard ignoreExisting else { throw CommandError("Name is already taken") }
+            guard ignoreExisting else { throw CommandError("Name is already taken", kind: .conflict) }
             context.output.warn("Name is already taken")
             return
         }

@@ -26,7 +26,7 @@ struct CertsAdd: Command {
         let crt: [UInt8], keyBytes: [UInt8]
         if let certificate, let key {
             guard !context.settings.remoteCaller else {
-                throw CommandError("certs:add reads files on the server only for root at its console; over ssh, send a tarball of server.crt and server.key on stdin")
+                throw CommandError("certs:add reads files on the server only for root at its console; over ssh, send a tarball of server.crt and server.key on stdin", kind: .forbidden)
             }
             // As Dokku's test -r: a file the dokku user cannot read is not found.
             guard let c = try? CommandLineFile.read(certificate, limit: sizeLimit) else { throw CommandError("CRT file specified not found, please check file paths") }

@@ -187,7 +187,7 @@ struct ConfigImport: Command {
             data = FileHandle.standardInput.readDataToEndOfFile()
         } else {
             guard !context.settings.remoteCaller else {
-                throw CommandError("config:import reads a file on the server only for root at its console; over ssh, send it on stdin: config:import APP < .env")
+                throw CommandError("config:import reads a file on the server only for root at its console; over ssh, send it on stdin: config:import APP < .env", kind: .forbidden)
             }
             data = Data(try CommandLineFile.read(source, limit: 1 << 20))
         }

@@ -72,7 +72,7 @@ struct Deployer {
             let candidates = try store.releases(app).filter { $0.status == .available && $0.version != current }
             let target: Release
             if let version {
-                guard let release = try store.release(app, version: version) else { throw CommandError("Release v\(version) of \(app) does not exist") }
+                guard let release = try store.release(app, version: version) else { throw CommandError("Release v\(version) of \(app) does not exist", kind: .notFound) }
                 guard release.status == .available || release.status == .current else {
                     throw CommandError("Release v\(version) of \(app) cannot be rolled back to: it is \(release.status.rawValue)")
                 }

@@ -18,7 +18,7 @@ enum RemoteSource {
             return
         }
         let allowed = schemes.map { String($0.dropLast(3)) }.joined(separator: ", ")
-        throw CommandError("Invalid \(what) \(url): use \(allowed)\(allowingFiles ? " or file://" : "") (files on the server only for root at its console)")
+        throw CommandError("Invalid \(what) \(url): use \(allowed)\(allowingFiles ? " or file://" : "") (files on the server only for root at its console)", kind: .invalid)
     }
 
     /// curl's arguments to download `url` to `output`: the URL after `--`, and only the

@@ -37,7 +37,7 @@ struct ServiceManager {
     /// The service's record, or dokku-postgres's message when there is none.
     func existing(_ raw: String?) throws -> ServiceRecord {
         let name = try ServiceName.parse(raw)
-        guard let record = try store.service(kind, name) else { throw CommandError("\(kind.title) service \(name) does not exist") }
+        guard let record = try store.service(kind, name) else { throw CommandError("\(kind.title) service \(name) does not exist", kind: .notFound) }
         return record
     }
 
@@ -62,7 +62,7 @@ struct ServiceManager {
         guard FileManager.default.isExecutableFile(atPath: kind.serverProgram) else {
             throw CommandError("\(kind.serverProgram) is missing: install Debian's \(kind.packages)")
         }
-        if try store.service(kind, name) != nil { throw CommandError("\(kind.title) service \(name) already exists") }
+        if try store.service(kind, name) != nil { throw CommandError("\(kind.title) service \(name) already exists", kind: .conflict) }
         if let password, let problem = Self.passwordProblem(password) { throw CommandError(problem) }
         // A left-over directory of that name is not ours to reuse, nor to remove.
         if FileManager.default.fileExists(atPath: directory(name)) {
