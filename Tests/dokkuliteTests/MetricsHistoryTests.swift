@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Platform
@@ -48,5 +49,13 @@ import Testing
         #expect(TrafficLine(Substring(line.text)) == line)
         #expect(TrafficLine("shop 1 2 3") == nil)
         #expect(MetricsText.seconds(5_000) == "0.005" && MetricsText.seconds(2_500_000) == "2.5" && MetricsText.seconds(10_000_000) == "10")
+    }
+
+    /// The API's times are ISO8601DateFormatter's, written without one.
+    @Test func apiTimesAreISO8601() {
+        for seconds in [0, 951_782_400, 1_700_000_000.7, 1_799_999_999.999, 4_102_444_799] as [Double] {
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(APIAccess.time(date) == ISO8601DateFormatter().string(from: date), "\(seconds)")
+        }
     }
 }

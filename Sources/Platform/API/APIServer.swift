@@ -77,7 +77,7 @@ struct APIServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         let api = router.group("api/v1")
-        api.get("apps") { _, _ in try self.json(self.store.apps().map { try self.summary($0) }) }
+        api.get("apps") { _, _ in try self.json(self.store.snapshot { try self.store.apps().map { try self.summary($0) } }) }
         api.get("apps/:app") { _, context in
             let app = try self.existingApp(context)
             guard let record = try self.store.apps().first(where: { $0.name == app }) else { throw APIError(.notFound, "App \(app) does not exist") }

@@ -93,17 +93,20 @@ struct Dashboard {
         let store = server.store
         var rows = ""
         let now = Int(Date().timeIntervalSince1970)
-        for record in try store.apps() {
-            let release = try store.currentReleaseRecord(record.name)
-            let running = try store.instances(record.name).filter { $0.state == .running }.count
-            let latest = try store.metricSamples(record.name, since: now - 120).last
-            let url = try URLs(server.context()).first(record.name)
-            rows += "<tr><td><a href=\"/apps/\(record.name)\">\(record.name)</a></td>"
-            rows += "<td>\(release == nil ? "not deployed" : "\(running) running")</td>"
-            rows += "<td>\(url.map { "<a href=\"\(HTML.escape($0))\">\(HTML.escape($0))</a>" } ?? "")</td>"
-            rows += "<td>\(release.map { "v\($0.version), \(HTML.escape(APIAccess.time($0.createdAt)))" } ?? "")</td>"
-            rows += "<td class=n>\(latest.map { Self.megabytes($0.memoryBytes) } ?? "")</td>"
-            rows += "<td class=n>\(latest.map { String(format: "%.1f", Double($0.requests) / Double(max(1, $0.seconds))) } ?? "")</td></tr>\n"
+        // One read transaction for the whole list.
+        try store.snapshot {
+            for record in try store.apps() {
+                let release = try store.currentReleaseRecord(record.name)
+                let running = try store.instances(record.name).filter { $0.state == .running }.count
+                let latest = try store.metricSamples(record.name, since: now - 120).last
+                let url = try URLs(server.context()).first(record.name)
+                rows += "<tr><td><a href=\"/apps/\(record.name)\">\(record.name)</a></td>"
+                rows += "<td>\(release == nil ? "not deployed" : "\(running) running")</td>"
+                rows += "<td>\(url.map { "<a href=\"\(HTML.escape($0))\">\(HTML.escape($0))</a>" } ?? "")</td>"
+                rows += "<td>\(release.map { "v\($0.version), \(HTML.escape(APIAccess.time($0.createdAt)))" } ?? "")</td>"
+                rows += "<td class=n>\(latest.map { Self.megabytes($0.memoryBytes) } ?? "")</td>"
+                rows += "<td class=n>\(latest.map { String(format: "%.1f", Double($0.requests) / Double(max(1, $0.seconds))) } ?? "")</td></tr>\n"
+            }
         }
         let table = rows.isEmpty ? "<p>No apps yet: <code>git push</code> one.</p>" :
             "<table><thead><tr><th>App</th><th>Status</th><th>URL</th><th>Deployed</th><th>Memory</th><th>Req/s</th></tr></thead><tbody>\n\(rows)</tbody></table>"

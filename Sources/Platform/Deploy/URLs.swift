@@ -23,9 +23,10 @@ struct URLs {
         if hosts.isEmpty { hosts = try store.domains(.global) }
         if hosts.isEmpty { hosts = [Self.hostname] }
         let hasCertificate = try Certificates(context).exists(app)
+        let maps = try PortPlan.effective(app, context: context)
         var urls: [String] = []
         for host in hosts {
-            for map in try PortPlan.effective(app, context: context) {
+            for map in maps {
                 switch (map.scheme, map.hostPort) {
                 case (.https, _) where !hasCertificate: continue
                 case (.http, 80): urls.append("http://\(host)")

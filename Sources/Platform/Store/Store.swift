@@ -32,9 +32,24 @@ final class Store: Sendable {
         try pool.write(body)
     }
 
-    /// Runs `body` with a consistent read snapshot.
+    /// Runs `body` with a consistent read snapshot: inside `snapshot`, the snapshot's own.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
+        try pool.unsafeReentrantRead { db in
+            if db.isInsideTransaction { return try body(db) }
+            var result: T?
+            try db.inTransaction(.deferred) {
+                result = try body(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+
+    /// Runs `body`, whose reads of this store (`read`, directly or through the store's
+    /// methods) all share one read transaction: a list or a page that makes many small
+    /// reads sees one state and opens one transaction. `body` must not write.
+    func snapshot<T>(_ body: () throws -> T) throws -> T {
+        try pool.read { _ in try body() }
     }
 }
 
