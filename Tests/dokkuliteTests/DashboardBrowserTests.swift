@@ -67,6 +67,16 @@ import TestSupport
             seen["config_masked"] = "hello-from-browser" not in source()
             call("POST", s + "/element/%s/click" % find('a[href$="reveal=config#config"]'), {})
             seen["config_revealed"] = wait_for("hello-from-browser")
+            # The processes table follows a scale made elsewhere (here through the API).
+            scale = urllib.request.Request(base + "/api/v1/apps/%s/formation" % app, data=b'{"web": 3}', method="PUT",
+                headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+            urllib.request.urlopen(scale, timeout=60).read()
+            seen["processes_live"] = False
+            for _ in range(40):
+                if "<td>web.3</td>" in source():
+                    seen["processes_live"] = True
+                    break
+                time.sleep(0.5)
             # Live logs: a request's line appears in the panel without a reload.
             marker = "/live-%d" % int(time.time() * 1000)
             seen["live_log"] = False
@@ -139,7 +149,7 @@ import TestSupport
         let run = try Shell.run("/usr/bin/timeout", ["--kill-after=5", "180", "/usr/bin/python3", "-c", Self.driver, String(driverPort), "http://127.0.0.1:\(server.port)", token, app, output, String(proxy.port)], environment: nil)
         #expect(run.status == 0, "\(run)")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Bool], "\(run)")
-        for step in ["redirected_to_login", "bad_token_refused", "apps_page", "app_page", "chart_has_line", "scaled", "rolled_back", "config_set", "config_masked", "config_revealed", "live_log", "logged_out", "login_again_needed"] {
+        for step in ["redirected_to_login", "bad_token_refused", "apps_page", "app_page", "chart_has_line", "scaled", "rolled_back", "config_set", "config_masked", "config_revealed", "processes_live", "live_log", "logged_out", "login_again_needed"] {
             #expect(seen[step] == true, "\(step): \(seen)")
         }
         #expect(try sandbox.sql("SELECT version FROM release WHERE app = '\(app)' AND status = 'current'") == "1")
@@ -169,6 +179,17 @@ import TestSupport
         #expect(try curl(["http://127.0.0.1:\(server.port)/apps/\(app)"]).hasPrefix("200 "))
         let serverPage = try Shell.which("curl", ["-sS", "--max-time", "30", "-b", jar, "http://127.0.0.1:\(server.port)/server"]).stdout
         #expect(serverPage.contains("<th>Memory</th>") && serverPage.contains("<th>Disk (") && serverPage.contains("<th>Apps</th><td>1</td>"), "\(serverPage)")
+        // The app's certificate: none, then one added with certs:add, its names and end shown.
+        func appPage() throws -> String { try Shell.which("curl", ["-sS", "--max-time", "30", "-b", jar, "http://127.0.0.1:\(server.port)/apps/\(app)"]).stdout }
+        #expect(try appPage().contains("No certificate: the app is served over plain HTTP."))
+        let keys = sandbox.root + "/tls"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        #expect(try Shell.which("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=\(app).test", "-addext", "subjectAltName=DNS:\(app).test,DNS:www.\(app).test",
+            "-keyout", keys + "/server.key", "-out", keys + "/server.crt"]).status == 0)
+        try handToDokkuUser(keys + "/server.crt", keys + "/server.key")
+        #expect(try sandbox.run("certs:add", app, keys + "/server.crt", keys + "/server.key").status == 0)
+        let secured = try appPage()
+        #expect(secured.contains("<p>HTTPS for \(app).test, www.\(app).test, valid until 20") && secured.contains("(added with <code>certs:add</code>)"), "\(secured)")
         #expect(try curl(["--data", "type=web&count=3", "http://127.0.0.1:\(server.port)/apps/\(app)/scale"]).hasPrefix("403 "))
         #expect(try curl(["--data", "type=web&count=3&csrf=0000", "http://127.0.0.1:\(server.port)/apps/\(app)/scale"]).hasPrefix("403 "))
         #expect(try sandbox.run("api:audit").stdout.contains("/scale") == false)

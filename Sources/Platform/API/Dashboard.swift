@@ -5,6 +5,7 @@ import NIOCore
 import Proxy
 import Supervisor
 import Synchronization
+import X509
 
 /// The dashboard: server-rendered pages over the same store and commands as the API, with
 /// charts drawn as SVG here (no JavaScript needed, nothing fetched from elsewhere). A user
@@ -77,6 +78,14 @@ struct Dashboard {
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                 body: .init { writer in try await APIServer.streamLogs(LogFilter(app: app, processType: nil), owner: owner, count: 0, follow: true, to: &writer) })
         }
+        // The app's processes now, for the page's processes table.
+        router.get("apps/:app/processes") { _, context in
+            let app = try self.server.existingApp(context)
+            struct Item: Encodable { var name: String; var state: String; var port: Int? }
+            return try self.server.json(try self.server.store.instances(app).sorted { ($0.processType, $0.number) < ($1.processType, $1.number) }.map {
+                Item(name: "\($0.processType).\($0.number)", state: $0.state.rawValue, port: $0.port)
+            })
+        }
         router.get("assets/dashboard.js") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=3600"], body: .init(byteBuffer: ByteBuffer(string: Self.script)))
         }
@@ -119,7 +128,7 @@ struct Dashboard {
         let readOnly = context.token?.readOnly != false
         var body = "<p><a href=\"/\">Apps</a> › <strong>\(app)</strong></p>"
         // Processes.
-        body += "<h2>Processes</h2><table><thead><tr><th>Process</th><th>State</th><th>Port</th></tr></thead><tbody>"
+        body += "<h2>Processes</h2><table data-refresh=\"/apps/\(app)/processes\"><thead><tr><th>Process</th><th>State</th><th>Port</th></tr></thead><tbody>"
         for instance in try store.instances(app).sorted(by: { ($0.processType, $0.number) < ($1.processType, $1.number) }) {
             body += "<tr><td>\(HTML.escape(instance.processType)).\(instance.number)</td><td>\(instance.state.rawValue)</td><td class=n>\(instance.port.map(String.init) ?? "")</td></tr>"
         }
@@ -154,9 +163,35 @@ struct Dashboard {
         }
         body += "</tbody></table>"
         body += "<h2>Domains</h2><ul>" + (try store.domains(.app(app))).map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>"
+        body += try certificateSection(app)
         body += try configSection(app, csrf: csrf, readOnly: readOnly, reveal: reveal)
         body += try logsSection(app)
         return page(app.rawValue, body, context: context, script: true)
+    }
+
+    /// HTTPS: the certificate's names and end, and whether Let's Encrypt renews it.
+    private func certificateSection(_ app: AppName) throws -> String {
+        let context = server.context()
+        let certificates = Certificates(context)
+        var html = "<h2>Certificates</h2>"
+        guard try certificates.exists(app),
+            let pem = try? String(contentsOfFile: certificates.directory(app) + "/server.crt", encoding: .utf8),
+            let leaf = try? X509.Certificate(pemEncoded: pem)
+        else {
+            return html + "<p>No certificate: the app is served over plain HTTP. <code>letsencrypt:enable \(app)</code> gets one.</p>"
+        }
+        let names = (try? leaf.extensions.subjectAlternativeNames)??.compactMap { name -> String? in
+            if case .dnsName(let dns) = name { return dns }
+            return nil
+        } ?? []
+        let letsEncrypt = LetsEncrypt(context: context)
+        let renewing = (try? letsEncrypt.isActive(app)) == true
+        html += "<p>HTTPS for \(names.isEmpty ? "its domains" : names.map(HTML.escape).joined(separator: ", ")), valid until \(APIAccess.time(leaf.notValidAfter))"
+        html += renewing ? "; Let's Encrypt renews it.</p>" : " (added with <code>certs:add</code>).</p>"
+        if renewing, let error = try letsEncrypt.state(app).lastError, !error.isEmpty {
+            html += "<p class=error>Last renewal attempt: \(HTML.escape(error))</p>"
+        }
+        return html
     }
 
     /// Config vars: masked unless a full token asks to see them; set and unset by form.
@@ -260,10 +295,31 @@ struct Dashboard {
         pre.logs{background:#10141c;color:#d8dee9;padding:.8em;max-height:24em;overflow:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}
         """
 
-    /// The page's one script, progressive: without it the page still shows the last lines.
-    /// It follows the app's log as server-sent events, appending each line as text.
+    /// The page's one script, progressive: without it the page still shows the processes
+    /// and the last lines as they were. It refreshes the processes table every 3 seconds
+    /// and follows the app's log as server-sent events, adding everything as text.
     static let script = """
         "use strict";
+        for (const table of document.querySelectorAll("table[data-refresh]")) {
+          const body = table.tBodies[0];
+          setInterval(async () => {
+            try {
+              const answer = await fetch(table.dataset.refresh, { credentials: "same-origin" });
+              if (!answer.ok) return;
+              const processes = await answer.json();
+              body.replaceChildren(...processes.map((process) => {
+                const row = document.createElement("tr");
+                for (const [value, numeric] of [[process.name, false], [process.state, false], [process.port ?? "", true]]) {
+                  const cell = document.createElement("td");
+                  cell.textContent = String(value);
+                  if (numeric) cell.className = "n";
+                  row.append(cell);
+                }
+                return row;
+              }));
+            } catch (error) {}
+          }, 3000);
+        }
         for (const panel of document.querySelectorAll("pre[data-follow]")) {
           panel.scrollTop = panel.scrollHeight;
           const source = new EventSource(panel.dataset.follow);
