@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -98,6 +99,43 @@ extension OnTheInstalledServer {
             #expect(answer.body.hasPrefix("["), "\(answer)")
             #expect(try server.get(host, path: "/api/v1/apps").status == 401)
             #expect(try server.get(host, path: "/api/v1/apps", headers: ["Authorization: Bearer dkl_\(String(token.dropFirst(4).reversed()))"]).status == 401)
+        }
+
+        /// systemd holds the API's socket (`dokkulite-api.socket`): while the API restarts,
+        /// requests through the proxy wait in it and are answered by the next process.
+        @Test func theAPIRestartsWithoutRefusingARequest() throws {
+            let server = try InstalledServer.get()
+            #expect(try server.systemctl("is-active", "dokkulite-api.socket").stdout == "active\n")
+            let name = "restart-\(UUID().uuidString.prefix(6).lowercased())"
+            let created = try server.console("api:tokens:create", "--read-only", name)
+            #expect(created.status == 0, "\(created)")
+            defer { _ = try? server.console("api:tokens:revoke", name) }
+            let token = try #require(created.stdout.split(separator: "\n").last.map(String.init))
+            let host = "dokkulite.\(InstalledServer.domain)"
+            let auth = ["Authorization: Bearer \(token)"]
+            #expect(try eventually(timeout: .seconds(20)) { try server.get(host, path: "/api/v1/apps", headers: auth).status == 200 })
+            func mainPID() throws -> String { try server.systemctl("show", "--property=MainPID", "--value", "dokkulite-api.service").stdout }
+            let before = try mainPID()
+            // Requests one after another on another thread, through both restarts.
+            let statuses = Mutex<[Int]>([]), stop = Mutex(false)
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                for _ in 0..<2000 where !stop.withLock({ $0 }) {
+                    let status = (try? server.get(host, path: "/api/v1/apps", headers: auth).status) ?? -1
+                    statuses.withLock { $0.append(status) }
+                }
+                done.signal()
+            }
+            for _ in 0..<2 {
+                let answered = statuses.withLock { $0.count }
+                #expect(try server.systemctl("restart", "dokkulite-api.service").status == 0)
+                #expect(eventually(timeout: .seconds(20)) { statuses.withLock { $0.count } > answered + 5 })
+            }
+            stop.withLock { $0 = true }
+            done.wait()
+            let seen = statuses.withLock { $0 }
+            #expect(try mainPID() != before, "the API really restarted")
+            #expect(seen.count > 10 && seen.allSatisfy { $0 == 200 }, "every request answered: \(seen.filter { $0 != 200 }.count) of \(seen.count) not")
         }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Supervisor
 import Synchronization
 
@@ -40,13 +41,20 @@ struct APIServer {
         }
     }
 
-    /// Serves until SIGTERM or SIGINT, sampling the metrics history meanwhile.
-    static func serve(_ server: APIServer, host: String, port: Int) throws {
-        let application = Application(
-            router: server.router(), configuration: .init(address: .hostname(host, port: port), serverName: "dokkulite-api"),
-            logger: Logger(label: "dokkulite.api"))
+    /// Serves until SIGTERM or SIGINT, sampling the metrics history meanwhile: on the
+    /// listening `socket` systemd passed, else on `host`:`port`, bound here.
+    static func serve(_ server: APIServer, socket: CInt?, host: String, port: Int) throws {
+        let logger = Logger(label: "dokkulite.api")
         let sampling = Task.detached { await server.sampleMetrics() }
         defer { sampling.cancel() }
+        if let socket {
+            let group = ServiceGroup(configuration: .init(
+                services: [InheritedSocketServer(socket: socket, responder: server.router().buildResponder(), logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try BlockingTask.run { try await group.run() }
+            return
+        }
+        let application = Application(
+            router: server.router(), configuration: .init(address: .hostname(host, port: port), serverName: "dokkulite-api"), logger: logger)
         try BlockingTask.run { try await application.runService() }
     }
 

@@ -123,11 +123,14 @@ struct APIServe: Command {
 
     func run(in context: Context) throws {
         try requireRootAtConsole(context, for: "api")
+        // Socket activation: the listening socket `dokkulite-api.socket` holds, unless an
+        // address is named here.
+        let inherited = listen == nil ? SocketActivation.listeners().sorted { $0.key < $1.key }.first?.value : nil
         let listen = listen ?? context.settings.apiListen
-        guard let address = Upstream(listen) else { throw CommandError("Invalid --listen address: \(listen) (expected HOST:PORT)") }
+        guard let address = Upstream(listen) else { throw CommandError("Invalid --listen address: \(listen) (expected HOST:PORT)", kind: .invalid) }
         let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let server = APIServer(settings: context.settings, store: try context.store(), program: program)
-        try APIServer.serve(server, host: address.host, port: address.port)
+        try APIServer.serve(server, socket: inherited, host: address.host, port: address.port)
     }
 }
 
