@@ -61,6 +61,14 @@ struct Dashboard {
             }
             return try await self.act(context, app, "POST /apps/\(app)/scale", "\(app) \(type)=\(count)", ["ps:scale", app.rawValue, "\(type)=\(count)"])
         }
+        router.post("apps/:app/domains") { request, context in
+            let form = try await self.checked(request, context)
+            let app = try self.server.existingApp(context)
+            let domain = (form["domain"] ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+            guard Domains.isValid(domain), !domain.hasPrefix("-") else { throw APIError(.badRequest, "\(domain) is invalid. exiting...") }
+            let remove = form["remove"] == "1"
+            return try await self.act(context, app, "POST /apps/\(app)/domains", "\(app) \(remove ? "-" : "+")\(domain)", [remove ? "domains:remove" : "domains:add", app.rawValue, domain])
+        }
         router.post("apps/:app/config") { request, context in
             let form = try await self.checked(request, context)
             let app = try self.server.existingApp(context)
@@ -162,7 +170,19 @@ struct Dashboard {
             body += "<tr><td>v\(release.version)</td><td>\(release.status.rawValue)</td><td>\(HTML.escape(release.description))</td><td>\(HTML.escape(APIAccess.time(release.createdAt)))</td><td>\(action)</td></tr>"
         }
         body += "</tbody></table>"
-        body += "<h2>Domains</h2><ul>" + (try store.domains(.app(app))).map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>"
+        body += "<h2>Domains</h2><ul>"
+        for domain in try store.domains(.app(app)) {
+            body += "<li>\(HTML.escape(domain))"
+            if !readOnly {
+                body += " <form method=post action=\"/apps/\(app)/domains\" class=inline>\(hidden(csrf))<input type=hidden name=domain value=\"\(HTML.escape(domain))\">"
+                body += "<input type=hidden name=remove value=1><button aria-label=\"Remove \(HTML.escape(domain))\">Remove</button></form>"
+            }
+            body += "</li>"
+        }
+        body += "</ul>"
+        if !readOnly {
+            body += "<form method=post action=\"/apps/\(app)/domains\" class=setvar>\(hidden(csrf))<input name=domain required placeholder=www.example.com aria-label=Domain autocomplete=off><button>Add domain</button></form>"
+        }
         body += try certificateSection(app)
         body += try configSection(app, csrf: csrf, readOnly: readOnly, reveal: reveal)
         body += try logsSection(app)
