@@ -32,7 +32,7 @@ import TestSupport
             png = base64.b64decode(call("GET", s + "/screenshot"))
             open(out + "/" + name + ".png", "wb").write(png)
         def wait_for(text):
-            for _ in range(50):
+            for _ in range(150):
                 if text in source(): return True
                 time.sleep(0.2)
             return False
@@ -60,9 +60,9 @@ import TestSupport
             seen["rolled_back"] = wait_for("<td>v1</td><td>current</td>")
             shot("app-after")
             # The config editor: a var set by form, shown masked until revealed.
-            call("POST", s + "/element/%s/value" % find("form.setvar input[name=key]"), {"text": "GREETING"})
-            call("POST", s + "/element/%s/value" % find("form.setvar input[name=value]"), {"text": "hello-from-browser"})
-            call("POST", s + "/element/%s/click" % find("form.setvar button"), {})
+            call("POST", s + "/element/%s/value" % find("form[action$=config].setvar input[name=key]"), {"text": "GREETING"})
+            call("POST", s + "/element/%s/value" % find("form[action$=config].setvar input[name=value]"), {"text": "hello-from-browser"})
+            call("POST", s + "/element/%s/click" % find("form[action$=config].setvar button"), {})
             seen["config_set"] = wait_for("<th>GREETING</th>")
             seen["config_masked"] = "hello-from-browser" not in source()
             call("POST", s + "/element/%s/click" % find('a[href$="reveal=config#config"]'), {})

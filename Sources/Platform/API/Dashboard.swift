@@ -181,7 +181,7 @@ struct Dashboard {
         }
         body += "</ul>"
         if !readOnly {
-            body += "<form method=post action=\"/apps/\(app)/domains\" class=setvar>\(hidden(csrf))<input name=domain required placeholder=www.example.com aria-label=Domain autocomplete=off><button>Add domain</button></form>"
+            body += "<form method=post action=\"/apps/\(app)/domains\" class=adddomain>\(hidden(csrf))<input name=domain required placeholder=www.example.com aria-label=Domain autocomplete=off><button>Add domain</button></form>"
         }
         body += try certificateSection(app)
         body += try configSection(app, csrf: csrf, readOnly: readOnly, reveal: reveal)
@@ -311,7 +311,7 @@ struct Dashboard {
         td.n{text-align:right}.inline{display:inline-block;margin:.5em .5em .5em 0}input[type=number]{width:4em}button{cursor:pointer}
         .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(18em,1fr));gap:1em}.charts svg{background:#fff;width:100%;height:auto}
         .login{display:grid;gap:.8em;max-width:24em}.login input{width:100%;padding:.4em}.error{color:#b00020}
-        .config td.value{font-family:monospace;white-space:pre-wrap;word-break:break-all}.setvar{display:flex;flex-wrap:wrap;gap:.5em;margin:.8em 0}
+        .config td.value{font-family:monospace;white-space:pre-wrap;word-break:break-all}.setvar,.adddomain{display:flex;flex-wrap:wrap;gap:.5em;margin:.8em 0}
         pre.logs{background:#10141c;color:#d8dee9;padding:.8em;max-height:24em;overflow:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}
         """
 
