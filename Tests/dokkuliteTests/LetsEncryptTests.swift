@@ -190,4 +190,42 @@ struct LetsEncryptTests {
         // Not a name the app answers: never even asked about.
         #expect(try https(daemon, "shop.elsewhere.test", root: root).status != 0)
     }
+
+    /// The API's own host name gets its certificate from the ACME server too, and the
+    /// renewal timer's command renews it when due.
+    @Test func theAPIHostGetsAndRenewsItsCertificate() throws {
+        try #require(Pebble.available, "pebble is not installed: scripts/deps installs it")
+        let sandbox = try Sandbox("acmeapi")
+        let apiPort = try freePort()
+        sandbox.environment["DOKKULITE_API_LISTEN"] = "127.0.0.1:\(apiPort)"
+        let daemon = try DaemonProcess(sandbox, https: true)
+        let pebble = try Pebble(httpPort: daemon.port, tlsPort: try #require(daemon.httpsPort))
+        sandbox.environment["DOKKULITE_ACME_CA_FILE"] = pebble.apiCAFile
+        sandbox.environment["DOKKULITE_ACME_TIMEOUT"] = "60"
+        let server = try APITests.Server(sandbox, port: apiPort)
+        _ = server
+        #expect(try sandbox.run("api:letsencrypt").stderr == " !     The API has no host name: set a global domain (domains:set-global) or DOKKULITE_API_HOST\n")
+        try sandbox.run("domains:set-global", "acme.test")
+        let host = "dokkulite.acme.test"
+        #expect(try sandbox.run("api:letsencrypt").stderr.contains("Cannot request a certificate without an e-mail address"))
+        try sandbox.run("letsencrypt:set", "--global", "email", "ops@acme.test")
+        try sandbox.run("letsencrypt:set", "--global", "server", pebble.directory)
+        let got = try sandbox.run("api:letsencrypt")
+        #expect(got.status == 0 && got.stdout.hasSuffix("-----> API certificate installed: https://\(host)/\n"), "\(got)\n\(pebble.log.suffix(2000))")
+        let root = try pebble.rootFile()
+        let port = try #require(daemon.httpsPort)
+        let secure = try Shell.which("curl", ["-sS", "--max-time", "10", "--cacert", root, "--resolve", "\(host):\(port):127.0.0.1", "-w", "\n%{http_code}", "https://\(host):\(port)/api/v1/apps"])
+        #expect(secure.status == 0 && secure.stdout.hasSuffix("\n401"), "the API over HTTPS, the chain pebble's: \(secure)")
+        #expect(daemon.get(host)?.status == 301, "plain HTTP to the API host redirects to HTTPS")
+        #expect(try sandbox.run("api:letsencrypt").stdout == "-----> Certificate for \(host) is still valid, skipping certificate request\n")
+
+        let path = sandbox.root + "/certs/_api/server.crt"
+        let first = try String(contentsOfFile: path, encoding: .utf8)
+        try sandbox.run("letsencrypt:set", "--global", "graceperiod", "315360000")
+        let renewed = try sandbox.run("letsencrypt:auto-renew")
+        #expect(renewed.status == 0 && renewed.stdout.contains("-----> The API's certificate needs renewal\n"), "\(renewed)")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) != first, "a new certificate")
+        #expect(try sandbox.run("api:certs:remove").status == 0)
+        #expect(try sandbox.run("letsencrypt:auto-renew").stdout.contains("The API's certificate") == false, "nothing left to renew")
+    }
 }

@@ -1,7 +1,7 @@
 /// Every command dokkulite knows, in help order.
 enum CommandCatalog {
     static let all: [any Command.Type] = [
-        APIAudit.self, APICertsAdd.self, APICertsRemove.self, APIServe.self, APITokensCreate.self, APITokensList.self, APITokensRevoke.self,
+        APIAudit.self, APICertsAdd.self, APICertsRemove.self, APILetsencrypt.self, APIServe.self, APITokensCreate.self, APITokensList.self, APITokensRevoke.self,
         AppsClone.self, AppsCreate.self, AppsDestroy.self, AppsExists.self, AppsList.self, AppsLock.self, AppsLocked.self,
         AppsRename.self, AppsReport.self, AppsSet.self, AppsUnlock.self,
         AppJSONReport.self, AppJSONSet.self,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ACME
 import Foundation
 import Proxy
 
@@ -140,8 +141,82 @@ struct APIServe: Command {
 struct APICertificate {
     let context: Context
 
+    /// Global properties of the certificate `api:letsencrypt` got: its host and expiry.
+    static let namespace = "api-letsencrypt"
+
     var directory: String { context.settings.paths.certs + "/_api" }
     var exists: Bool { FileManager.default.fileExists(atPath: directory + "/server.crt") }
+
+    /// The host name it is for, or a one-line refusal without one.
+    func host() throws -> String {
+        guard let host = try RouteBuilder(context).apiHost(try context.store()) else {
+            throw CommandError("The API has no host name: set a global domain (domains:set-global) or DOKKULITE_API_HOST", kind: .invalid)
+        }
+        return host
+    }
+
+    /// Installs a certificate and key, and has the proxy serve them.
+    func install(certificate: [UInt8], key: [UInt8]) throws {
+        try Certificates(context).install(in: directory, certificate: certificate, key: key)
+        try RouteSync(context).updateAll()
+    }
+
+    /// Gets one from Let's Encrypt (the global `letsencrypt:set` server and e-mail) over
+    /// HTTP-01, which the proxy answers for any host; unless `force`, only when the one
+    /// it got before is due for renewal or was for another name.
+    func obtain(force: Bool) throws {
+        let store = try context.store()
+        let host = try host()
+        let letsEncrypt = LetsEncrypt(context: context)
+        guard let email = try letsEncrypt.value(nil, "email") else {
+            throw CommandError("Cannot request a certificate without an e-mail address: run dokku letsencrypt:set --global email <e-mail>", kind: .invalid)
+        }
+        let output = context.output
+        if !force, exists, try store.property(.global, Self.namespace, "host") == host, let left = try timeToRenewal(), left >= 0 {
+            output.step("Certificate for \(host) is still valid, skipping certificate request")
+            return
+        }
+        output.section("Getting letsencrypt certificate for \(host)")
+        let issued: IssuedCertificate
+        do {
+            issued = try letsEncrypt.issue(app: nil, domains: [host], email: email, challenge: "http-01")
+        } catch {
+            throw CommandError("Failed to get a certificate for \(host): \((error as? ACMEError)?.description ?? "\(error)")")
+        }
+        try install(certificate: Array(issued.chainPEM.utf8), key: Array(issued.keyPEM.utf8))
+        try store.setProperty(.global, Self.namespace, "host", host)
+        try store.setProperty(.global, Self.namespace, "expiry", String(Int(issued.notAfter.timeIntervalSince1970)))
+        output.step("API certificate installed: https://\(host)/")
+    }
+
+    /// Seconds until it is due for renewal (the global grace period before its end); nil
+    /// when `api:letsencrypt` got none.
+    func timeToRenewal(now: Int = Int(Date().timeIntervalSince1970)) throws -> Int? {
+        guard let expiry = try context.store().property(.global, Self.namespace, "expiry").flatMap({ Int($0) }) else { return nil }
+        return expiry - (try LetsEncrypt(context: context).gracePeriod(nil)) - now
+    }
+
+    /// Takes it away, and what `api:letsencrypt` knew of it.
+    func remove() throws {
+        try FileManager.default.removeItem(atPath: directory)
+        for key in ["host", "expiry"] { try context.store().setProperty(.global, Self.namespace, key, nil) }
+        try RouteSync(context).updateAll()
+    }
+}
+
+/// `api:letsencrypt [--force]`: a Let's Encrypt certificate for the API's host name,
+/// renewed by `letsencrypt:auto-renew` (the timer) with the apps'.
+struct APILetsencrypt: Command {
+    static let configuration = CommandConfiguration(commandName: "api:letsencrypt", abstract: "Get a Let's Encrypt certificate for the API's host name (renewed with the apps')")
+    static let access = Access.serverRoot
+    static let usage = "[--force]"
+    static let takesApp = false
+    @Flag var force = false
+
+    func run(in context: Context) throws {
+        try requireRootAtConsole(context, for: "api")
+        try APICertificate(context: context).obtain(force: force)
+    }
 }
 
 /// `api:certs:add [CRT KEY]`: the API host's certificate and key, from files or, as
@@ -165,8 +240,9 @@ struct APICertsAdd: Command {
             (crt, keyBytes) = try CertsAdd.fromTarball(FileHandle.standardInput.readDataToEndOfFile())
         }
         let api = APICertificate(context: context)
-        try Certificates(context).install(in: api.directory, certificate: crt, key: keyBytes)
-        try RouteSync(context).updateAll()
+        try api.install(certificate: crt, key: keyBytes)
+        // Files from root replace what Let's Encrypt gave: auto-renew leaves them alone.
+        for key in ["host", "expiry"] { try context.store().setProperty(.global, APICertificate.namespace, key, nil) }
         let host = try RouteBuilder(context).apiHost(try context.store())
         context.output.step("API certificate installed\(host.map { ": https://\($0)/" } ?? "; set a global domain or DOKKULITE_API_HOST for the API's host name")")
     }
@@ -182,9 +258,8 @@ struct APICertsRemove: Command {
     func run(in context: Context) throws {
         try requireRootAtConsole(context, for: "api")
         let api = APICertificate(context: context)
-        guard api.exists else { throw CommandError("The API has no certificate") }
-        try FileManager.default.removeItem(atPath: api.directory)
-        try RouteSync(context).updateAll()
+        guard api.exists else { throw CommandError("The API has no certificate", kind: .notFound) }
+        try api.remove()
         context.output.step("API certificate removed")
     }
 }

@@ -123,6 +123,17 @@ struct LetsencryptAutoRenew: Command {
                 }
             }
         }
+        // The API host's certificate, when api:letsencrypt got it.
+        let api = APICertificate(context: context)
+        if let time = try api.timeToRenewal(now: now), time < 0 {
+            output.step("The API's certificate needs renewal")
+            do {
+                try api.obtain(force: true)
+            } catch {
+                output.failure("\(error)")
+                failed = true
+            }
+        }
         output.section("Finished auto-renewal")
         if failed { throw CommandError("One or more apps failed to have their certificates renewed") }
     }

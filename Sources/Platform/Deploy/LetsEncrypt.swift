@@ -190,7 +190,8 @@ struct LetsEncrypt {
         output.step("Done")
     }
 
-    func issue(app: AppName, domains: [String], email: String, challenge: String) throws -> IssuedCertificate {
+    /// A certificate for `domains` from the app's ACME server (nil: the global one).
+    func issue(app: AppName?, domains: [String], email: String, challenge: String) throws -> IssuedCertificate {
         let server = try server(app)
         let key = try accountKey(server: server)
         let responder = ChallengeFiles(directory: context.settings.paths.acmeChallenges)
