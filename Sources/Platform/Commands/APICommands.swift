@@ -231,14 +231,7 @@ struct APICertsAdd: Command {
 
     func run(in context: Context) throws {
         try requireRootAtConsole(context, for: "api")
-        let crt: [UInt8], keyBytes: [UInt8]
-        if let certificate, let key {
-            guard let c = try? CommandLineFile.read(certificate, limit: CertsAdd.sizeLimit) else { throw CommandError("CRT file specified not found, please check file paths") }
-            guard let k = try? CommandLineFile.read(key, limit: CertsAdd.sizeLimit) else { throw CommandError("KEY file specified not found, please check file paths") }
-            (crt, keyBytes) = (c, k)
-        } else {
-            (crt, keyBytes) = try CertsAdd.fromTarball(FileHandle.standardInput.readDataToEndOfFile())
-        }
+        let (crt, keyBytes) = try CertsAdd.read(certificate, key, in: context)
         let api = APICertificate(context: context)
         try api.install(certificate: crt, key: keyBytes)
         // Files from root replace what Let's Encrypt gave: auto-renew leaves them alone.

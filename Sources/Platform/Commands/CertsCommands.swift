@@ -23,20 +23,21 @@ struct CertsAdd: Command {
     /// console: over ssh, the tarball on stdin is the only way in, as in Dokku.
     static func add(_ app: String?, _ certificate: String?, _ key: String?, in context: Context) throws {
         let app = try context.existingApp(app)
-        let crt: [UInt8], keyBytes: [UInt8]
-        if let certificate, let key {
-            guard !context.settings.remoteCaller else {
-                throw CommandError("certs:add reads files on the server only for root at its console; over ssh, send a tarball of server.crt and server.key on stdin", kind: .forbidden)
-            }
-            // As Dokku's test -r: a file the dokku user cannot read is not found.
-            guard let c = try? CommandLineFile.read(certificate, limit: sizeLimit) else { throw CommandError("CRT file specified not found, please check file paths") }
-            guard let k = try? CommandLineFile.read(key, limit: sizeLimit) else { throw CommandError("KEY file specified not found, please check file paths") }
-            crt = c
-            keyBytes = k
-        } else {
-            (crt, keyBytes) = try fromTarball(FileHandle.standardInput.readDataToEndOfFile())
-        }
+        let (crt, keyBytes) = try read(certificate, key, in: context)
         try Certificates(context).install(app, certificate: crt, key: keyBytes)
+    }
+
+    /// The certificate and key from the files named (root at the console only), else from
+    /// a tar on stdin.
+    static func read(_ certificate: String?, _ key: String?, in context: Context) throws -> (certificate: [UInt8], key: [UInt8]) {
+        guard let certificate, let key else { return try fromTarball(FileHandle.standardInput.readDataToEndOfFile()) }
+        guard !context.settings.remoteCaller else {
+            throw CommandError("certs:add reads files on the server only for root at its console; over ssh, send a tarball of server.crt and server.key on stdin", kind: .forbidden)
+        }
+        // As Dokku's test -r: a file the dokku user cannot read is not found.
+        guard let c = try? CommandLineFile.read(certificate, limit: sizeLimit) else { throw CommandError("CRT file specified not found, please check file paths") }
+        guard let k = try? CommandLineFile.read(key, limit: sizeLimit) else { throw CommandError("KEY file specified not found, please check file paths") }
+        return (c, k)
     }
 
     /// The one `.crt` and one `.key` regular file of a tar (macOS `._*` resource files
