@@ -6,7 +6,7 @@ enum Help {
 
     /// Each namespace's one-line description.
     static let namespaces: [String: String] = [
-        "api": "Manage the HTTP API: its tokens and audit log",
+        "api": "Manage the HTTP API: its tokens, its host's certificate and its audit log",
         "app-json": "Manage app-json settings for an app",
         "apps": "Manage apps",
         "builder": "Manage builder settings for an app",
