@@ -91,6 +91,8 @@ import TestSupport
         let detail = try #require(json(try server.request("GET", "/api/v1/apps/\(app)", token: readOnly).body) as? [String: Any])
         #expect((detail["formation"] as? [String: Int])?["web"] == 1, "\(detail)")
         #expect(try server.request("GET", "/api/v1/apps/no-such-app", token: readOnly).body == "{\"error\":\"App no-such-app does not exist\"}\n")
+        let unknown = try server.request("GET", "/api/v1/nothing-here", token: readOnly)
+        #expect(unknown.status == 404 && unknown.body == "{\"error\":\"No such resource: GET /api/v1/nothing-here\"}\n", "\(unknown)")
 
         // Changes: refused to a read-only token, made by the command itself for a full one.
         let other = uniqueApp("apinew")

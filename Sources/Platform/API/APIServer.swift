@@ -470,7 +470,12 @@ struct Authentication: RouterMiddleware {
                 throw APIError(.unauthorized, "Invalid token")
             }
             context.token = token
-            return try await next(request, context)
+            do {
+                return try await next(request, context)
+            } catch let error as HTTPError where api && error.status == .notFound {
+                // A path no route has (the router's own 404): a JSON error as every other.
+                throw APIError(.notFound, "No such resource: \(request.method) \(path)")
+            }
         }
         // The session holds the token's hash: a revoked token ends its sessions too.
         if !api, let id = request.cookies[Sessions.cookie]?.value, let session = sessions.session(id), let token = try store.useAPIToken(hash: session.tokenHash) {
