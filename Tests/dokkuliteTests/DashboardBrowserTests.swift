@@ -11,7 +11,7 @@ import TestSupport
     /// Drives the browser through the steps and prints one JSON object of what it saw.
     static let driver = #"""
         import json, sys, time, urllib.request, base64
-        port, base, token, app, out, proxy = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+        port, base, token, app, out, proxy, archive = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
         def call(method, path, body=None):
             data = None if body is None else json.dumps(body).encode()
             request = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=data, method=method, headers={"Content-Type": "application/json"})
@@ -90,6 +90,14 @@ import TestSupport
                     break
                 time.sleep(0.5)
             shot("app-logs")
+            # A deploy from the page: an archive chosen in its file input, the build's
+            # output shown as it comes, then the page again with the new release.
+            call("POST", s + "/element/%s/value" % find("form.deploy input[type=file]"), {"text": archive})
+            call("POST", s + "/element/%s/click" % find("form.deploy button"), {})
+            seen["deploy_streamed"] = wait_for("Fetching tar file from stdin")
+            shot("app-deploy")
+            seen["deployed"] = wait_for("Deployed: release v3") or wait_for("<td>v3</td><td>current</td>")
+            seen["deploy_reloaded"] = wait_for("<td>v3</td><td>current</td>")
             call("POST", s + "/window/rect", {"width": 390, "height": 844})
             shot("app-phone")
             call("POST", s + "/element/%s/click" % find("form[action$=logout] button"), {})
@@ -131,6 +139,12 @@ import TestSupport
             return body.contains("\"requests\":2") || body.contains("\"requests\":1")
         })
 
+        // The archive the page will deploy: v3, in a top-level folder as GitHub's are.
+        let tree = sandbox.root + "/upload/project"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        for (path, content) in files("v3") { try content.write(toFile: tree + "/" + path, atomically: true, encoding: .utf8) }
+        let archive = sandbox.root + "/upload/code.tar"
+        #expect(try Shell.which("tar", ["-cf", archive, "-C", sandbox.root + "/upload", "project"]).status == 0)
         let output = (ProcessInfo.processInfo.environment["DOKKULITE_TEST_OUTPUT"] ?? "/tmp/dokkulite-test-output") + "/dashboard"
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let driverPort = try freePort()
@@ -146,18 +160,19 @@ import TestSupport
         }
         #expect(eventually(timeout: .seconds(20)) { canConnect(driverPort) })
         // Bounded: a browser that stops answering fails the test instead of holding it.
-        let run = try Shell.run("/usr/bin/timeout", ["--kill-after=5", "180", "/usr/bin/python3", "-c", Self.driver, String(driverPort), "http://127.0.0.1:\(server.port)", token, app, output, String(proxy.port)], environment: nil)
+        let run = try Shell.run("/usr/bin/timeout", ["--kill-after=5", "180", "/usr/bin/python3", "-c", Self.driver, String(driverPort), "http://127.0.0.1:\(server.port)", token, app, output, String(proxy.port), archive], environment: nil)
         #expect(run.status == 0, "\(run)")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Bool], "\(run)")
-        for step in ["redirected_to_login", "bad_token_refused", "apps_page", "app_page", "chart_has_line", "scaled", "rolled_back", "config_set", "config_masked", "config_revealed", "processes_live", "live_log", "logged_out", "login_again_needed"] {
+        for step in ["redirected_to_login", "bad_token_refused", "apps_page", "app_page", "chart_has_line", "scaled", "rolled_back", "config_set", "config_masked", "config_revealed", "processes_live", "live_log", "deploy_streamed", "deployed", "deploy_reloaded", "logged_out", "login_again_needed"] {
             #expect(seen[step] == true, "\(step): \(seen)")
         }
-        #expect(try sandbox.sql("SELECT version FROM release WHERE app = '\(app)' AND status = 'current'") == "1")
+        #expect(try sandbox.sql("SELECT version FROM release WHERE app = '\(app)' AND status = 'current'") == "3", "the rollback to v1, then the page's deploy")
         let audit = try sandbox.run("api:audit").stdout
         #expect(audit.contains(" browser POST /apps/\(app)/scale \(app) web=2 200") && audit.contains(" browser POST /apps/\(app)/rollback \(app) v1 200"), "\(audit)")
         #expect(audit.contains(" browser POST /apps/\(app)/config \(app) GREETING 200"), "\(audit)")
+        #expect(audit.contains(" browser POST /apps/\(app)/deploys \(app) tar archive 200"), "\(audit)")
         #expect(try sandbox.run("config:get", app, "GREETING").stdout == "hello-from-browser\n")
-        for name in ["login", "apps", "app", "app-after", "app-logs", "app-phone"] {
+        for name in ["login", "apps", "app", "app-after", "app-logs", "app-deploy", "app-phone"] {
             #expect(((try? FileManager.default.attributesOfItem(atPath: "\(output)/\(name).png")[.size] as? Int) ?? 0) > 5_000, "\(name).png")
         }
         _ = try? sandbox.run("--force", "apps:destroy", app)
@@ -202,6 +217,10 @@ import TestSupport
         #expect(try curl(["--data", "type=web&count=3", "http://127.0.0.1:\(server.port)/apps/\(app)/scale"]).hasPrefix("403 "))
         #expect(try curl(["--data", "type=web&count=3&csrf=0000", "http://127.0.0.1:\(server.port)/apps/\(app)/scale"]).hasPrefix("403 "))
         #expect(try sandbox.run("api:audit").stdout.contains("/scale") == false)
+        // The page's deploy takes the CSRF token in a header; an upload without it builds nothing.
+        #expect(try curl(["-H", "Content-Type: application/x-tar", "--data-binary", "not a tar", "http://127.0.0.1:\(server.port)/apps/\(app)/deploys"]).hasPrefix("403 "))
+        #expect(try curl(["-H", "Content-Type: application/x-tar", "-H", "X-CSRF-Token: 0000", "--data-binary", "x", "http://127.0.0.1:\(server.port)/apps/\(app)/deploys"]).hasPrefix("403 "))
+        #expect(try sandbox.run("api:audit").stdout.contains("/deploys") == false)
         // The session cookie is not a credential for the JSON API.
         #expect(try curl(["http://127.0.0.1:\(server.port)/api/v1/apps"]).hasPrefix("401 "))
         let cookie = (try? String(contentsOfFile: jar, encoding: .utf8)) ?? ""

@@ -34,67 +34,71 @@ extension APIServer {
         // is written, unless the client asks for JSON only, which it gets at the end.
         api.post("apps/:app/deploys") { request, context in
             let app = try self.existingApp(context)
-            let action = "POST /api/v1/apps/\(app)/deploys"
-            let mediaType = Self.mediaType(request.headers[.contentType])
-            let words: [String], target: String
-            var input: FileHandle?
-            if mediaType == "application/json" {
-                let body = try await self.body(request, as: SyncBody.self)
-                // The command checks the URL, as it does for an ssh key holder: a token
-                // holder names no file on the server.
-                guard !body.repository.isEmpty, !body.repository.hasPrefix("-") else { throw APIError(.badRequest, "Invalid git remote: \(body.repository)") }
-                if let ref = body.ref, !Self.isGitRef(ref) { throw APIError(.badRequest, "Invalid git ref: \(ref)") }
-                words = ["git:sync", "--build", app.rawValue, body.repository] + (body.ref.map { [$0] } ?? [])
-                target = "\(app) \(Self.withoutCredentials(body.repository))\(body.ref.map { "#" + $0 } ?? "")"
-                _ = try self.fullToken(context, action, target)
-            } else if let type = Self.archiveTypes[mediaType] {
-                target = "\(app) \(type) archive"
-                // The token is checked before a byte of the body is kept.
-                let token = try self.fullToken(context, action, target)
-                let limit = try ArchiveCheck.limits(app, store: self.store).size
-                do {
-                    input = try await Self.receive(request, limit: limit)
-                } catch let error as APIError {
-                    try self.store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: Int(error.status.code)))
-                    throw error
-                }
-                words = ["git:from-archive", "--archive-type", type, app.rawValue, "--"]
-            } else {
-                throw APIError(.unsupportedMediaType, "A deploy takes an archive (Content-Type application/x-tar, application/gzip or application/zip) or JSON naming a repository")
+            return try await self.deploy(request, context, app, action: "POST /api/v1/apps/\(app)/deploys")
+        }
+    }
+
+    /// A deploy from the request (the API's, or the dashboard's upload).
+    func deploy(_ request: Request, _ context: RequestContext, _ app: AppName, action: String) async throws -> Response {
+        let mediaType = Self.mediaType(request.headers[.contentType])
+        let words: [String], target: String
+        var input: FileHandle?
+        if mediaType == "application/json" {
+            let body = try await self.body(request, as: SyncBody.self)
+            // The command checks the URL, as it does for an ssh key holder: a token
+            // holder names no file on the server.
+            guard !body.repository.isEmpty, !body.repository.hasPrefix("-") else { throw APIError(.badRequest, "Invalid git remote: \(body.repository)") }
+            if let ref = body.ref, !Self.isGitRef(ref) { throw APIError(.badRequest, "Invalid git ref: \(ref)") }
+            words = ["git:sync", "--build", app.rawValue, body.repository] + (body.ref.map { [$0] } ?? [])
+            target = "\(app) \(Self.withoutCredentials(body.repository))\(body.ref.map { "#" + $0 } ?? "")"
+            _ = try self.fullToken(context, action, target)
+        } else if let type = Self.archiveTypes[mediaType] {
+            target = "\(app) \(type) archive"
+            // The token is checked before a byte of the body is kept.
+            let token = try self.fullToken(context, action, target)
+            let limit = try ArchiveCheck.limits(app, store: self.store).size
+            do {
+                input = try await Self.receive(request, limit: limit)
+            } catch let error as APIError {
+                try self.store.addAPIAudit(APIAuditRecord(at: Date(), actor: token.name, action: action, target: target, status: Int(error.status.code)))
+                throw error
             }
-            let events = try self.runToEnd(context, action, target, words, input: input.map { .file($0) } ?? .none)
-            try? input?.close()
-            let accept = request.headers[.accept] ?? ""
-            if accept.contains("application/json"), !accept.contains("text/event-stream") {
-                var outcome = CommandStream.Outcome(), output: [String] = []
+            words = ["git:from-archive", "--archive-type", type, app.rawValue, "--"]
+        } else {
+            throw APIError(.unsupportedMediaType, "A deploy takes an archive (Content-Type application/x-tar, application/gzip or application/zip) or JSON naming a repository")
+        }
+        let events = try self.runToEnd(context, action, target, words, input: input.map { .file($0) } ?? .none)
+        try? input?.close()
+        let accept = request.headers[.accept] ?? ""
+        if accept.contains("application/json"), !accept.contains("text/event-stream") {
+            var outcome = CommandStream.Outcome(), output: [String] = []
+            for await event in events {
+                outcome.add(event)
+                if case .output(let item) = event { output.append(item.line) }
+            }
+            let status = outcome.httpStatus()
+            guard status == .ok else { throw APIError(status, outcome.message) }
+            struct Done: Encodable { var ok: Bool; var release: Int?; var output: String }
+            return try self.json(Done(ok: true, release: try self.store.currentRelease(app), output: output.joined(separator: "\n")))
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: .init { writer in
+                var outcome = CommandStream.Outcome()
                 for await event in events {
                     outcome.add(event)
-                    if case .output(let item) = event { output.append(item.line) }
-                }
-                let status = outcome.httpStatus()
-                guard status == .ok else { throw APIError(status, outcome.message) }
-                struct Done: Encodable { var ok: Bool; var release: Int?; var output: String }
-                return try self.json(Done(ok: true, release: try self.store.currentRelease(app), output: output.joined(separator: "\n")))
-            }
-            return Response(
-                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                body: .init { writer in
-                    var outcome = CommandStream.Outcome()
-                    for await event in events {
-                        outcome.add(event)
-                        switch event {
-                        case .output(let item):
-                            try await writer.write(ByteBuffer(string: "event: output\ndata: \(JSON.encode(item))\n\n"))
-                        case .exit(let status):
-                            let done = status == 0
-                                ? DeployDone(ok: true, status: 0, release: try self.store.currentRelease(app))
-                                : DeployDone(ok: false, status: status, error: outcome.message, kind: outcome.failure?.kind ?? .failed)
-                            try await writer.write(ByteBuffer(string: "event: done\ndata: \(JSON.encode(done))\n\n"))
-                        }
+                    switch event {
+                    case .output(let item):
+                        try await writer.write(ByteBuffer(string: "event: output\ndata: \(JSON.encode(item))\n\n"))
+                    case .exit(let status):
+                        let done = status == 0
+                            ? DeployDone(ok: true, status: 0, release: try self.store.currentRelease(app))
+                            : DeployDone(ok: false, status: status, error: outcome.message, kind: outcome.failure?.kind ?? .failed)
+                        try await writer.write(ByteBuffer(string: "event: done\ndata: \(JSON.encode(done))\n\n"))
                     }
-                    try await writer.finish(nil)
-                })
-        }
+                }
+                try await writer.finish(nil)
+            })
     }
 
     /// Starts a change's command and returns its events. The command runs to its end and

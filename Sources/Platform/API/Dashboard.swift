@@ -61,6 +61,18 @@ struct Dashboard {
             }
             return try await self.act(context, app, "POST /apps/\(app)/scale", "\(app) \(type)=\(count)", ["ps:scale", app.rawValue, "\(type)=\(count)"])
         }
+        // An archive uploaded by the page's script: the session's CSRF token comes in a
+        // header (the body is the archive), and the build's events come back as the API's.
+        router.post("apps/:app/deploys") { request, context in
+            guard let expected = context.session?.csrf, let given = request.headers.first(where: { $0.name.canonicalName == "x-csrf-token" })?.value, Self.equal(given, expected) else {
+                throw APIError(.forbidden, "The form is stale or not from this dashboard; reload the page")
+            }
+            let app = try self.server.existingApp(context)
+            guard APIServer.archiveTypes[APIServer.mediaType(request.headers[.contentType])] != nil else {
+                throw APIError(.unsupportedMediaType, "Upload a tar, tar.gz or zip archive")
+            }
+            return try await self.server.deploy(request, context, app, action: "POST /apps/\(app)/deploys")
+        }
         router.post("apps/:app/domains") { request, context in
             let form = try await self.checked(request, context)
             let app = try self.server.existingApp(context)
@@ -182,6 +194,12 @@ struct Dashboard {
         body += "</ul>"
         if !readOnly {
             body += "<form method=post action=\"/apps/\(app)/domains\" class=adddomain>\(hidden(csrf))<input name=domain required placeholder=www.example.com aria-label=Domain autocomplete=off><button>Add domain</button></form>"
+        }
+        if !readOnly {
+            body += "<h2>Deploy</h2><form class=deploy data-deploy=\"/apps/\(app)/deploys\" data-csrf=\"\(csrf)\">"
+            body += "<input type=file name=archive accept=\".tar,.tar.gz,.tgz,.zip\" required aria-label=\"Archive of the app's code\"><button>Deploy</button></form>"
+            body += "<p><small>A tar, tar.gz or zip of the app's code, built as <code>git:from-archive</code> builds it; the build's output appears below (this needs JavaScript; <code>git push</code> and the API work without).</small></p>"
+            body += "<pre class=\"logs deploy-output\" hidden></pre>"
         }
         body += try certificateSection(app)
         body += try configSection(app, csrf: csrf, readOnly: readOnly, reveal: reveal)
@@ -339,6 +357,48 @@ struct Dashboard {
               }));
             } catch (error) {}
           }, 3000);
+        }
+        for (const form of document.querySelectorAll("form[data-deploy]")) {
+          const output = document.querySelector("pre.deploy-output");
+          const say = (text) => { output.append(document.createTextNode(text + "\\n")); output.scrollTop = output.scrollHeight; };
+          form.addEventListener("submit", async (submitted) => {
+            submitted.preventDefault();
+            const file = form.querySelector("input[type=file]").files[0];
+            if (!file) return;
+            const type = /\\.zip$/i.test(file.name) ? "application/zip" : /\\.(tar\\.gz|tgz)$/i.test(file.name) ? "application/gzip" : "application/x-tar";
+            output.hidden = false;
+            output.replaceChildren();
+            form.querySelector("button").disabled = true;
+            try {
+              const answer = await fetch(form.dataset.deploy, { method: "POST", body: file, credentials: "same-origin",
+                headers: { "Content-Type": type, "X-CSRF-Token": form.dataset.csrf } });
+              if (!answer.ok) { say(" !     " + ((await answer.json()).error || answer.statusText)); return; }
+              const reader = answer.body.getReader(), decoder = new TextDecoder();
+              let buffered = "", event = "";
+              for (;;) {
+                const { value, done } = await reader.read();
+                if (done) break;
+                buffered += decoder.decode(value, { stream: true });
+                let end;
+                while ((end = buffered.indexOf("\\n")) >= 0) {
+                  const line = buffered.slice(0, end);
+                  buffered = buffered.slice(end + 1);
+                  if (line.startsWith("event: ")) event = line.slice(7);
+                  if (!line.startsWith("data: ")) continue;
+                  const data = JSON.parse(line.slice(6));
+                  if (event === "output") say(data.line);
+                  if (event === "done") {
+                    say(data.ok ? `=====> Deployed: release v${data.release}` : ` !     ${data.error}`);
+                    if (data.ok) setTimeout(() => location.reload(), 1500);
+                  }
+                }
+              }
+            } catch (error) {
+              say(" !     " + error);
+            } finally {
+              form.querySelector("button").disabled = false;
+            }
+          });
         }
         for (const panel of document.querySelectorAll("pre[data-follow]")) {
           panel.scrollTop = panel.scrollHeight;
