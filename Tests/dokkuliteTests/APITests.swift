@@ -390,6 +390,34 @@ import TestSupport
         #expect(try server.request("POST", "/api/v1/services", token: full, body: "{\"kind\": \"mysql\", \"name\": \"db\"}").body == "{\"error\":\"Invalid service kind: mysql (postgres or redis)\"}\n")
         #expect(try server.request("POST", "/api/v1/services", token: full, body: "{\"kind\": \"redis\", \"name\": \"-f\"}").status == 400)
         #expect(try server.request("DELETE", "/api/v1/services/redis/cache?confirm=cache", token: full).status == 404)
+
+        // The client gone and the API stopped while a deploy builds: the deploy finishes,
+        // is audited, and only then does the API exit.
+        let releases = try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(app)'")
+        // Its build takes 3 seconds: longer than the API takes to stop.
+        let third = try tarball("third", compile: "#!/bin/sh\nsleep 3\n")
+        let late = Process()
+        late.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        late.arguments = ["-sS", "-N", "--max-time", "300", "-H", "Authorization: Bearer \(full)", "-H", "Content-Type: application/x-tar",
+            "--data-binary", "@" + third, "http://127.0.0.1:\(server.port)/api/v1/apps/\(app)/deploys"]
+        let lateEvents = Pipe()
+        late.standardOutput = lateEvents
+        try late.run()
+        var begun = Data()
+        while !String(decoding: begun, as: UTF8.self).contains("event: output") {
+            let chunk = lateEvents.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            begun.append(chunk)
+        }
+        late.terminate()
+        late.waitUntilExit()
+        server.stop()
+        // Checked the moment the API has exited: the deploy was already done.
+        #expect(try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(app)' AND status = 'current' AND version = \(Int(releases)! + 1)") == "1",
+            "the deploy the stop came during finished before the API exited")
+        let audited = try sandbox.run("api:audit").stdout.components(separatedBy: " deployer POST /api/v1/apps/\(app)/deploys \(app) tar archive 200\n").count - 1
+        #expect(audited == 2, "the first deploy and this one")
+        #expect(proxy.get("\(app).dokku.test")?.body == "third")
         _ = try? sandbox.run("--force", "apps:destroy", app)
     }
 

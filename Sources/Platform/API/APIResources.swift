@@ -71,10 +71,14 @@ extension APIServer {
         try? input?.close()
         let accept = request.headers[.accept] ?? ""
         if accept.contains("application/json"), !accept.contains("text/event-stream") {
-            var outcome = CommandStream.Outcome(), output: [String] = []
+            var outcome = CommandStream.Outcome(), output: [String] = [], kept = 0
             for await event in events {
                 outcome.add(event)
-                if case .output(let item) = event { output.append(item.line) }
+                // The output kept for the answer: its first megabyte.
+                if case .output(let item) = event, kept < 1 << 20 {
+                    output.append(item.line)
+                    kept += item.line.utf8.count
+                }
             }
             let status = outcome.httpStatus()
             guard status == .ok else { throw APIError(status, outcome.message) }
@@ -106,7 +110,10 @@ extension APIServer {
     func runToEnd(_ context: RequestContext, _ action: String, _ target: String, _ words: [String], input: CommandStream.Input, success: HTTPResponse.Status = .ok) throws -> AsyncStream<CommandStream.Event> {
         let token = try fullToken(context, action, target)
         let events = try CommandStream.start(program, words, environment: commandEnvironment, input: input)
-        let (relay, forward) = AsyncStream.makeStream(of: CommandStream.Event.self, bufferingPolicy: .unbounded)
+        Self.running.add(1, ordering: .relaxed)
+        // A client that reads slower than the build writes gets the newest lines (the
+        // outcome, last, among them); memory stays bounded.
+        let (relay, forward) = AsyncStream.makeStream(of: CommandStream.Event.self, bufferingPolicy: .bufferingNewest(20_000))
         let store = store
         Task.detached {
             var outcome = CommandStream.Outcome()
@@ -118,6 +125,7 @@ extension APIServer {
                 forward.yield(event)
             }
             forward.finish()
+            Self.running.subtract(1, ordering: .relaxed)
         }
         return relay
     }

@@ -41,21 +41,45 @@ struct APIServer {
         }
     }
 
+    /// Set once the server begins to stop: log streams that follow end then, so the
+    /// requests in flight can finish.
+    static let stopping = Atomic<Bool>(false)
+    /// Commands the API started that have not ended: a stop waits for them (a deploy is
+    /// never cut off by a restart of the API).
+    static let running = Atomic<Int>(0)
+    /// The longest a stop waits for them.
+    static let drainSeconds = 900
+
+    /// Sets `stopping` when graceful shutdown begins.
+    struct StopWatcher: Service {
+        func run() async throws {
+            try? await gracefulShutdown()
+            APIServer.stopping.store(true, ordering: .relaxed)
+        }
+    }
+
     /// Serves until SIGTERM or SIGINT, sampling the metrics history meanwhile: on the
-    /// listening `socket` systemd passed, else on `host`:`port`, bound here.
+    /// listening `socket` systemd passed, else on `host`:`port`, bound here. Then waits
+    /// for the commands it started (up to `drainSeconds`).
     static func serve(_ server: APIServer, socket: CInt?, host: String, port: Int) throws {
         let logger = Logger(label: "dokkulite.api")
         let sampling = Task.detached { await server.sampleMetrics() }
         defer { sampling.cancel() }
         if let socket {
             let group = ServiceGroup(configuration: .init(
-                services: [InheritedSocketServer(socket: socket, responder: server.router().buildResponder(), logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [InheritedSocketServer(socket: socket, responder: server.router().buildResponder(), logger: logger), StopWatcher()],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try BlockingTask.run { try await group.run() }
-            return
+        } else {
+            let application = Application(
+                router: server.router(), configuration: .init(address: .hostname(host, port: port), serverName: "dokkulite-api"),
+                services: [StopWatcher()], logger: logger)
+            try BlockingTask.run { try await application.runService() }
         }
-        let application = Application(
-            router: server.router(), configuration: .init(address: .hostname(host, port: port), serverName: "dokkulite-api"), logger: logger)
-        try BlockingTask.run { try await application.runService() }
+        let deadline = Date().addingTimeInterval(TimeInterval(drainSeconds))
+        while running.load(ordering: .relaxed) > 0, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
     }
 
     /// Every `metricsInterval` seconds: a snapshot, its difference from the one before as a
@@ -224,7 +248,7 @@ struct APIServer {
         try filter.startFollowing(journal)
         // A comment line now and then finds a client that has gone.
         var quiet = 0
-        while !Task.isCancelled {
+        while !Task.isCancelled, !stopping.load(ordering: .relaxed) {
             let batch = filter.newEntries(journal, owner: owner).map(event)
             if batch.isEmpty {
                 quiet += 1

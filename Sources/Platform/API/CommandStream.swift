@@ -17,6 +17,9 @@ enum CommandStream {
         case exit(Int32)
     }
 
+    /// Past this many bytes without a newline, output is passed on as it is.
+    static let longestLine = 1 << 20
+
     /// The command's standard input.
     enum Input {
         case none
@@ -63,12 +66,20 @@ enum CommandStream {
         for (name, pipe) in [("stdout", out), ("stderr", err)] {
             readers.enter()
             Thread.detachNewThread {
+                func raw(_ text: Substring) {
+                    if !text.isEmpty { continuation.yield(.output(Output.Item(type: "raw", text: String(text), line: String(text), stream: name))) }
+                }
                 func yield(_ bytes: Data) {
                     let line = String(decoding: bytes, as: UTF8.self)
-                    if name == "stdout", line.hasPrefix(prefix), let item = try? JSONDecoder().decode(Output.Item.self, from: Data(line.utf8.dropFirst(prefix.utf8.count))) {
+                    // An event may follow output that did not end its line (a progress
+                    // bar): the marker is looked for anywhere, what comes before is raw.
+                    if name == "stdout", let start = line.range(of: prefix),
+                        let item = try? JSONDecoder().decode(Output.Item.self, from: Data(line[start.upperBound...].utf8))
+                    {
+                        raw(line[..<start.lowerBound])
                         continuation.yield(.output(item))
                     } else {
-                        continuation.yield(.output(Output.Item(type: "raw", text: line, line: line, stream: name)))
+                        raw(line[...])
                     }
                 }
                 var pending = Data()
@@ -79,6 +90,11 @@ enum CommandStream {
                     while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                         yield(pending[pending.startIndex..<newline])
                         pending = Data(pending[pending.index(after: newline)...])
+                    }
+                    // A line that never ends is passed on in pieces, not held whole.
+                    if pending.count > Self.longestLine {
+                        yield(pending)
+                        pending = Data()
                     }
                 }
                 if !pending.isEmpty { yield(pending) }

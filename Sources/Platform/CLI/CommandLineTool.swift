@@ -97,6 +97,9 @@ package enum CommandLineTool {
         {
             output.eventMarker = marker
         }
+        // The marker is this call's alone: programs it runs (plugins, git, dokkulite again)
+        // write their own output, which the caller reads as raw lines.
+        unsetenv("DOKKULITE_OUTPUT_EVENTS")
         let flags: GlobalFlags, arguments: [String]
         do {
             (flags, arguments) = try GlobalFlags.parse(given)

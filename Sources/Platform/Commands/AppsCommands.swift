@@ -164,7 +164,7 @@ struct AppsLocked: Command {
         let app = try context.existingApp(app)
         let store = try context.store()
         guard try store.app(app)?.locked == true || store.deployLock(app) != nil else {
-            throw CommandError("Deploy lock does not exist")
+            throw CommandError("Deploy lock does not exist", kind: .notFound)
         }
         if !context.output.quiet { context.output.data("Deploy lock exists") }
     }

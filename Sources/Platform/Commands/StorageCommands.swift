@@ -560,7 +560,7 @@ struct StorageMount: Command {
             return
         }
         guard let entry = try registry.entry(word) else {
-            throw CommandError("storage entry \"\(word)\" does not exist; create it first with `dokku storage:create`")
+            throw CommandError("storage entry \"\(word)\" does not exist; create it first with `dokku storage:create`", kind: .notFound)
         }
         guard let containerDirectory, !containerDirectory.isEmpty else {
             throw CommandError("--container-dir is required when mounting a named storage entry")

@@ -102,7 +102,7 @@ extension ProcessManager {
     /// instances of a deploy stop once in-flight requests had time to finish.
     func scheduleRetirement(_ app: AppName, generation: Int, after seconds: Int) throws {
         let unit = "\(context.settings.rootSlice)-\(UnitNames.escape(app.rawValue))-retire-\(generation).service"
-        var environment = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("DOKKULITE_") }
+        var environment = Settings.forwardedEnvironment()
         environment["DOKKULITE_ROOT"] = context.settings.paths.root
         let spec = ProcessSpec(
             unit: unit,

@@ -362,7 +362,7 @@ struct ServiceBackups {
         else { return }
         var arguments = [ReleaseBuilder.binaryPath, "\(kind.rawValue):backup", record.name.rawValue, target]
         if let keep = try store.serviceProperty(kind, record.name, "backup-keep") { arguments += ["--keep", keep] }
-        var environment = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("DOKKULITE_") }
+        var environment = Settings.forwardedEnvironment()
         environment["DOKKULITE_ROOT"] = context.settings.paths.root
         environment["DOKKULITE_BACKUP_ROOT"] = context.settings.paths.backups
         let spec = ProcessSpec(

@@ -99,6 +99,15 @@ struct Settings: Sendable {
         userPrefix = environment["DOKKULITE_USER_PREFIX"].flatMap { $0.isEmpty ? nil : $0 } ?? (rootSlice == "dokkulite" ? "dl-" : "\(rootSlice)-")
     }
 
+    /// The `DOKKULITE_*` settings of this process, for a unit that runs dokkulite later
+    /// (a retirement, a backup): not the marks of who called this command, nor its event
+    /// marker, which belong to this call alone.
+    static func forwardedEnvironment() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter {
+            $0.key.hasPrefix("DOKKULITE_") && $0.key != "DOKKULITE_REMOTE_CALLER" && $0.key != "DOKKULITE_OUTPUT_EVENTS"
+        }
+    }
+
     private static func readConfigFile(_ path: String) -> [String: String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
         var values: [String: String] = [:]

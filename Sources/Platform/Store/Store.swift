@@ -47,9 +47,9 @@ final class Store: Sendable {
 
     /// Runs `body`, whose reads of this store (`read`, directly or through the store's
     /// methods) all share one read transaction: a list or a page that makes many small
-    /// reads sees one state and opens one transaction. `body` must not write.
+    /// reads sees one state and opens one transaction. Snapshots nest.
     func snapshot<T>(_ body: () throws -> T) throws -> T {
-        try pool.read { _ in try body() }
+        try read { _ in try body() }
     }
 }
 
