@@ -299,20 +299,27 @@ import TestSupport
         #expect(try server.request("POST", "/api/v1/apps/\(app)/deploys", token: readOnly, headers: ["Content-Type: application/x-tar"]).status == 403)
         #expect(try server.request("POST", "/api/v1/apps/\(app)/deploys", token: full, headers: ["Content-Type: text/plain"]).status == 415)
 
-        // The events come as the build writes them: the first is read before the release exists.
-        let upload = Process()
-        upload.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        upload.arguments = ["-sS", "-N", "--max-time", "300", "-H", "Authorization: Bearer \(full)", "-H", "Content-Type: application/x-tar",
-            "--data-binary", "@" + first, "http://127.0.0.1:\(server.port)/api/v1/apps/\(app)/deploys"]
-        let events = Pipe()
-        upload.standardOutput = events
-        try upload.run()
-        var received = Data()
-        while !String(decoding: received, as: UTF8.self).contains("event: output\ndata: ") {
-            let chunk = events.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            received.append(chunk)
+        /// Uploads `archive` as a deploy with curl, and returns once its first event is read.
+        func startDeploy(_ archive: String) throws -> (curl: Process, events: Pipe, received: Data) {
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            curl.arguments = ["-sS", "-N", "--max-time", "300", "-H", "Authorization: Bearer \(full)", "-H", "Content-Type: application/x-tar",
+                "--data-binary", "@" + archive, "http://127.0.0.1:\(server.port)/api/v1/apps/\(app)/deploys"]
+            let events = Pipe()
+            curl.standardOutput = events
+            try curl.run()
+            var received = Data()
+            while !String(decoding: received, as: UTF8.self).contains("event: output\ndata: ") {
+                let chunk = events.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                received.append(chunk)
+            }
+            return (curl, events, received)
         }
+
+        // The events come as the build writes them: the first is read before the release exists.
+        let (upload, events, firstEvents) = try startDeploy(first)
+        var received = firstEvents
         let releasesAtFirstEvent = try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(app)'")
         received.append(events.fileHandleForReading.readDataToEndOfFile())
         upload.waitUntilExit()
@@ -396,19 +403,8 @@ import TestSupport
         let releases = try sandbox.sql("SELECT COUNT(*) FROM release WHERE app = '\(app)'")
         // Its build takes 3 seconds: longer than the API takes to stop.
         let third = try tarball("third", compile: "#!/bin/sh\nsleep 3\n")
-        let late = Process()
-        late.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        late.arguments = ["-sS", "-N", "--max-time", "300", "-H", "Authorization: Bearer \(full)", "-H", "Content-Type: application/x-tar",
-            "--data-binary", "@" + third, "http://127.0.0.1:\(server.port)/api/v1/apps/\(app)/deploys"]
-        let lateEvents = Pipe()
-        late.standardOutput = lateEvents
-        try late.run()
-        var begun = Data()
-        while !String(decoding: begun, as: UTF8.self).contains("event: output") {
-            let chunk = lateEvents.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            begun.append(chunk)
-        }
+        let (late, _, begun) = try startDeploy(third)
+        #expect(String(decoding: begun, as: UTF8.self).contains("event: output"), "the build had begun")
         late.terminate()
         late.waitUntilExit()
         server.stop()

@@ -289,10 +289,16 @@ extension APIServer {
     }
 
     /// `NS:report APP --format json`, as the command prints it.
+    /// A read: no token check past the request's own, no audit.
     private func report(_ namespace: String, _ app: AppName) async throws -> Response {
-        let result = try await Task.detached { try self.run(["\(namespace):report", app.rawValue, "--format", "json"], input: nil) }.value
-        guard result.status == 0 else { throw APIError(.unprocessableContent, result.message) }
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: result.output)))
+        var outcome = CommandStream.Outcome(), json = ""
+        for await event in try CommandStream.start(program, ["\(namespace):report", app.rawValue, "--format", "json"], environment: commandEnvironment, input: .none) {
+            outcome.add(event)
+            if case .output(let item) = event, item.type == "data" { json += item.text + "\n" }
+        }
+        let status = outcome.httpStatus()
+        guard status == .ok else { throw APIError(status, outcome.message) }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
     }
 
     private func services(_ records: [ServiceRecord]) throws -> [ServiceItem] {

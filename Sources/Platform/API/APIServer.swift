@@ -422,14 +422,6 @@ struct APIServer {
         return environment
     }
 
-    /// The command's exit status, its output, and its first error line without Dokku's
-    /// ` !     ` mark.
-    func run(_ words: [String], input: Data?) throws -> (status: Int32, output: String, message: String) {
-        let result = try Subprocess.run(program, words, environment: commandEnvironment, input: input)
-        let lines = result.stderr.split(separator: "\n").map { $0.hasPrefix(" !     ") ? String($0.dropFirst(7)) : String($0) }
-        return (result.status, result.stdout, lines.first { !$0.isEmpty } ?? "The command failed")
-    }
-
     // MARK: JSON
 
     /// The request's JSON body as `type`; `empty` when there is none and that is allowed.

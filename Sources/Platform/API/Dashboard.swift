@@ -1,3 +1,4 @@
+import Beneath
 import Builder
 import Foundation
 import Hummingbird
@@ -64,9 +65,7 @@ struct Dashboard {
         // An archive uploaded by the page's script: the session's CSRF token comes in a
         // header (the body is the archive), and the build's events come back as the API's.
         router.post("apps/:app/deploys") { request, context in
-            guard let expected = context.session?.csrf, let given = request.headers.first(where: { $0.name.canonicalName == "x-csrf-token" })?.value, Self.equal(given, expected) else {
-                throw APIError(.forbidden, "The form is stale or not from this dashboard; reload the page")
-            }
+            try Self.requireCSRF(request.headers.first(where: { $0.name.canonicalName == "x-csrf-token" })?.value, context)
             let app = try self.server.existingApp(context)
             guard APIServer.archiveTypes[APIServer.mediaType(request.headers[.contentType])] != nil else {
                 throw APIError(.unsupportedMediaType, "Upload a tar, tar.gz or zip archive")
@@ -159,7 +158,7 @@ struct Dashboard {
                 body += "<form method=post action=\"/apps/\(app)/scale\" class=inline>\(hidden(csrf))<input type=hidden name=type value=\"\(HTML.escape(type))\">"
                 body += "<label>\(HTML.escape(type)) <input type=number name=count min=0 max=1000 value=\(count) aria-label=\"\(HTML.escape(type)) count\"></label> <button>Scale</button></form> "
             }
-            body += "<form method=post action=\"/apps/\(app)/restart\" class=inline>\(hidden(csrf))<button>Restart</button></form>"
+            body += button("Restart", to: "/apps/\(app)/restart", csrf: csrf)
         }
         // Charts.
         let samples = try store.metricSamples(app, since: Int(Date().timeIntervalSince1970) - range)
@@ -177,7 +176,7 @@ struct Dashboard {
         for release in try store.releases(app).reversed() {
             var action = ""
             if !readOnly, release.status == .available {
-                action = "<form method=post action=\"/apps/\(app)/rollback\">\(hidden(csrf))<input type=hidden name=version value=\(release.version)><button>Roll back to v\(release.version)</button></form>"
+                action = button("Roll back to v\(release.version)", to: "/apps/\(app)/rollback", [("version", String(release.version))], csrf: csrf)
             }
             body += "<tr><td>v\(release.version)</td><td>\(release.status.rawValue)</td><td>\(HTML.escape(release.description))</td><td>\(HTML.escape(APIAccess.time(release.createdAt)))</td><td>\(action)</td></tr>"
         }
@@ -186,8 +185,7 @@ struct Dashboard {
         for domain in try store.domains(.app(app)) {
             body += "<li>\(HTML.escape(domain))"
             if !readOnly {
-                body += " <form method=post action=\"/apps/\(app)/domains\" class=inline>\(hidden(csrf))<input type=hidden name=domain value=\"\(HTML.escape(domain))\">"
-                body += "<input type=hidden name=remove value=1><button aria-label=\"Remove \(HTML.escape(domain))\">Remove</button></form>"
+                body += " " + button("Remove", to: "/apps/\(app)/domains", [("domain", domain), ("remove", "1")], csrf: csrf, ariaLabel: "Remove \(domain)")
             }
             body += "</li>"
         }
@@ -213,7 +211,7 @@ struct Dashboard {
         let certificates = Certificates(context)
         var html = "<h2>Certificates</h2>"
         guard try certificates.exists(app),
-            let pem = try? String(contentsOfFile: certificates.directory(app) + "/server.crt", encoding: .utf8),
+            let pem = try? Beneath.readText("server.crt", in: certificates.directory(app), limit: 1 << 20, links: .refused),
             let leaf = try? X509.Certificate(pemEncoded: pem)
         else {
             return html + "<p>No certificate: the app is served over plain HTTP. <code>letsencrypt:enable \(app)</code> gets one.</p>"
@@ -241,8 +239,7 @@ struct Dashboard {
         for (key, value) in config {
             html += "<tr><th>\(HTML.escape(key))</th><td class=value>\(reveal && !readOnly ? HTML.escape(value) : "********")</td><td>"
             if !readOnly {
-                html += "<form method=post action=\"/apps/\(app)/config\" class=inline>\(hidden(csrf))<input type=hidden name=key value=\"\(HTML.escape(key))\">"
-                html += "<input type=hidden name=unset value=1><button aria-label=\"Unset \(HTML.escape(key))\">Unset</button></form>"
+                html += button("Unset", to: "/apps/\(app)/config", [("key", key), ("unset", "1")], csrf: csrf, ariaLabel: "Unset \(key)")
             }
             html += "</td></tr>"
         }
@@ -431,10 +428,22 @@ struct Dashboard {
     /// A form from a logged-in page: its fields, once its CSRF token is the session's.
     private func checked(_ request: Request, _ context: APIServer.RequestContext) async throws -> [String: String] {
         let form = try await form(request)
-        guard let expected = context.session?.csrf, let given = form["csrf"], Self.equal(given, expected) else {
+        try Self.requireCSRF(form["csrf"], context)
+        return form
+    }
+
+    /// The session's CSRF token, from a form field or the deploy upload's header.
+    private static func requireCSRF(_ given: String?, _ context: APIServer.RequestContext) throws {
+        guard let expected = context.session?.csrf, let given, equal(given, expected) else {
             throw APIError(.forbidden, "The form is stale or not from this dashboard; reload the page")
         }
-        return form
+    }
+
+    /// A form of one button that posts `fields`, with the session's CSRF token, to `action`.
+    private func button(_ label: String, to action: String, _ fields: [(String, String)] = [], csrf: String, ariaLabel: String? = nil) -> String {
+        var html = "<form method=post action=\"\(action)\" class=inline>\(hidden(csrf))"
+        for (name, value) in fields { html += "<input type=hidden name=\(name) value=\"\(HTML.escape(value))\">" }
+        return html + "<button\(ariaLabel.map { " aria-label=\"\(HTML.escape($0))\"" } ?? "")>\(HTML.escape(label))</button></form>"
     }
 
     /// A change through its command, then back to the app's page.

@@ -2,6 +2,7 @@ import ArgumentParser
 import ACME
 import Foundation
 import Proxy
+import Supervisor
 
 /// `api:tokens:create NAME [--read-only]`: a token for the HTTP API, printed once. Root at
 /// the server only, as `ssh-keys:add` is: a token is a credential, as a key is.
@@ -99,16 +100,11 @@ struct APIAudit: Command {
 
 enum APIAccess {
     /// `2026-01-02T03:04:05Z`, as ISO8601DateFormatter writes it, without building one
-    /// (an ICU formatter a call, fifty per apps list, cost more than the list's reads).
+    /// (an ICU formatter a call, fifty per apps list, cost more than the list's reads):
+    /// the journal's time to the second.
     static func time(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))Z"
+        let micros = UInt64(max(0, date.timeIntervalSince1970.rounded(.down))) * 1_000_000
+        return String(Journal.rfc3339(micros).prefix(19)) + "Z"
     }
 }
 
